@@ -1,0 +1,7 @@
+"""scenewright: compositional image generation on MMDiT attention."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

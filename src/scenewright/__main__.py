@@ -1,0 +1,3 @@
+from scenewright.cli import main
+
+raise SystemExit(main())

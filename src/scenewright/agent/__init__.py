@@ -1,0 +1,1 @@
+"""LangGraph agent: plan, route, execute, verify, refine (see the agent issue)."""

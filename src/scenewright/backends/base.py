@@ -1,0 +1,197 @@
+"""The one interface the executor uses for every MMDiT family.
+
+A backend hides each family's quirks: how prompts are encoded and where each word's tokens sit
+in the joint text sequence, the latent layout and token grid for a size, the timestep schedule,
+how guidance is applied, and which side of the joint sequence the text is on.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+from PIL import Image
+
+from scenewright.backends.tokens import WordSpan, phrase_tokens
+from scenewright.errors import InvalidInputError
+
+
+class TokenOrder(str, Enum):
+    """Where the text tokens sit in the joint attention sequence."""
+
+    TEXT_FIRST = "text_first"  # FLUX: [text; image]
+    IMAGE_FIRST = "image_first"  # SD3: [image; text]
+
+
+class GuidanceMode(str, Enum):
+    """How the guidance scale reaches the model."""
+
+    NONE = "none"  # e.g. FLUX.1-schnell: the scale is ignored
+    EMBEDDED = "embedded"  # FLUX.1-dev: a guidance embedding, one forward pass
+    CFG = "cfg"  # classifier-free guidance: conditional and unconditional passes
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """What a family samples with when the user does not say."""
+
+    steps: int
+    guidance: float
+    height: int
+    width: int
+
+
+@dataclass
+class PromptEncoding:
+    """Encoded prompts, batch-first, with each word's token positions in ``embeds``."""
+
+    prompts: list[str]
+    embeds: torch.Tensor  # (B, T, D): the text stream of the joint attention
+    pooled: torch.Tensor  # (B, P): the pooled vector that modulates the blocks
+    words: list[list[WordSpan]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def tokens_for(self, prompt_index: int, phrase: str) -> list[int]:
+        """Positions in the text sequence of ``phrase`` within prompt ``prompt_index``."""
+        return phrase_tokens(self.words[prompt_index], phrase)
+
+    @classmethod
+    def concat(cls, encodings: Sequence[PromptEncoding]) -> PromptEncoding:
+        """Stack several encodings along the batch (they must share a sequence length)."""
+        return cls(
+            prompts=[p for e in encodings for p in e.prompts],
+            embeds=torch.cat([e.embeds for e in encodings]),
+            pooled=torch.cat([e.pooled for e in encodings]),
+            words=[w for e in encodings for w in e.words],
+        )
+
+    def repeat(self, times: int) -> PromptEncoding:
+        """The same prompts ``times`` over, for a batch of images per prompt."""
+        return PromptEncoding.concat([self] * times)
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    """One transformer block, named the way strategies choose blocks."""
+
+    kind: str  # "double" or "single" (FLUX), "joint" (SD3)
+    index: int
+    module: torch.nn.Module
+
+
+class Backend(ABC):
+    """A loaded MMDiT family: the transformer plus everything around it."""
+
+    name: str
+    family: str
+    token_order: TokenOrder
+    guidance_mode: GuidanceMode
+    size_multiple: int
+    min_size: int
+    defaults: SamplingDefaults
+    transformer: torch.nn.Module
+    scheduler: FlowMatchEulerDiscreteScheduler
+    device: torch.device
+    dtype: torch.dtype
+
+    # ----------------------------------------------------------------- sizes
+    def check_size(self, height: int, width: int) -> None:
+        """Raise a clear error for a size the model cannot take."""
+        check_size(self.name, self.size_multiple, self.min_size, height, width)
+
+    @abstractmethod
+    def token_grid(self, height: int, width: int) -> tuple[int, int]:
+        """Rows and columns of image tokens for an image of this size."""
+
+    # ----------------------------------------------------------------- text
+    @abstractmethod
+    def encode_prompts(self, prompts: Sequence[str]) -> PromptEncoding:
+        """Encode prompts for the joint attention, with the word-to-token map."""
+
+    # ----------------------------------------------------------------- latents
+    @abstractmethod
+    def prepare_noise(
+        self, batch_size: int, height: int, width: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Initial noise in the layout :meth:`forward` takes, drawn from ``generator``."""
+
+    @abstractmethod
+    def image_tokens(self, latents: torch.Tensor) -> torch.Tensor:
+        """View latents as (B, N, C) image tokens in the transformer's row-major token order."""
+
+    @abstractmethod
+    def from_image_tokens(self, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Inverse of :meth:`image_tokens`."""
+
+    @abstractmethod
+    def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Latents to images, float (B, 3, H, W) in [0, 1]."""
+
+    @abstractmethod
+    def encode_image(self, images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Images, float (B, 3, H, W) in [0, 1], to clean latents (for inpainting)."""
+
+    # ----------------------------------------------------------------- denoising
+    def new_scheduler(self) -> FlowMatchEulerDiscreteScheduler:
+        """A fresh scheduler: it is stateful, so every sampling run gets its own."""
+        return FlowMatchEulerDiscreteScheduler.from_config(self.scheduler.config)
+
+    @abstractmethod
+    def set_timesteps(
+        self, scheduler: FlowMatchEulerDiscreteScheduler, steps: int, height: int, width: int
+    ) -> torch.Tensor:
+        """Configure ``scheduler`` the way the family's diffusers pipeline does; return timesteps."""
+
+    @abstractmethod
+    def forward(
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        encoding: PromptEncoding,
+        *,
+        height: int,
+        width: int,
+        guidance: float | None = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
+        """One transformer pass: the velocity for ``latents`` at ``timestep`` (scheduler units)."""
+
+    @abstractmethod
+    def blocks(self) -> list[BlockRef]:
+        """The transformer's blocks in execution order."""
+
+    # ----------------------------------------------------------------- helpers
+    @staticmethod
+    def to_pil(images: torch.Tensor) -> list[Image.Image]:
+        """Float (B, 3, H, W) in [0, 1] to 8-bit PIL images."""
+        array = (images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round()
+        return [Image.fromarray(a.astype(np.uint8)) for a in array]
+
+    def describe(self) -> dict[str, Any]:
+        """What goes into output metadata to reproduce an image."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "device": str(self.device),
+        }
+
+
+def check_size(name: str, multiple: int, minimum: int, height: int, width: int) -> None:
+    """Shared size rule: positive multiples of the family's patch size, at least ``minimum``."""
+    for field_name, value in (("height", height), ("width", width)):
+        if value < minimum or value % multiple:
+            nearest = max(minimum, round(value / multiple) * multiple)
+            raise InvalidInputError(
+                field_name,
+                f"{value} cannot be taken by backend '{name}' (needs a multiple of {multiple}, at least {minimum})",
+                f"use --{field_name} {nearest}",
+            )

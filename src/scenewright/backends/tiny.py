@@ -1,0 +1,269 @@
+"""The embedded default: a small FluxTransformer2DModel over pixel-unshuffled 64x64 images.
+
+No VAE: an image's ``patch x patch`` pixel blocks are its tokens (pixel unshuffle), so decoding is
+exact and cheap. The text encoder is a small ``CLIPTextModel`` (sequence and pooled output) over a
+word-level tokenizer of the toy world's vocabulary. Saved and loaded in diffusers' folder layout.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers import FlowMatchEulerDiscreteScheduler, FluxTransformer2DModel
+from diffusers.utils.torch_utils import randn_tensor
+from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+from tokenizers.models import WordLevel
+from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
+
+from scenewright.backends.base import (
+    Backend,
+    BlockRef,
+    GuidanceMode,
+    PromptEncoding,
+    SamplingDefaults,
+    TokenOrder,
+)
+from scenewright.backends.flux import flux_blocks, flux_forward, flux_set_timesteps, word_spans
+from scenewright.errors import BackendError
+from scenewright.toyworld import vocab
+
+CODEC_FILE = "codec.json"
+EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld"
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    """Sizes of the embedded model; stored as ``codec.json`` beside the weights."""
+
+    image_size: int = 64
+    patch: int = 4
+    max_text_tokens: int = 24
+    text_width: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+    double_blocks: int = 2
+    single_blocks: int = 4
+    heads: int = 4
+    head_dim: int = 32
+    default_steps: int = 20
+    default_guidance: float = 4.0
+
+    @property
+    def channels(self) -> int:
+        return 3 * self.patch * self.patch
+
+
+def build_tokenizer(max_length: int) -> PreTrainedTokenizerFast:
+    """Word-level tokenizer over the toy vocabulary; unknown words become ``[UNK]``."""
+    words = vocab.vocabulary()
+    model = WordLevel({w: i for i, w in enumerate(words)}, unk_token=vocab.UNK)
+    tok = Tokenizer(model)
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
+    bos, eos = words.index(vocab.BOS), words.index(vocab.EOS)
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{vocab.BOS} $A {vocab.EOS}", special_tokens=[(vocab.BOS, bos), (vocab.EOS, eos)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token=vocab.UNK,
+        pad_token=vocab.PAD,
+        bos_token=vocab.BOS,
+        eos_token=vocab.EOS,
+        model_max_length=max_length,
+    )
+
+
+def build_components(
+    config: TinyConfig, seed: int = 0
+) -> tuple[FluxTransformer2DModel, CLIPTextModel, PreTrainedTokenizerFast, FlowMatchEulerDiscreteScheduler]:
+    """Fresh, randomly initialised components (deterministic for ``seed``)."""
+    tokenizer = build_tokenizer(config.max_text_tokens)
+    torch.manual_seed(seed)
+    text_config = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=config.text_width,
+        intermediate_size=config.text_width * 4,
+        num_hidden_layers=config.text_layers,
+        num_attention_heads=config.text_heads,
+        max_position_embeddings=config.max_text_tokens,
+        projection_dim=config.text_width,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    text_encoder = CLIPTextModel(text_config)
+    rope_rest = (config.head_dim - config.head_dim // 4) // 2
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=config.channels,
+        num_layers=config.double_blocks,
+        num_single_layers=config.single_blocks,
+        attention_head_dim=config.head_dim,
+        num_attention_heads=config.heads,
+        joint_attention_dim=config.text_width,
+        pooled_projection_dim=config.text_width,
+        guidance_embeds=False,
+        axes_dims_rope=(config.head_dim - 2 * rope_rest, rope_rest, rope_rest),
+    )
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0)
+    return transformer, text_encoder, tokenizer, scheduler
+
+
+class TinyBackend(Backend):
+    """The toy-world model: FLUX code paths at a size that samples in about a second on a CPU."""
+
+    family = "flux"
+    token_order = TokenOrder.TEXT_FIRST
+    guidance_mode = GuidanceMode.CFG
+
+    def __init__(
+        self,
+        transformer: FluxTransformer2DModel,
+        text_encoder: CLIPTextModel,
+        tokenizer: PreTrainedTokenizerFast,
+        scheduler: FlowMatchEulerDiscreteScheduler,
+        config: TinyConfig,
+        name: str = "tiny",
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        trained: bool = True,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.transformer = transformer.to(self.device, dtype).eval()
+        self.text_encoder = text_encoder.to(self.device, dtype).eval()
+        self.tokenizer = tokenizer
+        self.scheduler = scheduler
+        self.trained = trained
+        self.size_multiple = config.patch
+        self.min_size = config.patch * 4
+        self.defaults = SamplingDefaults(
+            steps=config.default_steps,
+            guidance=config.default_guidance,
+            height=config.image_size,
+            width=config.image_size,
+        )
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def random(cls, config: TinyConfig | None = None, seed: int = 0, **kwargs: Any) -> TinyBackend:
+        """An untrained model from config (tests, and the default until weights are shipped)."""
+        config = config or TinyConfig()
+        return cls(*build_components(config, seed), config=config, trained=False, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> TinyBackend:
+        """Load a folder written by :meth:`save_pretrained`."""
+        root = Path(path)
+        if not (root / CODEC_FILE).is_file():
+            raise BackendError(f"backend: {root} is not a tiny model folder (no {CODEC_FILE})")
+        config = TinyConfig(**json.loads((root / CODEC_FILE).read_text()))
+        transformer = FluxTransformer2DModel.from_pretrained(root / "transformer")
+        text_encoder = CLIPTextModel.from_pretrained(root / "text_encoder")
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(root / "tokenizer")
+        scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(root / "scheduler")
+        return cls(transformer, text_encoder, tokenizer, scheduler, config, **kwargs)
+
+    @classmethod
+    def embedded(cls, **kwargs: Any) -> TinyBackend:
+        """The model shipped in the package, or an untrained one (with a warning) if none is."""
+        if (EMBEDDED_MODEL_DIR / CODEC_FILE).is_file():
+            return cls.from_pretrained(EMBEDDED_MODEL_DIR, **kwargs)
+        warnings.warn(
+            "no trained embedded model is shipped in this build; using an untrained tiny model",
+            stacklevel=2,
+        )
+        return cls.random(**kwargs)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        self.transformer.save_pretrained(root / "transformer")
+        self.text_encoder.save_pretrained(root / "text_encoder")
+        self.tokenizer.save_pretrained(root / "tokenizer")
+        self.scheduler.save_pretrained(root / "scheduler")
+        (root / CODEC_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+
+    # ------------------------------------------------------------------ text
+    def unknown_words(self, prompt: str) -> list[str]:
+        """Words of ``prompt`` the model has no token for (they become ``[UNK]``)."""
+        known = self.tokenizer.get_vocab()
+        pieces = self.tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(prompt.lower())
+        return [w for w, _ in pieces if w.isalnum() and w not in known]
+
+    def encode_prompts(self, prompts: Sequence[str]) -> PromptEncoding:
+        prompts = list(prompts)
+        inputs = self.tokenizer(
+            prompts,
+            padding="max_length",
+            max_length=self.config.max_text_tokens,
+            truncation=True,
+            return_tensors="pt",
+        )
+        with torch.no_grad():
+            out = self.text_encoder(inputs.input_ids.to(self.device))
+        words = [word_spans(self.tokenizer, p, self.config.max_text_tokens) for p in prompts]
+        return PromptEncoding(prompts, out.last_hidden_state, out.pooler_output, words)
+
+    # ------------------------------------------------------------------ latents
+    def token_grid(self, height: int, width: int) -> tuple[int, int]:
+        return height // self.config.patch, width // self.config.patch
+
+    def prepare_noise(
+        self, batch_size: int, height: int, width: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        rows, cols = self.token_grid(height, width)
+        shape = (batch_size, rows * cols, self.config.channels)
+        return randn_tensor(shape, generator=generator, device=self.device, dtype=self.dtype)
+
+    def image_tokens(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents
+
+    def from_image_tokens(self, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return tokens
+
+    def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        rows, cols = self.token_grid(height, width)
+        grid = latents.float().transpose(1, 2).reshape(latents.shape[0], self.config.channels, rows, cols)
+        return (F.pixel_shuffle(grid, self.config.patch) / 2 + 0.5).clamp(0, 1)
+
+    def encode_image(self, images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        grid = F.pixel_unshuffle(images.to(self.device, self.dtype) * 2 - 1, self.config.patch)
+        return grid.flatten(2).transpose(1, 2)
+
+    # ------------------------------------------------------------------ denoising
+    def set_timesteps(
+        self, scheduler: FlowMatchEulerDiscreteScheduler, steps: int, height: int, width: int
+    ) -> torch.Tensor:
+        rows, cols = self.token_grid(height, width)
+        return flux_set_timesteps(scheduler, steps, rows * cols, self.device)
+
+    def forward(
+        self,
+        latents: torch.Tensor,
+        timestep: torch.Tensor,
+        encoding: PromptEncoding,
+        *,
+        height: int,
+        width: int,
+        guidance: float | None = None,
+        attention_kwargs: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
+        grid = self.token_grid(height, width)
+        return flux_forward(self.transformer, latents, timestep, encoding, grid, None, attention_kwargs)
+
+    def blocks(self) -> list[BlockRef]:
+        return flux_blocks(self.transformer)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "trained": self.trained}

@@ -1,0 +1,29 @@
+"""Typed errors that carry one line for the user: what is wrong and how to fix it.
+
+The CLI prints ``str(error)`` and exits with code 2 for any :class:`ScenewrightError`, so every
+message must stand on its own without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class ScenewrightError(Exception):
+    """Base class for errors caused by input or environment, not by a bug."""
+
+
+class InvalidInputError(ScenewrightError, ValueError):
+    """A user-supplied value cannot be used; names the field and the fix."""
+
+    def __init__(self, field: str, problem: str, fix: str) -> None:
+        self.field = field
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{field}: {problem}; {fix}")
+
+
+class BackendError(ScenewrightError):
+    """A backend cannot be found, resolved or loaded."""
+
+
+class OutputExistsError(ScenewrightError, FileExistsError):
+    """An output file already exists and overwriting was not allowed."""

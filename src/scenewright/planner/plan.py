@@ -1,0 +1,95 @@
+"""The plan every strategy consumes: a global prompt, objects with boxes, relations.
+
+Boxes are normalised ``[x0, y0, x1, y1]`` in [0, 1], x to the right and y down, one box per
+instance. The validators reject what cannot be drawn and name the offending field.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Box = tuple[float, float, float, float]
+Relation = Literal["left of", "right of", "above", "below", "on", "under", "next to", "between"]
+
+MAX_COUNT = 12
+
+
+class PlanObject(BaseModel):
+    """One kind of object: ``count`` instances, each with its own box."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="the noun, e.g. 'apple'")
+    count: int = Field(default=1, ge=1, le=MAX_COUNT)
+    attributes: list[str] = Field(default_factory=list)
+    prompt: str = Field(default="", description="regional prompt for one instance")
+    boxes: list[Box] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("name must not be blank")
+        return value.strip()
+
+    @field_validator("boxes")
+    @classmethod
+    def _boxes_drawable(cls, boxes: list[Box]) -> list[Box]:
+        for index, (x0, y0, x1, y1) in enumerate(boxes):
+            if not all(0.0 <= v <= 1.0 for v in (x0, y0, x1, y1)):
+                raise ValueError(f"box {index} {[x0, y0, x1, y1]} leaves [0, 1]")
+            if x1 <= x0 or y1 <= y0:
+                raise ValueError(f"box {index} {[x0, y0, x1, y1]} is empty (needs x0 < x1 and y0 < y1)")
+        return boxes
+
+    @model_validator(mode="after")
+    def _one_box_per_instance(self) -> PlanObject:
+        if self.boxes and len(self.boxes) != self.count:
+            raise ValueError(f"count is {self.count} but {len(self.boxes)} boxes were given")
+        if not self.prompt:
+            self.prompt = " ".join([*self.attributes, self.name])
+        return self
+
+
+class PlanRelation(BaseModel):
+    """``objects[subject]`` stands in ``relation`` to ``objects[object]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject: int = Field(ge=0)
+    relation: Relation
+    object: int = Field(ge=0)
+
+
+class Plan(BaseModel):
+    """A validated scene plan; its JSON is what ``scenewright plan --json`` prints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1)
+    global_prompt: str = ""
+    background: str | None = None
+    objects: list[PlanObject] = Field(default_factory=list)
+    relations: list[PlanRelation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Plan:
+        if not self.prompt.strip():
+            raise ValueError("prompt must not be blank")
+        if not self.global_prompt:
+            self.global_prompt = self.prompt
+        for index, rel in enumerate(self.relations):
+            for role in ("subject", "object"):
+                target = getattr(rel, role)
+                if target >= len(self.objects):
+                    raise ValueError(
+                        f"relations[{index}].{role} = {target} but there are only {len(self.objects)} objects"
+                    )
+        return self
+
+    @classmethod
+    def from_prompt(cls, prompt: str) -> Plan:
+        """A plan with no objects: the prompt used as is (what plain sampling needs)."""
+        return cls(prompt=prompt, global_prompt=prompt)

@@ -1,0 +1,1 @@
+"""Prompt files for the LLM planner (system prompts and few-shot examples)."""

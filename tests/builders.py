@@ -1,0 +1,168 @@
+"""Tiny FLUX and SD3 pipelines built from config, offline: no hub download anywhere."""
+
+from __future__ import annotations
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    FlowMatchEulerDiscreteScheduler,
+    FluxPipeline,
+    FluxTransformer2DModel,
+    SD3Transformer2DModel,
+    StableDiffusion3Pipeline,
+)
+from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+from tokenizers.models import WordLevel
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    PreTrainedTokenizerFast,
+    T5Config,
+    T5EncoderModel,
+)
+
+WORDS = (
+    "a an the and of two three red blue green yellow apple apples vase cat cats dog sky night left right "
+    "circle circles square squares on top beside fire hydrant wine glass"
+).split()
+
+
+def word_tokenizer(max_length: int, eos_last: bool = True) -> PreTrainedTokenizerFast:
+    """A word-level fast tokenizer made locally; ``<eos>`` has the highest id (CLIP pooling)."""
+    specials = ["<pad>", "<unk>", "<bos>"]
+    vocab = {w: i for i, w in enumerate(specials + list(WORDS) + ["<eos>"])}
+    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A <eos>", special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        model_max_length=max_length,
+    )
+
+
+def _clip(hidden: int, projection: bool, seed: int) -> CLIPTextModel:
+    tok = word_tokenizer(77)
+    torch.manual_seed(seed)
+    config = CLIPTextConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        projection_dim=hidden,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
+
+
+def _t5(d_model: int, seed: int) -> T5EncoderModel:
+    tok = word_tokenizer(512)
+    torch.manual_seed(seed)
+    config = T5Config(
+        vocab_size=len(tok),
+        d_model=d_model,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        decoder_start_token_id=0,
+    )
+    return T5EncoderModel(config).eval()
+
+
+def _vae(latent_channels: int, seed: int) -> AutoencoderKL:
+    torch.manual_seed(seed)
+    return AutoencoderKL(
+        sample_size=32,
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(8, 8),
+        layers_per_block=1,
+        latent_channels=latent_channels,
+        norm_num_groups=4,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5035,
+    ).eval()
+
+
+def tiny_flux_pipeline(guidance_embeds: bool = True, seed: int = 0) -> FluxPipeline:
+    """A FLUX pipeline small enough for CPU tests: 2 double and 2 single blocks, 2x2 VAE."""
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=16,
+        num_layers=2,
+        num_single_layers=2,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        guidance_embeds=guidance_embeds,
+        axes_dims_rope=(4, 6, 6),
+    ).eval()
+    scheduler = FlowMatchEulerDiscreteScheduler(
+        shift=3.0,
+        use_dynamic_shifting=True,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
+        base_shift=0.5,
+        max_shift=1.15,
+    )
+    return FluxPipeline(
+        scheduler=scheduler,
+        vae=_vae(4, seed + 1),
+        text_encoder=_clip(32, projection=False, seed=seed + 2),
+        tokenizer=word_tokenizer(77),
+        text_encoder_2=_t5(32, seed + 3),
+        tokenizer_2=word_tokenizer(512),
+        transformer=transformer,
+    )
+
+
+def tiny_sd3_pipeline(seed: int = 0, sd35: bool = False) -> StableDiffusion3Pipeline:
+    """An SD3 (or SD3.5-style, with dual attention and qk-norm) pipeline for CPU tests."""
+    torch.manual_seed(seed)
+    transformer = SD3Transformer2DModel(
+        sample_size=32,
+        patch_size=2,
+        in_channels=4,
+        num_layers=2,
+        attention_head_dim=8,
+        num_attention_heads=4,
+        caption_projection_dim=32,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        out_channels=4,
+        pos_embed_max_size=32,
+        dual_attention_layers=(0,) if sd35 else (),
+        qk_norm="rms_norm" if sd35 else None,
+    ).eval()
+    return StableDiffusion3Pipeline(
+        transformer=transformer,
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+        vae=_vae(4, seed + 1),
+        text_encoder=_clip(16, projection=True, seed=seed + 2),
+        tokenizer=word_tokenizer(77),
+        text_encoder_2=_clip(16, projection=True, seed=seed + 3),
+        tokenizer_2=word_tokenizer(77),
+        text_encoder_3=_t5(32, seed + 4),
+        tokenizer_3=word_tokenizer(256),
+    )

@@ -22,10 +22,40 @@ from transformers import (
     T5EncoderModel,
 )
 
-WORDS = (
-    "a an the and of two three red blue green yellow apple apples vase cat cats dog sky night left right "
-    "circle circles square squares on top beside fire hydrant wine glass"
-).split()
+WORDS = [
+    "a",
+    "an",
+    "the",
+    "and",
+    "of",
+    "two",
+    "three",
+    "red",
+    "blue",
+    "green",
+    "yellow",
+    "apple",
+    "apples",
+    "vase",
+    "cat",
+    "cats",
+    "dog",
+    "sky",
+    "night",
+    "left",
+    "right",
+    "circle",
+    "circles",
+    "square",
+    "squares",
+    "on",
+    "top",
+    "beside",
+    "fire",
+    "hydrant",
+    "wine",
+    "glass",
+]
 
 
 def word_tokenizer(max_length: int, eos_last: bool = True) -> PreTrainedTokenizerFast:

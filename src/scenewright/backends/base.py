@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -22,14 +22,14 @@ from scenewright.backends.tokens import WordSpan, phrase_tokens
 from scenewright.errors import InvalidInputError
 
 
-class TokenOrder(str, Enum):
+class TokenOrder(StrEnum):
     """Where the text tokens sit in the joint attention sequence."""
 
     TEXT_FIRST = "text_first"  # FLUX: [text; image]
     IMAGE_FIRST = "image_first"  # SD3: [image; text]
 
 
-class GuidanceMode(str, Enum):
+class GuidanceMode(StrEnum):
     """How the guidance scale reaches the model."""
 
     NONE = "none"  # e.g. FLUX.1-schnell: the scale is ignored
@@ -97,7 +97,7 @@ class Backend(ABC):
     size_multiple: int
     min_size: int
     defaults: SamplingDefaults
-    transformer: torch.nn.Module
+    transformer: Any  # a diffusers transformer model (FluxTransformer2DModel, SD3Transformer2DModel)
     scheduler: FlowMatchEulerDiscreteScheduler
     device: torch.device
     dtype: torch.dtype

@@ -58,7 +58,7 @@ def flux_image_ids(rows: int, cols: int, device: torch.device, dtype: torch.dtyp
     return ids.reshape(rows * cols, 3).to(device=device, dtype=dtype)
 
 
-def flux_blocks(transformer: torch.nn.Module) -> list[BlockRef]:
+def flux_blocks(transformer: Any) -> list[BlockRef]:
     """Double-stream then single-stream blocks of a FluxTransformer2DModel."""
     double = [BlockRef("double", i, m) for i, m in enumerate(transformer.transformer_blocks)]
     single = [BlockRef("single", i, m) for i, m in enumerate(transformer.single_transformer_blocks)]
@@ -66,7 +66,7 @@ def flux_blocks(transformer: torch.nn.Module) -> list[BlockRef]:
 
 
 def flux_forward(
-    transformer: torch.nn.Module,
+    transformer: Any,
     latents: torch.Tensor,
     timestep: torch.Tensor,
     encoding: PromptEncoding,
@@ -100,7 +100,11 @@ def word_spans(tokenizer: Any, prompt: str, max_length: int, token_offset: int =
     """Word-to-token map from a fast tokenizer's offsets (empty spans if it has none)."""
     if getattr(tokenizer, "is_fast", False):
         encoded = tokenizer(
-            prompt, max_length=max_length, truncation=True, return_offsets_mapping=True, add_special_tokens=True
+            prompt,
+            max_length=max_length,
+            truncation=True,
+            return_offsets_mapping=True,
+            add_special_tokens=True,
         )
         return map_words_to_tokens(prompt, encoded["offset_mapping"], token_offset)
     return [WordSpan(w, s, e, ()) for w, s, e in split_words(prompt)]

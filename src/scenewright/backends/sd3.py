@@ -28,7 +28,9 @@ class SD3Backend(Backend):
     token_order = TokenOrder.IMAGE_FIRST
     guidance_mode = GuidanceMode.CFG
 
-    def __init__(self, pipe: StableDiffusion3Pipeline, name: str = "sd3", max_sequence_length: int = 256) -> None:
+    def __init__(
+        self, pipe: StableDiffusion3Pipeline, name: str = "sd3", max_sequence_length: int = 256
+    ) -> None:
         self.pipe = pipe
         self.name = name
         self.transformer = pipe.transformer

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +34,7 @@ from scenewright.backends.flux import flux_blocks, flux_forward, flux_set_timest
 from scenewright.errors import BackendError
 from scenewright.toyworld import vocab
 
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 CODEC_FILE = "codec.json"
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld"
 
@@ -117,6 +118,14 @@ def build_components(
     return transformer, text_encoder, tokenizer, scheduler
 
 
+def _place(module: ModuleT, device: torch.device, dtype: torch.dtype) -> ModuleT:
+    """Move to ``device``; cast only when the dtype differs (diffusers warns on needless casts)."""
+    module = module.to(device)
+    if next(module.parameters()).dtype != dtype:
+        module = module.to(dtype)
+    return module.eval()
+
+
 class TinyBackend(Backend):
     """The toy-world model: FLUX code paths at a size that samples in about a second on a CPU."""
 
@@ -140,8 +149,8 @@ class TinyBackend(Backend):
         self.config = config
         self.device = torch.device(device)
         self.dtype = dtype
-        self.transformer = transformer.to(self.device, dtype).eval()
-        self.text_encoder = text_encoder.to(self.device, dtype).eval()
+        self.transformer = _place(transformer, self.device, dtype)
+        self.text_encoder = _place(text_encoder, self.device, dtype)
         self.tokenizer = tokenizer
         self.scheduler = scheduler
         self.trained = trained

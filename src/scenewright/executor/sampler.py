@@ -34,7 +34,9 @@ class SamplingSettings:
     def validate(self, backend: Backend | None = None) -> None:
         """Raise :class:`InvalidInputError` for values no backend can use."""
         if self.steps < 1:
-            raise InvalidInputError("steps", f"{self.steps} is not a positive step count", "use --steps 1 or more")
+            raise InvalidInputError(
+                "steps", f"{self.steps} is not a positive step count", "use --steps 1 or more"
+            )
         if self.guidance < 0:
             raise InvalidInputError("guidance", f"{self.guidance} is negative", "use --guidance 0 or more")
         if not 0 <= self.seed < 2**63:

@@ -1,0 +1,1 @@
+"""What agent nodes call: output writing, and later segmentation, counting and overlays."""

@@ -1,0 +1,104 @@
+"""Write results so that nothing is lost and every image can be reproduced.
+
+Writes go to a temporary file in the target folder and are then moved into place, so a crash
+never leaves a half-written file. Existing files are kept unless overwriting was asked for; if a
+file appears between the up-front check and the write, the new result goes beside it under a
+free name rather than being dropped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from scenewright.errors import OutputExistsError
+
+METADATA_KEY = "scenewright"
+
+
+def check_free(paths: Iterable[Path], overwrite: bool) -> None:
+    """Fail before any work if an output exists and may not be overwritten."""
+    if overwrite:
+        return
+    taken = [str(p) for p in paths if p.exists()]
+    if taken:
+        raise OutputExistsError(
+            f"out: {', '.join(taken)} already exists; pass --overwrite or choose another --out folder"
+        )
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _free_name(path: Path) -> Path:
+    for index in range(1, 10_000):
+        candidate = path.with_name(f"{path.stem}-{index}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise OutputExistsError(f"out: no free file name beside {path}")
+
+
+def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically; return the path actually written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+            return path
+        target = path
+        while True:
+            try:
+                os.link(tmp, target)  # fails if target exists: never replaces someone's file
+                return target
+            except FileExistsError:
+                target = _free_name(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def png_bytes(image: Image.Image, metadata: dict[str, Any]) -> bytes:
+    """Encode ``image`` as PNG with ``metadata`` as JSON in a text chunk."""
+    info = PngInfo()
+    info.add_text(METADATA_KEY, json.dumps(metadata, sort_keys=True))
+    if "plan" in metadata:
+        info.add_text("prompt", str(metadata["plan"].get("prompt", "")))
+    info.add_text("Software", f"scenewright {metadata.get('version', '')}".strip())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def save_png(image: Image.Image, path: Path, metadata: dict[str, Any], overwrite: bool = False) -> Path:
+    return atomic_write_bytes(path, png_bytes(image, metadata), overwrite)
+
+
+def save_json(data: Any, path: Path, overwrite: bool = False) -> Path:
+    return atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode(), overwrite)
+
+
+def read_png_metadata(path: str | Path) -> dict[str, Any]:
+    """The scenewright metadata of a PNG written by :func:`save_png`."""
+    with Image.open(path) as image:
+        text = image.text.get(METADATA_KEY) if hasattr(image, "text") else None
+    if text is None:
+        raise ValueError(f"{path} carries no scenewright metadata")
+    data: dict[str, Any] = json.loads(text)
+    return data

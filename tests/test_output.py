@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from scenewright.errors import OutputExistsError
+from scenewright.tools.output import atomic_write_bytes, check_free, read_png_metadata, save_png
+
+
+def test_atomic_write_keeps_existing_file_and_writes_beside_it(tmp_path: Path) -> None:
+    target = tmp_path / "image.png"
+    target.write_bytes(b"old")
+    written = atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert written == tmp_path / "image-1.png" and written.read_bytes() == b"new"
+    assert atomic_write_bytes(target, b"newer", overwrite=True) == target
+    assert target.read_bytes() == b"newer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image-1.png", "image.png"]  # no temp files left
+
+
+def test_check_free_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "plan.json").write_text("{}")
+    with pytest.raises(OutputExistsError, match=r"plan\.json already exists; pass --overwrite"):
+        check_free([tmp_path / "image.png", tmp_path / "plan.json"], overwrite=False)
+    check_free([tmp_path / "plan.json"], overwrite=True)
+
+
+def test_png_metadata_roundtrip(tmp_path: Path) -> None:
+    meta = {"version": "x", "plan": {"prompt": "a cat"}, "settings": {"seed": 3}}
+    path = save_png(Image.new("RGB", (4, 4), (255, 0, 0)), tmp_path / "a.png", meta)
+    assert read_png_metadata(path) == meta
+    assert Image.open(path).getpixel((0, 0)) == (255, 0, 0)
+    Image.new("RGB", (2, 2)).save(tmp_path / "plain.png")
+    with pytest.raises(ValueError, match="no scenewright metadata"):
+        read_png_metadata(tmp_path / "plain.png")

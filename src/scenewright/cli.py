@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"scenewright {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_generate(sub)
+    from scenewright.toyworld import command as toyworld_command
+
+    toyworld_command.register(sub)
     return parser
 
 

@@ -1,0 +1,55 @@
+"""``scenewright train-toyworld``: train (or resume training) the embedded model."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from scenewright.backends.tiny import TinyConfig
+from scenewright.errors import InvalidInputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train-toyworld",
+        help="train the embedded toy-world model (resumes from OUT/checkpoint.pt if present)",
+    )
+    p.add_argument("--out", default="runs/toyworld", help="run folder: checkpoint.pt, train.log, export/")
+    p.add_argument("--steps", type=int, default=20_000, help="train until this many steps in total")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=250)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument("--init-from", help="start from an exported model folder instead of random weights")
+    for f in fields(TinyConfig):
+        p.add_argument(f"--model-{f.name.replace('_', '-')}", dest=f"model_{f.name}", type=type(f.default))
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scenewright.toyworld.train import TrainConfig, parameter_count, train
+
+    for name in ("steps", "batch", "save_every"):
+        if getattr(args, name) < 1:
+            raise InvalidInputError(
+                name, f"{getattr(args, name)} must be positive", f"use --{name.replace('_', '-')} 1 or more"
+            )
+    overrides = {f.name: getattr(args, f"model_{f.name}") for f in fields(TinyConfig)}
+    model_cfg = TinyConfig(**{k: v for k, v in overrides.items() if v is not None})
+    cfg = TrainConfig(
+        out=args.out,
+        steps=args.steps,
+        batch=args.batch,
+        lr=args.lr,
+        ema=args.ema,
+        seed=args.seed,
+        save_every=args.save_every,
+        threads=args.threads,
+        init_from=args.init_from,
+    )
+    print(f"model: {parameter_count(model_cfg) / 1e6:.2f}M parameters; run folder {cfg.out}")
+    export = train(cfg, model_cfg)
+    print(f"EMA weights: {export}")
+    return 0

@@ -1,0 +1,229 @@
+"""Train the embedded toy-world model: reproducible, resumable, with an EMA of the weights.
+
+Rectified flow in pixel-unshuffle space: ``x_t = (1 - t) x0 + t noise``, the transformer predicts
+``noise - x0`` (diffusers' FlowMatchEuler convention), ``t`` logit-normal. Captions are dropped
+10% of the time so that classifier-free guidance works. Every ``save_every`` steps the full state
+goes to ``checkpoint.pt`` (atomically) and the EMA weights to ``export/`` in the folder layout the
+``tiny`` backend loads, so a run can be stopped at any time and resumed where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from scenewright.backends.base import PromptEncoding
+from scenewright.backends.flux import flux_forward
+from scenewright.backends.tiny import TinyBackend, TinyConfig, build_components
+from scenewright.toyworld.captions import caption
+from scenewright.toyworld.scene import random_scene
+
+
+@dataclass
+class TrainConfig:
+    out: str = "runs/toyworld"
+    steps: int = 20_000
+    batch: int = 16
+    lr: float = 5e-4
+    warmup: int = 300
+    weight_decay: float = 0.01
+    ema: float = 0.999
+    caption_dropout: float = 0.1
+    seed: int = 0
+    save_every: int = 250
+    log_every: int = 25
+    threads: int = 0  # 0: torch's default
+    init_from: str | None = None  # start from an exported model folder (weights only)
+
+
+def _batch(step: int, cfg: TrainConfig, model_cfg: TinyConfig) -> tuple[torch.Tensor, list[str]]:
+    """The batch for ``step``: a pure function of (seed, step), so resuming replays nothing twice."""
+    rng = random.Random(cfg.seed * 1_000_003 + step)
+    images, captions = [], []
+    for _ in range(cfg.batch):
+        scene, groups = random_scene(rng)
+        images.append(scene.render())
+        captions.append("" if rng.random() < cfg.caption_dropout else caption(groups, rng))
+    pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    tokens = F.pixel_unshuffle(pixels, model_cfg.patch).flatten(2).transpose(1, 2)
+    return tokens, captions
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, model_cfg: TinyConfig) -> None:
+        self.cfg = cfg
+        self.model_cfg = model_cfg
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        self.transformer, self.text_encoder, self.tokenizer, self.scheduler = build_components(
+            model_cfg, cfg.seed
+        )
+        self.params = [p for m in (self.transformer, self.text_encoder) for p in m.parameters()]
+        self.ema = [p.detach().clone() for p in self.params]
+        decay: list[torch.nn.Parameter] = []
+        no_decay: list[torch.nn.Parameter] = []
+        for m in (self.transformer, self.text_encoder):
+            for name, p in m.named_parameters():
+                (no_decay if p.ndim < 2 or "norm" in name or "embed" in name else decay).append(p)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.lr,
+            betas=(0.9, 0.99),
+        )
+        self.step = 0
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+
+    # -------------------------------------------------------------- state
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def save(self) -> None:
+        state = {
+            "step": self.step,
+            "train_config": asdict(self.cfg),
+            "model_config": asdict(self.model_cfg),
+            "transformer": self.transformer.state_dict(),
+            "text_encoder": self.text_encoder.state_dict(),
+            "ema": self.ema,
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+        }
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.checkpoint_path)
+        self.export(self.out / "export")
+
+    def init_from(self, folder: str) -> None:
+        """Start from exported weights (e.g. the shipped model), with a fresh optimizer."""
+        source = TinyBackend.from_pretrained(folder)
+        self.transformer.load_state_dict(source.transformer.state_dict())
+        self.text_encoder.load_state_dict(source.text_encoder.state_dict())
+        with torch.no_grad():
+            for dst, src in zip(self.ema, self.params, strict=True):
+                dst.copy_(src)
+
+    def resume(self) -> bool:
+        if not self.checkpoint_path.exists():
+            if self.cfg.init_from:
+                self.init_from(self.cfg.init_from)
+            return False
+        state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
+        if state["model_config"] != asdict(self.model_cfg):
+            raise SystemExit(
+                f"{self.checkpoint_path} was trained with another model config: {state['model_config']}"
+            )
+        self.transformer.load_state_dict(state["transformer"])
+        self.text_encoder.load_state_dict(state["text_encoder"])
+        for dst, src in zip(self.ema, state["ema"], strict=True):
+            dst.copy_(src)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.step = int(state["step"])
+        return True
+
+    def export(self, folder: Path) -> None:
+        """Write the EMA weights as a ``tiny`` backend folder."""
+        live = [p.detach().clone() for p in self.params]
+        with torch.no_grad():
+            for p, e in zip(self.params, self.ema, strict=True):
+                p.copy_(e)
+        backend = TinyBackend(
+            self.transformer, self.text_encoder, self.tokenizer, self.scheduler, self.model_cfg
+        )
+        tmp = folder.with_name(folder.name + ".tmp")
+        backend.save_pretrained(tmp)
+        if folder.exists():
+            import shutil
+
+            shutil.rmtree(folder)
+        tmp.replace(folder)
+        with torch.no_grad():
+            for p, v in zip(self.params, live, strict=True):
+                p.copy_(v)
+        self.transformer.train()
+        self.text_encoder.train()
+
+    # -------------------------------------------------------------- training
+    def lr_at(self, step: int) -> float:
+        return self.cfg.lr * min(1.0, (step + 1) / self.cfg.warmup)
+
+    def train_step(self) -> float:
+        tokens, captions = _batch(self.step, self.cfg, self.model_cfg)
+        batch = tokens.shape[0]
+        t = torch.sigmoid(torch.randn(batch, generator=self.generator))
+        noise = torch.randn(tokens.shape, generator=self.generator)
+        noisy = (1 - t[:, None, None]) * tokens + t[:, None, None] * noise
+        ids = self.tokenizer(
+            captions,
+            padding="max_length",
+            max_length=self.model_cfg.max_text_tokens,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
+        text = self.text_encoder(ids)
+        encoding = PromptEncoding(captions, text.last_hidden_state, text.pooler_output)
+        grid = (self.model_cfg.image_size // self.model_cfg.patch,) * 2
+        pred = flux_forward(self.transformer, noisy, t * 1000, encoding, grid, None, None)
+        loss = F.mse_loss(pred, noise - tokens)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        decay = min(self.cfg.ema, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            torch._foreach_lerp_(self.ema, [p.detach() for p in self.params], 1 - decay)
+        self.step += 1
+        return float(loss.detach())
+
+    def run(self) -> None:
+        resumed = self.resume()
+        log = (self.out / "train.log").open("a")
+        print(
+            f"{'resumed at' if resumed else 'starting at'} step {self.step} -> {self.cfg.steps}",
+            file=sys.stderr,
+        )
+        self.transformer.train()
+        self.text_encoder.train()
+        losses: list[float] = []
+        tick = time.perf_counter()
+        while self.step < self.cfg.steps:
+            losses.append(self.train_step())
+            if self.step % self.cfg.log_every == 0:
+                elapsed = time.perf_counter() - tick
+                record = {"step": self.step, "loss": sum(losses) / len(losses), "lr": self.lr_at(self.step),
+                          "sec_per_step": elapsed / len(losses), "time": time.time()}  # fmt: skip
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                print(
+                    f"step {self.step} loss {record['loss']:.4f} {record['sec_per_step']:.2f}s/step",
+                    file=sys.stderr,
+                )
+                losses, tick = [], time.perf_counter()
+            if self.step % self.cfg.save_every == 0 or self.step == self.cfg.steps:
+                self.save()
+        log.close()
+
+
+def train(train_cfg: TrainConfig, model_cfg: TinyConfig) -> Path:
+    if train_cfg.threads:
+        torch.set_num_threads(train_cfg.threads)
+    trainer = Trainer(train_cfg, model_cfg)
+    trainer.run()
+    return trainer.out / "export"
+
+
+def parameter_count(model_cfg: TinyConfig) -> int:
+    transformer, text_encoder, _, _ = build_components(model_cfg)
+    return sum(p.numel() for m in (transformer, text_encoder) for p in m.parameters())

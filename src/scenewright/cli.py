@@ -56,7 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     from scenewright.toyworld import command as toyworld_command
 
     toyworld_command.register(sub)
+    _add_bench(sub)
     return parser
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from scenewright.bench import toyworld as bench_toyworld
+
+    bench = sub.add_parser("bench", help="benchmarks: toyworld (strategies), attention (speed)")
+    bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
+    bench_toyworld.register(bench_sub)
 
 
 def _check_prompt(prompt: str) -> str:

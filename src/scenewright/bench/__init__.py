@@ -1,0 +1,1 @@
+"""Benchmarks: the toy-world compositional benchmark and the attention engine's speed."""

@@ -1,0 +1,214 @@
+"""``scenewright bench toyworld``: every strategy on toy-world prompt sets, judged exactly.
+
+Prints a markdown table (accuracy per set, seconds per image, time relative to vanilla), writes
+the per-case results as JSON, and saves a grid of example images per strategy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from scenewright.bench.cases import SETS, BenchCase, make_cases
+from scenewright.errors import InvalidInputError
+from scenewright.tools.evaluator import object_kind, score_plan
+
+GRID_EXAMPLES = 8
+
+
+def judge(case: BenchCase, image: Image.Image) -> dict[str, Any]:
+    """The pass/fail rule of ``case.set`` plus the details behind it."""
+    score = score_plan(image, case.plan)
+    result: dict[str, Any] = {
+        "found": [o.found for o in score.objects],
+        "in_boxes": [o.in_boxes for o in score.objects],
+        "relations": score.relations,
+        "detections": [(d.color, d.shape, list(d.box)) for d in score.detections],
+    }
+    if case.set == "single":
+        color, shape = object_kind(case.plan.objects[0])
+        result["color_ok"] = any(d.color == color for d in score.detections)
+        result["shape_ok"] = any(d.color == color and d.shape == shape for d in score.detections)
+        result["passed"] = result["shape_ok"]
+    elif case.set in ("two", "binding"):
+        result["passed"] = score.all_present
+    elif case.set == "counting":
+        result["passed"] = score.counts_exact
+    elif case.set == "position":
+        result["passed"] = score.position_ok
+    else:
+        result["passed"] = score.position_ok and score.counts_exact
+    return result
+
+
+@dataclass
+class StrategyRun:
+    strategy: str
+    results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    images: dict[str, list[Image.Image]] = field(default_factory=dict)
+
+    def accuracy(self, set_name: str, where: str = "passed") -> float:
+        rows = self.results.get(set_name, [])
+        return sum(bool(r[where]) for r in rows) / len(rows) if rows else float("nan")
+
+    def seconds_per_image(self) -> float:
+        times = [r["seconds"] for rows in self.results.values() for r in rows]
+        return sum(times) / len(times) if times else float("nan")
+
+
+def run_benchmark(
+    backend: Any,
+    strategies: list[str],
+    sets: list[str],
+    n: int,
+    seed: int,
+    settings_for: Any,
+    progress: bool = True,
+) -> list[StrategyRun]:
+    from scenewright.executor.strategies import run_strategy
+
+    cases = {s: make_cases(s, n, seed) for s in sets}
+    runs = []
+    for strategy in strategies:
+        run = StrategyRun(strategy)
+        for set_name, set_cases in cases.items():
+            rows, images = [], []
+            for case in tqdm(set_cases, desc=f"{strategy}/{set_name}", disable=not progress, file=sys.stderr):
+                settings = settings_for(case)
+                started = time.perf_counter()
+                rendered = run_strategy(strategy, backend, case.plan, settings)
+                seconds = time.perf_counter() - started
+                row = judge(case, rendered.image)
+                row.update(
+                    {
+                        "index": case.index,
+                        "prompt": case.plan.prompt,
+                        "seed": settings.seed,
+                        "seconds": seconds,
+                    }
+                )
+                rows.append(row)
+                if len(images) < GRID_EXAMPLES:
+                    images.append(rendered.image)
+            run.results[set_name] = rows
+            run.images[set_name] = images
+        runs.append(run)
+    return runs
+
+
+def markdown_table(runs: list[StrategyRun], sets: list[str]) -> str:
+    vanilla = next((r for r in runs if r.strategy == "vanilla"), None)
+    header = ["strategy", *sets, "s/image", "time vs vanilla"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        cells = [run.strategy]
+        for s in sets:
+            cell = f"{run.accuracy(s):.0%}"
+            if s == "single":
+                cell += f" (colour {run.accuracy(s, 'color_ok'):.0%})"
+            cells.append(cell)
+        cells.append(f"{run.seconds_per_image():.2f}")
+        ratio = run.seconds_per_image() / vanilla.seconds_per_image() if vanilla else float("nan")
+        cells.append(f"{ratio:.2f}x")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def save_grid(run: StrategyRun, path: Path, scale: int = 2) -> Path:
+    """One row per set, up to GRID_EXAMPLES images each."""
+    rows = []
+    for images in run.images.values():
+        if not images:
+            continue
+        size = images[0].size
+        tiles = [np.asarray(im.convert("RGB")) for im in images]
+        tiles += [np.full((size[1], size[0], 3), 40, np.uint8)] * (GRID_EXAMPLES - len(tiles))
+        rows.append(
+            np.concatenate([np.pad(t, ((1, 1), (1, 1), (0, 0)), constant_values=90) for t in tiles], axis=1)
+        )
+    grid = Image.fromarray(np.concatenate(rows, axis=0))
+    grid = grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
+    return path
+
+
+def register(bench_sub: argparse._SubParsersAction) -> None:
+    p = bench_sub.add_parser(
+        "toyworld", help="strategies on toy-world prompt sets, judged by the exact evaluator"
+    )
+    p.add_argument("--n", type=int, default=50, help="cases per set (default 50)")
+    p.add_argument("--strategy", default="vanilla", help="comma-separated strategy names, or 'all'")
+    p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated sets of {', '.join(SETS)}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", default="tiny")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--guidance", type=float)
+    p.add_argument("--json", dest="json_path", help="write the results here")
+    p.add_argument("--grid-dir", default="out/bench", help="where grid PNGs go (default out/bench)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scenewright.backends import load_backend, resolve_backend
+    from scenewright.executor.sampler import SamplingSettings
+    from scenewright.executor.strategies import STRATEGIES
+
+    if args.n < 1:
+        raise InvalidInputError("n", f"{args.n} cases is too few", "use --n 1 or more")
+    strategies = list(STRATEGIES) if args.strategy == "all" else [s.strip() for s in args.strategy.split(",")]
+    for name in strategies:
+        if name not in STRATEGIES:
+            raise InvalidInputError(
+                "strategy", f"unknown strategy '{name}'", f"use one of {', '.join(STRATEGIES)} or all"
+            )
+    sets = [s.strip() for s in args.sets.split(",")]
+    for name in sets:
+        if name not in SETS:
+            raise InvalidInputError("sets", f"unknown set '{name}'", f"use some of {', '.join(SETS)}")
+    backend = load_backend(resolve_backend(args.backend))
+    defaults = backend.defaults
+
+    def settings_for(case: BenchCase) -> SamplingSettings:
+        return SamplingSettings(
+            height=defaults.height,
+            width=defaults.width,
+            steps=args.steps or defaults.steps,
+            guidance=defaults.guidance if args.guidance is None else args.guidance,
+            seed=case.seed,
+        )
+
+    runs = run_benchmark(backend, strategies, sets, args.n, args.seed, settings_for, progress=not args.quiet)
+    print(markdown_table(runs, sets))
+    for r in runs:
+        print(f"grid: {save_grid(r, Path(args.grid_dir) / f'{r.strategy}.png')}")
+    if args.json_path:
+        payload = {
+            "backend": backend.describe(),
+            "n": args.n,
+            "seed": args.seed,
+            "sets": sets,
+            "summary": {
+                r.strategy: {
+                    **{s: r.accuracy(s) for s in sets},
+                    **({"single_color": r.accuracy("single", "color_ok")} if "single" in sets else {}),
+                    "seconds_per_image": r.seconds_per_image(),
+                }
+                for r in runs
+            },
+            "results": {r.strategy: r.results for r in runs},
+        }
+        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_path).write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"json: {args.json_path}")
+    return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from scenewright.planner.plan import Plan, PlanObject, PlanRelation
+from scenewright.planner.plan import Plan, PlanObject, PlanRelation, Relation
 from scenewright.toyworld.captions import phrase
 from scenewright.toyworld.scene import IMAGE_SIZE, Group, place_boxes
 from scenewright.toyworld.vocab import COLORS, SHAPES
@@ -53,7 +53,9 @@ def _layout(
     return out
 
 
-def _relation(a: list[tuple[float, float, float, float]], b: list[tuple[float, float, float, float]]) -> str:
+def _relation(
+    a: list[tuple[float, float, float, float]], b: list[tuple[float, float, float, float]]
+) -> Relation:
     ax = sum((x0 + x1) / 2 for x0, _, x1, _ in a) / len(a)
     ay = sum((y0 + y1) / 2 for _, y0, _, y1 in a) / len(a)
     bx = sum((x0 + x1) / 2 for x0, _, x1, _ in b) / len(b)
@@ -75,7 +77,7 @@ def _with_relations(groups: list[Group], boxes: list[list[tuple[float, float, fl
     relations = [
         PlanRelation(subject=i, relation=_relation(boxes[i], boxes[i + 1]), object=i + 1)
         for i in range(len(groups) - 1)
-    ]  # type: ignore[arg-type]
+    ]
     clauses = [
         f"{phrase(groups[r.subject])} {r.relation} {phrase(groups[r.object]).replace('a ', 'the ', 1) if groups[r.object].count == 1 else phrase(groups[r.object])}"
         for r in relations

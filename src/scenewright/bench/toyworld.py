@@ -81,7 +81,8 @@ def run_benchmark(
     for strategy in strategies:
         run = StrategyRun(strategy)
         for set_name, set_cases in cases.items():
-            rows, images = [], []
+            rows: list[dict[str, Any]] = []
+            images: list[Image.Image] = []
             for case in tqdm(set_cases, desc=f"{strategy}/{set_name}", disable=not progress, file=sys.stderr):
                 settings = settings_for(case)
                 started = time.perf_counter()

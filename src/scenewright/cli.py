@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     from scenewright.toyworld import command as toyworld_command
 
     toyworld_command.register(sub)
+    from scenewright.planner import command as plan_command
+
+    plan_command.register(sub)
     _add_bench(sub)
     return parser
 

@@ -6,14 +6,21 @@ instance. The validators reject what cannot be drawn and name the offending fiel
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Box = tuple[float, float, float, float]
 Relation = Literal["left of", "right of", "above", "below", "on", "under", "next to", "between"]
 
+# The most instances of one object a plan holds: "a dozen" fits; "500 cats" is capped to it with
+# a warning. Beyond a dozen, instances get too small to count on a 1-megapixel image.
 MAX_COUNT = 12
+# The most distinct objects in one plan; further ones are dropped with a warning.
+MAX_OBJECTS = 10
+# The longest request the planners read; longer ones are refused with a clear error.
+MAX_PROMPT_CHARS = 2000
 
 
 class PlanObject(BaseModel):
@@ -21,8 +28,8 @@ class PlanObject(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, description="the noun, e.g. 'apple'")
-    count: int = Field(default=1, ge=1, le=MAX_COUNT)
+    name: str = Field(min_length=1, max_length=80, description="the noun, e.g. 'apple'")
+    count: int = Field(default=1, ge=1, le=MAX_COUNT, description=f"instances, 1 to {MAX_COUNT}")
     attributes: list[str] = Field(default_factory=list)
     prompt: str = Field(default="", description="regional prompt for one instance")
     boxes: list[Box] = Field(default_factory=list)
@@ -93,3 +100,28 @@ class Plan(BaseModel):
     def from_prompt(cls, prompt: str) -> Plan:
         """A plan with no objects: the prompt used as is (what plain sampling needs)."""
         return cls(prompt=prompt, global_prompt=prompt)
+
+    def to_json_dict(self) -> dict[str, object]:
+        """The plan in the JSON shape of ``scenewright plan --json`` (boxes as lists)."""
+        return self.model_dump(mode="json")
+
+
+@dataclass
+class PlanResult:
+    """A plan, which planner made it, and what the user should know (capped counts, fallbacks)."""
+
+    plan: Plan
+    planner: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def describe_errors(error: ValidationError) -> list[str]:
+    """One line per validation problem, each starting with the field path, e.g. ``objects[0].count``."""
+    lines: list[str] = []
+    for item in error.errors():
+        path = ""
+        for part in item["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path}: {message}" if path else message)  # plan-level messages name their field
+    return lines

@@ -1,0 +1,223 @@
+"""NUMINA counting layouts: instances of a noun from a reference pass's attention, then exactly
+the requested count of them.
+
+Inputs are plain numpy arrays so that this module needs no model: the self-attention features of
+the image tokens (N x D, N = H * W, row-major) and the counted noun's cross-attention map (H x W),
+both read at a middle layer of a short reference pass. The steps follow the method's public
+description (see shared/methods.md):
+
+1. Cluster the tokens with MeanShift over 3 SVD components of the features plus 0.5 x the token
+   coordinates (all scaled to [0, 1]), bandwidth estimated at quantile 0.2.
+2. The noun's focus: cross-attention at least 0.05 of its peak, cleaned of specks by DBSCAN
+   (eps 3, min_samples 5) over the pixel coordinates.
+3. A cluster is an instance if at least 20% of it lies in the focus.
+4. Too many instances: drop the smallest. Too few: copy the smallest instance's shape to the
+   free place that overlaps least with the others and lies nearest to them (grid search).
+
+The executor then biases attention down on removed instances and up on added ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage, signal
+from sklearn.cluster import DBSCAN, MeanShift, estimate_bandwidth
+
+from scenewright.errors import InvalidInputError
+from scenewright.planner.plan import MAX_COUNT
+
+SVD_COMPONENTS = 3
+COORD_WEIGHT = 0.5
+BANDWIDTH_QUANTILE = 0.2
+FOCUS_THRESHOLD = 0.05
+DBSCAN_EPS = 3.0
+DBSCAN_MIN_SAMPLES = 5
+INSTANCE_FRACTION = 0.2
+
+Mask = NDArray[np.bool_]
+
+
+@dataclass
+class Instance:
+    """One instance on the token grid: its mask, its box (normalised x0, y0, x1, y1) and origin."""
+
+    mask: Mask
+    box: tuple[float, float, float, float]
+    origin: str  # "found" (from the reference pass) or "added" (copied to reach the count)
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass
+class CountLayout:
+    """The instances to draw (exactly ``count``), those removed, and the intermediate maps."""
+
+    instances: list[Instance]
+    removed: list[Instance] = field(default_factory=list)
+    clusters: NDArray[np.int_] | None = None  # H x W MeanShift labels
+    focus: Mask | None = None  # H x W cleaned cross-attention focus
+    found: int = 0  # instances seen in the reference pass
+
+    @property
+    def boxes(self) -> list[tuple[float, float, float, float]]:
+        return [inst.box for inst in self.instances]
+
+    @property
+    def added(self) -> list[Instance]:
+        return [inst for inst in self.instances if inst.origin == "added"]
+
+
+def mask_box(mask: Mask) -> tuple[float, float, float, float]:
+    """Normalised box around a mask on its grid (x1, y1 exclusive, so one token has an area)."""
+    h, w = mask.shape
+    rows, cols = np.nonzero(mask)
+    return (
+        round(float(cols.min()) / w, 4),
+        round(float(rows.min()) / h, 4),
+        round(float(cols.max() + 1) / w, 4),
+        round(float(rows.max() + 1) / h, 4),
+    )
+
+
+def _scale(columns: NDArray[np.float64]) -> NDArray[np.float64]:
+    lo, hi = columns.min(axis=0), columns.max(axis=0)
+    span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
+    return (columns - lo) / span
+
+
+def cluster_tokens(features: NDArray[np.floating], height: int, width: int) -> NDArray[np.int_]:
+    """MeanShift labels (H x W) over SVD components of the features plus scaled coordinates."""
+    x = np.asarray(features, dtype=np.float64)
+    x = x - x.mean(axis=0, keepdims=True)
+    k = min(SVD_COMPONENTS, x.shape[1], x.shape[0])
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    components = _scale(u[:, :k] * s[:k])
+    rows, cols = np.divmod(np.arange(height * width), width)
+    coords = np.stack([rows / max(1, height - 1), cols / max(1, width - 1)], axis=1)
+    points = np.concatenate([components, COORD_WEIGHT * coords], axis=1)
+    bandwidth = estimate_bandwidth(
+        points, quantile=BANDWIDTH_QUANTILE, n_samples=min(len(points), 600), random_state=0
+    )
+    if not np.isfinite(bandwidth) or bandwidth <= 0:
+        return np.zeros((height, width), dtype=np.int_)
+    labels = MeanShift(bandwidth=bandwidth, bin_seeding=True).fit_predict(points)
+    return labels.reshape(height, width).astype(np.int_)
+
+
+def noun_focus(cross_attention: NDArray[np.floating]) -> Mask:
+    """Tokens that attend to the noun: >= 0.05 of the peak, specks removed by DBSCAN."""
+    attn = np.asarray(cross_attention, dtype=np.float64)
+    peak = float(attn.max()) if attn.size else 0.0
+    if peak <= 0:
+        return np.zeros(attn.shape, dtype=bool)
+    raw = attn >= FOCUS_THRESHOLD * peak
+    points = np.argwhere(raw)
+    if len(points) < DBSCAN_MIN_SAMPLES:
+        return np.zeros(attn.shape, dtype=bool)
+    labels = DBSCAN(eps=DBSCAN_EPS, min_samples=DBSCAN_MIN_SAMPLES).fit_predict(points)
+    focus = np.zeros(attn.shape, dtype=bool)
+    kept = points[labels >= 0]
+    focus[kept[:, 0], kept[:, 1]] = True
+    return focus
+
+
+def _grid_shapes(height: int, width: int, count: int) -> list[Mask]:
+    """``count`` discs on a grid, used when the reference pass shows no instance at all."""
+    cols = int(np.ceil(np.sqrt(count)))
+    rows_n = int(np.ceil(count / cols))
+    cell_h, cell_w = height / rows_n, width / cols
+    radius = max(0.5, 0.4 * min(cell_h, cell_w))
+    rr, cc = np.ogrid[:height, :width]
+    shapes = []
+    for k in range(count):
+        r, c = divmod(k, cols)
+        cy, cx = (r + 0.5) * cell_h - 0.5, (c + 0.5) * cell_w - 0.5
+        shapes.append(np.asarray((rr - cy) ** 2 + (cc - cx) ** 2 <= radius**2, dtype=bool))
+    return shapes
+
+
+def _rect(mask: Mask) -> Mask:
+    """The filled bounding rectangle of a mask."""
+    rows, cols = np.nonzero(mask)
+    out = np.zeros_like(mask)
+    out[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] = True
+    return out
+
+
+def _place_copy(shape: Mask, taken: Mask, anchor: tuple[float, float]) -> Mask:
+    """The shape moved to the spot with least overlap with ``taken``, then nearest ``anchor``."""
+    h, w = taken.shape
+    rows, cols = np.nonzero(shape)
+    r0, c0 = rows.min(), cols.min()
+    patch = shape[r0 : rows.max() + 1, c0 : cols.max() + 1]
+    sh, sw = patch.shape
+    # Search with the shape's bounding rectangle so that boxes, not only masks, stay apart.
+    # cost[top, left]: taken tokens under the rectangle placed there; a one-token halo around
+    # taken tokens costs a quarter, so that copies keep a gap when there is room.
+    footprint = np.ones((sh, sw))
+    overlap = signal.correlate2d(taken.astype(np.float64), footprint, mode="valid")
+    halo = ndimage.binary_dilation(taken, iterations=1) & ~taken
+    cost = overlap + 0.25 * signal.correlate2d(halo.astype(np.float64), footprint, mode="valid")
+    tops, lefts = np.mgrid[0 : h - sh + 1, 0 : w - sw + 1]
+    dist = np.hypot(tops + sh / 2 - anchor[0], lefts + sw / 2 - anchor[1])
+    order = np.lexsort((lefts.ravel(), tops.ravel(), dist.ravel(), np.round(cost.ravel(), 6)))
+    top, left = int(tops.ravel()[order[0]]), int(lefts.ravel()[order[0]])
+    out = np.zeros_like(taken)
+    out[top : top + sh, left : left + sw] = patch
+    return out
+
+
+def build_count_layout(
+    self_attention_features: NDArray[np.floating],
+    cross_attention: NDArray[np.floating],
+    count: int,
+) -> CountLayout:
+    """Exactly ``count`` instances for the noun; see the module doc for the steps."""
+    cross = np.asarray(cross_attention)
+    if cross.ndim != 2 or min(cross.shape) < 2:
+        raise InvalidInputError(
+            "cross_attention", f"has shape {cross.shape}", "pass one H x W map for the noun"
+        )
+    h, w = cross.shape
+    feats = np.asarray(self_attention_features)
+    if feats.ndim != 2 or feats.shape[0] != h * w:
+        raise InvalidInputError(
+            "self_attention_features",
+            f"has shape {feats.shape} for a {h} x {w} grid",
+            f"pass one row per image token ({h * w} x D)",
+        )
+    if not 1 <= count <= MAX_COUNT:
+        raise InvalidInputError(
+            "count", f"{count} is outside 1..{MAX_COUNT}", f"ask for 1 to {MAX_COUNT} instances"
+        )
+    focus = noun_focus(cross)
+    # No focus, no instance: skip the clustering (the costly step) altogether.
+    clusters = cluster_tokens(feats, h, w) if focus.any() else np.full((h, w), -1, dtype=np.int_)
+    found: list[Instance] = []
+    for label in np.unique(clusters[focus]) if focus.any() else []:
+        mask = clusters == label
+        if (mask & focus).sum() >= INSTANCE_FRACTION * mask.sum():
+            found.append(Instance(mask, mask_box(mask), "found"))
+    seen = len(found)
+    found.sort(key=lambda inst: -inst.area)
+    removed = found[count:]
+    instances = found[:count]
+    if not instances:
+        instances = [Instance(m, mask_box(m), "added") for m in _grid_shapes(h, w, count)]
+    if len(instances) < count:
+        shape = min(instances, key=lambda inst: inst.area).mask
+        taken = np.zeros((h, w), dtype=bool)  # the instances' bounding rectangles
+        for inst in instances:
+            taken |= _rect(inst.mask)
+        while len(instances) < count:
+            rows, cols = np.nonzero(taken)
+            anchor = (float(rows.mean()), float(cols.mean()))
+            copy = _place_copy(shape, taken, anchor)
+            instances.append(Instance(copy, mask_box(copy), "added"))
+            taken |= _rect(copy)
+    return CountLayout(instances, removed, clusters, focus, seen)

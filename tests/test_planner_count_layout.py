@@ -1,0 +1,109 @@
+"""NUMINA counting layouts on synthetic attention: found instances, then exactly the count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from scenewright.errors import InvalidInputError
+from scenewright.planner.count_layout import build_count_layout, noun_focus
+from scenewright.planner.geometry import overlap_area
+
+H = W = 24
+
+
+def synthetic(
+    centres: list[tuple[int, int]], radius: int = 3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Self-attention features with one prototype per blob (plus background) and a noun
+    cross-attention map peaked on the blobs: what a reference pass shows for len(centres) objects."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[:H, :W]
+    protos = rng.normal(0, 1, (len(centres) + 1, 16))
+    features = protos[0] + rng.normal(0, 0.05, (H * W, 16))
+    cross = rng.uniform(0, 0.01, (H, W))
+    for k, (r, c) in enumerate(centres):
+        dist2 = (rows - r) ** 2 + (cols - c) ** 2
+        features[(dist2 <= radius**2).ravel()] += protos[k + 1] - protos[0]
+        cross += np.exp(-dist2 / (2 * (radius / 2) ** 2))
+    return features, cross
+
+
+THREE = [(6, 6), (6, 17), (17, 11)]
+
+
+def _disjoint(boxes: list[tuple[float, float, float, float]]) -> bool:
+    return all(overlap_area(a, b) == 0 for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def test_finds_the_instances_of_the_reference_pass() -> None:
+    features, cross = synthetic(THREE)
+    layout = build_count_layout(features, cross, 3)
+    assert layout.found == 3 and len(layout.instances) == 3 and layout.removed == []
+    centres = sorted(((b[1] + b[3]) / 2 * H, (b[0] + b[2]) / 2 * W) for b in layout.boxes)
+    for (r, c), (er, ec) in zip(centres, sorted(THREE), strict=True):
+        assert abs(r - er - 0.5) <= 0.5 and abs(c - ec - 0.5) <= 0.5  # box ends are exclusive
+    assert all(inst.origin == "found" for inst in layout.instances)
+    assert layout.clusters is not None and layout.clusters.shape == (H, W)
+
+
+def test_too_many_drops_the_smallest() -> None:
+    features, cross = synthetic([(6, 6), (6, 17), (18, 12)], radius=4, seed=2)
+    # Shrink the third blob: its tokens outside radius 2 go back to the background prototype.
+    rows, cols = np.mgrid[:H, :W]
+    dist2 = ((rows - 18) ** 2 + (cols - 12) ** 2).ravel()
+    ring = (dist2 > 4) & (dist2 <= 16)
+    features[ring] = features[0]
+    cross.ravel()[ring] = 0.0
+    layout = build_count_layout(features, cross, 2)
+    assert layout.found == 3 and len(layout.instances) == 2 and len(layout.removed) == 1
+    assert layout.removed[0].area < min(inst.area for inst in layout.instances)
+    assert layout.removed[0].box[1] > 0.6  # the small blob at the bottom went
+
+
+@pytest.mark.parametrize("count", [4, 6])
+def test_too_few_copies_the_smallest_shape_to_free_places(count: int) -> None:
+    features, cross = synthetic(THREE)
+    layout = build_count_layout(features, cross, count)
+    assert len(layout.instances) == count and len(layout.added) == count - 3
+    smallest = min(inst.area for inst in layout.instances if inst.origin == "found")
+    for inst in layout.added:
+        assert inst.area == smallest  # the copied shape
+    masks = np.stack([inst.mask for inst in layout.instances])
+    assert masks.sum(axis=0).max() == 1  # no two instances share a token
+    if count == 4:  # room for one more box beside the three; and the same result every time
+        assert _disjoint(layout.boxes)
+        assert build_count_layout(features, cross, count).boxes == layout.boxes
+    assert all(0 <= v <= 1 for box in layout.boxes for v in box)
+
+
+def test_no_instance_seen_still_yields_the_count() -> None:
+    rng = np.random.default_rng(0)
+    layout = build_count_layout(rng.normal(0, 0.01, size=(H * W, 8)), np.zeros((H, W)), 2)
+    assert layout.found == 0 and len(layout.instances) == 2 and _disjoint(layout.boxes)
+
+
+def test_focus_threshold_and_speck_removal() -> None:
+    cross = np.zeros((H, W))
+    cross[5:12, 5:12] = 1.0
+    cross[20, 20] = 0.9  # a lone speck: DBSCAN noise
+    cross[0, 23] = 0.04  # under 5% of the peak
+    focus = noun_focus(cross)
+    assert focus[5:12, 5:12].all() and not focus[20, 20] and not focus[0, 23]
+
+
+@pytest.mark.parametrize(
+    ("features_shape", "cross_shape", "count", "field"),
+    [
+        ((H * W, 8), (H, W), 0, "count"),
+        ((H * W, 8), (H, W), 99, "count"),
+        ((10, 8), (H, W), 2, "self_attention_features"),
+        ((H * W, 8), (H * W,), 2, "cross_attention"),
+    ],
+)
+def test_bad_inputs_name_the_field(
+    features_shape: tuple[int, ...], cross_shape: tuple[int, ...], count: int, field: str
+) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        build_count_layout(np.zeros(features_shape), np.zeros(cross_shape), count)
+    assert info.value.field == field

@@ -12,7 +12,7 @@ from builders import tiny_flux_pipeline, tiny_sd3_pipeline
 from scenewright.cli import main
 from scenewright.tools.output import read_png_metadata
 
-FAST = ["--steps", "2", "--quiet"]
+FAST = ["--steps", "2", "--quiet", "--strategy", "vanilla", "--refine-rounds", "0"]
 
 
 def test_generate_writes_image_plan_and_reproducible_metadata(
@@ -37,7 +37,8 @@ def test_generate_writes_image_plan_and_reproducible_metadata(
     again = tmp_path / "again"
     s = meta["settings"]
     args = ["generate", meta["plan"]["prompt"], "--out", str(again), "--seed", str(s["seed"]),
-            "--steps", str(s["steps"]), "--guidance", str(s["guidance"]), "--quiet"]  # fmt: skip
+            "--steps", str(s["steps"]), "--guidance", str(s["guidance"]), "--quiet",
+            "--strategy", meta["strategy"], "--refine-rounds", "0"]  # fmt: skip
     assert main(args) == 0
     assert Image.open(again / "image.png").tobytes() == image.tobytes()
 

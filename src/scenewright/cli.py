@@ -10,15 +10,24 @@ import argparse
 import logging
 import os
 import sys
-import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
+# Library chatter (e.g. transformers noting that torchvision is absent) is not for our users; it
+# must be silenced before those libraries are first imported.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
 from scenewright import __version__
-from scenewright.errors import InvalidInputError, ScenewrightError
+from scenewright.agent import chat as agent_chat
+from scenewright.agent import web as agent_web
+from scenewright.agent.generate import add_generate_options, generate_command
+from scenewright.bench import toyworld as bench_toyworld
+from scenewright.errors import ScenewrightError
+from scenewright.planner import command as plan_command
+from scenewright.toyworld import command as toyworld_command
 
 EXIT_USAGE = 2
 
@@ -42,6 +51,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--cpu-offload", action="store_true", help="keep weights on the CPU until each model runs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_generate_options(p)
     p.set_defaults(handler=generate_command)
 
 
@@ -52,96 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"scenewright {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # Command modules import nothing heavy at module level: `scenewright --help` stays fast.
     _add_generate(sub)
-    from scenewright.toyworld import command as toyworld_command
-
-    toyworld_command.register(sub)
-    from scenewright.planner import command as plan_command
-
     plan_command.register(sub)
+    agent_chat.register(sub)
+    agent_web.register(sub)
     _add_bench(sub)
+    toyworld_command.register(sub)
     return parser
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
-    from scenewright.bench import toyworld as bench_toyworld
-
     bench = sub.add_parser("bench", help="benchmarks: toyworld (strategies), attention (speed)")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
     bench_toyworld.register(bench_sub)
-
-
-def _check_prompt(prompt: str) -> str:
-    prompt = prompt.strip()
-    if not prompt:
-        raise InvalidInputError(
-            "prompt", "is empty", 'describe the image, e.g. "two red circles left of a blue square"'
-        )
-    return prompt
-
-
-def generate_command(args: argparse.Namespace) -> int:
-    from scenewright.backends import ALIASES, load_backend, resolve_backend
-    from scenewright.backends.base import check_size
-    from scenewright.executor.sampler import SamplingSettings
-    from scenewright.executor.vanilla import render_vanilla
-    from scenewright.planner.plan import Plan
-    from scenewright.tools.output import check_free, save_json, save_png
-
-    prompt = _check_prompt(args.prompt)
-    if args.steps is not None and args.steps < 1:
-        raise InvalidInputError(
-            "steps", f"{args.steps} is not a positive step count", "use --steps 1 or more"
-        )
-    # Sizes of named backends are known before their weights are looked up: check them first.
-    spec = ALIASES.get(args.backend.strip()) or resolve_backend(args.backend)
-    if args.height is not None or args.width is not None:
-        check_size(
-            spec.name,
-            spec.size_multiple,
-            spec.min_size,
-            args.height or spec.min_size,
-            args.width or spec.min_size,
-        )
-    spec = resolve_backend(args.backend)
-    out_dir = Path(args.out)
-    image_path, plan_path = out_dir / "image.png", out_dir / "plan.json"
-    check_free([image_path, plan_path], args.overwrite)
-
-    started = time.perf_counter()
-    backend = load_backend(spec, device=args.device, dtype=args.dtype, cpu_offload=args.cpu_offload)
-    unknown: list[str] = getattr(backend, "unknown_words", lambda _p: [])(prompt)
-    if unknown:
-        _warn(f"the {backend.name} model does not know the words {', '.join(unknown)}; they are ignored")
-    defaults = backend.defaults
-    settings = SamplingSettings(
-        height=args.height or defaults.height,
-        width=args.width or defaults.width,
-        steps=args.steps or defaults.steps,
-        guidance=defaults.guidance if args.guidance is None else args.guidance,
-        seed=args.seed,
-        negative_prompt=args.negative_prompt,
-    )
-    settings.validate(backend)
-    plan = Plan.from_prompt(prompt)
-    result = render_vanilla(backend, plan, settings, progress=not args.quiet)
-    metadata: dict[str, Any] = {
-        "version": __version__,
-        "plan": plan.model_dump(mode="json"),
-        "settings": asdict(settings),
-        "backend": backend.describe(),
-        "strategy": result.strategy,
-    }
-    written_image = save_png(result.image, image_path, metadata, args.overwrite)
-    written_plan = save_json(plan.model_dump(mode="json"), plan_path, args.overwrite)
-    elapsed = time.perf_counter() - started
-    print(f"image: {written_image}")
-    print(f"plan:  {written_plan}")
-    print(
-        f"done in {elapsed:.1f}s ({backend.name}, {settings.steps} steps, seed {settings.seed})",
-        file=sys.stderr,
-    )
-    return 0
 
 
 def _warn(message: str) -> None:
@@ -162,10 +96,6 @@ def _quiet_libraries() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Library chatter (e.g. transformers noting that torchvision is absent) is not for our users.
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,32 +33,11 @@ from scenewright.backends.base import (
 from scenewright.backends.flux import flux_blocks, flux_forward, flux_set_timesteps, word_spans
 from scenewright.errors import BackendError
 from scenewright.toyworld import vocab
+from scenewright.toyworld.model_config import TinyConfig
 
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 CODEC_FILE = "codec.json"
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld"
-
-
-@dataclass(frozen=True)
-class TinyConfig:
-    """Sizes of the embedded model; stored as ``codec.json`` beside the weights."""
-
-    image_size: int = 64
-    patch: int = 4
-    max_text_tokens: int = 24
-    text_width: int = 64
-    text_layers: int = 2
-    text_heads: int = 4
-    double_blocks: int = 2
-    single_blocks: int = 4
-    heads: int = 4
-    head_dim: int = 32
-    default_steps: int = 20
-    default_guidance: float = 4.0
-
-    @property
-    def channels(self) -> int:
-        return 3 * self.patch * self.patch
 
 
 def build_tokenizer(max_length: int) -> PreTrainedTokenizerFast:

@@ -163,16 +163,13 @@ def register(bench_sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from scenewright.backends import load_backend, resolve_backend
     from scenewright.executor.sampler import SamplingSettings
-    from scenewright.executor.strategies import STRATEGIES
+    from scenewright.executor.strategies import get_strategy, strategy_names
 
     if args.n < 1:
         raise InvalidInputError("n", f"{args.n} cases is too few", "use --n 1 or more")
-    strategies = list(STRATEGIES) if args.strategy == "all" else [s.strip() for s in args.strategy.split(",")]
+    strategies = strategy_names() if args.strategy == "all" else [s.strip() for s in args.strategy.split(",")]
     for name in strategies:
-        if name not in STRATEGIES:
-            raise InvalidInputError(
-                "strategy", f"unknown strategy '{name}'", f"use one of {', '.join(STRATEGIES)} or all"
-            )
+        get_strategy(name)  # a clear error for an unknown name, before any model loads
     sets = [s.strip() for s in args.sets.split(",")]
     for name in sets:
         if name not in SETS:

@@ -56,6 +56,7 @@ class StepContext:
     latents: torch.Tensor
     height: int
     width: int
+    next_sigma: float = 0.0  # the noise level the scheduler step moves to
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -144,12 +145,21 @@ def sample(
     latents: torch.Tensor | None = None,
     progress: bool = True,
     decode: bool = True,
+    max_steps: int | None = None,
+    start_step: int = 0,
 ) -> SampleResult:
-    """Denoise from noise (or ``latents``) to an image for every prompt in ``encoding``."""
+    """Denoise from noise (or ``latents``) to an image for every prompt in ``encoding``.
+
+    ``max_steps`` stops early on the full schedule (a reference pass reads attention at a middle
+    step); the returned latents are then the partly denoised ones. ``start_step`` continues such
+    latents (given in ``latents``) from that step of the same schedule.
+    """
     settings.validate(backend)
     batch = len(encoding)
     height, width = settings.height, settings.width
     if latents is None:
+        if start_step:
+            raise ValueError("start_step needs the latents to continue from")
         latents = backend.prepare_noise(batch, height, width, make_generator(settings.seed))
 
     use_cfg = backend.guidance_mode is GuidanceMode.CFG and settings.guidance > 1
@@ -162,16 +172,23 @@ def sample(
 
     scheduler = backend.new_scheduler()
     timesteps = backend.set_timesteps(scheduler, settings.steps, height, width)
+    scheduler.set_begin_index(start_step)  # the scheduler counts its own steps from here
     state: dict[str, StepContext] = {}
-    bar = tqdm(total=len(timesteps), desc="denoising", disable=not progress, file=sys.stderr, leave=False)
+    total = (len(timesteps) if max_steps is None else min(max_steps, len(timesteps))) - start_step
+    bar = tqdm(total=total, desc="denoising", disable=not progress, file=sys.stderr, leave=False)
     with _block_hooks(backend, hooks, state), bar:
         for index, t in enumerate(timesteps):
+            if max_steps is not None and index >= max_steps:
+                break
+            if index < start_step:
+                continue
             ctx = StepContext(
                 step=index,
                 num_steps=len(timesteps),
                 timestep=t,
                 sigma=float(scheduler.sigmas[index]),
                 latents=latents,
+                next_sigma=float(scheduler.sigmas[index + 1]),
                 height=height,
                 width=width,
             )

@@ -9,7 +9,9 @@ from typing import Any
 from PIL import Image
 
 from scenewright.backends.base import Backend
-from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, sample
+from scenewright.executor.attention import Edit
+from scenewright.executor.composition import sample_with_edits
+from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings
 from scenewright.planner.plan import Plan
 
 
@@ -22,7 +24,8 @@ class RenderResult:
     settings: SamplingSettings
     strategy: str
     sample: SampleResult
-    report: dict[str, Any] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)  # JSON-ready: goes into metadata
+    artifacts: dict[str, Any] = field(default_factory=dict)  # arrays and maps for tools and tests
 
 
 def render_vanilla(
@@ -31,10 +34,15 @@ def render_vanilla(
     settings: SamplingSettings,
     *,
     hooks: Sequence[SamplerHook] = (),
-    progress: bool = True,
+    edits: Sequence[Edit] = (),
+    progress: bool = False,
 ) -> RenderResult:
-    """Sample the plan's global prompt with no layout control (what every strategy is compared to)."""
+    """Sample the plan's global prompt with no layout control (what every strategy is compared to).
+
+    ``edits`` (e.g. TACA's temperature) are applied when given; without them the transformer's
+    own attention processors run untouched.
+    """
     encoding = backend.encode_prompts([plan.global_prompt])
-    result = sample(backend, encoding, settings, hooks=hooks, progress=progress)
+    result = sample_with_edits(backend, encoding, settings, edits, hooks=hooks, progress=progress)
     image = backend.to_pil(result.images)[0]
     return RenderResult(image=image, plan=plan, settings=settings, strategy="vanilla", sample=result)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from scenewright.backends.tiny import TinyConfig
 from scenewright.errors import InvalidInputError
+from scenewright.toyworld.model_config import TinyConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:

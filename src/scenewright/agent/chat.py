@@ -1,0 +1,159 @@
+"""``scenewright chat``: a terminal conversation with the agent.
+
+Reads lines from stdin (so it can be scripted or tested by piping), keeps one thread, prints
+where each image went, and takes commands: ``/plan``, ``/undo``, ``/seed N``, ``/strategy NAME``,
+``/load FILE`` (render a plan JSON file), ``/help``, ``/quit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from scenewright.agent.options import add_agent_options, agent_from_args
+from scenewright.errors import ScenewrightError
+
+if TYPE_CHECKING:
+    from scenewright.agent.core import Agent, AgentResult
+
+HELP = """commands:
+  /plan            show the current plan as JSON
+  /undo            go back to the previous image and plan
+  /seed N          use seed N from the next image on
+  /strategy NAME   use strategy NAME (auto, vanilla, ...) from the next image on
+  /load FILE       render the plan in a JSON file (e.g. an edited plan.json)
+  /help            this list
+  /quit            leave (Ctrl-D works too)
+anything else is a request ("three red apples left of a blue vase") or a follow-up
+("make it four apples", "move the vase to the left", "now at sunset")."""
+
+
+def register(subparsers: Any) -> None:
+    """Add ``chat`` to the CLI's subcommands."""
+    p = subparsers.add_parser("chat", help="a conversation in the terminal: requests and follow-ups")
+    add_agent_options(p, "out/chat")
+    p.add_argument("--review", action="store_true", help="show each plan and let me edit it before rendering")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(handler=chat_command)
+
+
+def chat_command(args: argparse.Namespace) -> int:
+    """Entry point of ``scenewright chat``."""
+    agent = agent_from_args(args, review=args.review)
+    try:
+        return run_chat(agent, sys.stdin, sys.stdout, sys.stderr, progress=not args.quiet)
+    finally:
+        agent.close()
+
+
+class _Progress:
+    """One self-overwriting status line on a terminal; nothing when stderr is not one."""
+
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
+        self.enabled = enabled and stream.isatty()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        bar = "#" * int(event.get("percent", 0) / 5)
+        line = f"\r[{event.get('node', ''):>8}] {bar:<20} {event.get('percent', 0):5.1f}%  {event.get('message', '')[:60]}"
+        self.stream.write(line.ljust(110))
+        if event.get("node") == "finish":
+            self.stream.write("\r" + " " * 110 + "\r")
+        self.stream.flush()
+
+
+def _read_plan(lines: Any, first: str) -> str:
+    """Collect lines until they form one JSON value (a pasted, multi-line plan)."""
+    text = first
+    while True:
+        try:
+            json.loads(text)
+            return text
+        except json.JSONDecodeError:
+            more = next(lines, None)
+            if more is None:
+                return text
+            text += "\n" + more.rstrip("\n")
+
+
+def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progress: bool = True) -> int:
+    """The conversation loop; returns the exit code (0, or 2 when a line could not be handled)."""
+    show = _Progress(stderr, progress)
+    interactive = stdin.isatty()
+
+    def say(text: str) -> None:
+        print(text, file=stdout, flush=True)
+
+    def report(result: AgentResult) -> None:
+        say(result.summary())
+
+    say(f"scenewright chat (thread '{agent.thread_id}', backend {agent.backend_name}); /help for commands")
+    lines = iter(stdin.readline, "")
+    code = 0
+    while True:
+        if interactive:
+            stdout.write("> ")
+            stdout.flush()
+        raw = next(lines, None)
+        if raw is None:
+            break
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            if line.startswith("/"):
+                command, _, rest = line.partition(" ")
+                rest = rest.strip()
+                if command in ("/quit", "/exit"):
+                    break
+                if command == "/help":
+                    say(HELP)
+                elif command == "/plan":
+                    plan = agent.current().plan
+                    say(_plan_json(plan.to_json_dict()) if plan else "no plan yet")
+                elif command == "/undo":
+                    undone = agent.undo()
+                    say("nothing to undo" if undone is None else undone.summary())
+                elif command == "/seed":
+                    agent.set_seed(int(rest))
+                    say(f"seed {int(rest)} from the next image on")
+                elif command == "/strategy":
+                    agent.set_strategy(rest or "auto")
+                    say(f"strategy {rest or 'auto'} from the next image on")
+                elif command == "/load":
+                    report(
+                        agent.render_plan(Path(rest).expanduser().read_text(encoding="utf-8"), on_event=show)
+                    )
+                else:
+                    say(f"unknown command {command}; /help lists them")
+                continue
+            result = agent.run(line, on_event=show)
+            while result.status == "review":
+                report(result)
+                say("press Enter to render this plan, paste an edited JSON plan, or type /cancel")
+                answer_raw = next(lines, None)
+                answer = (answer_raw or "").strip()
+                if answer_raw is None or answer == "/cancel":
+                    say("plan discarded")
+                    break
+                plan_text = _read_plan(lines, answer) if answer.startswith("{") else None
+                result = agent.resume(plan_text, on_event=show)
+            else:
+                report(result)
+            if result.status in ("invalid", "failed"):
+                code = 2
+        except (ScenewrightError, ValueError, OSError) as error:
+            say(f"error: {error}")
+            code = 2
+    return code
+
+
+def _plan_json(data: Any) -> str:
+    from scenewright.agent.followup import plan_json  # the planner's modules load on first use
+
+    return plan_json(data)

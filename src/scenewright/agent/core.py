@@ -1,0 +1,439 @@
+"""``Agent``: the Python face of the graph, and what the terminal and web chats are built on.
+
+One agent holds one loaded backend and one checkpointer; conversations are threads in it. A turn
+is either words ("three red apples left of a blue vase", then "make it four apples") or a plan
+the user edited; with ``review=True`` a turn stops after planning until :meth:`Agent.resume`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+from PIL import Image
+
+from scenewright.agent.followup import plan_json
+from scenewright.agent.graph import build_graph
+from scenewright.agent.nodes import (
+    Event,
+    PlannerFn,
+    Toolbox,
+    Verifier,
+    available_strategies,
+    report_verifier,
+    toy_verifier,
+)
+from scenewright.agent.state import fresh_turn
+from scenewright.backends.base import Backend
+from scenewright.errors import InvalidInputError
+from scenewright.executor.strategies import STRATEGIES
+from scenewright.planner.plan import Plan, PlanResult
+
+DEFAULT_OUT = Path("out") / "agent"
+EventCallback = Callable[[Event], None]
+
+_BACKENDS: dict[tuple[str, str, str, bool], Backend] = {}
+_BACKENDS_LOCK = threading.Lock()
+
+
+def _load_backend(name: str, device: str | None, dtype: str, cpu_offload: bool = False) -> Backend:
+    """Load a backend once per process: chats, the web UI and tests share the weights."""
+    from scenewright.backends import load_backend, resolve_backend
+
+    key = (name, str(device), dtype, cpu_offload)
+    with _BACKENDS_LOCK:
+        if key not in _BACKENDS:
+            spec = resolve_backend(name)
+            _BACKENDS[key] = load_backend(spec, device=device, dtype=dtype, cpu_offload=cpu_offload)
+        return _BACKENDS[key]
+
+
+def _planner(choice: str | PlannerFn, llm_settings: Any = None) -> PlannerFn:
+    if callable(choice):
+        return choice
+    if choice == "rules":
+        from scenewright.planner.rules import plan_with_rules
+
+        return plan_with_rules
+    if choice == "llm":
+        from scenewright.planner.llm import LLMSettings, plan_with_llm
+
+        base = llm_settings or LLMSettings()
+
+        def plan(prompt: str, seed: int) -> PlanResult:
+            return plan_with_llm(prompt, replace(base, seed=seed))
+
+        return plan
+    raise InvalidInputError("planner", f"unknown planner '{choice}'", "use rules or llm")
+
+
+@dataclass
+class AgentResult:
+    """What a turn produced. ``image`` is the new image, or the last good one when the turn failed."""
+
+    status: str  # "done", "invalid", "failed", or "review" (waiting for :meth:`Agent.resume`)
+    thread_id: str
+    image: Image.Image | None = None
+    plan: Plan | None = None
+    report: list[dict[str, Any]] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    strategy: str = ""
+    seed: int = 0
+    verified: bool | None = None
+    pending_plan: dict[str, Any] | None = None  # the plan waiting for review
+    plan_source: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "done"
+
+    def summary(self) -> str:
+        """A few lines for a terminal or chat bubble: what was done, said and written."""
+        lines: list[str] = []
+        if self.status == "review":
+            lines.append("plan ready for review (edit it, then resume):")
+            lines.append(plan_json(self.pending_plan))
+        lines.extend(f"note: {n}" for n in self.notes)
+        lines.extend(f"error: {e}" for e in self.errors)
+        if self.status == "done":
+            found = ", ".join(
+                f"{r.get('name')} {r.get('found')}/{r.get('wanted')}" + ("" if r.get("ok") else " (off)")
+                for r in self.report
+                if r.get("found") is not None
+            )
+            verdict = {True: "matches the plan", False: "differs from the plan", None: "not verified"}[
+                self.verified
+            ]
+            lines.append(
+                f"rendered with {self.strategy}, seed {self.seed}: {verdict}"
+                + (f" [{found}]" if found else "")
+            )
+            for kind, path in self.paths.items():
+                lines.append(f"{kind}: {path}")
+        elif self.status in ("invalid", "failed") and self.paths.get("image"):
+            lines.append(f"kept the last good image: {self.paths['image']}")
+        return "\n".join(lines)
+
+
+class Agent:
+    """Plans, renders, verifies and remembers; see the module doc.
+
+    ``backend``: a name as for ``--backend`` or a loaded :class:`Backend`. ``planner``: "rules"
+    (offline), "llm" (OpenAI-compatible; falls back to rules and says so) or a function.
+    ``strategy``: "auto" or a strategy name. ``history``: a SQLite file that keeps threads
+    across processes (in memory otherwise).
+    """
+
+    def __init__(
+        self,
+        backend: str | Backend = "tiny",
+        planner: str | PlannerFn = "rules",
+        strategy: str = "auto",
+        *,
+        steps: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        guidance: float | None = None,
+        seed: int | None = None,
+        out_dir: str | Path = DEFAULT_OUT,
+        history: str | Path | None = None,
+        thread_id: str = "main",
+        review: bool = False,
+        max_refine_rounds: int = 1,
+        device: str | None = None,
+        dtype: str = "auto",
+        verifier: Verifier | None = None,
+        llm_settings: Any = None,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        negative_prompt: str = "",
+        cpu_offload: bool = False,
+        flat_output: bool = False,
+        overwrite: bool = False,
+    ) -> None:
+        self.backend_name = backend if isinstance(backend, str) else backend.name
+        self._backend = None if isinstance(backend, str) else backend
+        self._device, self._dtype, self._cpu_offload = device, dtype, cpu_offload
+        self.strategy = strategy
+        self.settings: dict[str, Any] = {
+            "steps": steps,
+            "height": height,
+            "width": width,
+            "guidance": guidance,
+            "negative_prompt": negative_prompt,
+        }
+        self.seed = seed
+        self.thread_id = thread_id
+        self.review = review
+        self.out_dir = Path(out_dir)
+        self._conn: sqlite3.Connection | None = None
+        if checkpointer is None:
+            checkpointer = self._sqlite(Path(history)) if history is not None else InMemorySaver()
+        self.checkpointer = checkpointer
+        self.tools = Toolbox(
+            planner=_planner(planner, llm_settings),
+            backend=self.load_backend,
+            verifier=verifier or self._default_verifier,
+            out_dir=self.out_dir,
+            max_refine_rounds=max_refine_rounds,
+            strategies=STRATEGIES,
+            flat=flat_output,
+            overwrite=overwrite,
+        )
+        self.graph = build_graph(self.tools, checkpointer)
+
+    # ------------------------------------------------------------------------------- set-up
+    def _sqlite(self, path: Path) -> BaseCheckpointSaver[Any]:
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        path.expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # The saver serialises access with its own lock, so threads (the web UI) may share it.
+        self._conn = sqlite3.connect(str(path.expanduser()), check_same_thread=False)
+        return SqliteSaver(self._conn)
+
+    def load_backend(self) -> Backend:
+        """The backend, loaded on first use (planning alone never loads weights)."""
+        if self._backend is None:
+            self._backend = _load_backend(self.backend_name, self._device, self._dtype, self._cpu_offload)
+        return self._backend
+
+    def _default_verifier(
+        self, image: Image.Image, plan: Plan, report: Any
+    ) -> tuple[list[dict[str, Any]], bool | None]:
+        from scenewright.backends.tiny import TinyBackend
+
+        if isinstance(self.load_backend(), TinyBackend):  # the toy world: judged exactly
+            return toy_verifier(image, plan, report)
+        return report_verifier(image, plan, report)
+
+    def close(self) -> None:
+        """Close the history file, if any."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------------------------- turns
+    def _config(self, thread_id: str | None) -> RunnableConfig:
+        return {"configurable": {"thread_id": thread_id or self.thread_id}}
+
+    def _turn_input(
+        self,
+        request: str,
+        edited_plan: dict[str, Any] | None,
+        seed: int | None,
+        strategy: str | None,
+        review: bool | None,
+    ) -> dict[str, Any]:
+        values = fresh_turn(request, edited_plan)
+        values["strategy"] = strategy or self.strategy
+        values["settings"] = dict(self.settings)
+        values["review"] = self.review if review is None else review
+        chosen_seed = self.seed if seed is None else seed
+        if chosen_seed is not None:
+            values["seed"] = int(chosen_seed)
+        return values
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        thread_id: str | None = None,
+        seed: int | None = None,
+        strategy: str | None = None,
+        review: bool | None = None,
+    ) -> Iterator[Event | AgentResult]:
+        """Progress events (dicts with node, step, percent, message), then the :class:`AgentResult`."""
+        yield from self._drive(self._turn_input(prompt, None, seed, strategy, review), thread_id)
+
+    def run(
+        self,
+        prompt: str,
+        *,
+        thread_id: str | None = None,
+        seed: int | None = None,
+        strategy: str | None = None,
+        review: bool | None = None,
+        on_event: EventCallback | None = None,
+    ) -> AgentResult:
+        """One turn from words: a new request, or a follow-up that edits the previous plan."""
+        return self._consume(
+            self.stream(prompt, thread_id=thread_id, seed=seed, strategy=strategy, review=review), on_event
+        )
+
+    def stream_plan(
+        self,
+        plan: dict[str, Any] | str,
+        *,
+        thread_id: str | None = None,
+        seed: int | None = None,
+        strategy: str | None = None,
+    ) -> Iterator[Event | AgentResult]:
+        """Like :meth:`stream` for a plan the user wrote or edited (JSON text or a dict)."""
+        data: Any = plan
+        if isinstance(plan, str):
+            try:
+                data = json.loads(plan)
+            except json.JSONDecodeError as error:
+                yield self._failed_result(
+                    thread_id, [f"plan: not valid JSON ({error.msg}, line {error.lineno})"]
+                )
+                return
+        if not isinstance(data, dict):
+            yield self._failed_result(thread_id, ["plan: must be a JSON object with prompt and objects"])
+            return
+        yield from self._drive(self._turn_input("", data, seed, strategy, False), thread_id)
+
+    def render_plan(
+        self,
+        plan: dict[str, Any] | str,
+        *,
+        thread_id: str | None = None,
+        seed: int | None = None,
+        strategy: str | None = None,
+        on_event: EventCallback | None = None,
+    ) -> AgentResult:
+        """Render a user-edited plan; if it does not validate, errors by field and the last good image."""
+        return self._consume(
+            self.stream_plan(plan, thread_id=thread_id, seed=seed, strategy=strategy), on_event
+        )
+
+    def stream_resume(
+        self, plan: dict[str, Any] | str | None = None, *, thread_id: str | None = None
+    ) -> Iterator[Event | AgentResult]:
+        """Continue a turn paused for review: None keeps the proposed plan, else the edited one."""
+        # A resume value of None is not a resume for LangGraph: say "accept" instead.
+        yield from self._drive(Command(resume="accept" if plan is None else plan), thread_id)
+
+    def resume(
+        self,
+        plan: dict[str, Any] | str | None = None,
+        *,
+        thread_id: str | None = None,
+        on_event: EventCallback | None = None,
+    ) -> AgentResult:
+        """Finish a turn paused by ``review=True`` with the (possibly edited) plan."""
+        return self._consume(self.stream_resume(plan, thread_id=thread_id), on_event)
+
+    def _consume(self, items: Iterator[Event | AgentResult], on_event: EventCallback | None) -> AgentResult:
+        result: AgentResult | None = None
+        for item in items:
+            if isinstance(item, AgentResult):
+                result = item
+            elif on_event is not None:
+                on_event(item)
+        assert result is not None
+        return result
+
+    def _drive(self, graph_input: Any, thread_id: str | None) -> Iterator[Event | AgentResult]:
+        config = self._config(thread_id)
+        for mode, chunk in self.graph.stream(graph_input, config, stream_mode=["custom", "updates"]):
+            if mode == "custom" and isinstance(chunk, dict):
+                yield chunk
+        yield self.current(thread_id)
+
+    # ---------------------------------------------------------------------------- the thread
+    def current(self, thread_id: str | None = None) -> AgentResult:
+        """The thread as it stands: the last turn's outcome, or the plan awaiting review."""
+        thread = thread_id or self.thread_id
+        snapshot = self.graph.get_state(self._config(thread))
+        values: dict[str, Any] = dict(snapshot.values or {})
+        pending = None
+        status = values.get("status", "") or "empty"
+        if snapshot.interrupts:
+            status = "review"
+            payload = snapshot.interrupts[0].value
+            pending = payload.get("plan") if isinstance(payload, dict) else None
+        plan_data = values.get("plan")
+        paths = dict(values.get("paths") or {})
+        if status != "done":
+            paths = {"image": values["image_path"]} if values.get("image_path") else {}
+        image = None
+        if paths.get("image") and Path(paths["image"]).is_file():
+            with Image.open(paths["image"]) as opened:
+                image = opened.convert("RGB")
+        return AgentResult(
+            status=status,
+            thread_id=thread,
+            image=image,
+            plan=Plan.model_validate(plan_data) if plan_data else None,
+            report=list(values.get("report") or []) if status == "done" else [],
+            paths=paths,
+            notes=list(values.get("notes") or []),
+            errors=list(values.get("errors") or []),
+            strategy=values.get("strategy_used", ""),
+            seed=int(values.get("seed", 0)),
+            verified=values.get("verified") if status == "done" else None,
+            pending_plan=pending,
+            plan_source=values.get("plan_source", ""),
+        )
+
+    def _failed_result(self, thread_id: str | None, errors: list[str]) -> AgentResult:
+        result = self.current(thread_id)
+        result.status, result.errors, result.notes = "invalid", errors, []
+        return result
+
+    def history(self, thread_id: str | None = None) -> list[dict[str, Any]]:
+        """The thread's rendered turns, oldest first (request, plan, seed, strategy, paths)."""
+        values = self.graph.get_state(self._config(thread_id)).values or {}
+        return [dict(t) for t in values.get("history", [])]
+
+    def undo(self, thread_id: str | None = None) -> AgentResult | None:
+        """Go back to the turn before the last one (its plan and image); files stay on disk."""
+        config = self._config(thread_id)
+        values = self.graph.get_state(config).values or {}
+        history = list(values.get("history", []))
+        if not history:
+            return None
+        history.pop()
+        previous = history[-1] if history else None
+        update: dict[str, Any] = {
+            **fresh_turn(),
+            "history": history,
+            "plan": previous["plan"] if previous else None,
+            "image_path": previous["paths"].get("image") if previous else None,
+            "paths": dict(previous["paths"]) if previous else {},
+            "report": list(previous.get("report", [])) if previous else [],
+            "strategy_used": previous.get("strategy", "") if previous else "",
+            "status": "done" if previous else "",
+            "notes": [
+                "undone: back to the previous image" if previous else "undone: the thread is empty again"
+            ],
+        }
+        if previous is not None:
+            update["seed"] = int(previous.get("seed", 0))
+        self.graph.update_state(config, update, as_node="finish")
+        return self.current(thread_id)
+
+    def set_seed(self, seed: int, thread_id: str | None = None) -> None:
+        """Use ``seed`` from the next turn on (kept in the thread, so it survives a restart)."""
+        if not 0 <= seed < 2**63:
+            raise InvalidInputError("seed", f"{seed} is out of range", "use a seed in [0, 2**63)")
+        self.seed = seed
+        config = self._config(thread_id)
+        if self.graph.get_state(config).values:
+            self.graph.update_state(config, {"seed": seed}, as_node="finish")
+
+    def set_strategy(self, name: str) -> None:
+        """Use strategy ``name`` ("auto" or a registered one) from the next turn on."""
+        names = available_strategies(self.tools)
+        if name != "auto" and name not in names:
+            raise InvalidInputError(
+                "strategy", f"unknown strategy '{name}'", f"use auto or one of {', '.join(names)}"
+            )
+        self.strategy = name

@@ -1,0 +1,492 @@
+"""The agent's nodes: plain functions from state to a state update.
+
+Resources a node needs (the backend, the planner, the output folder, the verifier) come from a
+:class:`Toolbox` the graph builder binds in, so the nodes stay testable one by one and the state
+holds only JSON. Progress goes out through LangGraph's custom stream as :data:`Event` dicts.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from langgraph.config import get_stream_writer
+from langgraph.types import interrupt
+from PIL import Image
+from pydantic import ValidationError
+
+from scenewright import __version__
+from scenewright.agent.followup import apply_edit, describe, parse_edit
+from scenewright.agent.state import AgentState, Turn
+from scenewright.backends.base import Backend
+from scenewright.errors import ScenewrightError
+from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext
+from scenewright.executor.strategies import STRATEGIES
+from scenewright.executor.vanilla import RenderResult
+from scenewright.planner.plan import Plan, PlanResult, describe_errors
+from scenewright.planner.repair import repair_plan
+from scenewright.tools.output import save_json, save_png
+from scenewright.tools.overlay import write_attention_sheet, write_overlay
+
+Event = dict[str, Any]
+PlannerFn = Callable[[str, int], PlanResult]
+# A verifier judges an image against its plan: per-object rows and an overall verdict (None when
+# it cannot tell). The toy world's exact judge is one; attention-map checks will be another.
+Verifier = Callable[[Image.Image, Plan, Mapping[str, Any]], tuple[list[dict[str, Any]], bool | None]]
+
+
+@dataclass
+class Toolbox:
+    """What the nodes use besides the state; owned by the :class:`~scenewright.agent.Agent`."""
+
+    planner: PlannerFn
+    backend: Callable[[], Backend]
+    verifier: Verifier
+    out_dir: Path
+    max_refine_rounds: int = 1  # passes of the refine strategy, which has its own inner rounds
+    flat: bool = False  # write into out_dir itself (``generate``), not out_dir/<thread>/turn-NNN
+    overwrite: bool = False  # replace existing files (only ever asked for by ``generate --overwrite``)
+    strategies: Mapping[str, Callable[..., RenderResult]] = field(default_factory=lambda: STRATEGIES)
+
+
+# ------------------------------------------------------------------------------------ events
+def emit(node: str, step: int = 0, steps: int = 1, message: str = "") -> None:
+    """Send one progress event on the custom stream (a no-op outside a streaming run)."""
+    try:
+        writer = get_stream_writer()
+    except RuntimeError:  # called outside a graph run (unit tests of a node)
+        return
+    percent = round(100.0 * step / steps, 1) if steps else 100.0
+    writer({"node": node, "step": step, "steps": steps, "percent": percent, "message": message})
+
+
+class ProgressHook(SamplerHook):
+    """Streams one event per denoising step, so the faces can draw a progress bar."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def before_step(self, ctx: StepContext) -> None:
+        emit("execute", ctx.step, ctx.num_steps, f"{self.label}: step {ctx.step + 1}/{ctx.num_steps}")
+
+
+# ------------------------------------------------------------------------------------- nodes
+def plan_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:
+    """Propose a plan: the user's own, an edit of the previous plan, or a fresh one from the planner."""
+    emit("plan", 0, 1, "planning")
+    turn = int(state.get("turn", 0)) + 1
+    seed = int(state.get("seed", 0))
+    update: dict[str, Any] = {"turn": turn, "seed": seed}
+    edited = state.get("edited_plan")
+    if edited is not None:
+        return {**update, "candidate": edited, "plan_source": "user", "reference": state.get("plan")}
+    request = state.get("request", "").strip()
+    previous = state.get("plan")
+    if previous and request:
+        try:
+            base = Plan.model_validate(previous)
+        except ValidationError:
+            base = None
+        edit = parse_edit(request, base) if base is not None else None
+        if edit is not None and base is not None:
+            try:
+                outcome = apply_edit(base, edit, seed)
+            except ValueError as error:
+                return {**update, "status": "invalid", "errors": [f"request: {error}"]}
+            notes = [f"edited the previous plan ({outcome.summary}); same seed {seed}", *outcome.notes]
+            return {**update, "candidate": outcome.plan, "plan_source": "edit", "notes": notes}
+    try:
+        result = tools.planner(request, seed)
+    except ScenewrightError as error:
+        return {**update, "status": "invalid", "errors": [str(error)]}
+    emit("plan", 1, 1, f"planned by {result.planner}")
+    return {
+        **update,
+        "candidate": result.plan.to_json_dict(),
+        "plan_source": result.planner,
+        "notes": [*state.get("notes", []), *result.warnings],
+    }
+
+
+def review_node(state: AgentState) -> dict[str, Any]:
+    """Pause for a person to edit the plan when asked to; their answer replaces the candidate."""
+    if not state.get("review"):
+        return {}
+    answer = interrupt({"plan": state.get("candidate"), "notes": state.get("notes", [])})
+    if answer is None or answer is True or answer in ("", "ok", "accept"):
+        return {}
+    if isinstance(answer, str):
+        try:
+            answer = json.loads(answer)
+        except json.JSONDecodeError as error:
+            return {
+                "status": "invalid",
+                "errors": [f"plan: not valid JSON ({error.msg}, line {error.lineno})"],
+            }
+    if isinstance(answer, dict) and isinstance(answer.get("plan"), dict):
+        answer = answer["plan"]
+    return {"candidate": answer, "plan_source": "user", "reference": state.get("candidate")}
+
+
+def validate_node(state: AgentState) -> dict[str, Any]:
+    """Check the candidate against the schema; errors name their field and nothing is rendered.
+
+    A person's plan is not silently rewritten: only missing boxes are filled in by the layout
+    engine. Plans from the planners are already valid; edits may need a re-pack of new objects.
+    """
+    emit("validate", 0, 1, "validating the plan")
+    data = state.get("candidate")
+    if not isinstance(data, dict):
+        return {"status": "invalid", "errors": ["plan: must be a JSON object with prompt and objects"]}
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as error:
+        return {"status": "invalid", "errors": describe_errors(error)}
+    notes = list(state.get("notes", []))
+    reference = state.get("reference")
+    if state.get("plan_source") == "user" and isinstance(reference, dict):
+        plan, synced = sync_prompts(plan, reference)
+        notes.extend(synced)
+    if any(not o.boxes for o in plan.objects):
+        try:
+            plan, changes = repair_plan(plan.to_json_dict(), plan.prompt, int(state.get("seed", 0)))
+        except (ValidationError, ValueError) as error:  # pragma: no cover - a valid plan repairs
+            return {"status": "invalid", "errors": [f"plan: {error}"]}
+        notes.extend(f"layout: {change}" for change in changes)
+    return {"plan": plan.to_json_dict(), "candidate": None, "notes": notes}
+
+
+def sync_prompts(plan: Plan, reference: dict[str, Any]) -> tuple[Plan, list[str]]:
+    """Keep a hand-edited plan's text in step with its edited fields.
+
+    Someone who turns the square yellow in the JSON rarely rewrites the prompts too; left alone,
+    the global prompt (what vanilla renders) and the object's regional prompt would still say
+    "blue". Prompts the person did change are kept as they wrote them.
+    """
+    notes: list[str] = []
+    data: dict[str, Any] = plan.model_dump(mode="json")
+    old_objects = reference.get("objects") or []
+    objects: list[dict[str, Any]] = data["objects"]
+    for index, obj in enumerate(objects):
+        old = (
+            old_objects[index] if index < len(old_objects) and isinstance(old_objects[index], dict) else None
+        )
+        if old is None or obj["prompt"] != old.get("prompt"):
+            continue
+        if (obj["name"], obj["attributes"]) != (old.get("name"), old.get("attributes")):
+            obj["prompt"] = " ".join([*obj["attributes"], obj["name"]])
+            notes.append(f"objects[{index}].prompt: now '{obj['prompt']}' to match the edited object")
+
+    def scene(d: dict[str, Any]) -> Any:
+        objects = [
+            (o.get("name"), o.get("count"), o.get("attributes"))
+            for o in d.get("objects") or []
+            if isinstance(o, dict)
+        ]
+        return objects, d.get("relations"), d.get("background")
+
+    if data["global_prompt"] == reference.get("global_prompt") and scene(data) != scene(reference):
+        data["global_prompt"] = describe(data)
+        notes.append(f"global_prompt: now '{data['global_prompt']}' to match the edited plan")
+    return (Plan.model_validate(data), notes) if notes else (plan, notes)
+
+
+def choose_strategy(requested: str, plan: Plan, available: Mapping[str, Any]) -> tuple[str, str]:
+    """A registered strategy for this plan, and why. Unknown or unregistered names fall back to
+    vanilla; "auto" defers to an ``auto`` strategy when one is registered, else picks by plan."""
+    requested = (requested or "auto").strip()
+    if requested != "auto":
+        if requested in available:
+            return requested, "asked for"
+        return "vanilla", f"'{requested}' is not available (have: {', '.join(available)}); used vanilla"
+    if "auto" in available:
+        return "auto", "the auto strategy picks per plan"
+    counted = any(o.count > 1 for o in plan.objects)
+    boxed = len(plan.objects) > 1 and all(o.boxes for o in plan.objects)
+    for name, why, wanted in (
+        ("numina", "the plan has counts above one", counted),
+        ("stitch", "the plan has several objects with boxes", boxed),
+        ("regional", "the plan has several objects with boxes", boxed),
+    ):
+        if wanted and name in available:
+            return name, why
+    return "vanilla", "no layout strategy fits better among those registered"
+
+
+def route_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:
+    """Pick the strategy for this plan among those registered now."""
+    plan = Plan.model_validate(state["plan"])
+    available = dict.fromkeys(available_strategies(tools))
+    name, reason = choose_strategy(state.get("strategy", "auto"), plan, available)
+    emit("route", 1, 1, f"strategy {name}: {reason}")
+    notes = list(state.get("notes", []))
+    if "not available" in reason:
+        notes.append(f"strategy {reason}")
+    return {"strategy_used": name, "route_reason": reason, "notes": notes}
+
+
+def _settings(state: AgentState, backend: Backend) -> SamplingSettings:
+    chosen = state.get("settings") or {}
+    defaults = backend.defaults
+    guidance = chosen.get("guidance")
+    return SamplingSettings(
+        height=int(chosen.get("height") or defaults.height),
+        width=int(chosen.get("width") or defaults.width),
+        steps=int(chosen.get("steps") or defaults.steps),
+        guidance=defaults.guidance if guidance is None else float(guidance),
+        seed=int(state.get("seed", 0)),
+        negative_prompt=str(chosen.get("negative_prompt") or ""),
+    )
+
+
+def _finite(result: RenderResult) -> bool:
+    tensor = result.sample.images if result.sample.images.numel() else result.sample.latents
+    return bool(torch.isfinite(tensor).all())
+
+
+def _jsonable(value: Any) -> Any:
+    """The JSON-safe part of a strategy report (tensors and arrays are dropped)."""
+    if isinstance(value, Mapping):
+        return {str(k): v for k, item in value.items() if (v := _jsonable(item)) is not _DROP}
+    if isinstance(value, list | tuple):
+        return [v for item in value if (v := _jsonable(item)) is not _DROP]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return _DROP
+
+
+_DROP = object()
+
+
+def _turn_dir(tools: Toolbox, thread: str, turn: int, refine_round: int) -> Path:
+    if tools.flat:
+        return tools.out_dir / f"refine{refine_round}" if refine_round else tools.out_dir
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in thread) or "thread"
+    base = tools.out_dir / safe / (f"turn-{turn:03d}" + (f"-refine{refine_round}" if refine_round else ""))
+    candidate, k = base, 1
+    while candidate.exists():  # a folder left by another process: never write into it
+        k += 1
+        candidate = base.with_name(f"{base.name}-{k}")
+    return candidate
+
+
+def available_strategies(tools: Toolbox) -> list[str]:
+    """Registered names, plus composite ones (``regional+taca``) the registry can build."""
+    from scenewright.executor import strategies as registry
+
+    names = list(tools.strategies)
+    if tools.strategies is registry.STRATEGIES:
+        composite: Callable[[], list[str]] = getattr(registry, "strategy_names", lambda: [])
+        names.extend(n for n in composite() if n not in names)
+    return names
+
+
+def _run_strategy(
+    tools: Toolbox, name: str, backend: Backend, plan: Plan, settings: SamplingSettings, base: str = ""
+) -> RenderResult:
+    hooks = [ProgressHook(name)]
+    strategy = tools.strategies.get(name)
+    if strategy is not None:
+        extra: dict[str, Any] = {}
+        if base and "base" in inspect.signature(strategy).parameters:
+            extra["base"] = base  # refine re-runs what rendered the image it corrects
+        return strategy(backend, plan, settings, progress=False, hooks=hooks, **extra)
+    if name not in available_strategies(tools):
+        raise KeyError(f"strategy '{name}' is not registered")
+    from scenewright.executor import strategies as registry
+
+    run: Callable[..., RenderResult] = registry.run_strategy
+    return run(name, backend, plan, settings, hooks=hooks, progress=False)
+
+
+def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -> dict[str, Any]:
+    """Render with the routed strategy; on an exception or a non-finite image fall back to vanilla.
+
+    Files are written only after a render succeeds and never replace anything, so a failure
+    here loses nothing already on disk and the last good image stays the thread's image.
+    """
+    emit("execute", 0, 1, "loading the model")
+    notes = list(state.get("notes", []))
+    plan = Plan.model_validate(state["plan"])
+    try:
+        backend = tools.backend()
+        settings = _settings(state, backend)
+        settings.validate(backend)
+    except ScenewrightError as error:
+        return {"status": "failed", "errors": [str(error)], "notes": notes}
+    unknown = list(dict.fromkeys(getattr(backend, "unknown_words", lambda _p: [])(plan.global_prompt)))
+    if unknown and state.get("refine_round", 0) == 0:
+        notes.append(
+            f"the {backend.name} model does not know the words {', '.join(unknown)}; they are ignored"
+        )
+    name = state.get("strategy_used") or "vanilla"
+    order = [name] if name == "vanilla" else [name, "vanilla"]
+    result: RenderResult | None = None
+    for attempt in order:
+        try:
+            base = str(state.get("refine_base", "")) if attempt == "refine" else ""
+            result = _run_strategy(tools, attempt, backend, plan, settings, base)
+            if not _finite(result):
+                raise FloatingPointError("the image has NaN or infinite values")
+            break
+        except Exception as error:  # any failure of a strategy: the cheaper one takes over
+            result = None
+            reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+            if attempt == "vanilla":
+                return {"status": "failed", "errors": [f"render failed ({reason})"], "notes": notes}
+            notes.append(f"strategy {attempt} failed ({reason}); fell back to vanilla")
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+    assert result is not None
+    used = result.strategy or name
+    route = str(state.get("route_reason", ""))
+    auto = result.report.get("auto")
+    if isinstance(auto, Mapping) and auto.get("why"):
+        route = f"auto chose {auto.get('chose')}: {auto['why']}"
+    thread = str(config.get("configurable", {}).get("thread_id", "default"))
+    folder = _turn_dir(tools, thread, int(state.get("turn", 1)), int(state.get("refine_round", 0)))
+    metadata: dict[str, Any] = {
+        "version": __version__,
+        "plan": plan.to_json_dict(),
+        "settings": asdict(settings),
+        "backend": backend.describe(),
+        "strategy": used,
+        "route": route,
+        "request": state.get("request", ""),
+        "thread": thread,
+        "notes": notes,
+    }
+    paths = {
+        "image": str(save_png(result.image, folder / "image.png", metadata, tools.overwrite)),
+        "plan": str(save_json(plan.to_json_dict(), folder / "plan.json", tools.overwrite)),
+        "overlay": str(write_overlay(result.image, plan, folder / "overlay.png", metadata, tools.overwrite)),
+    }
+    maps = result.report.get("attention_maps") or result.report.get("maps")
+    sheet = write_attention_sheet(
+        maps if isinstance(maps, Mapping) else None,
+        folder / "attention.png",
+        metadata,
+        result.image,
+        tools.overwrite,
+    )
+    if sheet is not None:
+        paths["attention"] = str(sheet)
+    emit("execute", 1, 1, f"image written to {paths['image']}")
+    return {
+        "strategy_used": used,
+        "route_reason": route,
+        "paths": paths,
+        "image_path": paths["image"],
+        "notes": notes,
+        "strategy_report": _jsonable(result.report),
+        "status": "rendered",
+    }
+
+
+def verify_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:
+    """Judge the image against the plan with the configured verifier."""
+    emit("verify", 0, 1, "checking the image against the plan")
+    plan = Plan.model_validate(state["plan"])
+    with Image.open(state["paths"]["image"]) as opened:
+        image = opened.convert("RGB")
+    try:
+        rows, verdict = tools.verifier(image, plan, state.get("strategy_report") or {})
+    except Exception as error:  # a broken verifier must not lose the image
+        notes = [*state.get("notes", []), f"verification failed ({type(error).__name__}: {error})"]
+        return {"report": [], "verified": None, "notes": notes}
+    emit(
+        "verify", 1, 1, "verified" if verdict else ("not verified" if verdict is None else "mismatches found")
+    )
+    return {"report": rows, "verified": verdict}
+
+
+def wants_refine(state: AgentState, tools: Toolbox) -> bool:
+    """Another round only when verification failed, a refine strategy exists and rounds remain."""
+    return (
+        state.get("verified") is False
+        and "refine" in tools.strategies
+        and int(state.get("refine_round", 0)) < tools.max_refine_rounds
+    )
+
+
+def refine_node(state: AgentState) -> dict[str, Any]:
+    """Send the plan back through ``execute`` with the refine strategy, based on what just ran.
+
+    ``auto:regional`` becomes ``regional`` (a name the registry can run again); the refine
+    strategy re-runs its base with the same seed, so it corrects the image the user saw.
+    """
+    round_ = int(state.get("refine_round", 0)) + 1
+    used = str(state.get("strategy_used") or "vanilla")
+    base = state.get("refine_base") or used.split(":")[-1]
+    emit("refine", round_, round_, f"refine round {round_} over {base}")
+    return {
+        "strategy_used": "refine",
+        "refine_round": round_,
+        "refine_base": base,
+        "route_reason": f"refine round {round_} over {base}",
+    }
+
+
+def finish_node(state: AgentState) -> dict[str, Any]:
+    """Close the turn: a rendered turn joins the history; a failed one keeps the last good image."""
+    status = state.get("status", "")
+    if status == "rendered":
+        status = "done"
+    elif status not in ("invalid", "failed"):
+        status = "failed" if state.get("errors") else "done"
+    update: dict[str, Any] = {"status": status}
+    if status == "done" and state.get("paths"):
+        turn: Turn = {
+            "request": state.get("request", ""),
+            "plan": state.get("plan") or {},
+            "seed": int(state.get("seed", 0)),
+            "strategy": state.get("strategy_used", ""),
+            "paths": dict(state.get("paths", {})),
+            "report": list(state.get("report", [])),
+        }
+        update["history"] = [*state.get("history", []), turn]
+    emit("finish", 1, 1, status)
+    return update
+
+
+# --------------------------------------------------------------------------------- verifiers
+def toy_verifier(
+    image: Image.Image, plan: Plan, _report: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], bool]:
+    """The toy world's exact judge: found count and placement per object, and the relations."""
+    from scenewright.tools.evaluator import score_plan
+
+    score = score_plan(image, plan)
+    rows = [
+        {
+            "name": o.name,
+            "wanted": o.wanted,
+            "found": o.found,
+            "in_boxes": o.in_boxes,
+            "ok": o.count_exact and o.in_boxes,
+        }
+        for o in score.objects
+    ]
+    return rows, score.counts_exact and score.all_in_boxes and score.relations_hold
+
+
+def report_verifier(
+    image: Image.Image, plan: Plan, report: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], bool | None]:
+    """Use the per-object rows a strategy reports (from its attention maps) when it has them."""
+    rows = report.get("objects")
+    if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+        verdicts = [r.get("ok") for r in rows]
+        verdict = None if any(v is None for v in verdicts) else all(bool(v) for v in verdicts)
+        return [dict(r) for r in rows], verdict
+    return [
+        {"name": o.name, "wanted": o.count, "found": None, "in_boxes": None, "ok": None} for o in plan.objects
+    ], None

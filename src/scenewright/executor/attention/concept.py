@@ -1,0 +1,132 @@
+"""ConceptAttention saliency for FLUX: concept tokens on their own residual stream.
+
+Concept embeddings (one token per concept, from the text encoder) enter through the
+transformer's ``context_embedder`` and are carried through every double-stream block with that
+block's text-stream weights (adaLN, q/k/v, output projection, feed-forward). Concept queries
+attend to [concepts; image] keys; nobody attends to the concepts, and none of this writes into the
+model's tensors, so the image is bit-identical. A block's map is the dot product of the concept
+attention outputs with the image attention outputs (per head, summed), softmaxed over concepts;
+maps average over the chosen blocks and steps. Any aspect ratio: maps take the token grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from scenewright.executor.attention.edits import Edit
+from scenewright.executor.attention.schedules import Site
+
+if TYPE_CHECKING:
+    from scenewright.executor.attention.engine import AttentionEngine
+
+
+@dataclass
+class ConceptAttention(Edit):
+    """Saliency of ``concepts`` ((C, D) or (B, C, D) raw text-encoder embeddings) per image token.
+
+    ``sites`` choose the double blocks whose maps are averaged (the paper: late ones) and the steps;
+    the concept stream itself runs through every double block of a chosen step.
+    """
+
+    concepts: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    stream: torch.Tensor | None = field(default=None, init=False, repr=False)
+    total: torch.Tensor | None = field(default=None, init=False, repr=False)
+    count: int = field(default=0, init=False)
+    grid: tuple[int, int] = field(default=(0, 0), init=False)
+    _block: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _engine: AttentionEngine | None = field(default=None, init=False, repr=False)
+
+    def reset(self) -> None:
+        self.stream, self.total, self.count = None, None, 0
+
+    def active(self, site: Site, step: int, num_steps: int) -> bool:
+        return site[0] == "double" and self.sites.has_step(step)
+
+    def _running(self) -> bool:
+        engine = self._engine
+        return engine is not None and self.sites.has_step(engine.step)
+
+    # ---------------------------------------------------------------- hooks
+    def install(self, engine: AttentionEngine, transformer: Any) -> list[Any]:
+        """Hooks that start the stream per forward pass and advance it around each double block."""
+        if not hasattr(transformer, "single_transformer_blocks"):
+            raise ValueError("ConceptAttention needs a FLUX-class transformer (double-stream blocks)")
+        self._engine = engine
+        handles = [transformer.register_forward_pre_hook(self._start, with_kwargs=True)]
+        for block in transformer.transformer_blocks:
+            handles.append(block.register_forward_pre_hook(self._enter, with_kwargs=True))
+            handles.append(block.register_forward_hook(self._leave))
+        return handles
+
+    def _start(self, module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        if not self._running():
+            self.stream = None
+            return
+        batch = kwargs["hidden_states"].shape[0]
+        concepts = self.concepts.to(module.device, module.dtype)
+        if concepts.dim() == 2:
+            concepts = concepts[None].expand(batch, -1, -1)
+        self.stream = module.context_embedder(concepts)
+
+    def _enter(self, block: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        if self.stream is None:
+            return
+        attn = block.attn
+        normed, gate_msa, shift_mlp, scale_mlp, gate_mlp = block.norm1_context(
+            self.stream, emb=kwargs["temb"]
+        )
+        heads = (-1, attn.head_dim)
+        self._block = {
+            "query": attn.norm_added_q(attn.add_q_proj(normed).unflatten(-1, heads)),
+            "key": attn.norm_added_k(attn.add_k_proj(normed).unflatten(-1, heads)),
+            "value": attn.add_v_proj(normed).unflatten(-1, heads),
+            "mod": (gate_msa, shift_mlp, scale_mlp, gate_mlp),
+        }
+
+    def observe(
+        self,
+        engine: AttentionEngine,
+        site: Site,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        output: torch.Tensor,
+        text_len: int,
+    ) -> None:
+        """Concept queries over [concepts; image]; record a map if this block is chosen."""
+        if self.stream is None or "query" not in self._block:
+            return
+        keys = torch.cat([self._block["key"], key[:, text_len:]], dim=1).transpose(1, 2)
+        values = torch.cat([self._block["value"], value[:, text_len:]], dim=1).transpose(1, 2)
+        concept_out = F.scaled_dot_product_attention(self._block["query"].transpose(1, 2), keys, values)
+        concept_out = concept_out.transpose(1, 2)  # (B, C, H, D)
+        self._block["out"] = concept_out
+        if self.sites.has_block(site):
+            image_out = output[:, text_len:]  # (B, N, H, D)
+            scores = torch.einsum("bchd,bnhd->bcn", concept_out.float(), image_out.float())
+            maps = scores.softmax(dim=1)
+            self.total = maps if self.total is None else self.total + maps
+            self.count += 1
+            self.grid = engine.grid
+
+    def _leave(self, block: Any, args: Any, output: Any) -> None:
+        if self.stream is None or "out" not in self._block:
+            return
+        attn = block.attn
+        gate_msa, shift_mlp, scale_mlp, gate_mlp = self._block["mod"]
+        attended = attn.to_add_out(self._block["out"].flatten(2, 3).to(self.stream.dtype))
+        stream = self.stream + gate_msa.unsqueeze(1) * attended
+        normed = block.norm2_context(stream) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
+        self.stream = stream + gate_mlp.unsqueeze(1) * block.ff_context(normed)
+        self._block = {}
+
+    def maps(self) -> torch.Tensor:
+        """(B, C, rows, cols): per image token, a distribution over the concepts."""
+        if self.total is None:
+            raise RuntimeError("no concept maps were recorded: were the chosen blocks and steps run?")
+        mean = self.total / self.count
+        return mean.reshape(*mean.shape[:2], *self.grid)

@@ -1,0 +1,222 @@
+"""The edits a processor applies: small objects, several of which may be active at once.
+
+Structural (at most one per site): :class:`RegionMask`. Logit modifiers on image-query x
+text-key logits, which compose by summing biases and multiplying temperatures:
+:class:`AttentionBias`, :class:`Temperature`. Observers, which never change the image:
+:class:`CaptureMaps` here and :class:`~scenewright.executor.attention.concept.ConceptAttention`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from scenewright.errors import InvalidInputError
+from scenewright.executor.attention.masks import RegionLayout, RegionShape, mask_value, region_token_masks
+from scenewright.executor.attention.schedules import Schedule, Site, Sites, constant, taca_gamma
+
+if TYPE_CHECKING:
+    from scenewright.executor.attention.engine import AttentionEngine
+
+
+@dataclass
+class Edit:
+    """Base class: where and when the edit acts, and on which batch rows (``None``: all).
+
+    ``rows`` lets a strategy touch only the conditional half of a CFG batch (NUMINA does).
+    """
+
+    sites: Sites = field(default_factory=Sites, kw_only=True)
+    rows: tuple[int, ...] | None = field(default=None, kw_only=True)
+
+    def active(self, site: Site, step: int, num_steps: int) -> bool:
+        return self.sites.active(site, step)
+
+    def row_weights(self, batch: int, device: torch.device) -> torch.Tensor:
+        """(B,) 1.0 on the rows the edit applies to, 0.0 elsewhere."""
+        weights = torch.ones(batch, device=device)
+        if self.rows is not None:
+            weights.zero_()
+            weights[list(self.rows)] = 1.0
+        return weights
+
+
+@dataclass
+class RegionMask(Edit):
+    """Regional-Prompting-FLUX: N regional prompts in the text sequence, each bound to a region.
+
+    The text sequence is ``[r1; ...; rN; base]``: ``text_spans`` give each regional prompt's
+    [start, end) range and ``base_span`` the base prompt's (a second text stream: the blocks treat
+    text tokens one by one except in attention, so carrying it as extra tokens that only the base
+    pass sees is the same as carrying it separately). In an active block the regional pass runs
+    with the region mask and the base pass plainly over [base; image]; image outputs are blended as
+    ``(1 - base_ratio) * regional + base_ratio * base``. Elsewhere, and after the inject steps,
+    attention is plain over [base; image] (or over everything when there is no base prompt).
+    A shape of ``None`` is a background region: the tokens no other region covers.
+    """
+
+    text_spans: Sequence[tuple[int, int]] = ()
+    shapes: Sequence[RegionShape] = ()
+    base_span: tuple[int, int] | None = None
+    base_ratio: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.rows is not None:
+            raise InvalidInputError(
+                "rows", "a region mask applies to every batch row", "give the negative prompt the same layout"
+            )
+        if len(self.text_spans) != len(self.shapes):
+            raise InvalidInputError(
+                "regions", f"{len(self.text_spans)} prompts for {len(self.shapes)} shapes", "give one each"
+            )
+        if not 0.0 <= self.base_ratio <= 1.0:
+            raise InvalidInputError("base_ratio", f"{self.base_ratio} is outside [0, 1]", "use 0.2 to 0.7")
+
+    @classmethod
+    def from_lengths(
+        cls,
+        region_lengths: Sequence[int],
+        shapes: Sequence[RegionShape],
+        base_length: int | None = None,
+        **kwargs: Any,
+    ) -> RegionMask:
+        """Spans for prompts concatenated in order: regions first, then the base prompt."""
+        spans, start = [], 0
+        for length in region_lengths:
+            spans.append((start, start + length))
+            start += length
+        base = None if base_length is None else (start, start + base_length)
+        return cls(text_spans=spans, shapes=shapes, base_span=base, **kwargs)
+
+    def layout(self, grid: tuple[int, int], text_len: int) -> RegionLayout:
+        """The regional pass for this grid (built once per sampling call by the engine)."""
+        covered = sum(e - s for s, e in self.text_spans) + (
+            0 if self.base_span is None else self.base_span[1] - self.base_span[0]
+        )
+        if covered != text_len:
+            raise InvalidInputError(
+                "regions",
+                f"spans cover {covered} of {text_len} text tokens",
+                "give spans for every text token",
+            )
+        return RegionLayout.build(self.text_spans, region_token_masks(self.shapes, grid), text_len)
+
+
+@dataclass
+class AttentionBias(Edit):
+    """NUMINA: an additive pre-softmax bias on image-query x text-key logits.
+
+    ``maps`` sends a text position to a spatial map of any size (resized to the token grid with
+    nearest-exact); the bias at a step is ``schedule(step, num_steps) * map``. ``-inf`` is allowed
+    and means "this image region never sees that token" (stored as a large finite negative).
+    """
+
+    maps: Mapping[int, torch.Tensor] = field(default_factory=dict)
+    schedule: Schedule = field(default_factory=lambda: constant(1.0))
+
+    def active(self, site: Site, step: int, num_steps: int) -> bool:
+        return super().active(site, step, num_steps) and self.schedule(step, num_steps) != 0.0
+
+    def placed(self, grid: tuple[int, int], text_len: int, batch: int, device: torch.device) -> torch.Tensor:
+        """(B, N, T) float32 bias at strength 1, on ``device``: built once per sampling call."""
+        rows, cols = grid
+        bias = torch.zeros(batch, rows * cols, text_len, device=device)
+        limit = -mask_value(torch.float32)
+        for position, spatial in self.maps.items():
+            if not 0 <= position < text_len:
+                raise InvalidInputError("bias", f"text position {position} is outside 0..{text_len - 1}", "")
+            resized = F.interpolate(spatial.float()[None, None], size=grid, mode="nearest-exact")[0, 0]
+            bias[:, :, position] = resized.clamp(-limit, limit).flatten().to(device)
+        return bias * self.row_weights(batch, device)[:, None, None]
+
+
+@dataclass
+class Temperature(Edit):
+    """TACA: multiply image-query x text-key logits by gamma(t), for any size and text length."""
+
+    schedule: Schedule = field(default_factory=taca_gamma)
+
+    def active(self, site: Site, step: int, num_steps: int) -> bool:
+        return super().active(site, step, num_steps) and self.schedule(step, num_steps) != 1.0
+
+    def gamma(self, step: int, num_steps: int, batch: int, device: torch.device) -> torch.Tensor:
+        """(B,) multipliers: gamma on the chosen rows, 1 elsewhere."""
+        weights = self.row_weights(batch, device)
+        return 1.0 + (self.schedule(step, num_steps) - 1.0) * weights
+
+
+@dataclass
+class CaptureMaps(Edit):
+    """Text-to-image attention maps: for each chosen text token, how much each image query attends.
+
+    Only the image-query rows are computed (in chunks), with the same temperature, bias and region
+    mask as the real passes, from the projected queries and keys; the attention itself is left
+    untouched, so the image is bit-identical. ``maps()`` averages heads, blocks and steps into (B, K, rows, cols).
+    """
+
+    tokens: Sequence[int] = ()
+    chunk: int = 1024
+    total: torch.Tensor | None = field(default=None, init=False, repr=False)
+    count: int = field(default=0, init=False)
+    grid: tuple[int, int] = field(default=(0, 0), init=False)
+
+    def reset(self) -> None:
+        self.total, self.count = None, 0
+
+    def observe(
+        self,
+        engine: AttentionEngine,
+        site: Site,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        output: torch.Tensor,
+        text_len: int,
+    ) -> None:
+        """Record the probabilities of the chosen tokens for every image query at this site.
+
+        Under a region mask each pass is read as it ran (the regional pass masked, the base pass
+        plain) and the two are blended with the weights of the image outputs.
+        """
+        batch, seq, _, dim = query.shape
+        n_image = seq - text_len
+        gamma, bias = engine.modifiers(site, batch, text_len, n_image, query.device)
+        wanted = torch.as_tensor(list(self.tokens), dtype=torch.long, device=query.device)
+        maps = torch.zeros(batch, len(self.tokens), n_image, device=query.device)
+        negative = mask_value(torch.float32)
+        for read in engine.read_passes(site, text_len, n_image, query.device):
+            # Where each wanted token sits among this pass's keys (text keys only), if it is there.
+            text_keys = read.keys[: read.n_text]
+            hit = text_keys[None, :] == wanted[:, None]
+            present, where = hit.any(dim=1), hit.int().argmax(dim=1)
+            if not bool(present.any()):
+                continue
+            keys = key[:, read.keys].float().transpose(1, 2)  # (B, H, K, D)
+            if gamma is not None:
+                keys = keys.clone()
+                keys[:, :, : read.n_text] *= gamma[:, None, None, None]
+            for start in range(0, n_image, self.chunk):
+                stop = min(n_image, start + self.chunk)
+                rows = query[:, text_len + start : text_len + stop].float()
+                logits = torch.einsum("bqhd,bhkd->bhqk", rows, keys) * dim**-0.5
+                if bias is not None:
+                    logits[..., : read.n_text] += bias[:, None, start:stop][..., text_keys]
+                if read.image_bits is not None and read.key_bits is not None:
+                    allowed = (read.image_bits[start:stop, None] & read.key_bits[None, :]) != 0
+                    logits = logits.masked_fill(~allowed, negative)
+                probs = logits.log_softmax(dim=-1)[..., where].exp().mean(dim=1)  # (B, q, K)
+                maps[:, :, start:stop] += read.weight * (probs * present).transpose(1, 2)
+        self.total = maps if self.total is None else self.total + maps
+        self.count += 1
+        self.grid = engine.grid
+
+    def maps(self) -> torch.Tensor:
+        """(B, K, rows, cols): the mean over every observed site and step."""
+        if self.total is None:
+            raise RuntimeError("no attention was captured: were the chosen blocks and steps ever run?")
+        mean = self.total / self.count
+        return mean.reshape(*mean.shape[:2], *self.grid)

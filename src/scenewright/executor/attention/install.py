@@ -1,0 +1,63 @@
+"""Install engine processors on a backend's transformer, and put the originals back after."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from scenewright.backends.base import Backend
+from scenewright.executor.attention.edits import Edit
+from scenewright.executor.attention.engine import AttentionEngine
+from scenewright.executor.attention.processors import FluxEngineProcessor, SD3EngineProcessor
+
+_KINDS = {"transformer_blocks": "double", "single_transformer_blocks": "single"}
+
+
+def engine_processors(transformer: Any, engine: AttentionEngine) -> dict[str, Any]:
+    """One processor per attention module, named by its block: FLUX or SD3 by the model's layout."""
+    flux = hasattr(transformer, "single_transformer_blocks")
+    processors: dict[str, Any] = {}
+    for name in transformer.attn_processors:
+        parts = name.split(".")  # e.g. transformer_blocks.3.attn.processor
+        index = int(parts[1])
+        if flux:
+            processors[name] = FluxEngineProcessor(engine, (_KINDS[parts[0]], index))
+        else:
+            processors[name] = SD3EngineProcessor(engine, ("joint", index), image_only=parts[2] == "attn2")
+    return processors
+
+
+@contextmanager
+def installed(transformer: Any, engine: AttentionEngine) -> Iterator[AttentionEngine]:
+    """Install ``engine``'s processors (and its edits' hooks) on a bare transformer; restore on exit."""
+    originals = dict(transformer.attn_processors)
+    transformer.set_attn_processor(engine_processors(transformer, engine))
+    handles: list[Any] = []
+    try:
+        for edit in engine.edits:
+            install = getattr(edit, "install", None)
+            if install is not None:
+                handles.extend(install(engine, transformer))
+        yield engine
+    finally:
+        for handle in handles:
+            handle.remove()
+        transformer.set_attn_processor(dict(originals))
+
+
+@contextmanager
+def attention_engine(
+    backend: Backend, edits: Sequence[Edit] = (), **engine_kwargs: Any
+) -> Iterator[AttentionEngine]:
+    """Route ``backend``'s attention through an engine applying ``edits``; restore on exit.
+
+    Pass the yielded engine to :func:`~scenewright.executor.sampler.sample` as a hook so it learns
+    the step and the grid::
+
+        with attention_engine(backend, [RegionMask(...)]) as engine:
+            sample(backend, encoding, settings, hooks=[engine])
+    """
+    engine = AttentionEngine(edits, grid_fn=backend.token_grid, **engine_kwargs)
+    with installed(backend.transformer, engine):
+        yield engine

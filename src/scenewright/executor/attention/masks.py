@@ -1,0 +1,139 @@
+"""Region geometry on the token grid, and the masked-logit value that survives bf16/fp16.
+
+A region mask is stored as one bit per region on every token (text token of prompt i: bit i;
+image token: the bits of every region covering it; uncovered image tokens: a background bit). Two
+tokens may attend to each other iff their bit sets intersect, which is exactly the
+Regional-Prompting-FLUX rule: text i <-> text i, text i <-> image in mask i, image <-> image within
+a shared region, and uncovered tokens only with each other. The same bits drive the dense boolean
+mask and the FlexAttention ``mask_mod``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from scenewright.errors import InvalidInputError
+
+# A box is (x0, y0, x1, y1) as fractions of the image width and height; a pixel mask is (H, W).
+Box = tuple[float, float, float, float]
+RegionShape = Box | torch.Tensor | None  # None: the background, i.e. whatever no other region covers
+BACKGROUND_BIT = 62
+MAX_REGIONS = 62
+
+
+def mask_value(dtype: torch.dtype) -> float:
+    """A large finite negative for masked logits: exp() of it is 0, yet sums of two stay finite.
+
+    -inf makes a fully masked row NaN; half the dtype's max never overflows when a bias is added.
+    """
+    if not dtype.is_floating_point:
+        dtype = torch.float32
+    return -0.5 * float(torch.finfo(dtype).max)
+
+
+def box_to_tokens(box: Box, grid: tuple[int, int]) -> torch.Tensor:
+    """Tokens whose centres lie in ``box``: a hard-edged binary mask over the (rows, cols) grid."""
+    rows, cols = grid
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+        raise InvalidInputError(
+            "box", f"{box} is not (x0, y0, x1, y1) inside [0, 1]", "use 0 <= x0 < x1 <= 1"
+        )
+    ys = (torch.arange(rows) + 0.5) / rows
+    xs = (torch.arange(cols) + 0.5) / cols
+    inside_y = (ys >= y0) & (ys < y1)
+    inside_x = (xs >= x0) & (xs < x1)
+    return inside_y[:, None] & inside_x[None, :]
+
+
+def pixels_to_tokens(mask: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """A pixel mask resized to the token grid with nearest-exact, as the public code does."""
+    resized = F.interpolate(mask.float()[None, None], size=grid, mode="nearest-exact")[0, 0]
+    return resized > 0.5
+
+
+def region_token_masks(shapes: Sequence[RegionShape], grid: tuple[int, int]) -> torch.Tensor:
+    """(R, rows*cols) boolean token masks; a ``None`` shape gets what no other region covers."""
+    rows, cols = grid
+    masks = torch.zeros(len(shapes), rows, cols, dtype=torch.bool)
+    for i, shape in enumerate(shapes):
+        if isinstance(shape, torch.Tensor):
+            masks[i] = pixels_to_tokens(shape, grid)
+        elif shape is not None:
+            masks[i] = box_to_tokens(shape, grid)
+    covered = masks.any(dim=0)
+    for i, shape in enumerate(shapes):
+        if shape is None:
+            masks[i] = ~covered
+    return masks.reshape(len(shapes), rows * cols)
+
+
+@dataclass
+class RegionLayout:
+    """The regional attention pass for one token grid: token order and region bits.
+
+    ``order`` lists canonical positions ([text; image], text first) of the tokens the regional pass
+    sees: all regional text (prompt by prompt), then the image tokens grouped by their first region
+    (background last). Each quadrant of the mask is then block diagonal, so a block-sparse kernel
+    skips almost every block off those diagonals. ``bits`` are the region bits of those tokens, in that order.
+    """
+
+    order: torch.Tensor  # (S_r,) long, canonical positions
+    bits: torch.Tensor  # (S_r,) int64
+    n_text: int  # the first n_text entries of ``order`` are text tokens
+    image_masks: torch.Tensor  # (R, N) bool
+    # Where regions do not overlap, the mask is a partition: per group (text i, image of region i,
+    # background last) its [start, end) ranges in ``order`` for text and image; else None.
+    segments: list[tuple[int, int, int, int]] | None = None
+
+    @classmethod
+    def build(
+        cls, text_spans: Sequence[tuple[int, int]], image_masks: torch.Tensor, text_len: int
+    ) -> RegionLayout:
+        """Group tokens by region; ``text_spans`` are [start, end) ranges in the text sequence."""
+        n_regions = image_masks.shape[0]
+        if n_regions != len(text_spans):
+            raise InvalidInputError(
+                "regions", f"{len(text_spans)} prompts for {n_regions} masks", "give one each"
+            )
+        if n_regions > MAX_REGIONS:
+            raise InvalidInputError("regions", f"{n_regions} regions", f"use at most {MAX_REGIONS}")
+        weights = torch.tensor([1 << i for i in range(n_regions)], dtype=torch.int64)
+        image_bits = (image_masks.to(torch.int64) * weights[:, None]).sum(dim=0)
+        image_bits = torch.where(image_bits == 0, torch.tensor(1 << BACKGROUND_BIT), image_bits)
+        first = torch.where(
+            image_masks.any(dim=0), image_masks.to(torch.int8).argmax(dim=0), torch.tensor(n_regions)
+        )
+        text_pos: list[torch.Tensor] = []
+        text_bits: list[torch.Tensor] = []
+        image_pos: list[torch.Tensor] = []
+        for i, (start, end) in enumerate(text_spans):
+            text_pos.append(torch.arange(start, end))
+            text_bits.append(torch.full((end - start,), 1 << i, dtype=torch.int64))
+        for i in range(n_regions + 1):
+            image_pos.append((first == i).nonzero().flatten())
+        image_order = torch.cat(image_pos)
+        order = torch.cat([*text_pos, image_order + text_len])
+        bits = torch.cat([*text_bits, image_bits[image_order]])
+        n_text = sum(end - start for start, end in text_spans)
+        segments = None
+        if bool((image_masks.sum(dim=0) <= 1).all()):
+            segments, text_at, image_at = [], 0, n_text
+            for i in range(n_regions + 1):
+                n_t = text_spans[i][1] - text_spans[i][0] if i < n_regions else 0
+                n_i = image_pos[i].numel()
+                segments.append((text_at, text_at + n_t, image_at, image_at + n_i))
+                text_at, image_at = text_at + n_t, image_at + n_i
+        return cls(order=order, bits=bits, n_text=n_text, image_masks=image_masks, segments=segments)
+
+    def allowed(self) -> torch.Tensor:
+        """(S_r, S_r) boolean: may query i attend to key j (in ``order``)."""
+        return (self.bits[:, None] & self.bits[None, :]) != 0
+
+    def density(self) -> float:
+        """Fraction of (query, key) pairs the mask keeps: what a block-sparse kernel can hope to pay."""
+        return float(self.allowed().float().mean())

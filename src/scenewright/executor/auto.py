@@ -1,0 +1,44 @@
+"""``auto``: pick the strategy a plan needs, and say why (the reason goes into the metadata)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scenewright.backends.base import Backend
+from scenewright.executor.attention import Edit
+from scenewright.executor.sampler import SamplerHook, SamplingSettings
+from scenewright.executor.vanilla import RenderResult
+from scenewright.planner.plan import Plan
+
+
+def choose_strategy(plan: Plan) -> tuple[str, str]:
+    """The strategy for ``plan`` and a one-line reason."""
+    boxed = [o for o in plan.objects if o.boxes]
+    counted = [o for o in plan.objects if o.count > 1]
+    if not plan.objects:
+        return "vanilla", "the plan names no objects to place or count"
+    if len(plan.objects) == 1 and counted:
+        return "numina", f"one object with a count ({counted[0].count} {counted[0].name}): count layout"
+    if boxed and (len(plan.objects) > 1 or plan.relations):
+        return "regional", f"{len(plan.objects)} objects with boxes: each bound to its region"
+    if counted:
+        return "numina", "objects with counts but no layout: count layout"
+    return "taca", "a single object: stronger text attention early on"
+
+
+def render_auto(
+    backend: Backend,
+    plan: Plan,
+    settings: SamplingSettings,
+    *,
+    hooks: Sequence[SamplerHook] = (),
+    edits: Sequence[Edit] = (),
+    progress: bool = False,
+) -> RenderResult:
+    from scenewright.executor.strategies import STRATEGIES
+
+    name, why = choose_strategy(plan)
+    result = STRATEGIES[name](backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
+    result.report["auto"] = {"chose": name, "why": why}
+    result.strategy = f"auto:{name}"
+    return result

@@ -1,0 +1,130 @@
+"""NUMINA: read a short reference pass, lay out exactly the requested instances, regenerate.
+
+1. Reference pass: the global prompt for the first ``reference_fraction`` of the steps, capturing
+   each counted noun's text-to-image attention and the image tokens' features at a middle block.
+2. Count layout (planner.count_layout): instances clustered from those maps, then dropped or
+   copied until each object has its count.
+3. Regeneration from the same seed with an additive pre-softmax bias on the noun's tokens
+   (conditional branch only): ``+added_strength`` on added instances, ``removed_strength`` on
+   removed ones, scaled by NUMINA's delta(t), which fades to zero after about half the steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from scenewright.backends.base import Backend
+from scenewright.executor.attention import (
+    AttentionBias,
+    CaptureMaps,
+    Edit,
+    Sites,
+    attention_engine,
+    numina_delta,
+)
+from scenewright.executor.composition import conditional_rows, noun_tokens, sample_with_edits
+from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, sample
+from scenewright.executor.vanilla import RenderResult, render_vanilla
+from scenewright.planner.count_layout import build_count_layout
+from scenewright.planner.plan import Plan
+
+DEFAULT_REFERENCE_FRACTION = 0.4
+ADDED_STRENGTH = 0.8
+REMOVED_STRENGTH = -10.0
+
+
+class _BlockFeatures(SamplerHook):
+    """Keeps the image-token hidden states leaving one block at one step."""
+
+    def __init__(self, kind: str, index: int, step: int) -> None:
+        self.kind, self.index, self.step = kind, index, step
+        self.features: torch.Tensor | None = None
+
+    def after_block(self, ctx: StepContext, block: Any, output: Any) -> None:
+        if ctx.step == self.step and block.kind == self.kind and block.index == self.index:
+            self.features = output[1].detach().float().clone()
+        return None
+
+
+def _middle_block(backend: Backend) -> tuple[str, int]:
+    blocks = backend.blocks()
+    doubles = [b for b in blocks if b.kind in ("double", "joint")]
+    chosen = doubles[len(doubles) // 2] if doubles else blocks[len(blocks) // 2]
+    return chosen.kind, chosen.index
+
+
+def render_numina(
+    backend: Backend,
+    plan: Plan,
+    settings: SamplingSettings,
+    *,
+    hooks: Sequence[SamplerHook] = (),
+    edits: Sequence[Edit] = (),
+    progress: bool = False,
+    reference_fraction: float = DEFAULT_REFERENCE_FRACTION,
+) -> RenderResult:
+    """Render ``plan`` with each object's instance count steered to what the plan asks."""
+    encoding = backend.encode_prompts([plan.global_prompt])
+    targets = [(i, obj, noun_tokens(encoding, 0, obj.name)) for i, obj in enumerate(plan.objects)]
+    targets = [(i, obj, tokens) for i, obj, tokens in targets if tokens]
+    if not targets:
+        fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
+        fallback.report["note"] = "no counted noun found in the prompt: rendered without count layout"
+        return fallback
+
+    reference_steps = max(1, round(reference_fraction * settings.steps))
+    read_step = reference_steps - 1
+    kind, index = _middle_block(backend)
+    rows = conditional_rows(backend, settings)
+    captures = [
+        CaptureMaps(tokens=tokens, sites=Sites.make(steps=(read_step, read_step + 1)))
+        for _, _, tokens in targets
+    ]
+    features = _BlockFeatures(kind, index, read_step)
+    with attention_engine(backend, captures) as engine:
+        sample(
+            backend,
+            encoding,
+            settings,
+            hooks=[engine, features],
+            progress=progress,
+            decode=False,
+            max_steps=reference_steps,
+        )
+    if features.features is None:
+        raise RuntimeError("the reference pass did not reach the feature block")
+    grid = backend.token_grid(settings.height, settings.width)
+    feature_rows = features.features[rows[0]].numpy()
+
+    bias_maps: dict[int, torch.Tensor] = {}
+    layouts: dict[str, Any] = {}
+    for (i, obj, tokens), capture in zip(targets, captures, strict=True):
+        cross = capture.maps()[rows[0]].mean(dim=0).numpy()  # (rows, cols)
+        layout = build_count_layout(feature_rows, cross, obj.count)
+        spatial = np.zeros(grid, dtype=np.float32)
+        for instance in layout.instances:
+            if instance.origin == "added":
+                spatial[np.asarray(instance.mask, dtype=bool)] += ADDED_STRENGTH
+        for instance in layout.removed:
+            spatial[np.asarray(instance.mask, dtype=bool)] += REMOVED_STRENGTH
+        layouts[f"{i}:{obj.name}"] = {
+            "found": layout.found,
+            "added": sum(inst.origin == "added" for inst in layout.instances),
+            "removed": len(layout.removed),
+        }
+        if spatial.any():
+            for token in tokens:
+                bias_maps[token] = bias_maps.get(token, torch.zeros(grid)) + torch.from_numpy(spatial)
+
+    bias = AttentionBias(maps=bias_maps, schedule=numina_delta, rows=rows)
+    active_edits = [bias, *edits] if bias_maps else list(edits)
+    result = sample_with_edits(backend, encoding, settings, active_edits, hooks=hooks, progress=progress)
+    image = backend.to_pil(result.images)[0]
+    report = {"reference_steps": reference_steps, "feature_block": f"{kind}{index}", "layouts": layouts}
+    return RenderResult(
+        image=image, plan=plan, settings=settings, strategy="numina", sample=result, report=report
+    )

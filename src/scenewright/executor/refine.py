@@ -1,0 +1,198 @@
+"""Refine: check every planned object in the finished image, re-generate the failures in place.
+
+The check reads ConceptAttention maps (one concept per object plus "background") from a pass over
+the finished image re-noised at a middle step; an object passes when it owns tokens in each of
+its boxes and no blob of it lies outside them. Failing objects get a mask (their boxes, grown by a
+token, plus their stray blobs), and the image is inpainted inside the mask only: the outside is
+held on the original's noise path and the original pixels are pasted back, so no pixel outside
+the mask changes. A round is kept only if the check improves; at most ``rounds`` rounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from scipy import ndimage
+
+from scenewright.backends.base import Backend
+from scenewright.executor.attention import CaptureMaps, ConceptAttention, Edit, Sites, attention_engine
+from scenewright.executor.attention.masks import box_to_tokens
+from scenewright.executor.composition import (
+    conditional_rows,
+    instance_prompt,
+    noun_tokens,
+    sample_with_edits,
+)
+from scenewright.executor.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
+from scenewright.executor.regional import regional_edit
+from scenewright.executor.sampler import SamplerHook, SamplingSettings, make_generator, sample
+from scenewright.executor.vanilla import RenderResult
+from scenewright.planner.plan import Plan
+
+DEFAULT_ROUNDS = 2
+READ_FRACTION = 0.5  # re-noise the image to the middle of the schedule to read the maps
+MIN_BLOB_TOKENS = 2
+
+
+@dataclass
+class ObjectCheck:
+    index: int
+    name: str
+    boxes_hit: int
+    boxes: int
+    stray_blobs: int
+    mass_in_boxes: float
+
+    @property
+    def ok(self) -> bool:
+        return self.boxes_hit == self.boxes and self.stray_blobs == 0
+
+
+def _image_tensor(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+
+
+def _concept_vectors(backend: Backend, plan: Plan) -> torch.Tensor:
+    """One contextual token per object (its noun in "a red circle"), plus "background"."""
+    prompts = [instance_prompt(o) for o in plan.objects] + ["background"]
+    encoding = backend.encode_prompts(prompts)
+    vectors = []
+    for row, name in enumerate([o.name for o in plan.objects] + ["background"]):
+        tokens = noun_tokens(encoding, row, name)
+        position = tokens[-1] if tokens else 1
+        vectors.append(encoding.embeds[row, position])
+    return torch.stack(vectors)
+
+
+def object_maps(backend: Backend, image: Image.Image, plan: Plan, settings: SamplingSettings) -> torch.Tensor:
+    """(objects + 1, rows, cols): per image token, a distribution over the objects and background."""
+    clean = backend.encode_image(_image_tensor(image), settings.height, settings.width)
+    noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
+    step = min(settings.steps - 1, round(READ_FRACTION * settings.steps))
+    scheduler = backend.new_scheduler()
+    backend.set_timesteps(scheduler, settings.steps, settings.height, settings.width)
+    sigma = float(scheduler.sigmas[step])
+    noisy = (1 - sigma) * clean + sigma * noise
+    encoding = backend.encode_prompts([plan.global_prompt])
+    row = conditional_rows(backend, settings)[0]
+    if hasattr(backend.transformer, "single_transformer_blocks"):
+        doubles = len(backend.transformer.transformer_blocks)
+        late = range(doubles // 2, doubles)
+        reader: Edit = ConceptAttention(
+            concepts=_concept_vectors(backend, plan), sites=Sites.make(double=late)
+        )
+    else:  # SD3 has no double-stream blocks: per-object cross-attention, normalised over objects
+        tokens = [noun_tokens(encoding, 0, o.name) or [0] for o in plan.objects]
+        reader = CaptureMaps(tokens=[t for group in tokens for t in group])
+    with attention_engine(backend, [reader]) as engine:
+        sample(
+            backend, encoding, settings, hooks=[engine], latents=noisy, start_step=step, max_steps=step + 1,
+            progress=False, decode=False,
+        )  # fmt: skip
+    if isinstance(reader, ConceptAttention):
+        return reader.maps()[row].float().cpu()
+    assert isinstance(reader, CaptureMaps)
+    raw = reader.maps()[row].float().cpu()
+    per_object, start = [], 0
+    for group in tokens:
+        per_object.append(raw[start : start + len(group)].mean(dim=0))
+        start += len(group)
+    stacked = torch.stack(per_object)
+    background = torch.full_like(stacked[:1], float(stacked.mean()))
+    both = torch.cat([stacked, background])
+    return both / both.sum(dim=0, keepdim=True).clamp_min(1e-8)
+
+
+def check_objects(maps: torch.Tensor, plan: Plan) -> tuple[list[ObjectCheck], dict[int, torch.Tensor]]:
+    """Each object's verdict, and each object's stray blobs as token masks."""
+    grid = (maps.shape[1], maps.shape[2])
+    owner = maps.argmax(dim=0)
+    checks, strays = [], {}
+    for index, obj in enumerate(plan.objects):
+        mine = (owner == index).numpy()
+        boxes = [box_to_tokens(b, grid).numpy() for b in obj.boxes]
+        union = np.zeros(grid, dtype=bool)
+        for box in boxes:
+            union |= box
+        hit = sum(bool((mine & box).any()) for box in boxes)
+        labels, count = ndimage.label(mine)
+        stray = np.zeros(grid, dtype=bool)
+        blobs = 0
+        for blob in range(1, count + 1):
+            part = labels == blob
+            if part.sum() >= MIN_BLOB_TOKENS and not (part & union).any():
+                stray |= part
+                blobs += 1
+        total = float(maps[index].sum())
+        mass = float(maps[index][torch.from_numpy(union)].sum()) / total if total > 0 and union.any() else 0.0
+        checks.append(ObjectCheck(index, obj.name, hit, len(boxes), blobs, mass))
+        strays[index] = torch.from_numpy(stray)
+    return checks, strays
+
+
+def _score(checks: list[ObjectCheck]) -> tuple[int, float]:
+    return sum(c.ok for c in checks), sum(c.mass_in_boxes for c in checks)
+
+
+def render_refine(
+    backend: Backend,
+    plan: Plan,
+    settings: SamplingSettings,
+    *,
+    hooks: Sequence[SamplerHook] = (),
+    edits: Sequence[Edit] = (),
+    progress: bool = False,
+    base: str = "auto",
+    rounds: int = DEFAULT_ROUNDS,
+) -> RenderResult:
+    """Run ``base``, then up to ``rounds`` of check-and-inpaint on the objects that fail."""
+    from scenewright.executor.strategies import run_strategy
+
+    result = run_strategy(base, backend, plan, settings, hooks=hooks, progress=progress)
+    image = result.image
+    grid = backend.token_grid(settings.height, settings.width)
+    checks, strays = check_objects(object_maps(backend, image, plan, settings), plan)
+    history = [{"round": 0, "checks": [asdict(c) | {"ok": c.ok} for c in checks], "kept": True}]
+    masks: list[np.ndarray] = []
+    for round_index in range(1, rounds + 1):
+        failing = [c.index for c in checks if not c.ok]
+        if not failing:
+            break
+        token_mask = torch.zeros(grid, dtype=torch.bool)
+        for index in failing:
+            for box in plan.objects[index].boxes:
+                token_mask |= box_to_tokens(box, grid)
+            token_mask |= strays[index]
+        token_mask = F.max_pool2d(token_mask[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0
+        sub_plan = plan.model_copy(update={"objects": [plan.objects[i] for i in failing], "relations": []})
+        encoding, negative, region = regional_edit(backend, sub_plan, settings, inject_fraction=1.0)
+        clean = backend.encode_image(_image_tensor(image), settings.height, settings.width)
+        retry = SamplingSettings(**{**asdict(settings), "seed": settings.seed + round_index})
+        noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(retry.seed))
+        keep = KeepOutsideMask(backend, clean, noise, token_mask)
+        redone = sample_with_edits(
+            backend, encoding, retry, [region, *edits], negative=negative, hooks=[keep], latents=noise,
+            progress=progress,
+        )  # fmt: skip
+        pixel_mask = token_mask_to_pixels(token_mask, image.size)
+        candidate = composite(image, backend.to_pil(redone.images)[0], pixel_mask)
+        new_checks, new_strays = check_objects(object_maps(backend, candidate, plan, settings), plan)
+        kept = _score(new_checks) > _score(checks)
+        history.append({"round": round_index, "failing": failing, "checks": [asdict(c) | {"ok": c.ok} for c in new_checks], "kept": kept})  # fmt: skip
+        if not kept:
+            break
+        image, checks, strays = candidate, new_checks, new_strays
+        masks.append(pixel_mask)
+    result.report["refine"] = {"base": result.strategy, "rounds": history}
+    changed = np.zeros((image.height, image.width), dtype=bool)
+    for mask in masks:
+        changed |= mask
+    return RenderResult(
+        image=image, plan=plan, settings=settings, strategy=f"refine:{result.strategy}", sample=result.sample,
+        report=result.report, artifacts={"base_image": result.image, "refine_mask": changed},
+    )  # fmt: skip

@@ -1,0 +1,108 @@
+"""Stitch: objects generated apart in their boxes, cut out by attention, pasted, then finished.
+
+Phase 1 (the first ``object_fraction`` of the steps), from the same noise:
+- the object pass: every instance's prompt bound to its box with no base blend (tokens inside a
+  box see only that box and its prompt; tokens outside see only each other and the background
+  prompt), which is K isolated object passes carried in one latent instead of K runs;
+- the background pass: the background prompt, unmasked.
+At the switch step each instance's latent tokens are cut out by its prompt's attention mass
+(tokens holding ``keep_mass`` of it inside its box, dilated by one token) and pasted into the
+background latent. Phase 2 completes the image from there with the global prompt, unmasked.
+Cost: (1 + object_fraction) x vanilla, whatever the number of objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from scenewright.backends.base import Backend
+from scenewright.executor.attention import CaptureMaps, Edit, RegionMask, Sites, attention_engine
+from scenewright.executor.attention.masks import box_to_tokens
+from scenewright.executor.composition import (
+    concat_sequence,
+    conditional_rows,
+    plan_regions,
+    sample_with_edits,
+)
+from scenewright.executor.sampler import SamplerHook, SamplingSettings, sample
+from scenewright.executor.vanilla import RenderResult, render_vanilla
+from scenewright.planner.plan import Plan
+
+DEFAULT_OBJECT_FRACTION = 0.25
+DEFAULT_KEEP_MASS = 0.95
+
+
+def cutout(attention: torch.Tensor, box_tokens: torch.Tensor, keep_mass: float) -> torch.Tensor:
+    """Tokens inside the box holding ``keep_mass`` of the attention there, grown by one token."""
+    inside = attention * box_tokens
+    total = inside.sum()
+    if total <= 0:
+        return box_tokens.clone()
+    values, order = inside.flatten().sort(descending=True)
+    cumulative = values.cumsum(0) / total
+    count = int((cumulative < keep_mass).sum().item()) + 1
+    keep = torch.zeros(inside.numel(), dtype=torch.bool, device=inside.device)
+    keep[order[:count]] = True
+    grown = F.max_pool2d(keep.reshape(1, 1, *inside.shape).float(), 3, stride=1, padding=1)[0, 0] > 0
+    return grown & box_tokens
+
+
+def render_stitch(
+    backend: Backend,
+    plan: Plan,
+    settings: SamplingSettings,
+    *,
+    hooks: Sequence[SamplerHook] = (),
+    edits: Sequence[Edit] = (),
+    progress: bool = False,
+    object_fraction: float = DEFAULT_OBJECT_FRACTION,
+    keep_mass: float = DEFAULT_KEEP_MASS,
+) -> RenderResult:
+    regions = plan_regions(plan)
+    if not regions:
+        fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
+        fallback.report["note"] = "no boxes in the plan: rendered without stitching"
+        return fallback
+    switch = max(1, round(object_fraction * settings.steps))
+    grid = backend.token_grid(settings.height, settings.width)
+    background_prompt = plan.background or ""
+
+    prompts = [r.prompt for r in regions] + [background_prompt]
+    encoding, spans = concat_sequence(backend.encode_prompts(prompts))
+    negative, _ = concat_sequence(backend.encode_prompts([settings.negative_prompt] * len(prompts)))
+    mask = RegionMask(text_spans=spans, shapes=[r.box for r in regions] + [None], base_ratio=0.0)
+    read = Sites.make(steps=(switch - 1, switch))
+    captures = [CaptureMaps(tokens=list(range(*span)), sites=read) for span in spans[:-1]]
+    with attention_engine(backend, [mask, *captures, *edits]) as engine:
+        objects = sample(
+            backend, encoding, settings, negative=negative, hooks=[engine], progress=progress,
+            decode=False, max_steps=switch,
+        )  # fmt: skip
+    background = sample_with_edits(
+        backend, backend.encode_prompts([background_prompt]), settings, edits,
+        progress=progress, decode=False, max_steps=switch,
+    )  # fmt: skip
+
+    row = conditional_rows(backend, settings)[0]
+    pasted = torch.zeros(grid, dtype=torch.bool)
+    for region, capture in zip(regions, captures, strict=True):
+        attention = capture.maps()[row].mean(dim=0).cpu()
+        pasted |= cutout(attention, box_to_tokens(region.box, grid), keep_mass)
+    object_tokens = backend.image_tokens(objects.latents)
+    tokens = backend.image_tokens(background.latents).clone()
+    flat = pasted.flatten().to(tokens.device)
+    tokens[:, flat] = object_tokens[:, flat]
+    start = backend.from_image_tokens(tokens, settings.height, settings.width)
+
+    result = sample_with_edits(
+        backend, backend.encode_prompts([plan.global_prompt]), settings, edits,
+        hooks=hooks, latents=start, start_step=switch, progress=progress,
+    )  # fmt: skip
+    image = backend.to_pil(result.images)[0]
+    report = {"switch_step": switch, "pasted_tokens": int(pasted.sum()), "objects": len(regions)}
+    return RenderResult(
+        image=image, plan=plan, settings=settings, strategy="stitch", sample=result, report=report
+    )

@@ -1,0 +1,39 @@
+"""TACA: a higher temperature on image-query x text-key logits in the early steps.
+
+Usable alone (``taca``: vanilla plus the temperature) or on top of any strategy (``regional+taca``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scenewright.backends.base import Backend
+from scenewright.executor.attention import Edit, Temperature, taca_gamma
+from scenewright.executor.sampler import SamplerHook, SamplingSettings
+from scenewright.executor.vanilla import RenderResult, render_vanilla
+from scenewright.planner.plan import Plan
+
+DEFAULT_GAMMA = 1.2
+DEFAULT_EARLY_FRACTION = 0.1
+
+
+def taca_edit(gamma: float = DEFAULT_GAMMA, early_fraction: float = DEFAULT_EARLY_FRACTION) -> Temperature:
+    """The temperature edit: ``gamma`` on the first ``early_fraction`` of steps."""
+    return Temperature(schedule=taca_gamma(gamma, early_fraction))
+
+
+def render_taca(
+    backend: Backend,
+    plan: Plan,
+    settings: SamplingSettings,
+    *,
+    hooks: Sequence[SamplerHook] = (),
+    edits: Sequence[Edit] = (),
+    progress: bool = False,
+) -> RenderResult:
+    result = render_vanilla(
+        backend, plan, settings, hooks=hooks, edits=[taca_edit(), *edits], progress=progress
+    )
+    result.strategy = "taca"
+    result.report["gamma"] = DEFAULT_GAMMA
+    return result

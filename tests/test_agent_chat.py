@@ -1,0 +1,129 @@
+"""``scenewright chat`` fed from stdin: requests, follow-ups and the slash commands."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from scenewright.agent import chat
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One thread: on a shared two-core machine, two threads make these tiny renders 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scenewright")
+    chat.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def images(text: str) -> list[str]:
+    return re.findall(r"^image: (.+)$", text, flags=re.MULTILINE)
+
+
+def test_chat_keeps_the_thread_and_handles_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan_file = tmp_path / "edited.json"
+    script = "\n".join(
+        [
+            "two red circles left of a blue square",
+            "/plan",
+            "make it four circles",
+            "/seed 5",
+            "/strategy taca",
+            "/strategy nope",
+            "now at night",
+            "/undo",
+            "/plan",
+            f"/load {plan_file}",
+            "/help",
+            "/quit",
+            "a yellow star",  # after /quit: never read
+        ]
+    )
+    plan_file.write_text(
+        json.dumps({"prompt": "a green triangle", "objects": [{"name": "triangle", "count": 0}]})
+    )
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script + "\n"))
+    args = parse(
+        [
+            "chat",
+            "--steps",
+            "1",
+            "--strategy",
+            "vanilla",
+            "--refine-rounds",
+            "0",
+            "--out",
+            str(tmp_path / "out"),
+            "--history",
+            str(tmp_path / "h.sqlite"),
+        ]
+    )
+    code = args.handler(args)
+    out = capsys.readouterr().out
+
+    written = images(out)
+    assert len(written) == 4  # three renders, then /undo shows the second image again
+    assert all(Path(p).is_file() for p in written)
+    assert written[3] == written[1]
+    assert "edited the previous plan (circle: count 2 -> 4)" in out
+    assert "seed 5 from the next image on" in out and "rendered with taca, seed 5" in out
+    assert "error: strategy: unknown strategy 'nope'" in out
+    plans = [json.loads(m) for m in re.findall(r"^\{\n.*?^\}$", out, flags=re.MULTILINE | re.DOTALL)]
+    assert plans[0]["objects"][0]["count"] == 2 and plans[1]["objects"][0]["count"] == 4
+    assert plans[1]["background"] is None  # /undo went back before "now at night"
+    assert "error: objects[0].count" in out and "kept the last good image" in out
+    assert "/strategy NAME" in out and "yellow star" not in out
+    assert code == 2  # the invalid plan file
+
+
+def test_chat_review_lets_me_paste_an_edited_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edited = {
+        "prompt": "a yellow circle",
+        "objects": [{"name": "circle", "attributes": ["yellow"], "boxes": [[0.1, 0.1, 0.5, 0.5]]}],
+    }
+    pasted = json.dumps(edited, indent=2)  # several lines, read until the JSON is whole
+    script = f"a red circle\n{pasted}\na blue square\n\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script))
+    args = parse(
+        [
+            "chat",
+            "--steps",
+            "1",
+            "--review",
+            "--quiet",
+            "--strategy",
+            "vanilla",
+            "--refine-rounds",
+            "0",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert args.handler(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("plan ready for review") == 2
+    written = images(out)
+    assert len(written) == 2
+    from scenewright.tools.output import read_png_metadata
+
+    assert read_png_metadata(written[0])["plan"]["objects"][0]["attributes"] == ["yellow"]
+    assert read_png_metadata(written[1])["plan"]["objects"][0]["name"] == "square"

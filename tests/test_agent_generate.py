@@ -1,0 +1,78 @@
+"""``generate`` on the agent's pipeline, as cli.py wires it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from scenewright import cli
+from scenewright.errors import ScenewrightError
+from scenewright.tools.output import read_png_metadata
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """One thread: on a shared two-core machine, two threads make these tiny renders 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def run(argv: list[str]) -> int:
+    args = cli.build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ScenewrightError as error:
+        print(f"error: {error}")
+        return 2
+
+
+FAST = ["--steps", "1", "--quiet", "--strategy", "vanilla", "--refine-rounds", "0"]
+
+
+def test_generate_writes_image_plan_overlay_and_keeps_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert (
+        run(["generate", "two red circles left of a blue square", "--out", str(out), "--seed", "4", *FAST])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert f"image:     {out / 'image.png'}" in printed
+    plan = json.loads((out / "plan.json").read_text())
+    assert [o["count"] for o in plan["objects"]] == [2, 1]  # a real plan, not just the prompt
+    meta = read_png_metadata(out / "image.png")
+    assert meta["plan"] == plan and meta["strategy"] == "vanilla" and meta["settings"]["seed"] == 4
+    assert Image.open(out / "overlay.png").size[0] >= 512
+    assert not (out / "attention.png").exists()
+
+    before = (out / "image.png").read_bytes()
+    assert run(["generate", "a red circle", "--out", str(out), *FAST]) == 2
+    assert "--overwrite" in capsys.readouterr().out and (out / "image.png").read_bytes() == before
+    assert run(["generate", "a red circle", "--out", str(out), "--overwrite", *FAST]) == 0
+    assert (out / "image.png").read_bytes() != before
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--steps", "0"], "steps: 0"),
+        (["--height", "65"], "height: 65"),
+        (["--strategy", "nope"], "unknown strategy 'nope'"),
+        (["--backend", "nope"], "unknown backend 'nope'"),
+    ],
+)
+def test_generate_refuses_bad_input_in_one_line(
+    extra: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["generate", "a red circle", "--out", str(tmp_path / "o"), "--quiet", *extra]) == 2
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and needle in lines[0]
+    assert not (tmp_path / "o" / "image.png").exists()

@@ -1,0 +1,118 @@
+"""``scenewright serve`` end to end in headless Chromium: type a request, see the image, edit the
+plan JSON, see it re-render; a broken edit shows its errors and keeps the image. Screenshots go to
+``test-artifacts/``. Skips cleanly where Chromium, Playwright or Gradio is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+TIMEOUT_MS = 90_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    pytest.importorskip("gradio")
+    pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip("chromium is not installed")
+    from scenewright import Agent
+    from scenewright.agent.web import build_app
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a shared two-core machine: one thread is ten times faster here
+    out = tmp_path_factory.mktemp("web")
+    agent = Agent(steps=1, strategy="vanilla", max_refine_rounds=0, out_dir=out)
+    app = build_app(agent)
+    port = _free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+        agent.close()
+        torch.set_num_threads(threads)
+
+
+def _editor_text(page: Any) -> str:
+    text: str = page.locator("#plan .cm-content").inner_text()
+    return text
+
+
+def _replace_editor(page: Any, text: str) -> None:
+    editor = page.locator("#plan .cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(text)  # no key events: the editor's auto-closing brackets stay out
+
+
+def test_web_chat_renders_edits_and_rerenders(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(server)
+
+            page.locator("#request textarea").fill("two red circles left of a blue square")
+            page.locator("#send").click()
+            image = page.locator("#image img")
+            expect(image).to_be_visible()
+            expect(page.locator("#overlay img")).to_be_visible()
+            expect(page.locator("#conversation")).to_contain_text("rendered with vanilla")
+            expect(page.locator("#plan .cm-content")).to_contain_text('"circle"')
+            first_src = image.get_attribute("src")
+            page.screenshot(path=str(ARTIFACTS / "web-chat.png"), full_page=True)
+
+            plan = json.loads(_editor_text(page))
+            assert [o["name"] for o in plan["objects"]] == ["circle", "square"]
+            plan["objects"][1]["attributes"] = ["yellow"]
+            _replace_editor(page, json.dumps(plan, indent=2))
+            page.locator("#render").click()
+            expect(page.locator("#conversation")).to_contain_text("(rendered the edited plan)")
+            expect(image).not_to_have_attribute("src", first_src or "")
+            expect(page.locator("#plan .cm-content")).to_contain_text('"yellow"')
+            expect(page.locator("#status")).to_contain_text("done")
+            page.screenshot(path=str(ARTIFACTS / "web-chat-edited.png"), full_page=True)
+
+            second_src = image.get_attribute("src")
+            plan["objects"][0]["count"] = 0
+            _replace_editor(page, json.dumps(plan, indent=2))
+            page.locator("#render").click()
+            expect(page.locator("#plan-errors")).to_contain_text("objects[0].count")
+            expect(image).to_have_attribute("src", second_src or "")  # the last good image stays
+            page.screenshot(path=str(ARTIFACTS / "web-chat-invalid-plan.png"), full_page=True)
+        finally:
+            browser.close()

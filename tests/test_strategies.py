@@ -1,0 +1,170 @@
+"""Strategies on the tiny model: plumbing, and the semantics each one promises."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from scenewright.backends.tiny import TinyBackend, TinyConfig
+from scenewright.errors import InvalidInputError
+from scenewright.executor.regional import render_regional
+from scenewright.executor.sampler import SamplingSettings
+from scenewright.executor.strategies import get_strategy, run_strategy, strategy_names
+from scenewright.planner.plan import Plan, PlanObject
+
+SMALL = TinyConfig(double_blocks=1, single_blocks=1, text_layers=1)
+
+
+@pytest.fixture(scope="module")
+def backend() -> TinyBackend:
+    return TinyBackend.random(SMALL, seed=3)
+
+
+def two_object_plan(first: str = "red circle") -> Plan:
+    return Plan(
+        prompt="a red circle left of a blue square",
+        objects=[
+            PlanObject(name=first.split()[1], attributes=[first.split()[0]], boxes=[(0.0, 0.0, 0.5, 1.0)]),
+            PlanObject(name="square", attributes=["blue"], boxes=[(0.5, 0.0, 1.0, 1.0)]),
+        ],
+    )
+
+
+def test_regional_keeps_each_prompt_inside_its_box(backend: TinyBackend) -> None:
+    """With regions in every step and no base blend, object A's prompt reaches no pixel outside A."""
+    settings = SamplingSettings(32, 32, steps=3, guidance=3.0, seed=1)
+    a = render_regional(backend, two_object_plan("red circle"), settings, base_ratio=0.0, inject_fraction=1.0)
+    b = render_regional(backend, two_object_plan("green star"), settings, base_ratio=0.0, inject_fraction=1.0)
+    left_a, left_b = a.sample.images[..., :16], b.sample.images[..., :16]
+    right_a, right_b = a.sample.images[..., 16:], b.sample.images[..., 16:]
+    assert not torch.allclose(left_a, left_b)
+    assert torch.allclose(right_a, right_b, atol=1e-6)
+    assert a.report["regions"] == 2 and a.strategy == "regional"
+
+
+def test_regional_differs_from_vanilla_and_falls_back_without_boxes(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=2, guidance=3.0, seed=2)
+    plan = two_object_plan()
+    regional = run_strategy("regional", backend, plan, settings)
+    vanilla = run_strategy("vanilla", backend, plan, settings)
+    assert not torch.allclose(regional.sample.images, vanilla.sample.images)
+    no_boxes = Plan(prompt="a red circle", objects=[PlanObject(name="circle", attributes=["red"])])
+    fallback = run_strategy("regional", backend, no_boxes, settings)
+    assert "no boxes" in fallback.report["note"]
+    assert torch.equal(
+        fallback.sample.images, run_strategy("vanilla", backend, no_boxes, settings).sample.images
+    )
+
+
+def test_taca_changes_early_attention_and_composes(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=10, guidance=3.0, seed=4)
+    plan = two_object_plan()
+    vanilla = run_strategy("vanilla", backend, plan, settings)
+    taca = run_strategy("taca", backend, plan, settings)
+    assert taca.strategy == "taca" and not torch.allclose(taca.sample.images, vanilla.sample.images)
+    combo = run_strategy("regional+taca", backend, plan, settings)
+    assert combo.strategy == "regional+taca"
+    assert not torch.allclose(
+        combo.sample.images, run_strategy("regional", backend, plan, settings).sample.images
+    )
+
+
+def test_unknown_strategy_is_a_clear_error() -> None:
+    assert "regional+taca" in strategy_names()
+    for name in ("nope", "vanilla+taca", "regional+nope"):
+        with pytest.raises(InvalidInputError, match="strategy: unknown strategy"):
+            get_strategy(name)
+
+
+# --------------------------------------------------------------------------- numina, stitch, refine
+def count_plan(count: int = 3) -> Plan:
+    box = [(0.05 + 0.3 * i, 0.3, 0.3 + 0.3 * i, 0.6) for i in range(count)]
+    return Plan(
+        prompt=f"{count} red circles",
+        objects=[PlanObject(name="circle", count=count, attributes=["red"], boxes=box)],
+    )
+
+
+def test_numina_without_changes_to_make_equals_vanilla(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the reference pass already shows the count, no bias is added: the image is vanilla's."""
+    import numpy as np
+
+    from scenewright.executor import numina
+    from scenewright.planner.count_layout import CountLayout, Instance
+
+    def exact(features, cross, count):  # type: ignore[no-untyped-def]
+        mask = np.zeros(cross.shape, dtype=bool)
+        return CountLayout(
+            instances=[Instance(mask=mask, box=(0, 0, 1, 1), origin="found")] * count, found=count
+        )
+
+    monkeypatch.setattr(numina, "build_count_layout", exact)
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
+    plan = Plan(prompt="two red circles", objects=[PlanObject(name="circle", count=2, attributes=["red"])])
+    result = run_strategy("numina", backend, plan, settings)
+    assert result.report["layouts"]["0:circle"] == {"found": 2, "added": 0, "removed": 0}
+    assert torch.equal(result.sample.images, run_strategy("vanilla", backend, plan, settings).sample.images)
+
+
+def test_numina_biases_the_noun_where_instances_are_added(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from scenewright.executor import numina
+    from scenewright.planner.count_layout import CountLayout, Instance
+
+    def add_one(features, cross, count):  # type: ignore[no-untyped-def]
+        mask = np.zeros(cross.shape, dtype=bool)
+        mask[:4, :4] = True
+        return CountLayout(instances=[Instance(mask=mask, box=(0, 0, 0.5, 0.5), origin="added")], found=0)
+
+    monkeypatch.setattr(numina, "build_count_layout", add_one)
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
+    plan = Plan(prompt="a red circle", objects=[PlanObject(name="circle", attributes=["red"])])
+    result = run_strategy("numina", backend, plan, settings)
+    assert result.report["layouts"]["0:circle"]["added"] == 1
+    assert not torch.equal(
+        result.sample.images, run_strategy("vanilla", backend, plan, settings).sample.images
+    )
+
+
+def test_stitch_cutout_stays_in_the_box_and_keeps_the_mass() -> None:
+    from scenewright.executor.stitch import cutout
+
+    attention = torch.zeros(8, 8)
+    attention[2, 2], attention[2, 3], attention[6, 6] = 5.0, 1.0, 100.0  # (6, 6) lies outside the box
+    box = torch.zeros(8, 8, dtype=torch.bool)
+    box[1:5, 1:5] = True
+    kept = cutout(attention, box, keep_mass=0.8)
+    assert kept[2, 2] and not kept[6, 6]
+    assert not (kept & ~box).any()
+    assert kept.sum() == 9  # the peak grown by one token on each side
+
+
+def test_stitch_runs_and_pastes_only_inside_boxes(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=6)
+    plan = two_object_plan()
+    result = run_strategy("stitch", backend, plan, settings)
+    assert result.report["switch_step"] == 1 and 0 < result.report["pasted_tokens"] <= 64
+    assert not torch.equal(
+        result.sample.images, run_strategy("vanilla", backend, plan, settings).sample.images
+    )
+
+
+def test_refine_changes_no_pixel_outside_its_mask(backend: TinyBackend) -> None:
+    import numpy as np
+
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=7)
+    result = run_strategy("refine", backend, count_plan(2), settings)
+    base = np.asarray(result.artifacts["base_image"])
+    final = np.asarray(result.image)
+    mask = result.artifacts["refine_mask"]
+    assert mask.shape == (32, 32)
+    assert (base[~mask] == final[~mask]).all()
+    rounds = result.report["refine"]["rounds"]
+    assert rounds[0]["round"] == 0 and all("checks" in r for r in rounds)
+    if not any(r["kept"] for r in rounds[1:]):
+        assert not mask.any() and (base == final).all()

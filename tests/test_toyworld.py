@@ -104,3 +104,16 @@ def test_captions_name_counts_and_kinds_and_never_positions() -> None:
         assert all(w in FILLER for w in position_words)
         assert len(scene.objects) == sum(g.count for g in groups) <= 6
         assert all(o.color in COLORS for o in scene.objects)
+
+
+def test_thin_components_are_shapeless_not_errors() -> None:
+    assert classify_shape(np.ones((1, 9), dtype=bool)) == (None, 0.0)
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    image[10, 5:30] = (230, 40, 40)  # a one-pixel red line
+    assert [d.shape for d in detect(image)] == [None]
+
+
+def test_flat_components_of_any_aspect_are_classified_without_error() -> None:
+    for height, width in ((3, 20), (20, 3), (4, 40)):
+        shape, iou = classify_shape(np.ones((height, width), dtype=bool))
+        assert shape in (None, "square") and 0.0 <= iou <= 1.0

@@ -24,6 +24,7 @@ from scenewright import __version__
 from scenewright.agent import chat as agent_chat
 from scenewright.agent import web as agent_web
 from scenewright.agent.generate import add_generate_options, generate_command
+from scenewright.bench import attention as bench_attention
 from scenewright.bench import toyworld as bench_toyworld
 from scenewright.errors import ScenewrightError
 from scenewright.planner import command as plan_command
@@ -76,6 +77,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="benchmarks: toyworld (strategies), attention (speed)")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
     bench_toyworld.register(bench_sub)
+    bench_attention.register(bench_sub)
 
 
 def _warn(message: str) -> None:

@@ -30,8 +30,9 @@ def add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--refine-rounds",
         type=int,
-        default=1,
-        help="refine passes when the check fails (default 1; 0: never)",
+        default=0,
+        help="check-and-repair passes when the image differs from the plan (default 0; each pass "
+        "writes OUT/refineN/)",
     )
 
 
@@ -102,7 +103,7 @@ def generate_command(args: argparse.Namespace) -> int:
         guidance=args.guidance,
         seed=args.seed,
         out_dir=out_dir,
-        max_refine_rounds=max(0, getattr(args, "refine_rounds", 1)),
+        max_refine_rounds=max(0, getattr(args, "refine_rounds", 0)),
         device=args.device,
         dtype=args.dtype,
         negative_prompt=args.negative_prompt,

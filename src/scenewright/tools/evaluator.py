@@ -67,6 +67,8 @@ def classify_pixels(image: np.ndarray | Image.Image) -> tuple[np.ndarray, np.nda
 def classify_shape(mask: np.ndarray) -> tuple[str | None, float]:
     """Best-fitting shape template for a component mask cropped to its bounding box."""
     height, width = mask.shape
+    if min(height, width) < 3:  # a line of pixels is no shape (and cannot hold a template)
+        return None, 0.0
     scores = {}
     for shape in SHAPES:
         template = shape_coverage(shape, width, height, (0.0, 0.0, float(width), float(height))) >= 0.5

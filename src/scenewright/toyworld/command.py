@@ -23,13 +23,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     p.add_argument("--init-from", help="start from an exported model folder instead of random weights")
+    p.add_argument(
+        "--ship",
+        action="store_true",
+        help="do not train: copy OUT's EMA weights into the package (src/scenewright/models/toyworld)",
+    )
     for f in fields(TinyConfig):
         p.add_argument(f"--model-{f.name.replace('_', '-')}", dest=f"model_{f.name}", type=type(f.default))
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from scenewright.toyworld.train import TrainConfig, parameter_count, train
+    from scenewright.toyworld.train import TrainConfig, parameter_count, ship, train
+
+    if args.ship:
+        from scenewright.backends.tiny import EMBEDDED_MODEL_DIR
+
+        command = (
+            f"scenewright train-toyworld --out {args.out} --steps {args.steps} --batch {args.batch} "
+            f"--lr {args.lr} --threads {args.threads}"
+        )
+        try:
+            print(f"shipped: {ship(args.out, EMBEDDED_MODEL_DIR, command)}")
+        except FileNotFoundError as error:
+            raise InvalidInputError(
+                "out", str(error), "pass the run folder given to --out when training"
+            ) from error
+        return 0
 
     for name in ("steps", "batch", "save_every"):
         if getattr(args, name) < 1:

@@ -54,7 +54,7 @@ def draw_shape(
         draw.polygon(_heart(x0, y0, x1, y1), fill=fill)
     elif shape == "ring":
         draw.ellipse(box, fill=fill)
-        inset = (x1 - x0) * 0.27
+        inset = min(x1 - x0, y1 - y0) * 0.27
         draw.ellipse((x0 + inset, y0 + inset, x1 - inset, y1 - inset), fill=hole)
     else:
         raise ValueError(f"unknown shape {shape!r}")

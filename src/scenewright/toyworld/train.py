@@ -227,3 +227,43 @@ def train(train_cfg: TrainConfig, model_cfg: TinyConfig) -> Path:
 def parameter_count(model_cfg: TinyConfig) -> int:
     transformer, text_encoder, _, _ = build_components(model_cfg)
     return sum(p.numel() for m in (transformer, text_encoder) for p in m.parameters())
+
+
+def ship(run_dir: str | Path, dest: str | Path, command: str) -> Path:
+    """Copy a run's EMA export into ``dest`` (the package's model folder) with a TRAINING.md record."""
+    import shutil
+
+    run = Path(run_dir)
+    export = run / "export"
+    if not (export / "codec.json").is_file():
+        raise FileNotFoundError(f"{export} holds no exported model: train first")
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    lines = [json.loads(line) for line in (run / "train.log").read_text().splitlines() if line.strip()]
+    recent = lines[-20:]
+    loss = sum(r["loss"] for r in recent) / max(1, len(recent))
+    target = Path(dest)
+    tmp = target.with_name(target.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(export, tmp)
+    cfg = state["train_config"]
+    record = f"""# The shipped toy-world model
+
+EMA weights after **{state["step"]} steps** (batch {cfg["batch"]}, AdamW lr {cfg["lr"]}, EMA {cfg["ema"]},
+seed {cfg["seed"]}, logit-normal t, 10% caption dropout); mean training loss over the last
+{len(recent)} log lines: {loss:.4f}.
+
+Produced by:
+
+```bash
+{command}
+```
+
+(resumed across sessions from `checkpoint.pt`; a fresh machine continues from these weights with
+`--init-from src/scenewright/models/toyworld`). Model sizes are in `codec.json`.
+"""
+    (tmp / "TRAINING.md").write_text(record)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.replace(target)
+    return target

@@ -353,7 +353,7 @@ def bench_attention_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m scenewright.executor.attention.bench``) until cli.py wires it."""
+    """Stand-alone entry point (``python -m scenewright.bench.attention``)."""
     parser = argparse.ArgumentParser(prog="scenewright bench")
     register(parser.add_subparsers(dest="bench_command", required=True))
     args = parser.parse_args(argv)

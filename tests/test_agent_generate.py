@@ -51,7 +51,8 @@ def test_generate_writes_image_plan_overlay_and_keeps_files(
     meta = read_png_metadata(out / "image.png")
     assert meta["plan"] == plan and meta["strategy"] == "vanilla" and meta["settings"]["seed"] == 4
     assert Image.open(out / "overlay.png").size[0] >= 512
-    assert not (out / "attention.png").exists()
+    sheet = Image.open(out / "attention.png")  # image + one map per object + background
+    assert sheet.size[0] * sheet.size[1] >= 4 * 128 * 128
 
     before = (out / "image.png").read_bytes()
     assert run(["generate", "a red circle", "--out", str(out), *FAST]) == 2

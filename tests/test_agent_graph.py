@@ -62,7 +62,9 @@ def test_turn_returns_image_plan_report_paths_and_streams_progress(tmp_path: Pat
     assert result.verified in (True, False)  # the toy world's exact judge gave a verdict
     for kind in ("image", "plan", "overlay"):
         assert Path(result.paths[kind]).is_file()
-    assert "attention" not in result.paths  # vanilla produces no maps: no sheet is written
+    # The model's own per-object maps explain the image: image + 3 objects + background.
+    sheet = Image.open(result.paths["attention"])
+    assert sheet.size[0] * sheet.size[1] >= 5 * 128 * 128
     assert Image.open(result.paths["overlay"]).size[0] >= 512  # upscaled to be readable
     meta = read_png_metadata(result.paths["image"])
     assert meta["strategy"] == "vanilla" and meta["settings"]["steps"] == 2

@@ -369,7 +369,11 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
         "plan": str(save_json(plan.to_json_dict(), folder / "plan.json", tools.overwrite)),
         "overlay": str(write_overlay(result.image, plan, folder / "overlay.png", metadata, tools.overwrite)),
     }
-    maps = result.report.get("attention_maps") or result.report.get("maps")
+    maps = (
+        result.report.get("attention_maps")
+        or result.report.get("maps")
+        or _explain(backend, result.image, plan, settings, notes)
+    )
     sheet = write_attention_sheet(
         maps if isinstance(maps, Mapping) else None,
         folder / "attention.png",
@@ -389,6 +393,24 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
         "strategy_report": _jsonable(result.report),
         "status": "rendered",
     }
+
+
+def _explain(
+    backend: Backend, image: Image.Image, plan: Plan, settings: SamplingSettings, notes: list[str]
+) -> dict[str, Any] | None:
+    """Per-object saliency maps of the finished image for the attention sheet (None: no objects).
+
+    A failure here costs the sheet, never the image.
+    """
+    if not plan.objects:
+        return None
+    from scenewright.executor.explain import named_maps, object_maps
+
+    try:
+        return dict(named_maps(object_maps(backend, image, plan, settings), plan))
+    except Exception as error:  # the maps explain; they must not break a finished render
+        notes.append(f"no attention maps ({type(error).__name__}: {error})".splitlines()[0][:300])
+        return None
 
 
 def verify_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:

@@ -16,26 +16,20 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from scipy import ndimage
 
 from scenewright.backends.base import Backend
-from scenewright.executor.attention import CaptureMaps, ConceptAttention, Edit, Sites, attention_engine
+from scenewright.executor.attention import Edit
 from scenewright.executor.attention.masks import box_to_tokens
-from scenewright.executor.composition import (
-    conditional_rows,
-    instance_prompt,
-    noun_tokens,
-    sample_with_edits,
-)
+from scenewright.executor.composition import sample_with_edits
+from scenewright.executor.explain import image_tensor, object_maps
 from scenewright.executor.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
 from scenewright.executor.regional import regional_edit
-from scenewright.executor.sampler import SamplerHook, SamplingSettings, make_generator, sample
+from scenewright.executor.sampler import SamplerHook, SamplingSettings, make_generator
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan
 
 DEFAULT_ROUNDS = 2
-READ_FRACTION = 0.5  # re-noise the image to the middle of the schedule to read the maps
 MIN_BLOB_TOKENS = 2
 
 
@@ -51,61 +45,6 @@ class ObjectCheck:
     @property
     def ok(self) -> bool:
         return self.boxes_hit == self.boxes and self.stray_blobs == 0
-
-
-def _image_tensor(image: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None].float() / 255
-
-
-def _concept_vectors(backend: Backend, plan: Plan) -> torch.Tensor:
-    """One contextual token per object (its noun in "a red circle"), plus "background"."""
-    prompts = [instance_prompt(o) for o in plan.objects] + ["background"]
-    encoding = backend.encode_prompts(prompts)
-    vectors = []
-    for row, name in enumerate([o.name for o in plan.objects] + ["background"]):
-        tokens = noun_tokens(encoding, row, name)
-        position = tokens[-1] if tokens else 1
-        vectors.append(encoding.embeds[row, position])
-    return torch.stack(vectors)
-
-
-def object_maps(backend: Backend, image: Image.Image, plan: Plan, settings: SamplingSettings) -> torch.Tensor:
-    """(objects + 1, rows, cols): per image token, a distribution over the objects and background."""
-    clean = backend.encode_image(_image_tensor(image), settings.height, settings.width)
-    noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
-    step = min(settings.steps - 1, round(READ_FRACTION * settings.steps))
-    scheduler = backend.new_scheduler()
-    backend.set_timesteps(scheduler, settings.steps, settings.height, settings.width)
-    sigma = float(scheduler.sigmas[step])
-    noisy = (1 - sigma) * clean + sigma * noise
-    encoding = backend.encode_prompts([plan.global_prompt])
-    row = conditional_rows(backend, settings)[0]
-    if hasattr(backend.transformer, "single_transformer_blocks"):
-        doubles = len(backend.transformer.transformer_blocks)
-        late = range(doubles // 2, doubles)
-        reader: Edit = ConceptAttention(
-            concepts=_concept_vectors(backend, plan), sites=Sites.make(double=late)
-        )
-    else:  # SD3 has no double-stream blocks: per-object cross-attention, normalised over objects
-        tokens = [noun_tokens(encoding, 0, o.name) or [0] for o in plan.objects]
-        reader = CaptureMaps(tokens=[t for group in tokens for t in group])
-    with attention_engine(backend, [reader]) as engine:
-        sample(
-            backend, encoding, settings, hooks=[engine], latents=noisy, start_step=step, max_steps=step + 1,
-            progress=False, decode=False,
-        )  # fmt: skip
-    if isinstance(reader, ConceptAttention):
-        return reader.maps()[row].float().cpu()
-    assert isinstance(reader, CaptureMaps)
-    raw = reader.maps()[row].float().cpu()
-    per_object, start = [], 0
-    for group in tokens:
-        per_object.append(raw[start : start + len(group)].mean(dim=0))
-        start += len(group)
-    stacked = torch.stack(per_object)
-    background = torch.full_like(stacked[:1], float(stacked.mean()))
-    both = torch.cat([stacked, background])
-    return both / both.sum(dim=0, keepdim=True).clamp_min(1e-8)
 
 
 def check_objects(maps: torch.Tensor, plan: Plan) -> tuple[list[ObjectCheck], dict[int, torch.Tensor]]:
@@ -171,7 +110,7 @@ def render_refine(
         token_mask = F.max_pool2d(token_mask[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0
         sub_plan = plan.model_copy(update={"objects": [plan.objects[i] for i in failing], "relations": []})
         encoding, negative, region = regional_edit(backend, sub_plan, settings, inject_fraction=1.0)
-        clean = backend.encode_image(_image_tensor(image), settings.height, settings.width)
+        clean = backend.encode_image(image_tensor(image), settings.height, settings.width)
         retry = SamplingSettings(**{**asdict(settings), "seed": settings.seed + round_index})
         noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(retry.seed))
         keep = KeepOutsideMask(backend, clean, noise, token_mask)

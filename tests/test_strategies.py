@@ -168,3 +168,18 @@ def test_refine_changes_no_pixel_outside_its_mask(backend: TinyBackend) -> None:
     assert rounds[0]["round"] == 0 and all("checks" in r for r in rounds)
     if not any(r["kept"] for r in rounds[1:]):
         assert not mask.any() and (base == final).all()
+
+
+def test_refine_repairs_a_given_image_in_place(backend: TinyBackend) -> None:
+    import numpy as np
+
+    from scenewright.executor.refine import render_refine
+
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=8)
+    plan = count_plan(2)
+    given = run_strategy("vanilla", backend, plan, settings).image
+    result = render_refine(backend, plan, settings, base="vanilla", image=given)
+    assert result.artifacts["base_image"] is given
+    mask = result.artifacts["refine_mask"]
+    assert (np.asarray(given)[~mask] == np.asarray(result.image)[~mask]).all()
+    assert result.sample.images.shape == (1, 3, 32, 32)

@@ -290,14 +290,24 @@ def available_strategies(tools: Toolbox) -> list[str]:
 
 
 def _run_strategy(
-    tools: Toolbox, name: str, backend: Backend, plan: Plan, settings: SamplingSettings, base: str = ""
+    tools: Toolbox,
+    name: str,
+    backend: Backend,
+    plan: Plan,
+    settings: SamplingSettings,
+    base: str = "",
+    previous: str | None = None,
 ) -> RenderResult:
     hooks = [ProgressHook(name)]
     strategy = tools.strategies.get(name)
     if strategy is not None:
         extra: dict[str, Any] = {}
-        if base and "base" in inspect.signature(strategy).parameters:
-            extra["base"] = base  # refine re-runs what rendered the image it corrects
+        parameters = inspect.signature(strategy).parameters
+        if base and "base" in parameters:
+            extra["base"] = base  # what rendered the image refine corrects
+        if previous and "image" in parameters:
+            with Image.open(previous) as opened:
+                extra["image"] = opened.convert("RGB")  # correct the image the user saw, not a re-run
         return strategy(backend, plan, settings, progress=False, hooks=hooks, **extra)
     if name not in available_strategies(tools):
         raise KeyError(f"strategy '{name}' is not registered")
@@ -333,7 +343,8 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
     for attempt in order:
         try:
             base = str(state.get("refine_base", "")) if attempt == "refine" else ""
-            result = _run_strategy(tools, attempt, backend, plan, settings, base)
+            previous = state.get("paths", {}).get("image") if attempt == "refine" else None
+            result = _run_strategy(tools, attempt, backend, plan, settings, base, previous)
             if not _finite(result):
                 raise FloatingPointError("the image has NaN or infinite values")
             break
@@ -442,8 +453,8 @@ def wants_refine(state: AgentState, tools: Toolbox) -> bool:
 def refine_node(state: AgentState) -> dict[str, Any]:
     """Send the plan back through ``execute`` with the refine strategy, based on what just ran.
 
-    ``auto:regional`` becomes ``regional`` (a name the registry can run again); the refine
-    strategy re-runs its base with the same seed, so it corrects the image the user saw.
+    ``auto:regional`` becomes ``regional`` (the name recorded as the base); the refine strategy
+    receives the image just written and repairs it in place, so it corrects the image the user saw.
     """
     round_ = int(state.get("refine_round", 0)) + 1
     used = str(state.get("strategy_used") or "vanilla")

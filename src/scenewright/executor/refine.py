@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from scipy import ndimage
 
 from scenewright.backends.base import Backend
@@ -25,7 +26,7 @@ from scenewright.executor.composition import sample_with_edits
 from scenewright.executor.explain import image_tensor, object_maps
 from scenewright.executor.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
 from scenewright.executor.regional import regional_edit
-from scenewright.executor.sampler import SamplerHook, SamplingSettings, make_generator
+from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, make_generator
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan
 
@@ -88,11 +89,19 @@ def render_refine(
     progress: bool = False,
     base: str = "auto",
     rounds: int = DEFAULT_ROUNDS,
+    image: Image.Image | None = None,
 ) -> RenderResult:
-    """Run ``base``, then up to ``rounds`` of check-and-inpaint on the objects that fail."""
+    """Run ``base`` (or take ``image``, already rendered from ``plan``), then up to ``rounds`` of
+    check-and-inpaint on the objects that fail."""
     from scenewright.executor.strategies import run_strategy
 
-    result = run_strategy(base, backend, plan, settings, hooks=hooks, progress=progress)
+    if image is None:
+        result = run_strategy(base, backend, plan, settings, hooks=hooks, progress=progress)
+    else:
+        tensor = image_tensor(image)
+        clean = backend.encode_image(tensor, settings.height, settings.width)
+        given = SampleResult(latents=clean, images=tensor, settings=settings)
+        result = RenderResult(image=image, plan=plan, settings=settings, strategy=base, sample=given)
     image = result.image
     grid = backend.token_grid(settings.height, settings.width)
     checks, strays = check_objects(object_maps(backend, image, plan, settings), plan)
@@ -128,10 +137,12 @@ def render_refine(
         image, checks, strays = candidate, new_checks, new_strays
         masks.append(pixel_mask)
     result.report["refine"] = {"base": result.strategy, "rounds": history}
+    final = image_tensor(image)
     changed = np.zeros((image.height, image.width), dtype=bool)
     for mask in masks:
         changed |= mask
     return RenderResult(
-        image=image, plan=plan, settings=settings, strategy=f"refine:{result.strategy}", sample=result.sample,
+        image=image, plan=plan, settings=settings, strategy=f"refine:{result.strategy}",
+        sample=SampleResult(latents=backend.encode_image(final, settings.height, settings.width), images=final, settings=settings),
         report=result.report, artifacts={"base_image": result.image, "refine_mask": changed},
     )  # fmt: skip

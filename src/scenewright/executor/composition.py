@@ -89,6 +89,16 @@ def concat_sequence(encoding: PromptEncoding) -> tuple[PromptEncoding, list[tupl
     return joined, spans
 
 
+def encode_sequence(
+    backend: Backend, prompts: Sequence[str], negative_prompt: str
+) -> tuple[PromptEncoding, PromptEncoding, list[tuple[int, int]]]:
+    """``prompts`` one after another in one text sequence, a same-length unconditional row (the
+    negative prompt in every slot, so a CFG batch lines up), and each prompt's span."""
+    encoding, spans = concat_sequence(backend.encode_prompts(list(prompts)))
+    negative, _ = concat_sequence(backend.encode_prompts([negative_prompt] * len(prompts)))
+    return encoding, negative, spans
+
+
 def sample_with_edits(
     backend: Backend,
     encoding: PromptEncoding,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from scenewright.backends.base import Backend, PromptEncoding
 from scenewright.executor.attention import Edit, RegionMask, Sites
-from scenewright.executor.composition import concat_sequence, plan_regions, sample_with_edits
+from scenewright.executor.composition import encode_sequence, plan_regions, sample_with_edits
 from scenewright.executor.sampler import SamplerHook, SamplingSettings
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
@@ -34,8 +34,7 @@ def regional_edit(
     """The concatenated prompt row, a matching unconditional row, and the region mask edit."""
     regions = plan_regions(plan)
     prompts = [r.prompt for r in regions] + [plan.background or "", plan.global_prompt]
-    encoding, spans = concat_sequence(backend.encode_prompts(prompts))
-    negative, _ = concat_sequence(backend.encode_prompts([settings.negative_prompt] * len(prompts)))
+    encoding, negative, spans = encode_sequence(backend, prompts, settings.negative_prompt)
     inject = max(1, round(inject_fraction * settings.steps))
     mask = RegionMask(
         text_spans=spans[:-1],

@@ -22,8 +22,8 @@ from scenewright.backends.base import Backend
 from scenewright.executor.attention import CaptureMaps, Edit, RegionMask, Sites, attention_engine
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.composition import (
-    concat_sequence,
     conditional_rows,
+    encode_sequence,
     plan_regions,
     sample_with_edits,
 )
@@ -71,8 +71,7 @@ def render_stitch(
     background_prompt = plan.background or ""
 
     prompts = [r.prompt for r in regions] + [background_prompt]
-    encoding, spans = concat_sequence(backend.encode_prompts(prompts))
-    negative, _ = concat_sequence(backend.encode_prompts([settings.negative_prompt] * len(prompts)))
+    encoding, negative, spans = encode_sequence(backend, prompts, settings.negative_prompt)
     mask = RegionMask(text_spans=spans, shapes=[r.box for r in regions] + [None], base_ratio=0.0)
     read = Sites.make(steps=(switch - 1, switch))
     captures = [CaptureMaps(tokens=list(range(*span)), sites=read) for span in spans[:-1]]

@@ -183,3 +183,19 @@ def test_refine_repairs_a_given_image_in_place(backend: TinyBackend) -> None:
     mask = result.artifacts["refine_mask"]
     assert (np.asarray(given)[~mask] == np.asarray(result.image)[~mask]).all()
     assert result.sample.images.shape == (1, 3, 32, 32)
+
+
+def test_regional_drops_the_regional_prompts_after_injection_without_changing_the_image(
+    backend: TinyBackend,
+) -> None:
+    """Two phases (regions, then the base prompt alone) equal one call carrying every prompt."""
+    from scenewright.executor.composition import sample_with_edits
+    from scenewright.executor.regional import regional_edit
+
+    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=9)
+    plan = two_object_plan()
+    two_phase = render_regional(backend, plan, settings, inject_fraction=0.4)
+    encoding, negative, mask = regional_edit(backend, plan, settings, inject_fraction=0.4)
+    one_call = sample_with_edits(backend, encoding, settings, [mask], negative=negative)
+    assert mask.sites.steps == (0, 2)
+    assert torch.allclose(two_phase.sample.images, one_call.images, atol=1e-5)

@@ -65,9 +65,19 @@ def render_regional(
     encoding, negative, mask = regional_edit(
         backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction
     )
+    inject = mask.sites.steps[1] if mask.sites.steps else settings.steps
     result = sample_with_edits(
-        backend, encoding, settings, [mask, *edits], negative=negative, hooks=hooks, progress=progress
-    )
+        backend, encoding, settings, [mask, *edits], negative=negative, hooks=hooks, progress=progress,
+        max_steps=inject, decode=inject >= settings.steps,
+    )  # fmt: skip
+    if inject < settings.steps:
+        # After the inject steps image and base tokens attend only to [base; image]: the regional
+        # prompts no longer reach the image, so dropping them from the sequence changes nothing
+        # but the cost, which returns to vanilla's.
+        result = sample_with_edits(
+            backend, backend.encode_prompts([plan.global_prompt]), settings, edits, hooks=hooks,
+            latents=result.latents, start_step=inject, progress=progress,
+        )  # fmt: skip
     image = backend.to_pil(result.images)[0]
     report = {"base_ratio": base_ratio, "inject_steps": mask.sites.steps, "regions": len(mask.shapes) - 1}
     return RenderResult(

@@ -47,3 +47,17 @@ def test_loss_falls_on_a_fixed_batch(tmp_path: Path) -> None:
         trainer.step = 0  # the same batch again: the model must fit it
         last = trainer.train_step()
     assert last < 0.7 * sum(first) / 3
+
+
+def test_init_from_an_export_carries_the_step_count_on(tmp_path: Path) -> None:
+    first = Trainer(_cfg(tmp_path / "a", 2), SMALL)
+    first.run()
+    assert (tmp_path / "a" / "export" / "training.json").read_text().strip() == '{"steps": 2}'
+    cfg = _cfg(tmp_path / "b", 2)
+    cfg.init_from = str(tmp_path / "a" / "export")
+    second = Trainer(cfg, SMALL)
+    second.run()
+    assert second.prior_steps == 2
+    assert (tmp_path / "b" / "export" / "training.json").read_text().strip() == '{"steps": 4}'
+    for p, e in zip(second.params, first.ema, strict=True):
+        assert p.shape == e.shape

@@ -26,6 +26,8 @@ from scenewright.backends.tiny import TinyBackend, TinyConfig, build_components
 from scenewright.toyworld.captions import caption
 from scenewright.toyworld.scene import random_scene
 
+TRAINED_STEPS_FILE = "training.json"  # total steps behind exported weights, across runs
+
 
 @dataclass
 class TrainConfig:
@@ -80,6 +82,7 @@ class Trainer:
             betas=(0.9, 0.99),
         )
         self.step = 0
+        self.prior_steps = 0  # steps behind the weights this run started from (--init-from)
         self.generator = torch.Generator().manual_seed(cfg.seed)
 
     # -------------------------------------------------------------- state
@@ -90,6 +93,7 @@ class Trainer:
     def save(self) -> None:
         state = {
             "step": self.step,
+            "prior_steps": self.prior_steps,
             "train_config": asdict(self.cfg),
             "model_config": asdict(self.model_cfg),
             "transformer": self.transformer.state_dict(),
@@ -106,6 +110,9 @@ class Trainer:
     def init_from(self, folder: str) -> None:
         """Start from exported weights (e.g. the shipped model), with a fresh optimizer."""
         source = TinyBackend.from_pretrained(folder)
+        record = Path(folder) / TRAINED_STEPS_FILE
+        if record.is_file():
+            self.prior_steps = int(json.loads(record.read_text())["steps"])
         self.transformer.load_state_dict(source.transformer.state_dict())
         self.text_encoder.load_state_dict(source.text_encoder.state_dict())
         with torch.no_grad():
@@ -129,6 +136,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.step = int(state["step"])
+        self.prior_steps = int(state.get("prior_steps", 0))
         return True
 
     def export(self, folder: Path) -> None:
@@ -142,6 +150,7 @@ class Trainer:
         )
         tmp = folder.with_name(folder.name + ".tmp")
         backend.save_pretrained(tmp)
+        (tmp / TRAINED_STEPS_FILE).write_text(json.dumps({"steps": self.prior_steps + self.step}) + "\n")
         if folder.exists():
             import shutil
 
@@ -249,7 +258,7 @@ def ship(run_dir: str | Path, dest: str | Path, command: str) -> Path:
     cfg = state["train_config"]
     record = f"""# The shipped toy-world model
 
-EMA weights after **{state["step"]} steps** (batch {cfg["batch"]}, AdamW lr {cfg["lr"]}, EMA {cfg["ema"]},
+EMA weights after **{state.get("prior_steps", 0) + state["step"]} steps** in all (batch {cfg["batch"]}, AdamW lr {cfg["lr"]}, EMA {cfg["ema"]},
 seed {cfg["seed"]}, logit-normal t, 10% caption dropout); mean training loss over the last
 {len(recent)} log lines: {loss:.4f}.
 

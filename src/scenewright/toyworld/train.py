@@ -272,6 +272,8 @@ Produced by:
 `--init-from src/scenewright/models/toyworld`). Model sizes are in `codec.json`.
 """
     (tmp / "TRAINING.md").write_text(record)
+    total = int(state.get("prior_steps", 0)) + int(state["step"])
+    (tmp / TRAINED_STEPS_FILE).write_text(json.dumps({"steps": total}) + "\n")
     if target.exists():
         shutil.rmtree(target)
     tmp.replace(target)

@@ -144,11 +144,31 @@ def test_stitch_cutout_stays_in_the_box_and_keeps_the_mass() -> None:
     assert kept.sum() == 9  # the peak grown by one token on each side
 
 
+def test_stitch_chooses_the_head_that_agrees_with_the_reference() -> None:
+    from scenewright.executor.stitch import choose_head
+
+    generator = torch.Generator().manual_seed(0)
+    boxes = [torch.zeros(8, 8, dtype=torch.bool), torch.zeros(8, 8, dtype=torch.bool)]
+    boxes[0][1:5, 1:5], boxes[1][3:8, 4:8] = True, True
+    references = [torch.rand(8, 8, generator=generator) for _ in boxes]
+    candidates = []
+    for reference in references:
+        heads = torch.rand(4, 8, 8, generator=generator)
+        heads[2] = 3 * reference + 0.05 * torch.rand(8, 8, generator=generator)  # agrees, other scale
+        heads[1] = -reference  # anti-correlated
+        heads[3] = torch.where(reference > 0.5, 1.0, 0.0) * 0  # constant: undefined, skipped
+        candidates.append(heads)
+    assert choose_head(candidates, references, boxes) == 2
+
+
 def test_stitch_runs_and_pastes_only_inside_boxes(backend: TinyBackend) -> None:
     settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=6)
     plan = two_object_plan()
     result = run_strategy("stitch", backend, plan, settings)
     assert result.report["switch_step"] == 1 and 0 < result.report["pasted_tokens"] <= 64
+    chosen = result.report["cutout_head"]
+    assert chosen["chosen_by"] == "concept-attention"
+    assert 0 <= chosen["head"] < backend.config.heads
     assert not torch.equal(
         result.sample.images, run_strategy("vanilla", backend, plan, settings).sample.images
     )

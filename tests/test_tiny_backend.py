@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 import torch
 
-from scenewright.backends.tiny import TinyBackend, TinyConfig
+from scenewright.backends.flux import flux_image_ids
+from scenewright.backends.tiny import TinyBackend, TinyConfig, velocity_from_output
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, make_generator, sample
 
-SMALL = TinyConfig(double_blocks=1, single_blocks=1, text_layers=1)
+SMALL = TinyConfig(double_blocks=1, single_blocks=1, text_layers=1, patch=4)
 
 
 def test_codec_is_exact_and_tokens_follow_rows() -> None:
@@ -85,3 +88,63 @@ def test_seed_determinism_and_cfg_effect() -> None:
     assert not torch.allclose(a, c)
     noise = backend.prepare_noise(1, 32, 32, make_generator(9))
     assert torch.equal(noise, backend.prepare_noise(1, 32, 32, make_generator(9)))
+
+
+def test_sample_prediction_is_turned_into_the_flow_velocity() -> None:
+    config = TinyConfig(prediction="sample")
+    x0 = torch.randn(2, 64, 192)
+    noise = torch.randn(2, 64, 192)
+    t = torch.tensor([0.3, 0.8])
+    noisy = (1 - t[:, None, None]) * x0 + t[:, None, None] * noise
+    # A perfect x0 prediction gives exactly the velocity the sampler integrates.
+    assert torch.allclose(velocity_from_output(config, x0, noisy, t), noise - x0, atol=1e-5)
+    # A scalar t serves the whole batch; tiny t is clamped instead of dividing by ~0.
+    v = velocity_from_output(config, x0, noisy, torch.tensor(0.0))
+    assert torch.isfinite(v).all()
+    assert torch.allclose(v, (noisy - x0) / config.min_t)
+    velocity = TinyConfig(prediction="velocity")
+    assert velocity_from_output(velocity, x0, noisy, t) is x0
+
+
+def test_sampling_a_sample_predicting_model_ends_on_its_prediction() -> None:
+    """With x0 prediction, the last Euler step (to sigma 0) lands on the model's clean image."""
+    backend = TinyBackend.random(
+        TinyConfig(double_blocks=1, single_blocks=1, text_layers=1, prediction="sample")
+    )
+    settings = SamplingSettings(64, 64, steps=4, guidance=1.0, seed=0)
+    seen: list[torch.Tensor] = []
+
+    class Spy(SamplerHook):
+        def after_step(self, ctx: StepContext, latents: torch.Tensor) -> torch.Tensor | None:
+            seen.append(latents.clone())
+            return None
+
+    encoding = backend.encode_prompts(["a red circle"])
+    result = sample(backend, encoding, settings, hooks=[Spy()], progress=False, decode=False)
+    before_last = seen[-2]
+    scheduler = backend.new_scheduler()
+    timesteps = backend.set_timesteps(scheduler, 4, 64, 64)
+    x0 = backend.transformer(
+        hidden_states=before_last, timestep=timesteps[-1:] / 1000, guidance=None,
+        pooled_projections=encoding.pooled, encoder_hidden_states=encoding.embeds,
+        txt_ids=torch.zeros(encoding.embeds.shape[1], 3), img_ids=flux_image_ids(8, 8, device="cpu", dtype=torch.float32),
+        return_dict=False,
+    )[0]  # fmt: skip
+    assert torch.allclose(result.latents, x0, atol=1e-4)
+
+
+def test_folders_without_a_prediction_field_load_as_velocity_models(tmp_path: Path) -> None:
+    backend = TinyBackend.random(SMALL)
+    backend.save_pretrained(tmp_path / "old")
+    codec = tmp_path / "old" / "codec.json"
+    fields = json.loads(codec.read_text())
+    del fields["prediction"], fields["min_t"]
+    codec.write_text(json.dumps(fields))
+    assert TinyBackend.from_pretrained(tmp_path / "old").config.prediction == "velocity"
+
+
+def test_bad_model_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="prediction"):
+        TinyConfig(prediction="epsilon")
+    with pytest.raises(ValueError, match="multiple of patch"):
+        TinyConfig(image_size=60, patch=8)

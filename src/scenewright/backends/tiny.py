@@ -40,6 +40,20 @@ CODEC_FILE = "codec.json"
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld"
 
 
+def velocity_from_output(
+    config: TinyConfig, output: torch.Tensor, latents: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    """The flow velocity ``noise - x0`` the sampler steps with, whatever the model predicts.
+
+    ``t`` is the noise level in [0, 1], a scalar or one per batch row. With
+    ``x_t = (1 - t) x0 + t noise``, a predicted ``x0`` gives ``v = (x_t - x0) / t``.
+    """
+    if config.prediction == "velocity":
+        return output
+    t = t.to(latents.dtype).reshape(-1, *([1] * (latents.ndim - 1))).clamp(min=config.min_t)
+    return (latents - output) / t
+
+
 def build_tokenizer(max_length: int) -> PreTrainedTokenizerFast:
     """Word-level tokenizer over the toy vocabulary; unknown words become ``[UNK]``."""
     words = vocab.vocabulary()
@@ -155,7 +169,9 @@ class TinyBackend(Backend):
         root = Path(path)
         if not (root / CODEC_FILE).is_file():
             raise BackendError(f"backend: {root} is not a tiny model folder (no {CODEC_FILE})")
-        config = TinyConfig(**json.loads((root / CODEC_FILE).read_text()))
+        fields = json.loads((root / CODEC_FILE).read_text())
+        fields.setdefault("prediction", "velocity")  # folders written before the field existed
+        config = TinyConfig(**fields)
         transformer = FluxTransformer2DModel.from_pretrained(root / "transformer")
         text_encoder = CLIPTextModel.from_pretrained(root / "text_encoder")
         tokenizer = PreTrainedTokenizerFast.from_pretrained(root / "tokenizer")
@@ -248,7 +264,8 @@ class TinyBackend(Backend):
         attention_kwargs: Mapping[str, Any] | None = None,
     ) -> torch.Tensor:
         grid = self.token_grid(height, width)
-        return flux_forward(self.transformer, latents, timestep, encoding, grid, None, attention_kwargs)
+        output = flux_forward(self.transformer, latents, timestep, encoding, grid, None, attention_kwargs)
+        return velocity_from_output(self.config, output, latents, timestep / 1000)
 
     def blocks(self) -> list[BlockRef]:
         return flux_blocks(self.transformer)

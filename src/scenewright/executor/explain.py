@@ -26,7 +26,7 @@ def image_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)[None].float() / 255
 
 
-def _concept_vectors(backend: Backend, plan: Plan) -> torch.Tensor:
+def concept_vectors(backend: Backend, plan: Plan) -> torch.Tensor:
     """One contextual token per object (its noun in "a red circle"), plus "background"."""
     prompts = [instance_prompt(o) for o in plan.objects] + ["background"]
     encoding = backend.encode_prompts(prompts)
@@ -53,7 +53,7 @@ def object_maps(backend: Backend, image: Image.Image, plan: Plan, settings: Samp
         doubles = len(backend.transformer.transformer_blocks)
         late = range(doubles // 2, doubles)
         reader: Edit = ConceptAttention(
-            concepts=_concept_vectors(backend, plan), sites=Sites.make(double=late)
+            concepts=concept_vectors(backend, plan), sites=Sites.make(double=late)
         )
     else:  # SD3 has no double-stream blocks: per-object cross-attention, normalised over objects
         tokens = [noun_tokens(encoding, 0, o.name) or [0] for o in plan.objects]

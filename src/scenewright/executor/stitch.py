@@ -7,7 +7,9 @@ Phase 1 (the first ``object_fraction`` of the steps), from the same noise:
 - the background pass: the background prompt, unmasked.
 At the switch step each instance's latent tokens are cut out by its prompt's attention mass
 (tokens holding ``keep_mass`` of it inside its box, dilated by one token) and pasted into the
-background latent. Phase 2 completes the image from there with the global prompt, unmasked.
+background latent. The attention is read from one (block, head): the one whose maps agree best,
+inside the boxes, with ConceptAttention's maps of the same pass (FLUX-class models) or with the
+mean over all heads (others), so no head is hard-coded per model. Phase 2 completes the image from there with the global prompt, unmasked.
 Cost: (1 + object_fraction) x vanilla, whatever the number of objects.
 """
 
@@ -19,7 +21,14 @@ import torch
 import torch.nn.functional as F
 
 from scenewright.backends.base import Backend
-from scenewright.executor.attention import CaptureMaps, Edit, RegionMask, Sites, attention_engine
+from scenewright.executor.attention import (
+    CaptureMaps,
+    ConceptAttention,
+    Edit,
+    RegionMask,
+    Sites,
+    attention_engine,
+)
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.composition import (
     conditional_rows,
@@ -27,6 +36,7 @@ from scenewright.executor.composition import (
     plan_regions,
     sample_with_edits,
 )
+from scenewright.executor.explain import concept_vectors
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, sample
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
@@ -48,6 +58,35 @@ def cutout(attention: torch.Tensor, box_tokens: torch.Tensor, keep_mass: float) 
     keep[order[:count]] = True
     grown = F.max_pool2d(keep.reshape(1, 1, *inside.shape).float(), 3, stride=1, padding=1)[0, 0] > 0
     return grown & box_tokens
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float | None:
+    """Pearson correlation of two flat maps, or None where either is constant."""
+    a, b = a - a.mean(), b - b.mean()
+    norm = float(a.norm() * b.norm())
+    return float((a * b).sum()) / norm if norm > 1e-12 else None
+
+
+def choose_head(
+    candidates: Sequence[torch.Tensor], references: Sequence[torch.Tensor], boxes: Sequence[torch.Tensor]
+) -> int:
+    """The candidate head whose maps agree best with the reference maps inside the boxes.
+
+    ``candidates[r]`` is (heads, rows, cols) for region ``r``, ``references[r]`` its (rows, cols)
+    reference and ``boxes[r]`` its boolean token box. The score of a head is its mean Pearson
+    correlation over the regions where it is defined; ties and empty scores fall back to head 0.
+    """
+    heads = candidates[0].shape[0]
+    scores = torch.full((heads,), -2.0)
+    for head in range(heads):
+        values = [
+            c
+            for cand, ref, box in zip(candidates, references, boxes, strict=True)
+            if (c := _correlation(cand[head][box], ref[box])) is not None
+        ]
+        if values:
+            scores[head] = sum(values) / len(values)
+    return int(scores.argmax())
 
 
 def render_stitch(
@@ -74,8 +113,17 @@ def render_stitch(
     encoding, negative, spans = encode_sequence(backend, prompts, settings.negative_prompt)
     mask = RegionMask(text_spans=spans, shapes=[r.box for r in regions] + [None], base_ratio=0.0)
     read = Sites.make(steps=(switch - 1, switch))
-    captures = [CaptureMaps(tokens=list(range(*span)), sites=read) for span in spans[:-1]]
-    with attention_engine(backend, [mask, *captures, *edits]) as engine:
+    captures = [CaptureMaps(tokens=list(range(*span)), sites=read, per_head=True) for span in spans[:-1]]
+    readers: list[Edit] = [*captures]
+    concept: ConceptAttention | None = None
+    if hasattr(backend.transformer, "single_transformer_blocks"):  # FLUX class: has double blocks
+        doubles = len(backend.transformer.transformer_blocks)
+        concept = ConceptAttention(
+            concepts=concept_vectors(backend, plan),
+            sites=Sites.make(steps=(switch - 1, switch), double=range(doubles // 2, doubles)),
+        )
+        readers.append(concept)
+    with attention_engine(backend, [mask, *readers, *edits]) as engine:
         objects = sample(
             backend, encoding, settings, negative=negative, hooks=[engine], progress=progress,
             decode=False, max_steps=switch,
@@ -86,10 +134,22 @@ def render_stitch(
     )  # fmt: skip
 
     row = conditional_rows(backend, settings)[0]
+    boxes = [box_to_tokens(region.box, grid) for region in regions]
+    per_head = []
+    for capture in captures:
+        names, maps = capture.head_maps()
+        per_head.append(maps[row].mean(dim=0).float().cpu())  # (candidates, rows, cols)
+    if concept is not None:
+        concept_maps = concept.maps()[row].float().cpu()
+        references = [concept_maps[region.object_index] for region in regions]
+        reference_kind = "concept-attention"
+    else:
+        references = [maps.mean(dim=0) for maps in per_head]
+        reference_kind = "mean over heads"
+    head = choose_head(per_head, references, boxes)
     pasted = torch.zeros(grid, dtype=torch.bool)
-    for region, capture in zip(regions, captures, strict=True):
-        attention = capture.maps()[row].mean(dim=0).cpu()
-        pasted |= cutout(attention, box_to_tokens(region.box, grid), keep_mass)
+    for maps, box in zip(per_head, boxes, strict=True):
+        pasted |= cutout(maps[head], box, keep_mass)
     object_tokens = backend.image_tokens(objects.latents)
     tokens = backend.image_tokens(background.latents).clone()
     flat = pasted.flatten().to(tokens.device)
@@ -101,7 +161,11 @@ def render_stitch(
         hooks=hooks, latents=start, start_step=switch, progress=progress,
     )  # fmt: skip
     image = backend.to_pil(result.images)[0]
-    report = {"switch_step": switch, "pasted_tokens": int(pasted.sum()), "objects": len(regions)}
+    (kind, block), head_index = names[head]
+    report = {
+        "switch_step": switch, "pasted_tokens": int(pasted.sum()), "objects": len(regions),
+        "cutout_head": {"block": f"{kind} {block}", "head": head_index, "chosen_by": reference_kind},
+    }  # fmt: skip
     return RenderResult(
         image=image, plan=plan, settings=settings, strategy="stitch", sample=result, report=report
     )

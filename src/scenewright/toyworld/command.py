@@ -15,9 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train the embedded toy-world model (resumes from OUT/checkpoint.pt if present)",
     )
     p.add_argument("--out", default="runs/toyworld", help="run folder: checkpoint.pt, train.log, export/")
-    p.add_argument("--steps", type=int, default=20_000, help="train until this many steps in total")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--steps", type=int, default=40_000, help="train until this many steps in total")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=500, help="steps of linear learning-rate warm-up")
+    p.add_argument("--t-mean", type=float, default=0.5, help="location of the logit-normal noise level")
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=250)
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
         command = (
             f"scenewright train-toyworld --out {args.out} --steps {args.steps} --batch {args.batch} "
-            f"--lr {args.lr} --threads {args.threads}"
+            f"--lr {args.lr} --warmup {args.warmup} --t-mean {args.t_mean} --threads {args.threads}"
         )
         try:
             print(f"shipped: {ship(args.out, EMBEDDED_MODEL_DIR, command)}")
@@ -57,12 +59,17 @@ def run(args: argparse.Namespace) -> int:
                 name, f"{getattr(args, name)} must be positive", f"use --{name.replace('_', '-')} 1 or more"
             )
     overrides = {f.name: getattr(args, f"model_{f.name}") for f in fields(TinyConfig)}
-    model_cfg = TinyConfig(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        model_cfg = TinyConfig(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as error:
+        raise InvalidInputError("model", str(error), "see --help for the --model-* options") from error
     cfg = TrainConfig(
         out=args.out,
         steps=args.steps,
         batch=args.batch,
         lr=args.lr,
+        warmup=args.warmup,
+        t_mean=args.t_mean,
         ema=args.ema,
         seed=args.seed,
         save_every=args.save_every,

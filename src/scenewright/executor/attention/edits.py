@@ -160,12 +160,17 @@ class CaptureMaps(Edit):
 
     tokens: Sequence[int] = ()
     chunk: int = 1024
+    # Also keep every (site, head) map apart, for callers that choose a head (Stitch's cutout).
+    per_head: bool = False
     total: torch.Tensor | None = field(default=None, init=False, repr=False)
     count: int = field(default=0, init=False)
     grid: tuple[int, int] = field(default=(0, 0), init=False)
+    head_totals: dict[Site, torch.Tensor] = field(default_factory=dict, init=False, repr=False)
+    head_counts: dict[Site, int] = field(default_factory=dict, init=False, repr=False)
 
     def reset(self) -> None:
         self.total, self.count = None, 0
+        self.head_totals, self.head_counts = {}, {}
 
     def observe(
         self,
@@ -186,7 +191,13 @@ class CaptureMaps(Edit):
         n_image = seq - text_len
         gamma, bias = engine.modifiers(site, batch, text_len, n_image, query.device)
         wanted = torch.as_tensor(list(self.tokens), dtype=torch.long, device=query.device)
+        heads = query.shape[2]
         maps = torch.zeros(batch, len(self.tokens), n_image, device=query.device)
+        head_maps = (
+            torch.zeros(batch, len(self.tokens), heads, n_image, device=query.device)
+            if self.per_head
+            else None
+        )
         negative = mask_value(torch.float32)
         for read in engine.read_passes(site, text_len, n_image, query.device):
             # Where each wanted token sits among this pass's keys (text keys only), if it is there.
@@ -208,11 +219,18 @@ class CaptureMaps(Edit):
                 if read.image_bits is not None and read.key_bits is not None:
                     allowed = (read.image_bits[start:stop, None] & read.key_bits[None, :]) != 0
                     logits = logits.masked_fill(~allowed, negative)
-                probs = logits.log_softmax(dim=-1)[..., where].exp().mean(dim=1)  # (B, q, K)
+                per_head = logits.log_softmax(dim=-1)[..., where].exp()  # (B, H, q, K)
+                probs = per_head.mean(dim=1)  # (B, q, K)
                 maps[:, :, start:stop] += read.weight * (probs * present).transpose(1, 2)
+                if head_maps is not None:
+                    head_maps[..., start:stop] += read.weight * (per_head * present).permute(0, 3, 1, 2)
         self.total = maps if self.total is None else self.total + maps
         self.count += 1
         self.grid = engine.grid
+        if head_maps is not None:
+            previous = self.head_totals.get(site)
+            self.head_totals[site] = head_maps if previous is None else previous + head_maps
+            self.head_counts[site] = self.head_counts.get(site, 0) + 1
 
     def maps(self) -> torch.Tensor:
         """(B, K, rows, cols): the mean over every observed site and step."""
@@ -220,3 +238,16 @@ class CaptureMaps(Edit):
             raise RuntimeError("no attention was captured: were the chosen blocks and steps ever run?")
         mean = self.total / self.count
         return mean.reshape(*mean.shape[:2], *self.grid)
+
+    def head_maps(self) -> tuple[list[tuple[Site, int]], torch.Tensor]:
+        """With ``per_head``: the (site, head) candidates and their maps, (B, K, candidates, rows, cols)."""
+        if not self.head_totals:
+            raise RuntimeError("no per-head maps were captured: pass per_head=True and run the sites")
+        names: list[tuple[Site, int]] = []
+        stacks = []
+        for site, total in self.head_totals.items():
+            mean = total / self.head_counts[site]
+            stacks.append(mean)
+            names.extend((site, head) for head in range(mean.shape[2]))
+        stacked = torch.cat(stacks, dim=2)
+        return names, stacked.reshape(*stacked.shape[:3], *self.grid)

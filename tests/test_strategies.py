@@ -219,3 +219,25 @@ def test_regional_drops_the_regional_prompts_after_injection_without_changing_th
     one_call = sample_with_edits(backend, encoding, settings, [mask], negative=negative)
     assert mask.sites.steps == (0, 2)
     assert torch.allclose(two_phase.sample.images, one_call.images, atol=1e-5)
+
+
+def test_guidance_is_a_no_op_when_the_prompt_is_the_negative_one(backend: TinyBackend) -> None:
+    """Why Stitch runs its empty-background pass with one batch row instead of two."""
+    from scenewright.executor.sampler import sample
+
+    encoding = backend.encode_prompts([""])
+    guided = sample(
+        backend,
+        encoding,
+        SamplingSettings(32, 32, steps=3, guidance=4.0, seed=2),
+        progress=False,
+        decode=False,
+    )
+    plain = sample(
+        backend,
+        encoding,
+        SamplingSettings(32, 32, steps=3, guidance=1.0, seed=2),
+        progress=False,
+        decode=False,
+    )
+    assert torch.allclose(guided.latents, plain.latents, atol=1e-5)

@@ -16,11 +16,12 @@ Cost: (1 + object_fraction) x vanilla, whatever the number of objects.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
-from scenewright.backends.base import Backend
+from scenewright.backends.base import Backend, GuidanceMode
 from scenewright.executor.attention import (
     CaptureMaps,
     ConceptAttention,
@@ -128,8 +129,16 @@ def render_stitch(
             backend, encoding, settings, negative=negative, hooks=[engine], progress=progress,
             decode=False, max_steps=switch,
         )  # fmt: skip
+    # With CFG and a background prompt equal to the negative one (the usual empty background),
+    # the guided velocity is the unguided one: one batch row gives the same latents at half cost.
+    background_settings = settings
+    if (
+        backend.guidance_mode is GuidanceMode.CFG
+        and background_prompt.strip() == settings.negative_prompt.strip()
+    ):
+        background_settings = replace(settings, guidance=1.0)
     background = sample_with_edits(
-        backend, backend.encode_prompts([background_prompt]), settings, edits,
+        backend, backend.encode_prompts([background_prompt]), background_settings, edits,
         progress=progress, decode=False, max_steps=switch,
     )  # fmt: skip
 

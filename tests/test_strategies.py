@@ -241,3 +241,25 @@ def test_guidance_is_a_no_op_when_the_prompt_is_the_negative_one(backend: TinyBa
         decode=False,
     )
     assert torch.allclose(guided.latents, plain.latents, atol=1e-5)
+
+
+def test_strategy_options_are_typed_and_checked(backend: TinyBackend) -> None:
+    from scenewright.errors import InvalidInputError
+    from scenewright.executor.regional import render_regional
+    from scenewright.executor.strategies import parse_options
+
+    assert parse_options(render_regional, "regional", "base_ratio=0.2:inject_fraction=0.5") == {
+        "base_ratio": 0.2,
+        "inject_fraction": 0.5,
+    }
+    with pytest.raises(InvalidInputError, match="no option 'ratio=1'.*base_ratio"):
+        parse_options(render_regional, "regional", "ratio=1")
+    with pytest.raises(InvalidInputError, match="not a float"):
+        parse_options(render_regional, "regional", "base_ratio=high")
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=3)
+    plan = two_object_plan()
+    tuned = run_strategy("regional:base_ratio=0.9", backend, plan, settings)
+    assert tuned.strategy == "regional:base_ratio=0.9"
+    assert not torch.equal(
+        tuned.sample.images, run_strategy("regional", backend, plan, settings).sample.images
+    )

@@ -66,3 +66,17 @@ def test_bench_cli_writes_table_json_and_grid(tmp_path: Path, capsys: pytest.Cap
     assert len(data["results"]["vanilla"]["single"]) == 2
     assert Image.open(tmp_path / "grid" / "vanilla.png").size[1] == 2 * 2 * 66
     assert main(["bench", "toyworld", "--strategy", "nope", "--quiet"]) == 2
+
+
+def test_bench_reports_what_refine_did_to_its_base_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", "toyworld", "--n", "2", "--steps", "3", "--sets", "position", "--strategy", "refine:rounds=1",
+            "--json", str(out), "--grid-dir", str(tmp_path / "grid"), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "| refine:rounds=1 |" in table and "pixels changed outside its masks: 0" in table
+    summary = json.loads(out.read_text())["summary"]["refine:rounds=1"]["refine"]
+    assert summary["cases"] == 2 and summary["changed_outside_mask"] == 0
+    assert (tmp_path / "grid" / "refine_rounds=1.png").is_file()

@@ -102,6 +102,15 @@ def run_benchmark(
                         "seconds": seconds,
                     }
                 )
+                base = rendered.artifacts.get("base_image")
+                if isinstance(base, Image.Image):  # refine: was the image it started from better?
+                    mask = np.asarray(rendered.artifacts["refine_mask"], dtype=bool)
+                    outside = (
+                        np.asarray(base.convert("RGB"))[~mask]
+                        != np.asarray(rendered.image.convert("RGB"))[~mask]
+                    )
+                    row["base_passed"] = judge(case, base)["passed"]
+                    row["changed_outside_mask"] = int(outside.any(axis=-1).sum())
                 rows.append(row)
                 if len(images) < GRID_EXAMPLES:
                     images.append(rendered.image)
@@ -109,6 +118,19 @@ def run_benchmark(
             run.images[set_name] = images
         runs.append(run)
     return runs
+
+
+def refine_summary(run: StrategyRun) -> dict[str, int] | None:
+    """For a refine run: cases it made worse or better than its base image, pixels it changed outside its mask."""
+    rows = [r for set_rows in run.results.values() for r in set_rows if "base_passed" in r]
+    if not rows:
+        return None
+    return {
+        "cases": len(rows),
+        "worse": sum(r["base_passed"] and not r["passed"] for r in rows),
+        "better": sum(r["passed"] and not r["base_passed"] for r in rows),
+        "changed_outside_mask": sum(r["changed_outside_mask"] for r in rows),
+    }
 
 
 def markdown_table(runs: list[StrategyRun], sets: list[str]) -> str:
@@ -126,6 +148,13 @@ def markdown_table(runs: list[StrategyRun], sets: list[str]) -> str:
         ratio = run.seconds_per_image() / vanilla.seconds_per_image() if vanilla else float("nan")
         cells.append(f"{ratio:.2f}x")
         lines.append("| " + " | ".join(cells) + " |")
+    for run in runs:
+        summary = refine_summary(run)
+        if summary:
+            lines.append(
+                f"\n{run.strategy}: better than its base image in {summary['better']} of {summary['cases']} cases, "
+                f"worse in {summary['worse']}; pixels changed outside its masks: {summary['changed_outside_mask']}"
+            )
     return "\n".join(lines)
 
 
@@ -195,7 +224,8 @@ def run(args: argparse.Namespace) -> int:
     runs = run_benchmark(backend, strategies, sets, args.n, args.seed, settings_for, progress=not args.quiet)
     print(markdown_table(runs, sets))
     for r in runs:
-        print(f"grid: {save_grid(r, Path(args.grid_dir) / f'{r.strategy}.png')}")
+        file_name = r.strategy.replace(":", "_") + ".png"
+        print(f"grid: {save_grid(r, Path(args.grid_dir) / file_name)}")
     if args.json_path:
         payload = {
             "backend": backend.describe(),
@@ -207,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
                     **{s: r.accuracy(s) for s in sets},
                     **({"single_color": r.accuracy("single", "color_ok")} if "single" in sets else {}),
                     "seconds_per_image": r.seconds_per_image(),
+                    **({"refine": refine_summary(r)} if refine_summary(r) else {}),
                 }
                 for r in runs
             },

@@ -252,7 +252,7 @@ def test_strategy_options_are_typed_and_checked(backend: TinyBackend) -> None:
         "base_ratio": 0.2,
         "inject_fraction": 0.5,
     }
-    with pytest.raises(InvalidInputError, match="no option 'ratio=1'.*base_ratio"):
+    with pytest.raises(InvalidInputError, match=r"no option 'ratio=1'.*base_ratio"):
         parse_options(render_regional, "regional", "ratio=1")
     with pytest.raises(InvalidInputError, match="not a float"):
         parse_options(render_regional, "regional", "base_ratio=high")

@@ -148,3 +148,23 @@ def test_bad_model_config_is_refused() -> None:
         TinyConfig(prediction="epsilon")
     with pytest.raises(ValueError, match="multiple of patch"):
         TinyConfig(image_size=60, patch=8)
+
+
+def test_guidance_interval_limits_cfg_to_low_noise_steps() -> None:
+    from scenewright.errors import InvalidInputError
+
+    backend = TinyBackend.random(SMALL, seed=2)
+    encoding = backend.encode_prompts(["a red circle"])
+
+    def run(guidance: float, max_sigma: float | None) -> torch.Tensor:
+        settings = SamplingSettings(64, 64, steps=4, guidance=guidance, seed=3, guidance_max_sigma=max_sigma)
+        return sample(backend, encoding, settings, progress=False, decode=False).latents
+
+    plain, full = run(1.0, None), run(4.0, None)
+    assert torch.allclose(run(4.0, 0.0), plain, atol=1e-5)  # no step that low: no guidance at all
+    assert torch.equal(run(4.0, 1.0), full)  # every step: plain CFG, diffusers' behaviour
+    partial = run(4.0, 0.5)
+    assert not torch.allclose(partial, plain, atol=1e-4) and not torch.allclose(partial, full, atol=1e-4)
+    assert backend.defaults.guidance_max_sigma == SMALL.default_guidance_max_sigma
+    with pytest.raises(InvalidInputError, match="guidance_max_sigma"):
+        run(4.0, 1.5)

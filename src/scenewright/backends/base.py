@@ -45,6 +45,7 @@ class SamplingDefaults:
     guidance: float
     height: int
     width: int
+    guidance_max_sigma: float = 1.0  # CFG at steps with noise level up to this (1.0: all)
 
 
 @dataclass

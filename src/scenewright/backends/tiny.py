@@ -154,6 +154,7 @@ class TinyBackend(Backend):
             guidance=config.default_guidance,
             height=config.image_size,
             width=config.image_size,
+            guidance_max_sigma=config.default_guidance_max_sigma,
         )
 
     # ------------------------------------------------------------------ loading

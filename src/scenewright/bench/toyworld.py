@@ -188,6 +188,9 @@ def register(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="tiny")
     p.add_argument("--steps", type=int)
     p.add_argument("--guidance", type=float)
+    p.add_argument(
+        "--guidance-max-sigma", type=float, help="CFG only at noise levels up to this (default: the model's)"
+    )
     p.add_argument("--json", dest="json_path", help="write the results here")
     p.add_argument("--grid-dir", default="out/bench", help="where grid PNGs go (default out/bench)")
     p.add_argument("--quiet", action="store_true")
@@ -219,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
             steps=args.steps or defaults.steps,
             guidance=defaults.guidance if args.guidance is None else args.guidance,
             seed=case.seed,
+            guidance_max_sigma=args.guidance_max_sigma,
         )
 
     runs = run_benchmark(backend, strategies, sets, args.n, args.seed, settings_for, progress=not args.quiet)

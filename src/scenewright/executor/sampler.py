@@ -30,6 +30,9 @@ class SamplingSettings:
     guidance: float
     seed: int = 0
     negative_prompt: str = ""
+    # CFG is applied only at steps whose noise level is at most this (guidance in a limited
+    # interval, Kynkaanniemi et al. 2024); None takes the backend's default (1.0: every step).
+    guidance_max_sigma: float | None = None
 
     def validate(self, backend: Backend | None = None) -> None:
         """Raise :class:`InvalidInputError` for values no backend can use."""
@@ -39,6 +42,12 @@ class SamplingSettings:
             )
         if self.guidance < 0:
             raise InvalidInputError("guidance", f"{self.guidance} is negative", "use --guidance 0 or more")
+        if self.guidance_max_sigma is not None and not 0 <= self.guidance_max_sigma <= 1:
+            raise InvalidInputError(
+                "guidance_max_sigma",
+                f"{self.guidance_max_sigma} is not a noise level",
+                "use a value in [0, 1]",
+            )
         if not 0 <= self.seed < 2**63:
             raise InvalidInputError("seed", f"{self.seed} is out of range", "use a seed in [0, 2**63)")
         if backend is not None:
@@ -169,6 +178,9 @@ def sample(
             negative = backend.encode_prompts([settings.negative_prompt] * batch)
         model_encoding = PromptEncoding.concat([negative, encoding])
     embedded_guidance = settings.guidance if backend.guidance_mode is GuidanceMode.EMBEDDED else None
+    max_sigma = settings.guidance_max_sigma
+    if max_sigma is None:
+        max_sigma = backend.defaults.guidance_max_sigma
 
     scheduler = backend.new_scheduler()
     timesteps = backend.set_timesteps(scheduler, settings.steps, height, width)
@@ -208,8 +220,11 @@ def sample(
                 attention_kwargs=attention_kwargs or None,
             )
             if use_cfg:
+                # Both rows run at every step (hooks see one batch layout throughout); outside the
+                # interval the conditional velocity is used alone.
                 uncond, cond = velocity.chunk(2)
-                velocity = uncond + settings.guidance * (cond - uncond)
+                scale = settings.guidance if ctx.sigma <= max_sigma + 1e-6 else 1.0
+                velocity = uncond + scale * (cond - uncond)
             latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
             for hook in hooks:
                 replaced = hook.after_step(ctx, latents)

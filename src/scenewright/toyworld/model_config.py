@@ -25,6 +25,9 @@ class TinyConfig:
     head_dim: int = 32
     default_steps: int = 20
     default_guidance: float = 4.0
+    # CFG only where the noise level is at most this; at high noise it pushes a one-object prompt
+    # towards an empty image (fewer objects than the unconditional average), see the README.
+    default_guidance_max_sigma: float = 1.0
     # What the transformer outputs: "sample" (the clean image, converted to a velocity by the
     # backend; see ``velocity_from_output``) or "velocity" (diffusers' FLUX convention). With
     # 192 values a token and 128 hidden units, predicting noise is out of reach but the clean

@@ -37,6 +37,7 @@ from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError
 from scenewright.executor.strategies import STRATEGIES
 from scenewright.planner.plan import Plan, PlanResult
+from scenewright.tools.segment import Segmenter, SegmenterSpec, load_segmenter, resolve_segmenter
 
 DEFAULT_OUT = Path("out") / "agent"
 EventCallback = Callable[[Event], None]
@@ -132,7 +133,10 @@ class Agent:
     ``backend``: a name as for ``--backend`` or a loaded :class:`Backend`. ``planner``: "rules"
     (offline), "llm" (OpenAI-compatible; falls back to rules and says so) or a function.
     ``strategy``: "auto" or a strategy name. ``history``: a SQLite file that keeps threads
-    across processes (in memory otherwise).
+    across processes (in memory otherwise). ``sam``: what draws refine's masks, as for ``--sam``
+    (a transformers SAM folder, a ``.pth``, ``vit_b:PATH``) or a built
+    :class:`~scenewright.tools.segment.Segmenter`; checked now, loaded once when refine first runs.
+    None: the objects' attention maps.
     """
 
     def __init__(
@@ -160,7 +164,15 @@ class Agent:
         cpu_offload: bool = False,
         flat_output: bool = False,
         overwrite: bool = False,
+        sam: str | Segmenter | None = None,
     ) -> None:
+        self._segmenter: Segmenter | None = None
+        self._segmenter_spec: SegmenterSpec | None = None
+        self._segmenter_lock = threading.Lock()
+        if isinstance(sam, str) and sam.strip():
+            self._segmenter_spec = resolve_segmenter(sam)  # a bad path fails here, before any render
+        elif sam is not None and not isinstance(sam, str):
+            self._segmenter = sam
         self.backend_name = backend if isinstance(backend, str) else backend.name
         self._backend = None if isinstance(backend, str) else backend
         self._device, self._dtype, self._cpu_offload = device, dtype, cpu_offload
@@ -189,6 +201,7 @@ class Agent:
             strategies=STRATEGIES,
             flat=flat_output,
             overwrite=overwrite,
+            segmenter=self.load_segmenter,
         )
         self.graph = build_graph(self.tools, checkpointer)
 
@@ -206,6 +219,13 @@ class Agent:
         if self._backend is None:
             self._backend = _load_backend(self.backend_name, self._device, self._dtype, self._cpu_offload)
         return self._backend
+
+    def load_segmenter(self) -> Segmenter | None:
+        """Refine's segmenter, loaded on first use and kept (None: attention maps draw the masks)."""
+        with self._segmenter_lock:
+            if self._segmenter is None and self._segmenter_spec is not None:
+                self._segmenter = load_segmenter(self._segmenter_spec, self._device)
+            return self._segmenter
 
     def _default_verifier(
         self, image: Image.Image, plan: Plan, report: Any

@@ -34,6 +34,13 @@ def add_generate_options(p: argparse.ArgumentParser) -> None:
         help="check-and-repair passes when the image differs from the plan (default 0; each pass "
         "writes OUT/refineN/)",
     )
+    p.add_argument(
+        "--sam",
+        metavar="CHECKPOINT",
+        help="segment refine's objects with SAM: a transformers SAM/SAM 2 folder or hub id, or a "
+        "segment-anything .pth (vit_b:PATH when the name does not say; needs scenewright[sam]); "
+        "default: the objects' attention maps",
+    )
 
 
 def _precheck(args: argparse.Namespace) -> str:
@@ -110,6 +117,7 @@ def generate_command(args: argparse.Namespace) -> int:
         cpu_offload=args.cpu_offload,
         flat_output=True,
         overwrite=args.overwrite,
+        sam=getattr(args, "sam", None),
     )
     strategy = getattr(args, "strategy", "auto")
     if strategy != "auto":

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from langgraph.config import get_stream_writer
@@ -34,11 +34,19 @@ from scenewright.planner.repair import repair_plan
 from scenewright.tools.output import save_json, save_png
 from scenewright.tools.overlay import write_attention_sheet, write_overlay
 
+if TYPE_CHECKING:
+    from scenewright.tools.segment import Segmenter
+
 Event = dict[str, Any]
 PlannerFn = Callable[[str, int], PlanResult]
 # A verifier judges an image against its plan: per-object rows and an overall verdict (None when
 # it cannot tell). The toy world's exact judge is one; attention-map checks will be another.
 Verifier = Callable[[Image.Image, Plan, Mapping[str, Any]], tuple[list[dict[str, Any]], bool | None]]
+
+
+def no_segmenter() -> Segmenter | None:
+    """The default: refine masks objects with their attention maps."""
+    return None
 
 
 @dataclass
@@ -53,6 +61,9 @@ class Toolbox:
     flat: bool = False  # write into out_dir itself (``generate``), not out_dir/<thread>/turn-NNN
     overwrite: bool = False  # replace existing files (only ever asked for by ``generate --overwrite``)
     strategies: Mapping[str, Callable[..., RenderResult]] = field(default_factory=lambda: STRATEGIES)
+    # Called (once per strategy run that takes a ``segmenter``, i.e. refine) for the SAM that draws
+    # refine's masks; loading is the caller's business, so weights load only when refine runs.
+    segmenter: Callable[[], Segmenter | None] = no_segmenter
 
 
 # ------------------------------------------------------------------------------------ events
@@ -308,6 +319,8 @@ def _run_strategy(
         if previous and "image" in parameters:
             with Image.open(previous) as opened:
                 extra["image"] = opened.convert("RGB")  # correct the image the user saw, not a re-run
+        if "segmenter" in parameters and (segmenter := tools.segmenter()) is not None:
+            extra["segmenter"] = segmenter  # refine's masks from SAM rather than attention maps
         return strategy(backend, plan, settings, progress=False, hooks=hooks, **extra)
     if name not in available_strategies(tools):
         raise KeyError(f"strategy '{name}' is not registered")

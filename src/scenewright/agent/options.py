@@ -24,6 +24,12 @@ def add_agent_options(p: argparse.ArgumentParser, out_default: str) -> None:
         default=1,
         help="refine passes when the check fails (default 1; 0: never)",
     )
+    p.add_argument(
+        "--sam",
+        metavar="CHECKPOINT",
+        help="segment refine's objects with SAM (a transformers SAM folder or a segment-anything "
+        ".pth); default: the objects' attention maps",
+    )
     p.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")
     p.add_argument("--height", type=int, help="image height in pixels (default: the backend's)")
     p.add_argument("--width", type=int, help="image width in pixels (default: the backend's)")
@@ -60,6 +66,7 @@ def agent_from_args(args: argparse.Namespace, review: bool = False) -> Agent:
         max_refine_rounds=max(0, args.refine_rounds),
         device=args.device,
         dtype=args.dtype,
+        sam=getattr(args, "sam", None),
     )
     if args.strategy != "auto":
         agent.set_strategy(args.strategy)

@@ -2,10 +2,14 @@
 
 The check reads ConceptAttention maps (one concept per object plus "background") from a pass over
 the finished image re-noised at a middle step; an object passes when it owns tokens in each of
-its boxes and no blob of it lies outside them. Failing objects get a mask (their boxes, grown by a
-token, plus their stray blobs), and the image is inpainted inside the mask only: the outside is
-held on the original's noise path and the original pixels are pasted back, so no pixel outside
-the mask changes. A round is kept only if the check improves; at most ``rounds`` rounds.
+its boxes and no blob of it lies outside them. Each failing object gets a mask on the token grid:
+what a segmenter finds in its boxes and in its stray blobs' boxes (a SAM model when one is given,
+else the object's own attention map thresholded near them; see :mod:`scenewright.tools.segment`),
+together with its boxes and stray blobs themselves, grown by a token. The boxes are always in: a
+missing object has almost nothing to segment, yet must be drawn there; the strays are always in,
+or a misplaced instance would survive the repair. The image is inpainted inside the mask only:
+the outside is held on the original's noise path and the original pixels are pasted back, so no
+pixel outside the mask changes. A round is kept only if the check improves; at most ``rounds``.
 """
 
 from __future__ import annotations
@@ -29,9 +33,14 @@ from scenewright.executor.regional import regional_edit
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, make_generator
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan
+from scenewright.tools.segment import AttentionMaskSegmenter, Segmenter, blob_boxes, tokens_touching
 
 DEFAULT_ROUNDS = 2
 MIN_BLOB_TOKENS = 2
+# A segmenter's mask is grown by this fraction of the image's shorter side (at least a pixel)
+# before it is snapped to tokens: SAM's masks hug the object, while its soft edge and shadow
+# must be repainted with it.
+SEGMENT_DILATION = 0.01
 
 
 @dataclass
@@ -75,6 +84,44 @@ def check_objects(maps: torch.Tensor, plan: Plan) -> tuple[list[ObjectCheck], di
     return checks, strays
 
 
+def object_mask(
+    index: int,
+    plan: Plan,
+    image: Image.Image,
+    maps: torch.Tensor,
+    strays: dict[int, torch.Tensor],
+    segmenter: Segmenter | None = None,
+) -> tuple[torch.Tensor, str]:
+    """One failing object's (rows, cols) token mask, and the name of what segmented it.
+
+    The prompts are the object's planned boxes and the boxes of its stray blobs, in pixels.
+    """
+    grid = (maps.shape[1], maps.shape[2])
+    width, height = image.size
+    planned = [
+        (x0 * width, y0 * height, x1 * width, y1 * height) for x0, y0, x1, y1 in plan.objects[index].boxes
+    ]
+    prompts = planned + blob_boxes(strays[index], image.size)
+    if segmenter is None:
+        fallback = AttentionMaskSegmenter(maps[index])
+        tokens = torch.from_numpy(fallback.token_mask(image.size, prompts))
+        name = fallback.name
+    else:
+        pixels = np.asarray(segmenter.segment(image, prompts), dtype=bool)
+        if pixels.shape != (height, width):
+            raise ValueError(
+                f"segmenter {segmenter.name} gave a {pixels.shape} mask for a {height}x{width} image"
+            )
+        grow = max(1, round(SEGMENT_DILATION * min(width, height)))
+        if pixels.any():
+            pixels = ndimage.binary_dilation(pixels, iterations=grow)
+        tokens = tokens_touching(pixels, grid)
+        name = segmenter.name
+    for box in plan.objects[index].boxes:
+        tokens |= box_to_tokens(box, grid)
+    return tokens | strays[index], name
+
+
 def _score(checks: list[ObjectCheck]) -> tuple[int, float]:
     return sum(c.ok for c in checks), sum(c.mass_in_boxes for c in checks)
 
@@ -90,9 +137,14 @@ def render_refine(
     base: str = "auto",
     rounds: int = DEFAULT_ROUNDS,
     image: Image.Image | None = None,
+    segmenter: Segmenter | None = None,
 ) -> RenderResult:
     """Run ``base`` (or take ``image``, already rendered from ``plan``), then up to ``rounds`` of
-    check-and-inpaint on the objects that fail."""
+    check-and-inpaint on the objects that fail.
+
+    ``segmenter`` draws each failing object's mask (None: its attention map); the report says
+    which one made every mask.
+    """
     from scenewright.executor.strategies import run_strategy
 
     if image is None:
@@ -104,7 +156,8 @@ def render_refine(
         result = RenderResult(image=image, plan=plan, settings=settings, strategy=base, sample=given)
     image = result.image
     grid = backend.token_grid(settings.height, settings.width)
-    checks, strays = check_objects(object_maps(backend, image, plan, settings), plan)
+    maps = object_maps(backend, image, plan, settings)
+    checks, strays = check_objects(maps, plan)
     history = [{"round": 0, "checks": [asdict(c) | {"ok": c.ok} for c in checks], "kept": True}]
     masks: list[np.ndarray] = []
     for round_index in range(1, rounds + 1):
@@ -112,10 +165,18 @@ def render_refine(
         if not failing:
             break
         token_mask = torch.zeros(grid, dtype=torch.bool)
+        made: list[dict[str, object]] = []
         for index in failing:
-            for box in plan.objects[index].boxes:
-                token_mask |= box_to_tokens(box, grid)
-            token_mask |= strays[index]
+            mine, by = object_mask(index, plan, image, maps, strays, segmenter)
+            token_mask |= mine
+            made.append(
+                {
+                    "object": index,
+                    "name": plan.objects[index].name,
+                    "segmenter": by,
+                    "tokens": int(mine.sum()),
+                }
+            )
         token_mask = F.max_pool2d(token_mask[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0
         sub_plan = plan.model_copy(update={"objects": [plan.objects[i] for i in failing], "relations": []})
         encoding, negative, region = regional_edit(backend, sub_plan, settings, inject_fraction=1.0)
@@ -129,14 +190,16 @@ def render_refine(
         )  # fmt: skip
         pixel_mask = token_mask_to_pixels(token_mask, image.size)
         candidate = composite(image, backend.to_pil(redone.images)[0], pixel_mask)
-        new_checks, new_strays = check_objects(object_maps(backend, candidate, plan, settings), plan)
+        new_maps = object_maps(backend, candidate, plan, settings)
+        new_checks, new_strays = check_objects(new_maps, plan)
         kept = _score(new_checks) > _score(checks)
-        history.append({"round": round_index, "failing": failing, "checks": [asdict(c) | {"ok": c.ok} for c in new_checks], "kept": kept})  # fmt: skip
+        history.append({"round": round_index, "failing": failing, "masks": made, "checks": [asdict(c) | {"ok": c.ok} for c in new_checks], "kept": kept})  # fmt: skip
         if not kept:
             break
-        image, checks, strays = candidate, new_checks, new_strays
+        image, maps, checks, strays = candidate, new_maps, new_checks, new_strays
         masks.append(pixel_mask)
-    result.report["refine"] = {"base": result.strategy, "rounds": history}
+    segmented_by = segmenter.name if segmenter is not None else AttentionMaskSegmenter.name
+    result.report["refine"] = {"base": result.strategy, "segmenter": segmented_by, "rounds": history}
     final = image_tensor(image)
     changed = np.zeros((image.height, image.width), dtype=bool)
     for mask in masks:

@@ -61,3 +61,37 @@ def test_init_from_an_export_carries_the_step_count_on(tmp_path: Path) -> None:
     assert (tmp_path / "b" / "export" / "training.json").read_text().strip() == '{"steps": 4}'
     for p, e in zip(second.params, first.ema, strict=True):
         assert p.shape == e.shape
+
+
+def test_ship_sets_sampling_defaults_and_records_the_commands(tmp_path: Path) -> None:
+
+    import pytest
+
+    from scenewright.toyworld.train import ship
+
+    Trainer(_cfg(tmp_path / "run", 2), SMALL).run()
+    dest = ship(
+        tmp_path / "run",
+        tmp_path / "shipped",
+        "scenewright train-toyworld --ship",
+        {"default_guidance_max_sigma": 0.8},
+    )
+    assert TinyBackend.from_pretrained(dest).defaults.guidance_max_sigma == 0.8
+    record = (dest / "TRAINING.md").read_text()
+    assert f"--out {tmp_path / 'run'} --steps 2 --batch 4" in record and "--model-heads 2" in record
+    assert "default_guidance_max_sigma 0.8" in record
+    with pytest.raises(ValueError, match="only the sampling defaults"):
+        ship(tmp_path / "run", tmp_path / "other", "x", {"heads": 8})
+
+
+def test_resume_accepts_new_sampling_defaults_but_not_another_model(tmp_path: Path) -> None:
+    import dataclasses
+
+    import pytest
+
+    Trainer(_cfg(tmp_path, 2), SMALL).run()
+    tuned = dataclasses.replace(SMALL, default_guidance=2.0)
+    resumed = Trainer(_cfg(tmp_path, 3), tuned)
+    assert resumed.resume() and resumed.step == 2
+    with pytest.raises(SystemExit, match="heads"):
+        Trainer(_cfg(tmp_path, 3), dataclasses.replace(SMALL, heads=4)).resume()

@@ -41,15 +41,25 @@ def run(args: argparse.Namespace) -> int:
     if args.ship:
         from scenewright.backends.tiny import EMBEDDED_MODEL_DIR
 
-        command = (
-            f"scenewright train-toyworld --out {args.out} --steps {args.steps} --batch {args.batch} "
-            f"--lr {args.lr} --warmup {args.warmup} --t-mean {args.t_mean} --threads {args.threads}"
+        sampling = {
+            f.name: getattr(args, f"model_{f.name}")
+            for f in fields(TinyConfig)
+            if getattr(args, f"model_{f.name}") is not None
+        }
+        command = f"scenewright train-toyworld --out {args.out} --ship" + "".join(
+            f" --model-{k.replace('_', '-')} {v}" for k, v in sampling.items()
         )
         try:
-            print(f"shipped: {ship(args.out, EMBEDDED_MODEL_DIR, command)}")
+            print(f"shipped: {ship(args.out, EMBEDDED_MODEL_DIR, command, sampling)}")
         except FileNotFoundError as error:
             raise InvalidInputError(
                 "out", str(error), "pass the run folder given to --out when training"
+            ) from error
+        except ValueError as error:
+            raise InvalidInputError(
+                "model",
+                str(error),
+                "with --ship, set only --model-default-steps, --model-default-guidance or --model-default-guidance-max-sigma",
             ) from error
         return 0
 

@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -129,9 +130,17 @@ class Trainer:
                 self.init_from(self.cfg.init_from)
             return False
         state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=False)
-        if state["model_config"] != asdict(self.model_cfg):
+        saved, current = state["model_config"], asdict(self.model_cfg)
+        # Sampling defaults may differ, and fields added since the checkpoint was written are
+        # taken as they are now; any other difference means another model.
+        clash = sorted(
+            k
+            for k in {*saved, *current}
+            if k not in SAMPLING_DEFAULTS and k in saved and saved[k] != current.get(k)
+        )
+        if clash:
             raise SystemExit(
-                f"{self.checkpoint_path} was trained with another model config: {state['model_config']}"
+                f"{self.checkpoint_path} was trained with another model config ({', '.join(clash)} differ): {saved}"
             )
         self.transformer.load_state_dict(state["transformer"])
         self.text_encoder.load_state_dict(state["text_encoder"])
@@ -244,8 +253,31 @@ def parameter_count(model_cfg: TinyConfig) -> int:
     return sum(p.numel() for m in (transformer, text_encoder) for p in m.parameters())
 
 
-def ship(run_dir: str | Path, dest: str | Path, command: str) -> Path:
-    """Copy a run's EMA export into ``dest`` (the package's model folder) with a TRAINING.md record."""
+SAMPLING_DEFAULTS = ("default_steps", "default_guidance", "default_guidance_max_sigma")
+
+
+def training_command(cfg: dict[str, Any], model: dict[str, Any]) -> str:
+    """The ``train-toyworld`` command line that reproduces a run (from its checkpoint's configs)."""
+    line = (
+        f"scenewright train-toyworld --out {cfg['out']} --steps {cfg['steps']} --batch {cfg['batch']} "
+        f"--lr {cfg['lr']} --warmup {cfg['warmup']} --t-mean {cfg.get('t_mean', 0.0)} --ema {cfg['ema']} "
+        f"--seed {cfg['seed']} --threads {cfg['threads']}"
+    )
+    if cfg.get("init_from"):
+        line += f" --init-from {cfg['init_from']}"
+    defaults = asdict(TinyConfig())
+    for key, value in model.items():
+        if key in defaults and key not in SAMPLING_DEFAULTS and defaults[key] != value:
+            line += f" --model-{key.replace('_', '-')} {value}"
+    return line
+
+
+def ship(run_dir: str | Path, dest: str | Path, command: str, sampling: dict[str, Any] | None = None) -> Path:
+    """Copy a run's EMA export into ``dest`` (the package's model folder) with a TRAINING.md record.
+
+    ``sampling`` sets the shipped sampling defaults (tuned on the benchmark after training);
+    nothing else of the model config can change after training.
+    """
     import shutil
 
     run = Path(run_dir)
@@ -261,6 +293,17 @@ def ship(run_dir: str | Path, dest: str | Path, command: str) -> Path:
     if tmp.exists():
         shutil.rmtree(tmp)
     shutil.copytree(export, tmp)
+    sampling = sampling or {}
+    unknown = set(sampling) - set(SAMPLING_DEFAULTS)
+    if unknown:
+        raise ValueError(
+            f"only the sampling defaults ({', '.join(SAMPLING_DEFAULTS)}) can be set when shipping, not {sorted(unknown)}"
+        )
+    codec = tmp / "codec.json"
+    fields = json.loads(codec.read_text())
+    fields.setdefault("prediction", "velocity")
+    fields.update(sampling)
+    codec.write_text(json.dumps(asdict(TinyConfig(**fields)), indent=2) + "\n")
     cfg = state["train_config"]
     record = f"""# The shipped toy-world model
 
@@ -268,11 +311,14 @@ EMA weights after **{state.get("prior_steps", 0) + state["step"]} steps** in all
 seed {cfg["seed"]}, logit-normal t, 10% caption dropout); mean training loss over the last
 {len(recent)} log lines: {loss:.4f}.
 
-Produced by:
+Produced by (the training run, then the copy into the package):
 
 ```bash
+{training_command(cfg, state["model_config"])}
 {command}
 ```
+
+Sampling defaults (in `codec.json`, tuned on the benchmark after training): {", ".join(f"{k} {fields[k]}" for k in SAMPLING_DEFAULTS)}.
 
 (resumed across sessions from `checkpoint.pt`; a fresh machine continues from these weights with
 `--init-from src/scenewright/models/toyworld`). Model sizes are in `codec.json`.

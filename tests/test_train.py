@@ -95,3 +95,13 @@ def test_resume_accepts_new_sampling_defaults_but_not_another_model(tmp_path: Pa
     assert resumed.resume() and resumed.step == 2
     with pytest.raises(SystemExit, match="heads"):
         Trainer(_cfg(tmp_path, 3), dataclasses.replace(SMALL, heads=4)).resume()
+
+
+def test_learning_rate_warms_up_holds_then_decays_to_zero(tmp_path: Path) -> None:
+    cfg = TrainConfig(out=str(tmp_path), steps=100, warmup=10, decay_steps=20, lr=1e-3)
+    trainer = Trainer(cfg, SMALL)
+    assert trainer.lr_at(0) == 1e-4 and trainer.lr_at(9) == 1e-3
+    assert trainer.lr_at(50) == trainer.lr_at(80) == 1e-3  # stable: independent of the decay
+    assert trainer.lr_at(90) == 5e-4 and trainer.lr_at(100) == 0.0
+    cfg.decay_steps = 0
+    assert trainer.lr_at(99) == 1e-3

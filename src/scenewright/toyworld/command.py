@@ -19,6 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=500, help="steps of linear learning-rate warm-up")
+    p.add_argument(
+        "--decay-steps",
+        type=int,
+        default=0,
+        help="decay the learning rate linearly to 0 over the last N steps",
+    )
     p.add_argument("--t-mean", type=float, default=0.5, help="location of the logit-normal noise level")
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--seed", type=int, default=0)
@@ -63,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
             ) from error
         return 0
 
+    if not 0 <= args.decay_steps <= args.steps:
+        raise InvalidInputError(
+            "decay_steps",
+            f"{args.decay_steps} is not within 0..{args.steps}",
+            "use --decay-steps between 0 and --steps",
+        )
     for name in ("steps", "batch", "save_every"):
         if getattr(args, name) < 1:
             raise InvalidInputError(
@@ -79,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         lr=args.lr,
         warmup=args.warmup,
+        decay_steps=args.decay_steps,
         t_mean=args.t_mean,
         ema=args.ema,
         seed=args.seed,

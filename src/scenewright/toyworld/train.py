@@ -38,6 +38,10 @@ class TrainConfig:
     batch: int = 32
     lr: float = 1e-3
     warmup: int = 500
+    # Linear decay to zero over the last ``decay_steps`` steps (warm-up, stable, decay): the
+    # constant phase before it does not depend on ``steps``, so a run can be extended and given
+    # its decay later, and the final command still reproduces it exactly.
+    decay_steps: int = 0
     weight_decay: float = 0.01
     ema: float = 0.999
     caption_dropout: float = 0.1
@@ -177,7 +181,10 @@ class Trainer:
 
     # -------------------------------------------------------------- training
     def lr_at(self, step: int) -> float:
-        return self.cfg.lr * min(1.0, (step + 1) / self.cfg.warmup)
+        warm = min(1.0, (step + 1) / self.cfg.warmup)
+        left = self.cfg.steps - step
+        decay = min(1.0, left / self.cfg.decay_steps) if self.cfg.decay_steps else 1.0
+        return self.cfg.lr * warm * max(0.0, decay)
 
     def train_step(self) -> float:
         tokens, captions = _batch(self.step, self.cfg, self.model_cfg)
@@ -260,7 +267,7 @@ def training_command(cfg: dict[str, Any], model: dict[str, Any]) -> str:
     """The ``train-toyworld`` command line that reproduces a run (from its checkpoint's configs)."""
     line = (
         f"scenewright train-toyworld --out {cfg['out']} --steps {cfg['steps']} --batch {cfg['batch']} "
-        f"--lr {cfg['lr']} --warmup {cfg['warmup']} --t-mean {cfg.get('t_mean', 0.0)} --ema {cfg['ema']} "
+        f"--lr {cfg['lr']} --warmup {cfg['warmup']} --decay-steps {cfg.get('decay_steps', 0)} --t-mean {cfg.get('t_mean', 0.0)} --ema {cfg['ema']} "
         f"--seed {cfg['seed']} --threads {cfg['threads']}"
     )
     if cfg.get("init_from"):

@@ -30,10 +30,17 @@ def render_taca(
     hooks: Sequence[SamplerHook] = (),
     edits: Sequence[Edit] = (),
     progress: bool = False,
+    gamma: float = DEFAULT_GAMMA,
+    early_fraction: float = DEFAULT_EARLY_FRACTION,
 ) -> RenderResult:
     result = render_vanilla(
-        backend, plan, settings, hooks=hooks, edits=[taca_edit(), *edits], progress=progress
+        backend,
+        plan,
+        settings,
+        hooks=hooks,
+        edits=[taca_edit(gamma, early_fraction), *edits],
+        progress=progress,
     )
     result.strategy = "taca"
-    result.report["gamma"] = DEFAULT_GAMMA
+    result.report.update(gamma=gamma, early_fraction=early_fraction)
     return result

@@ -7,7 +7,6 @@ and remembered), not image quality. Two steps per image keep each render well un
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,7 @@ from scenewright.tools.output import read_png_metadata
 REQUEST = "three red circles left of a blue square, a green triangle on the right"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """One thread: on a shared two-core machine, two threads make these tiny renders 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_agent(tmp_path: Path, **kwargs: Any) -> Agent:

@@ -226,21 +226,13 @@ def test_guidance_is_a_no_op_when_the_prompt_is_the_negative_one(backend: TinyBa
     from scenewright.executor.sampler import sample
 
     encoding = backend.encode_prompts([""])
-    guided = sample(
-        backend,
-        encoding,
-        SamplingSettings(32, 32, steps=3, guidance=4.0, seed=2),
-        progress=False,
-        decode=False,
-    )
-    plain = sample(
-        backend,
-        encoding,
-        SamplingSettings(32, 32, steps=3, guidance=1.0, seed=2),
-        progress=False,
-        decode=False,
-    )
-    assert torch.allclose(guided.latents, plain.latents, atol=1e-5)
+
+    def run(guidance: float) -> torch.Tensor:
+        settings = SamplingSettings(32, 32, steps=3, guidance=guidance, seed=2)
+        return sample(backend, encoding, settings, progress=False, decode=False).latents
+
+    guided, plain = run(4.0), run(1.0)
+    assert torch.allclose(guided, plain, atol=1e-5)
 
 
 def test_strategy_options_are_typed_and_checked(backend: TinyBackend) -> None:

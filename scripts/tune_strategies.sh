@@ -12,7 +12,7 @@ run() {  # run SETS STRATEGY...
     local joined
     joined="$(IFS=,; echo "$*")"
     "$bin" bench toyworld --n "$n" --sets "$sets" --strategy "$joined" --quiet \
-        --json "$out/$(echo "$sets-$joined" | tr ',:=' '_-.' | cut -c1-150).json" --grid-dir "$out/grids"
+        --json "$out/$(echo "$sets-$joined" | sed 's/[,:=+]/_/g' | cut -c1-150).json" --grid-dir "$out/grids"
 }
 run position,binding,counting \
     regional:base_ratio=0.0:inject_fraction=0.4 regional:base_ratio=0.15:inject_fraction=0.4 \

@@ -258,8 +258,10 @@ def test_strategy_options_are_typed_and_checked(backend: TinyBackend) -> None:
 
 
 def test_taca_takes_its_temperature_as_options(backend: TinyBackend) -> None:
+    from scenewright.executor.taca import DEFAULT_GAMMA
+
     settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=3)
     hot = run_strategy("taca:gamma=1.5:early_fraction=0.5", backend, two_object_plan(), settings)
     assert hot.report["gamma"] == 1.5 and hot.report["early_fraction"] == 0.5
     plain = run_strategy("taca", backend, two_object_plan(), settings)
-    assert plain.report["gamma"] == 1.2 and not torch.equal(hot.sample.images, plain.sample.images)
+    assert plain.report["gamma"] == DEFAULT_GAMMA and not torch.equal(hot.sample.images, plain.sample.images)

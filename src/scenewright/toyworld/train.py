@@ -315,8 +315,8 @@ def ship(run_dir: str | Path, dest: str | Path, command: str, sampling: dict[str
     record = f"""# The shipped toy-world model
 
 EMA weights after **{state.get("prior_steps", 0) + state["step"]} steps** in all (batch {cfg["batch"]}, AdamW lr {cfg["lr"]}, EMA {cfg["ema"]},
-seed {cfg["seed"]}, logit-normal t, 10% caption dropout); mean training loss over the last
-{len(recent)} log lines: {loss:.4f}.
+seed {cfg["seed"]}, logit-normal t at location {cfg.get("t_mean", 0.0)}, 10% caption dropout, the model predicting
+the {"clean image" if fields["prediction"] == "sample" else "velocity"}); mean training loss over the last {len(recent)} log lines: {loss:.4f}.
 
 Produced by (the training run, then the copy into the package):
 
@@ -327,8 +327,10 @@ Produced by (the training run, then the copy into the package):
 
 Sampling defaults (in `codec.json`, tuned on the benchmark after training): {", ".join(f"{k} {fields[k]}" for k in SAMPLING_DEFAULTS)}.
 
-(resumed across sessions from `checkpoint.pt`; a fresh machine continues from these weights with
-`--init-from src/scenewright/models/toyworld`). Model sizes are in `codec.json`.
+The run may have been stopped and resumed from `checkpoint.pt`, and given a longer `--steps` or
+its `--decay-steps` while the learning rate was still constant: batches are a pure function of
+(seed, step), so the command above reproduces it. A fresh machine continues from these weights
+with `--init-from src/scenewright/models/toyworld`. Model sizes are in `codec.json`.
 """
     (tmp / "TRAINING.md").write_text(record)
     total = int(state.get("prior_steps", 0)) + int(state["step"])

@@ -98,9 +98,12 @@ def object_mask(
     """
     grid = (maps.shape[1], maps.shape[2])
     width, height = image.size
-    planned = [
-        (x0 * width, y0 * height, x1 * width, y1 * height) for x0, y0, x1, y1 in plan.objects[index].boxes
-    ]
+    # Only the boxes this object does not own yet: an instance already in its box is left alone
+    # (repainting it can only lose it), unless every box is missed.
+    mine = maps.argmax(dim=0) == index
+    missed = [box for box in plan.objects[index].boxes if not bool((mine & box_to_tokens(box, grid)).any())]
+    boxes = missed or list(plan.objects[index].boxes) if not strays[index].any() else missed
+    planned = [(x0 * width, y0 * height, x1 * width, y1 * height) for x0, y0, x1, y1 in boxes]
     prompts = planned + blob_boxes(strays[index], image.size)
     if segmenter is None:
         fallback = AttentionMaskSegmenter(maps[index])
@@ -117,7 +120,7 @@ def object_mask(
             pixels = ndimage.binary_dilation(pixels, iterations=grow)
         tokens = tokens_touching(pixels, grid)
         name = segmenter.name
-    for box in plan.objects[index].boxes:
+    for box in boxes:
         tokens |= box_to_tokens(box, grid)
     return tokens | strays[index], name
 
@@ -178,6 +181,15 @@ def render_refine(
                 }
             )
         token_mask = F.max_pool2d(token_mask[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0
+        # The growth must not reach into the boxes of objects that already pass: repainting a
+        # neighbour that was right is how a repair makes the image worse.
+        for check in checks:
+            if check.ok:
+                for box in plan.objects[check.index].boxes:
+                    token_mask &= ~box_to_tokens(box, grid)
+        if not token_mask.any():
+            history.append({"round": round_index, "failing": failing, "masks": made, "kept": False, "note": "nothing to repaint outside passing objects"})  # fmt: skip
+            break
         sub_plan = plan.model_copy(update={"objects": [plan.objects[i] for i in failing], "relations": []})
         encoding, negative, region = regional_edit(backend, sub_plan, settings, inject_fraction=1.0)
         clean = backend.encode_image(image_tensor(image), settings.height, settings.width)

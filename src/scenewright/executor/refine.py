@@ -5,9 +5,10 @@ the finished image re-noised at a middle step; an object passes when it owns tok
 its boxes and no blob of it lies outside them. Each failing object gets a mask on the token grid:
 what a segmenter finds in its boxes and in its stray blobs' boxes (a SAM model when one is given,
 else the object's own attention map thresholded near them; see :mod:`scenewright.tools.segment`),
-together with its boxes and stray blobs themselves, grown by a token. The boxes are always in: a
-missing object has almost nothing to segment, yet must be drawn there; the strays are always in,
-or a misplaced instance would survive the repair. The image is inpainted inside the mask only:
+together with those boxes and stray blobs themselves, grown by a token but kept out of the boxes
+of objects that pass. Only the boxes the object does not own yet are in (an instance already in
+its box is left alone), and they are in whole: a missing object has almost nothing to segment,
+yet must be drawn there. The strays are always in, or a misplaced instance would survive. The image is inpainted inside the mask only:
 the outside is held on the original's noise path and the original pixels are pasted back, so no
 pixel outside the mask changes. A round is kept only if the check improves; at most ``rounds``.
 """
@@ -94,7 +95,7 @@ def object_mask(
 ) -> tuple[torch.Tensor, str]:
     """One failing object's (rows, cols) token mask, and the name of what segmented it.
 
-    The prompts are the object's planned boxes and the boxes of its stray blobs, in pixels.
+    The prompts are the planned boxes it does not own yet and the boxes of its stray blobs, in pixels.
     """
     grid = (maps.shape[1], maps.shape[2])
     width, height = image.size
@@ -102,7 +103,8 @@ def object_mask(
     # (repainting it can only lose it), unless every box is missed.
     mine = maps.argmax(dim=0) == index
     missed = [box for box in plan.objects[index].boxes if not bool((mine & box_to_tokens(box, grid)).any())]
-    boxes = missed or list(plan.objects[index].boxes) if not strays[index].any() else missed
+    has_strays = bool(strays[index].any())
+    boxes = missed if missed or has_strays else list(plan.objects[index].boxes)
     planned = [(x0 * width, y0 * height, x1 * width, y1 * height) for x0, y0, x1, y1 in boxes]
     prompts = planned + blob_boxes(strays[index], image.size)
     if segmenter is None:

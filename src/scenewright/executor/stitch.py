@@ -9,8 +9,11 @@ At the switch step each instance's latent tokens are cut out by its prompt's att
 (tokens holding ``keep_mass`` of it inside its box, dilated by one token) and pasted into the
 background latent. The attention is read from one (block, head): the one whose maps agree best,
 inside the boxes, with ConceptAttention's maps of the same pass (FLUX-class models) or with the
-mean over all heads (others), so no head is hard-coded per model. Phase 2 completes the image from there with the global prompt, unmasked.
-Cost: (1 + object_fraction) x vanilla, whatever the number of objects.
+mean over all heads (others), so no head is hard-coded per model. Phase 2 completes the image
+from there with the global prompt, unmasked.
+Cost: one run, plus for the first ``object_fraction`` of the steps the background pass (one
+batch row when its prompt is the negative one) and the object pass's longer text sequence; no
+extra run per object. Measured: 1.18x vanilla for 2 to 6 objects on the tiny model.
 """
 
 from __future__ import annotations

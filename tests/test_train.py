@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from scenewright.backends.tiny import TinyBackend, TinyConfig
@@ -105,3 +106,51 @@ def test_learning_rate_warms_up_holds_then_decays_to_zero(tmp_path: Path) -> Non
     assert trainer.lr_at(90) == 5e-4 and trainer.lr_at(100) == 0.0
     cfg.decay_steps = 0
     assert trainer.lr_at(99) == 1e-3
+
+
+def test_simple_fraction_mixes_in_one_and_two_object_scenes_and_zero_keeps_old_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    import random
+
+    import scenewright.toyworld.train as train_module
+    from scenewright.toyworld.scene import random_scene
+
+    base = _cfg(tmp_path, 1)
+    # With simple_fraction 0 the first scene is the rng's first draw, as before the option existed.
+    scene, _ = random_scene(random.Random(base.seed * 1_000_003 + 7))
+    pixels = torch.tensor(scene.render()).permute(2, 0, 1).float()[None] / 127.5 - 1
+    expected = torch.nn.functional.pixel_unshuffle(pixels, SMALL.patch).flatten(2).transpose(1, 2)
+    tokens, _ = train_module._batch(7, base, SMALL)
+    assert torch.equal(tokens[0], expected[0])
+
+    drawn: list[list[tuple[str, str, int]]] = []
+
+    def recording(rng: random.Random, groups: object = None) -> object:
+        result = random_scene(rng, groups)  # type: ignore[arg-type]
+        drawn.append([(g.color, g.shape, g.count) for g in result[1]])
+        return result
+
+    monkeypatch.setattr(train_module, "random_scene", recording)
+    train_module._batch(3, dataclasses.replace(base, batch=64, simple_fraction=1.0), SMALL)
+    assert all(len(groups) in (1, 2) and all(g[2] == 1 for g in groups) for groups in drawn)
+    assert all(len({(g[0], g[1]) for g in groups}) == len(groups) for groups in drawn)
+    two = sum(len(groups) == 2 for groups in drawn)
+    assert 16 < two < 48  # about half the scenes hold two objects
+
+
+def test_ship_of_a_continued_run_records_the_whole_chain_of_commands(tmp_path: Path) -> None:
+    from scenewright.toyworld.train import ship
+
+    Trainer(_cfg(tmp_path / "first", 2), SMALL).run()
+    shipped = ship(tmp_path / "first", tmp_path / "pkg", "scenewright train-toyworld --ship")
+    cfg = TrainConfig(**{**_cfg(tmp_path / "second", 2).__dict__, "init_from": str(shipped)})
+    Trainer(cfg, SMALL).run()
+    record = (ship(tmp_path / "second", tmp_path / "pkg", "ship again") / "TRAINING.md").read_text()
+    commands = [line for line in record.splitlines() if line.startswith("scenewright train-toyworld")]
+    assert len(commands) == 2
+    assert f"--out {tmp_path / 'first'} " in commands[0]
+    assert f"--init-from {tmp_path / 'first'}/export" in commands[1]
+    assert f"--init-from {shipped}" not in commands[1]
+    assert "ship again" in record and "4 steps** in all" in record

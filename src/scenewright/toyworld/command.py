@@ -26,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="decay the learning rate linearly to 0 over the last N steps",
     )
     p.add_argument("--t-mean", type=float, default=0.5, help="location of the logit-normal noise level")
+    p.add_argument(
+        "--simple-fraction",
+        type=float,
+        default=0.0,
+        help="share of training scenes with one or two single objects (0 to 1)",
+    )
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=250)
@@ -75,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
             f"{args.decay_steps} is not within 0..{args.steps}",
             "use --decay-steps between 0 and --steps",
         )
+    if not 0 <= args.simple_fraction <= 1:
+        raise InvalidInputError(
+            "simple_fraction",
+            f"{args.simple_fraction} is not a share",
+            "use --simple-fraction between 0 and 1",
+        )
     for name in ("steps", "batch", "save_every"):
         if getattr(args, name) < 1:
             raise InvalidInputError(
@@ -93,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         decay_steps=args.decay_steps,
         t_mean=args.t_mean,
+        simple_fraction=args.simple_fraction,
         ema=args.ema,
         seed=args.seed,
         save_every=args.save_every,

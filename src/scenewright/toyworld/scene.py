@@ -100,6 +100,23 @@ def random_groups(rng: random.Random, max_objects: int = 6) -> list[Group]:
     return groups
 
 
+def simple_groups(rng: random.Random) -> list[Group]:
+    """One object, or two single objects of different kinds: the scenes the vanilla bars ask for.
+
+    Training mixes these in (``TrainConfig.simple_fraction``) because ``random_groups`` rarely
+    draws them, and a default model that cannot draw one or two things cannot be composed either.
+    """
+    first = (rng.choice(list(COLORS)), rng.choice(list(SHAPES)))
+    groups = [Group(first[0], first[1], 1)]
+    if rng.random() < 0.5:
+        while True:
+            second = (rng.choice(list(COLORS)), rng.choice(list(SHAPES)))
+            if second != first:
+                break
+        groups.append(Group(second[0], second[1], 1))
+    return groups
+
+
 def random_scene(rng: random.Random, groups: list[Group] | None = None) -> tuple[Scene, list[Group]]:
     """A scene realising ``groups`` (random ones if not given) at random sizes and places."""
     while True:

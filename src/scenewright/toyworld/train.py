@@ -26,7 +26,7 @@ from scenewright.backends.base import PromptEncoding
 from scenewright.backends.flux import flux_forward
 from scenewright.backends.tiny import TinyBackend, TinyConfig, build_components, velocity_from_output
 from scenewright.toyworld.captions import caption
-from scenewright.toyworld.scene import random_scene
+from scenewright.toyworld.scene import random_scene, simple_groups
 
 TRAINED_STEPS_FILE = "training.json"  # total steps behind exported weights, across runs
 
@@ -48,6 +48,9 @@ class TrainConfig:
     # Location of the logit-normal noise level: above 0 puts more samples at high noise, where
     # the count and the layout of the objects are decided.
     t_mean: float = 0.5
+    # Share of each batch drawn by ``simple_groups`` (one or two single objects) instead of
+    # ``random_groups``; 0 keeps the batches of runs made before this option existed.
+    simple_fraction: float = 0.0
     seed: int = 0
     save_every: int = 250
     log_every: int = 25
@@ -60,7 +63,10 @@ def _batch(step: int, cfg: TrainConfig, model_cfg: TinyConfig) -> tuple[torch.Te
     rng = random.Random(cfg.seed * 1_000_003 + step)
     images, captions = [], []
     for _ in range(cfg.batch):
-        scene, groups = random_scene(rng)
+        if cfg.simple_fraction > 0 and rng.random() < cfg.simple_fraction:
+            scene, groups = random_scene(rng, simple_groups(rng))
+        else:
+            scene, groups = random_scene(rng)
         images.append(scene.render())
         captions.append("" if rng.random() < cfg.caption_dropout else caption(groups, rng))
     pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
@@ -267,7 +273,8 @@ def training_command(cfg: dict[str, Any], model: dict[str, Any]) -> str:
     """The ``train-toyworld`` command line that reproduces a run (from its checkpoint's configs)."""
     line = (
         f"scenewright train-toyworld --out {cfg['out']} --steps {cfg['steps']} --batch {cfg['batch']} "
-        f"--lr {cfg['lr']} --warmup {cfg['warmup']} --decay-steps {cfg.get('decay_steps', 0)} --t-mean {cfg.get('t_mean', 0.0)} --ema {cfg['ema']} "
+        f"--lr {cfg['lr']} --warmup {cfg['warmup']} --decay-steps {cfg.get('decay_steps', 0)} --t-mean {cfg.get('t_mean', 0.0)} "
+        f"--simple-fraction {cfg.get('simple_fraction', 0.0)} --ema {cfg['ema']} "
         f"--seed {cfg['seed']} --threads {cfg['threads']}"
     )
     if cfg.get("init_from"):
@@ -277,6 +284,34 @@ def training_command(cfg: dict[str, Any], model: dict[str, Any]) -> str:
         if key in defaults and key not in SAMPLING_DEFAULTS and defaults[key] != value:
             line += f" --model-{key.replace('_', '-')} {value}"
     return line
+
+
+def earlier_runs(init_from: str | None) -> list[str]:
+    """The training commands recorded in ``init_from``'s TRAINING.md (the runs behind its weights).
+
+    Read when shipping a run that started from another export, so that the shipped record keeps
+    the whole chain of commands instead of pointing at a folder the copy is about to replace.
+    """
+    if not init_from:
+        return []
+    record = Path(init_from) / "TRAINING.md"
+    if not record.is_file():
+        return []
+    return [
+        line.strip()
+        for line in record.read_text().splitlines()
+        if line.startswith("scenewright train-toyworld") and "--ship" not in line
+    ]
+
+
+def _chained_commands(cfg: dict[str, Any], model: dict[str, Any]) -> list[str]:
+    """Every training command behind a run, oldest first, each starting from the previous export."""
+    earlier = earlier_runs(cfg.get("init_from"))
+    current = training_command(cfg, model)
+    if earlier:
+        previous_out = earlier[-1].split("--out ", 1)[1].split()[0]
+        current = current.replace(f"--init-from {cfg['init_from']}", f"--init-from {previous_out}/export")
+    return [*earlier, current]
 
 
 def ship(run_dir: str | Path, dest: str | Path, command: str, sampling: dict[str, Any] | None = None) -> Path:
@@ -318,10 +353,11 @@ EMA weights after **{state.get("prior_steps", 0) + state["step"]} steps** in all
 seed {cfg["seed"]}, logit-normal t at location {cfg.get("t_mean", 0.0)}, 10% caption dropout, the model predicting
 the {"clean image" if fields["prediction"] == "sample" else "velocity"}); mean training loss over the last {len(recent)} log lines: {loss:.4f}.
 
-Produced by (the training run, then the copy into the package):
+Produced by (the training runs in order, each starting from the previous one's export, then the
+copy into the package):
 
 ```bash
-{training_command(cfg, state["model_config"])}
+{chr(10).join(_chained_commands(cfg, state["model_config"]))}
 {command}
 ```
 

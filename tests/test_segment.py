@@ -258,8 +258,10 @@ def test_the_agent_hands_its_segmenter_to_strategies_that_take_one(tmp_path: Pat
 
     seen: dict[str, Any] = {}
 
-    def takes_one(backend: Any, plan: Any, settings: Any, segmenter: Any = None, **_: Any) -> Any:
-        seen["segmenter"] = segmenter
+    def takes_one(
+        backend: Any, plan: Any, settings: Any, segmenter: Any = None, verifier: str = "attention", **_: Any
+    ) -> Any:
+        seen["segmenter"], seen["verifier"] = segmenter, verifier
         return "rendered"
 
     segmenter = FixedMask()
@@ -274,6 +276,12 @@ def test_the_agent_hands_its_segmenter_to_strategies_that_take_one(tmp_path: Pat
     plan = Plan(prompt="a red circle")
     _run_strategy(tools, "refine", None, plan, SamplingSettings(32, 32, steps=1, guidance=1.0))  # type: ignore[arg-type]
     assert seen["segmenter"] is segmenter
+    assert seen["verifier"] == "attention"  # not the embedded model: no exact detector to use
+    from scenewright.backends.tiny import TinyBackend, TinyConfig
+
+    tiny = TinyBackend.random(TinyConfig(double_blocks=1, single_blocks=1, text_layers=1), seed=0)
+    _run_strategy(tools, "refine", tiny, plan, SamplingSettings(32, 32, steps=1, guidance=1.0))
+    assert seen["verifier"] == "evaluator"  # the toy world: refine keeps rounds by the exact judge
 
     with pytest.raises(InvalidInputError, match=r"sam: .* does not exist"):
         Agent(sam=str(tmp_path / "missing.pth"), out_dir=tmp_path)

@@ -265,3 +265,35 @@ def test_taca_takes_its_temperature_as_options(backend: TinyBackend) -> None:
     assert hot.report["gamma"] == 1.5 and hot.report["early_fraction"] == 0.5
     plain = run_strategy("taca", backend, two_object_plan(), settings)
     assert plain.report["gamma"] == DEFAULT_GAMMA and not torch.equal(hot.sample.images, plain.sample.images)
+
+
+def test_refine_keeps_a_round_only_when_nothing_gets_worse() -> None:
+    from scenewright.executor.refine import Verdict
+
+    before = Verdict(ok=[True, False], states=[(1.0, 1.0), (0.0, 0.0)], relations=[False])
+    fixes_second = Verdict(ok=[True, True], states=[(1.0, 1.0), (1.0, 1.0)], relations=[False])
+    trades_one_for_other = Verdict(ok=[False, True], states=[(0.0, 1.0), (1.0, 1.0)], relations=[True])
+    fixes_relation_only = Verdict(ok=[True, False], states=[(1.0, 1.0), (0.0, 0.0)], relations=[True])
+    assert fixes_second.improves_on(before)
+    assert fixes_relation_only.improves_on(before)
+    assert not trades_one_for_other.improves_on(before)  # the first object got worse
+    assert not before.improves_on(before)  # no change is not a reason to keep a repaint
+
+
+def test_refine_with_the_evaluator_verifier_never_leaves_a_worse_image(backend: TinyBackend) -> None:
+    import numpy as np
+
+    from scenewright.executor.refine import evaluator_verdict, render_refine
+
+    plan = two_object_plan()
+    for seed in range(3):
+        settings = SamplingSettings(64, 64, steps=3, guidance=3.0, seed=seed)
+        result = render_refine(backend, plan, settings, base="vanilla", verifier="evaluator", rounds=2)
+        base, final = result.artifacts["base_image"], result.image
+        assert result.report["refine"]["verifier"] == "evaluator"
+        if (np.asarray(base) != np.asarray(final)).any():
+            assert evaluator_verdict(final, plan).improves_on(evaluator_verdict(base, plan))
+        else:  # nothing kept: every tried round was refused
+            assert all(not r["kept"] for r in result.report["refine"]["rounds"][1:])
+    with pytest.raises(InvalidInputError, match="verifier"):
+        render_refine(backend, plan, SamplingSettings(64, 64, steps=3, guidance=3.0), verifier="judge")

@@ -49,6 +49,13 @@ def no_segmenter() -> Segmenter | None:
     return None
 
 
+def default_refine_verifier(backend: Backend) -> str:
+    """The toy world's exact detector on the embedded model, ConceptAttention elsewhere."""
+    from scenewright.backends.tiny import TinyBackend
+
+    return "evaluator" if isinstance(backend, TinyBackend) else "attention"
+
+
 @dataclass
 class Toolbox:
     """What the nodes use besides the state; owned by the :class:`~scenewright.agent.Agent`."""
@@ -64,6 +71,8 @@ class Toolbox:
     # Called (once per strategy run that takes a ``segmenter``, i.e. refine) for the SAM that draws
     # refine's masks; loading is the caller's business, so weights load only when refine runs.
     segmenter: Callable[[], Segmenter | None] = no_segmenter
+    # Which of refine's verifiers ("attention", "evaluator") decides its rounds, given the backend.
+    refine_verifier: Callable[[Backend], str] = default_refine_verifier
 
 
 # ------------------------------------------------------------------------------------ events
@@ -321,6 +330,9 @@ def _run_strategy(
                 extra["image"] = opened.convert("RGB")  # correct the image the user saw, not a re-run
         if "segmenter" in parameters and (segmenter := tools.segmenter()) is not None:
             extra["segmenter"] = segmenter  # refine's masks from SAM rather than attention maps
+        if "verifier" in parameters:
+            # refine keeps a round by the same judge the verify node uses: exact on the toy world
+            extra["verifier"] = tools.refine_verifier(backend)
         return strategy(backend, plan, settings, progress=False, hooks=hooks, **extra)
     if name not in available_strategies(tools):
         raise KeyError(f"strategy '{name}' is not registered")

@@ -10,7 +10,9 @@ of objects that pass. Only the boxes the object does not own yet are in (an inst
 its box is left alone), and they are in whole: a missing object has almost nothing to segment,
 yet must be drawn there. The strays are always in, or a misplaced instance would survive. The image is inpainted inside the mask only:
 the outside is held on the original's noise path and the original pixels are pasted back, so no
-pixel outside the mask changes. A round is kept only if the check improves; at most ``rounds``.
+pixel outside the mask changes. A round is kept only if the verifier (that attention check, or
+the toy world's exact detector) sees no object and no relation get worse and something get
+better; at most ``rounds``.
 """
 
 from __future__ import annotations
@@ -127,8 +129,57 @@ def object_mask(
     return tokens | strays[index], name
 
 
-def _score(checks: list[ObjectCheck]) -> tuple[int, float]:
-    return sum(c.ok for c in checks), sum(c.mass_in_boxes for c in checks)
+VERIFIERS = ("attention", "evaluator")
+
+
+@dataclass
+class Verdict:
+    """What a verifier says of one image: which objects pass, and per-object states to compare.
+
+    ``states[i]`` is a tuple where larger is better in every place; a round is kept only when no
+    object's state and no relation gets worse anywhere and something gets better (Pareto), so a
+    repair that fixes one object by losing another is refused.
+    """
+
+    ok: list[bool]
+    states: list[tuple[float, ...]]
+    relations: list[bool]
+
+    def improves_on(self, other: Verdict) -> bool:
+        never_worse = all(
+            all(new >= old for new, old in zip(a, b, strict=True))
+            for a, b in zip(self.states, other.states, strict=True)
+        ) and all(new >= old for new, old in zip(self.relations, other.relations, strict=True))
+        better = self.states != other.states or self.relations != other.relations
+        return never_worse and better
+
+
+def attention_verdict(checks: list[ObjectCheck]) -> Verdict:
+    """From ConceptAttention checks: passing, boxes owned (more is better), stray blobs (fewer)."""
+    return Verdict(
+        ok=[c.ok for c in checks],
+        states=[(float(c.ok), float(c.boxes_hit), -float(c.stray_blobs)) for c in checks],
+        relations=[],
+    )
+
+
+def evaluator_verdict(image: Image.Image, plan: Plan) -> Verdict:
+    """From the toy world's exact detector: present, count exact, inside its boxes; relations."""
+    from scenewright.tools.evaluator import score_plan
+
+    score = score_plan(image, plan)
+    return Verdict(
+        ok=[o.count_exact and o.in_boxes for o in score.objects],
+        states=[
+            (float(o.present), float(o.count_exact), float(o.in_boxes), -abs(o.found - o.wanted))
+            for o in score.objects
+        ],
+        relations=list(score.relations),
+    )
+
+
+def _verdict(verifier: str, image: Image.Image, plan: Plan, checks: list[ObjectCheck]) -> Verdict:
+    return attention_verdict(checks) if verifier == "attention" else evaluator_verdict(image, plan)
 
 
 def render_refine(
@@ -143,14 +194,25 @@ def render_refine(
     rounds: int = DEFAULT_ROUNDS,
     image: Image.Image | None = None,
     segmenter: Segmenter | None = None,
+    verifier: str = "attention",
 ) -> RenderResult:
     """Run ``base`` (or take ``image``, already rendered from ``plan``), then up to ``rounds`` of
     check-and-inpaint on the objects that fail.
 
     ``segmenter`` draws each failing object's mask (None: its attention map); the report says
-    which one made every mask.
+    which one made every mask. ``verifier`` decides which objects fail and whether a round is
+    kept: "attention" (ConceptAttention, any model) or "evaluator" (the toy world's exact
+    detector, for the embedded model).
     """
+    from scenewright.errors import InvalidInputError
     from scenewright.executor.strategies import run_strategy
+
+    if verifier not in VERIFIERS:
+        raise InvalidInputError(
+            "verifier", f"unknown verifier {verifier!r}", f"use one of {', '.join(VERIFIERS)}"
+        )
+    if rounds < 0:
+        raise InvalidInputError("rounds", f"{rounds} is negative", "use rounds=0 or more")
 
     if image is None:
         result = run_strategy(base, backend, plan, settings, hooks=hooks, progress=progress)
@@ -163,10 +225,11 @@ def render_refine(
     grid = backend.token_grid(settings.height, settings.width)
     maps = object_maps(backend, image, plan, settings)
     checks, strays = check_objects(maps, plan)
-    history = [{"round": 0, "checks": [asdict(c) | {"ok": c.ok} for c in checks], "kept": True}]
+    verdict = _verdict(verifier, image, plan, checks)
+    history = [{"round": 0, "checks": [asdict(c) | {"ok": c.ok} for c in checks], "verdict": verdict.ok, "kept": True}]  # fmt: skip
     masks: list[np.ndarray] = []
     for round_index in range(1, rounds + 1):
-        failing = [c.index for c in checks if not c.ok]
+        failing = [index for index, ok in enumerate(verdict.ok) if not ok]
         if not failing:
             break
         token_mask = torch.zeros(grid, dtype=torch.bool)
@@ -185,9 +248,9 @@ def render_refine(
         token_mask = F.max_pool2d(token_mask[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0
         # The growth must not reach into the boxes of objects that already pass: repainting a
         # neighbour that was right is how a repair makes the image worse.
-        for check in checks:
-            if check.ok:
-                for box in plan.objects[check.index].boxes:
+        for index, ok in enumerate(verdict.ok):
+            if ok:
+                for box in plan.objects[index].boxes:
                     token_mask &= ~box_to_tokens(box, grid)
         if not token_mask.any():
             history.append({"round": round_index, "failing": failing, "masks": made, "kept": False, "note": "nothing to repaint outside passing objects"})  # fmt: skip
@@ -206,14 +269,20 @@ def render_refine(
         candidate = composite(image, backend.to_pil(redone.images)[0], pixel_mask)
         new_maps = object_maps(backend, candidate, plan, settings)
         new_checks, new_strays = check_objects(new_maps, plan)
-        kept = _score(new_checks) > _score(checks)
-        history.append({"round": round_index, "failing": failing, "masks": made, "checks": [asdict(c) | {"ok": c.ok} for c in new_checks], "kept": kept})  # fmt: skip
+        new_verdict = _verdict(verifier, candidate, plan, new_checks)
+        kept = new_verdict.improves_on(verdict)
+        history.append({"round": round_index, "failing": failing, "masks": made, "checks": [asdict(c) | {"ok": c.ok} for c in new_checks], "verdict": new_verdict.ok, "kept": kept})  # fmt: skip
         if not kept:
             break
-        image, maps, checks, strays = candidate, new_maps, new_checks, new_strays
+        image, maps, checks, strays, verdict = candidate, new_maps, new_checks, new_strays, new_verdict
         masks.append(pixel_mask)
     segmented_by = segmenter.name if segmenter is not None else AttentionMaskSegmenter.name
-    result.report["refine"] = {"base": result.strategy, "segmenter": segmented_by, "rounds": history}
+    result.report["refine"] = {
+        "base": result.strategy,
+        "segmenter": segmented_by,
+        "verifier": verifier,
+        "rounds": history,
+    }
     final = image_tensor(image)
     changed = np.zeros((image.height, image.width), dtype=bool)
     for mask in masks:

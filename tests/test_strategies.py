@@ -297,3 +297,19 @@ def test_refine_with_the_evaluator_verifier_never_leaves_a_worse_image(backend: 
             assert all(not r["kept"] for r in result.report["refine"]["rounds"][1:])
     with pytest.raises(InvalidInputError, match="verifier"):
         render_refine(backend, plan, SamplingSettings(64, 64, steps=3, guidance=3.0), verifier="judge")
+
+
+def test_regions_fill_the_unboxed_space_with_the_model_s_background_prompt() -> None:
+    import dataclasses
+
+    from scenewright.executor.regional import regional_edit
+
+    quiet = TinyBackend.random(
+        dataclasses.replace(SMALL, default_background_prompt="a black background"), seed=3
+    )
+    settings = SamplingSettings(32, 32, steps=2, guidance=3.0)
+    encoding, _, mask = regional_edit(quiet, two_object_plan(), settings)
+    assert encoding.prompts[0].split(" | ")[2] == "a black background"  # [red, blue, background, base]
+    with_sky = two_object_plan().model_copy(update={"background": "night sky"})
+    encoding, _, _ = regional_edit(quiet, with_sky, settings)
+    assert encoding.prompts[0].split(" | ")[2] == "night sky"  # the plan's own background wins

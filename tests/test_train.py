@@ -75,9 +75,10 @@ def test_ship_sets_sampling_defaults_and_records_the_commands(tmp_path: Path) ->
         tmp_path / "run",
         tmp_path / "shipped",
         "scenewright train-toyworld --ship",
-        {"default_guidance_max_sigma": 0.8},
+        {"default_guidance_max_sigma": 0.8, "default_background_prompt": "a black background"},
     )
-    assert TinyBackend.from_pretrained(dest).defaults.guidance_max_sigma == 0.8
+    shipped = TinyBackend.from_pretrained(dest).defaults
+    assert shipped.guidance_max_sigma == 0.8 and shipped.background_prompt == "a black background"
     record = (dest / "TRAINING.md").read_text()
     assert f"--out {tmp_path / 'run'} --steps 2 --batch 4" in record and "--model-heads 2" in record
     assert "default_guidance_max_sigma 0.8" in record
@@ -154,3 +155,29 @@ def test_ship_of_a_continued_run_records_the_whole_chain_of_commands(tmp_path: P
     assert f"--init-from {tmp_path / 'first'}/export" in commands[1]
     assert f"--init-from {shipped}" not in commands[1]
     assert "ship again" in record and "4 steps** in all" in record
+
+
+def test_empty_fraction_draws_blank_scenes_captioned_as_the_background(tmp_path: Path) -> None:
+    import dataclasses
+
+    from scenewright.toyworld.captions import EMPTY_CAPTIONS
+    from scenewright.toyworld.train import _batch
+
+    cfg = dataclasses.replace(_cfg(tmp_path, 1), batch=16, empty_fraction=1.0, caption_dropout=0.0)
+    tokens, captions = _batch(0, cfg, SMALL)
+    assert set(captions) <= set(EMPTY_CAPTIONS)
+    assert torch.equal(tokens, torch.full_like(tokens, tokens.flatten()[0].item()))  # one flat colour
+    mixed = dataclasses.replace(cfg, batch=200, empty_fraction=0.1, simple_fraction=0.3)
+    _, captions = _batch(1, mixed, SMALL)
+    assert 5 <= sum(c in EMPTY_CAPTIONS for c in captions) <= 40
+
+
+def test_train_command_refuses_shares_that_do_not_add_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scenewright.cli import main
+
+    argv = ["train-toyworld", "--out", str(tmp_path), "--simple-fraction", "0.8", "--empty-fraction", "0.3"]
+    assert main(argv) != 0
+    assert "empty_fraction" in capsys.readouterr().err
+    assert not (tmp_path / "checkpoint.pt").exists()

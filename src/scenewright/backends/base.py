@@ -46,6 +46,8 @@ class SamplingDefaults:
     height: int
     width: int
     guidance_max_sigma: float = 1.0  # CFG at steps with noise level up to this (1.0: all)
+    # What fills the space no object's box covers when the plan names no background.
+    background_prompt: str = ""
 
 
 @dataclass

@@ -155,6 +155,7 @@ class TinyBackend(Backend):
             height=config.image_size,
             width=config.image_size,
             guidance_max_sigma=config.default_guidance_max_sigma,
+            background_prompt=config.default_background_prompt,
         )
 
     # ------------------------------------------------------------------ loading

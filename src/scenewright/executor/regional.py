@@ -33,7 +33,10 @@ def regional_edit(
 ) -> tuple[PromptEncoding, PromptEncoding, RegionMask]:
     """The concatenated prompt row, a matching unconditional row, and the region mask edit."""
     regions = plan_regions(plan)
-    prompts = [r.prompt for r in regions] + [plan.background or "", plan.global_prompt]
+    prompts = [r.prompt for r in regions] + [
+        plan.background or backend.defaults.background_prompt,
+        plan.global_prompt,
+    ]
     encoding, negative, spans = encode_sequence(backend, prompts, settings.negative_prompt)
     inject = max(1, round(inject_fraction * settings.steps))
     mask = RegionMask(

@@ -112,7 +112,7 @@ def render_stitch(
         return fallback
     switch = max(1, round(object_fraction * settings.steps))
     grid = backend.token_grid(settings.height, settings.width)
-    background_prompt = plan.background or ""
+    background_prompt = plan.background or backend.defaults.background_prompt
 
     prompts = [r.prompt for r in regions] + [background_prompt]
     encoding, negative, spans = encode_sequence(backend, prompts, settings.negative_prompt)

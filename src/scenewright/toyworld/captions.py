@@ -14,7 +14,15 @@ from scenewright.toyworld.vocab import NUMBER_WORDS, SHAPES
 _PREFIXES = ("a picture of ", "an image of ", "a photo of ", "the scene: ")
 _SUFFIXES = (" at night", " on a black background", " in the scene", " in the background")
 _RELATION_FILLER = ("left of", "right of", "above", "below", "next to", "beside", "on top of", "under")
+# What an empty scene is called in training; the tiny backend's background prompt is the first.
+EMPTY_CAPTIONS = ("a black background", "black background", "the black background", "a dark background")
 _UNKNOWN = ("zebra", "quickly", "vase", "table", "lamp", "sky", "xyz", "cat", "tree", "blurry")
+
+
+def empty_caption(rng: random.Random) -> str:
+    """A caption for a scene with no objects: it teaches the model what "nothing here" is, which
+    regional and Stitch need for the background (an empty prompt would ask for any scene)."""
+    return rng.choice(EMPTY_CAPTIONS)
 
 
 def phrase(group: Group, rng: random.Random | None = None) -> str:

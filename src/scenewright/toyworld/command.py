@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from dataclasses import fields
 
 from scenewright.errors import InvalidInputError
@@ -32,6 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         help="share of training scenes with one or two single objects (0 to 1)",
     )
+    p.add_argument(
+        "--empty-fraction",
+        type=float,
+        default=0.0,
+        help="share of training scenes with no object, captioned as a black background (0 to 1)",
+    )
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=250)
@@ -59,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, f"model_{f.name}") is not None
         }
         command = f"scenewright train-toyworld --out {args.out} --ship" + "".join(
-            f" --model-{k.replace('_', '-')} {v}" for k, v in sampling.items()
+            f" --model-{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in sampling.items()
         )
         try:
             print(f"shipped: {ship(args.out, EMBEDDED_MODEL_DIR, command, sampling)}")
@@ -71,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError(
                 "model",
                 str(error),
-                "with --ship, set only --model-default-steps, --model-default-guidance or --model-default-guidance-max-sigma",
+                "with --ship, set only --model-default-steps, --model-default-guidance, --model-default-guidance-max-sigma or --model-default-background-prompt",
             ) from error
         return 0
 
@@ -81,11 +88,18 @@ def run(args: argparse.Namespace) -> int:
             f"{args.decay_steps} is not within 0..{args.steps}",
             "use --decay-steps between 0 and --steps",
         )
-    if not 0 <= args.simple_fraction <= 1:
+    for name in ("simple_fraction", "empty_fraction"):
+        if not 0 <= getattr(args, name) <= 1:
+            raise InvalidInputError(
+                name,
+                f"{getattr(args, name)} is not a share",
+                f"use --{name.replace('_', '-')} between 0 and 1",
+            )
+    if args.simple_fraction + args.empty_fraction > 1:
         raise InvalidInputError(
-            "simple_fraction",
-            f"{args.simple_fraction} is not a share",
-            "use --simple-fraction between 0 and 1",
+            "empty_fraction",
+            "--simple-fraction and --empty-fraction add up to more than 1",
+            "lower one of them",
         )
     for name in ("steps", "batch", "save_every"):
         if getattr(args, name) < 1:
@@ -106,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         decay_steps=args.decay_steps,
         t_mean=args.t_mean,
         simple_fraction=args.simple_fraction,
+        empty_fraction=args.empty_fraction,
         ema=args.ema,
         seed=args.seed,
         save_every=args.save_every,

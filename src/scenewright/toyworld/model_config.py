@@ -28,6 +28,10 @@ class TinyConfig:
     # CFG only where the noise level is at most this; at high noise it pushes a one-object prompt
     # towards an empty image (fewer objects than the unconditional average), see the README.
     default_guidance_max_sigma: float = 1.0
+    # The prompt that draws nothing, for the background of regional and Stitch passes: an empty
+    # prompt is the unconditional one, which draws a random scene. Set when shipping a model
+    # trained with empty scenes (``--empty-fraction``).
+    default_background_prompt: str = ""
     # What the transformer outputs: "sample" (the clean image, converted to a velocity by the
     # backend; see ``velocity_from_output``) or "velocity" (diffusers' FLUX convention). With
     # 192 values a token and 128 hidden units, predicting noise is out of reach but the clean

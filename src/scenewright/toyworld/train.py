@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from scenewright.backends.base import PromptEncoding
 from scenewright.backends.flux import flux_forward
 from scenewright.backends.tiny import TinyBackend, TinyConfig, build_components, velocity_from_output
-from scenewright.toyworld.captions import caption
-from scenewright.toyworld.scene import random_scene, simple_groups
+from scenewright.toyworld.captions import caption, empty_caption
+from scenewright.toyworld.scene import Scene, random_scene, simple_groups
 
 TRAINED_STEPS_FILE = "training.json"  # total steps behind exported weights, across runs
 
@@ -51,6 +51,8 @@ class TrainConfig:
     # Share of each batch drawn by ``simple_groups`` (one or two single objects) instead of
     # ``random_groups``; 0 keeps the batches of runs made before this option existed.
     simple_fraction: float = 0.0
+    # Share of scenes with no object at all, captioned as a black background (``empty_caption``).
+    empty_fraction: float = 0.0
     seed: int = 0
     save_every: int = 250
     log_every: int = 25
@@ -63,12 +65,19 @@ def _batch(step: int, cfg: TrainConfig, model_cfg: TinyConfig) -> tuple[torch.Te
     rng = random.Random(cfg.seed * 1_000_003 + step)
     images, captions = [], []
     for _ in range(cfg.batch):
-        if cfg.simple_fraction > 0 and rng.random() < cfg.simple_fraction:
+        # One draw picks the kind of scene; none when neither option is on (the batches of older runs).
+        roll = rng.random() if cfg.simple_fraction > 0 or cfg.empty_fraction > 0 else 1.0
+        if roll < cfg.simple_fraction:
             scene, groups = random_scene(rng, simple_groups(rng))
+        elif roll < cfg.simple_fraction + cfg.empty_fraction:
+            scene, groups = Scene([]), []
         else:
             scene, groups = random_scene(rng)
         images.append(scene.render())
-        captions.append("" if rng.random() < cfg.caption_dropout else caption(groups, rng))
+        if rng.random() < cfg.caption_dropout:
+            captions.append("")
+        else:
+            captions.append(caption(groups, rng) if groups else empty_caption(rng))
     pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
     tokens = F.pixel_unshuffle(pixels, model_cfg.patch).flatten(2).transpose(1, 2)
     return tokens, captions
@@ -266,7 +275,12 @@ def parameter_count(model_cfg: TinyConfig) -> int:
     return sum(p.numel() for m in (transformer, text_encoder) for p in m.parameters())
 
 
-SAMPLING_DEFAULTS = ("default_steps", "default_guidance", "default_guidance_max_sigma")
+SAMPLING_DEFAULTS = (
+    "default_steps",
+    "default_guidance",
+    "default_guidance_max_sigma",
+    "default_background_prompt",
+)
 
 
 def training_command(cfg: dict[str, Any], model: dict[str, Any]) -> str:
@@ -274,7 +288,7 @@ def training_command(cfg: dict[str, Any], model: dict[str, Any]) -> str:
     line = (
         f"scenewright train-toyworld --out {cfg['out']} --steps {cfg['steps']} --batch {cfg['batch']} "
         f"--lr {cfg['lr']} --warmup {cfg['warmup']} --decay-steps {cfg.get('decay_steps', 0)} --t-mean {cfg.get('t_mean', 0.0)} "
-        f"--simple-fraction {cfg.get('simple_fraction', 0.0)} --ema {cfg['ema']} "
+        f"--simple-fraction {cfg.get('simple_fraction', 0.0)} --empty-fraction {cfg.get('empty_fraction', 0.0)} --ema {cfg['ema']} "
         f"--seed {cfg['seed']} --threads {cfg['threads']}"
     )
     if cfg.get("init_from"):

@@ -308,7 +308,7 @@ def test_regions_fill_the_unboxed_space_with_the_model_s_background_prompt() -> 
         dataclasses.replace(SMALL, default_background_prompt="a black background"), seed=3
     )
     settings = SamplingSettings(32, 32, steps=2, guidance=3.0)
-    encoding, _, mask = regional_edit(quiet, two_object_plan(), settings)
+    encoding, _, _ = regional_edit(quiet, two_object_plan(), settings)
     assert encoding.prompts[0].split(" | ")[2] == "a black background"  # [red, blue, background, base]
     with_sky = two_object_plan().model_copy(update={"background": "night sky"})
     encoding, _, _ = regional_edit(quiet, with_sky, settings)

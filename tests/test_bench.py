@@ -68,6 +68,15 @@ def test_bench_cli_writes_table_json_and_grid(tmp_path: Path, capsys: pytest.Cap
     assert main(["bench", "toyworld", "--strategy", "nope", "--quiet"]) == 2
 
 
+def test_table_says_how_to_get_a_time_ratio_when_vanilla_did_not_run() -> None:
+    from scenewright.bench.toyworld import StrategyRun, markdown_table
+
+    run = StrategyRun(strategy="stitch")
+    run.results["position"] = [{"passed": True, "seconds": 0.5}, {"passed": False, "seconds": 0.7}]
+    row = markdown_table([run], ["position"]).splitlines()[-1]
+    assert row == "| stitch | 50% | 0.60 | n/a (add vanilla to --strategy) |"
+
+
 def test_bench_reports_what_refine_did_to_its_base_images(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

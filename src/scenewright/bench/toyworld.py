@@ -145,8 +145,10 @@ def markdown_table(runs: list[StrategyRun], sets: list[str]) -> str:
                 cell += f" (colour {run.accuracy(s, 'color_ok'):.0%})"
             cells.append(cell)
         cells.append(f"{run.seconds_per_image():.2f}")
-        ratio = run.seconds_per_image() / vanilla.seconds_per_image() if vanilla else float("nan")
-        cells.append(f"{ratio:.2f}x")
+        if vanilla is None:
+            cells.append("n/a (add vanilla to --strategy)")
+        else:
+            cells.append(f"{run.seconds_per_image() / vanilla.seconds_per_image():.2f}x")
         lines.append("| " + " | ".join(cells) + " |")
     for run in runs:
         summary = refine_summary(run)

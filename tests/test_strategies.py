@@ -174,6 +174,19 @@ def test_stitch_runs_and_pastes_only_inside_boxes(backend: TinyBackend) -> None:
     )
 
 
+def test_stitch_can_hold_the_objects_bound_after_the_paste(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=8, guidance=3.0, seed=6)
+    plan = two_object_plan()
+    plain = run_strategy("stitch", backend, plan, settings)
+    held = run_strategy("stitch:hold_fraction=0.25", backend, plan, settings)
+    assert plain.report["hold_steps"] == 0 and held.report["hold_steps"] == 2
+    assert held.report["switch_step"] == plain.report["switch_step"] == 2
+    assert not torch.equal(held.sample.images, plain.sample.images)
+    everything = run_strategy("stitch:hold_fraction=1.0", backend, plan, settings)
+    assert everything.report["hold_steps"] == 6  # never past the last step
+    assert torch.isfinite(everything.sample.images).all()
+
+
 def test_refine_changes_no_pixel_outside_its_mask(backend: TinyBackend) -> None:
     import numpy as np
 

@@ -41,6 +41,7 @@ from scenewright.executor.composition import (
     sample_with_edits,
 )
 from scenewright.executor.explain import concept_vectors
+from scenewright.executor.regional import regional_edit
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, sample
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
@@ -48,6 +49,7 @@ from scenewright.planner.plan import Plan
 # Tuned on the toy-world benchmark: 0.2 was best of 0.1-0.25 (docs/benchmarks.md).
 DEFAULT_OBJECT_FRACTION = 0.2
 DEFAULT_KEEP_MASS = 0.95
+DEFAULT_HOLD_FRACTION = 0.0
 
 
 def cutout(attention: torch.Tensor, box_tokens: torch.Tensor, keep_mass: float) -> torch.Tensor:
@@ -104,6 +106,7 @@ def render_stitch(
     progress: bool = False,
     object_fraction: float = DEFAULT_OBJECT_FRACTION,
     keep_mass: float = DEFAULT_KEEP_MASS,
+    hold_fraction: float = DEFAULT_HOLD_FRACTION,
 ) -> RenderResult:
     regions = plan_regions(plan)
     if not regions:
@@ -169,14 +172,26 @@ def render_stitch(
     tokens[:, flat] = object_tokens[:, flat]
     start = backend.from_image_tokens(tokens, settings.height, settings.width)
 
+    # Our addition to Stitch: keep each pasted object bound to its prompt (regional attention with
+    # the base prompt blended in) for ``hold_fraction`` more steps, so that the global prompt
+    # cannot re-bind attributes (a model weak at composition turns "a cyan heart and a green
+    # ring" into two green rings) before the objects are settled.
+    hold = min(settings.steps - switch, round(hold_fraction * settings.steps))
+    if hold > 0:
+        held, held_negative, region = regional_edit(backend, plan, settings)
+        region = replace(region, sites=Sites.make(steps=(switch, switch + hold)))
+        start = sample_with_edits(
+            backend, held, settings, [region, *edits], negative=held_negative, hooks=hooks,
+            latents=start, start_step=switch, max_steps=switch + hold, decode=False, progress=progress,
+        ).latents  # fmt: skip
     result = sample_with_edits(
         backend, backend.encode_prompts([plan.global_prompt]), settings, edits,
-        hooks=hooks, latents=start, start_step=switch, progress=progress,
+        hooks=hooks, latents=start, start_step=switch + hold, progress=progress,
     )  # fmt: skip
     image = backend.to_pil(result.images)[0]
     (kind, block), head_index = names[head]
     report = {
-        "switch_step": switch, "pasted_tokens": int(pasted.sum()), "objects": len(regions),
+        "switch_step": switch, "hold_steps": hold, "pasted_tokens": int(pasted.sum()), "objects": len(regions),
         "cutout_head": {"block": f"{kind} {block}", "head": head_index, "chosen_by": reference_kind},
     }  # fmt: skip
     return RenderResult(

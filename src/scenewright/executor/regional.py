@@ -19,6 +19,7 @@ from scenewright.planner.plan import Plan
 
 DEFAULT_BASE_RATIO = 0.3
 DEFAULT_INJECT_FRACTION = 0.4
+DEFAULT_IMAGE_ATTENTION = "region"  # or "all": see RegionMask.image_attention
 
 
 def regional_edit(
@@ -30,6 +31,7 @@ def regional_edit(
     inject_fraction: float = DEFAULT_INJECT_FRACTION,
     double_blocks: Sequence[int] | None = None,
     single_blocks: Sequence[int] | None = None,
+    image_attention: str = DEFAULT_IMAGE_ATTENTION,
 ) -> tuple[PromptEncoding, PromptEncoding, RegionMask]:
     """The concatenated prompt row, a matching unconditional row, and the region mask edit."""
     regions = plan_regions(plan)
@@ -45,6 +47,7 @@ def regional_edit(
         base_span=spans[-1],
         base_ratio=base_ratio,
         sites=Sites.make(double=double_blocks, single=single_blocks, steps=(0, inject)),
+        image_attention=image_attention,
     )
     return encoding, negative, mask
 
@@ -59,6 +62,7 @@ def render_regional(
     progress: bool = False,
     base_ratio: float = DEFAULT_BASE_RATIO,
     inject_fraction: float = DEFAULT_INJECT_FRACTION,
+    image_attention: str = DEFAULT_IMAGE_ATTENTION,
 ) -> RenderResult:
     """Render ``plan`` with every instance drawn by its own prompt inside its own box."""
     if not plan_regions(plan):
@@ -66,8 +70,9 @@ def render_regional(
         fallback.report["note"] = "no boxes in the plan: rendered without regions"
         return fallback
     encoding, negative, mask = regional_edit(
-        backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction
-    )
+        backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
+        image_attention=image_attention,
+    )  # fmt: skip
     inject = mask.sites.steps[1] if mask.sites.steps else settings.steps
     result = sample_with_edits(
         backend, encoding, settings, [mask, *edits], negative=negative, hooks=hooks, progress=progress,
@@ -82,7 +87,12 @@ def render_regional(
             latents=result.latents, start_step=inject, progress=progress,
         )  # fmt: skip
     image = backend.to_pil(result.images)[0]
-    report = {"base_ratio": base_ratio, "inject_steps": mask.sites.steps, "regions": len(mask.shapes) - 1}
+    report = {
+        "base_ratio": base_ratio,
+        "image_attention": image_attention,
+        "inject_steps": mask.sites.steps,
+        "regions": len(mask.shapes) - 1,
+    }
     return RenderResult(
         image=image, plan=plan, settings=settings, strategy="regional", sample=result, report=report
     )

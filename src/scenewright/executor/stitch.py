@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from scenewright.backends.base import Backend, GuidanceMode
+from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import (
     CaptureMaps,
     ConceptAttention,
@@ -35,6 +36,7 @@ from scenewright.executor.attention import (
     attention_engine,
 )
 from scenewright.executor.attention.masks import box_to_tokens
+from scenewright.executor.attention.schedules import Site
 from scenewright.executor.composition import (
     conditional_rows,
     encode_sequence,
@@ -42,8 +44,8 @@ from scenewright.executor.composition import (
     sample_with_edits,
 )
 from scenewright.executor.explain import concept_vectors
-from scenewright.executor.regional import regional_edit
-from scenewright.executor.sampler import SamplerHook, SamplingSettings, sample
+from scenewright.executor.regional import DEFAULT_IMAGE_ATTENTION, regional_edit
+from scenewright.executor.sampler import SamplerHook, SamplingSettings, make_generator, sample
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
@@ -51,6 +53,8 @@ from scenewright.planner.plan import Plan
 DEFAULT_OBJECT_FRACTION = 0.2
 DEFAULT_KEEP_MASS = 0.95
 DEFAULT_HOLD_FRACTION = 0.0
+OBJECT_PASSES = ("box", "free")
+DEFAULT_OBJECT_PASS = "box"
 
 
 def cutout(attention: torch.Tensor, box_tokens: torch.Tensor, keep_mass: float) -> torch.Tensor:
@@ -66,6 +70,32 @@ def cutout(attention: torch.Tensor, box_tokens: torch.Tensor, keep_mass: float) 
     keep[order[:count]] = True
     grown = F.max_pool2d(keep.reshape(1, 1, *inside.shape).float(), 3, stride=1, padding=1)[0, 0] > 0
     return grown & box_tokens
+
+
+def translate_into_box(
+    attention: torch.Tensor, keep: torch.Tensor, box: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where ``keep``'s tokens go so that their attention-weighted centre lands on ``box``'s centre.
+
+    Returns (source, target) flat token indices of equal length: the kept tokens that stay on the
+    grid after the whole-token shift, and where each one goes.
+    """
+    rows, cols = keep.shape
+    ys = torch.arange(rows, dtype=torch.float32)[:, None] + 0.5
+    xs = torch.arange(cols, dtype=torch.float32)[None, :] + 0.5
+    weights = (attention.float().clamp(min=0) * keep).reshape(rows, cols)
+    if float(weights.sum()) <= 0:
+        weights = keep.float()
+    total = weights.sum()
+    centre_y, centre_x = float((weights * ys).sum() / total), float((weights * xs).sum() / total)
+    inside = box.nonzero().float() + 0.5
+    dy = round(float(inside[:, 0].mean()) - centre_y)
+    dx = round(float(inside[:, 1].mean()) - centre_x)
+    src = keep.nonzero()
+    dst = src + torch.tensor([dy, dx])
+    on_grid = (dst[:, 0] >= 0) & (dst[:, 0] < rows) & (dst[:, 1] >= 0) & (dst[:, 1] < cols)
+    src, dst = src[on_grid], dst[on_grid]
+    return src[:, 0] * cols + src[:, 1], dst[:, 0] * cols + dst[:, 1]
 
 
 def _correlation(a: torch.Tensor, b: torch.Tensor) -> float | None:
@@ -97,30 +127,32 @@ def choose_head(
     return int(scores.argmax())
 
 
-def render_stitch(
+def _boxed_object_tokens(
     backend: Backend,
     plan: Plan,
     settings: SamplingSettings,
-    *,
-    hooks: Sequence[SamplerHook] = (),
-    edits: Sequence[Edit] = (),
-    progress: bool = False,
-    object_fraction: float = DEFAULT_OBJECT_FRACTION,
-    keep_mass: float = DEFAULT_KEEP_MASS,
-    hold_fraction: float = DEFAULT_HOLD_FRACTION,
-) -> RenderResult:
+    switch: int,
+    keep_mass: float,
+    image_attention: str,
+    edits: Sequence[Edit],
+    progress: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, object]]:
+    """The paper's object pass: every instance bound to its box in one latent.
+
+    Returns the pass's image tokens (1, N, C), the source and target flat token indices to paste
+    (the same here: nothing moves), and the report on the cutout head.
+    """
     regions = plan_regions(plan)
-    if not regions:
-        fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
-        fallback.report["note"] = "no boxes in the plan: rendered without stitching"
-        return fallback
-    switch = max(1, round(object_fraction * settings.steps))
     grid = backend.token_grid(settings.height, settings.width)
     background_prompt = plan.background or backend.defaults.background_prompt
-
     prompts = [r.prompt for r in regions] + [background_prompt]
     encoding, negative, spans = encode_sequence(backend, prompts, settings.negative_prompt)
-    mask = RegionMask(text_spans=spans, shapes=[r.box for r in regions] + [None], base_ratio=0.0)
+    mask = RegionMask(
+        text_spans=spans,
+        shapes=[r.box for r in regions] + [None],
+        base_ratio=0.0,
+        image_attention=image_attention,
+    )
     read = Sites.make(steps=(switch - 1, switch))
     captures = [CaptureMaps(tokens=list(range(*span)), sites=read, per_head=True) for span in spans[:-1]]
     readers: list[Edit] = [*captures]
@@ -137,22 +169,10 @@ def render_stitch(
             backend, encoding, settings, negative=negative, hooks=[engine], progress=progress,
             decode=False, max_steps=switch,
         )  # fmt: skip
-    # With CFG and a background prompt equal to the negative one (the usual empty background),
-    # the guided velocity is the unguided one: one batch row gives the same latents at half cost.
-    background_settings = settings
-    if (
-        backend.guidance_mode is GuidanceMode.CFG
-        and background_prompt.strip() == settings.negative_prompt.strip()
-    ):
-        background_settings = replace(settings, guidance=1.0)
-    background = sample_with_edits(
-        backend, backend.encode_prompts([background_prompt]), background_settings, edits,
-        progress=progress, decode=False, max_steps=switch,
-    )  # fmt: skip
-
     row = conditional_rows(backend, settings)[0]
     boxes = [box_to_tokens(region.box, grid) for region in regions]
     per_head = []
+    names: list[tuple[Site, int]] = []
     for capture in captures:
         names, maps = capture.head_maps()
         per_head.append(maps[row].mean(dim=0).float().cpu())  # (candidates, rows, cols)
@@ -167,10 +187,108 @@ def render_stitch(
     pasted = torch.zeros(grid, dtype=torch.bool)
     for maps, box in zip(per_head, boxes, strict=True):
         pasted |= cutout(maps[head], box, keep_mass)
-    object_tokens = backend.image_tokens(objects.latents)
+    flat = pasted.flatten().nonzero().flatten()
+    (kind, block), head_index = names[head]
+    report = {"block": f"{kind} {block}", "head": head_index, "chosen_by": reference_kind}
+    return backend.image_tokens(objects.latents), flat, flat, {"cutout_head": report}
+
+
+def _free_object_tokens(
+    backend: Backend,
+    plan: Plan,
+    settings: SamplingSettings,
+    switch: int,
+    keep_mass: float,
+    background_tokens: torch.Tensor,
+    noise: torch.Tensor,
+    edits: Sequence[Edit],
+    progress: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, object]]:
+    """Our variant for models that cannot draw inside a small box: each instance drawn alone on
+    the whole canvas (one batch row each, from the background pass's noise), found where its row
+    departs from the background pass, and moved by whole tokens so that its centre lands on its
+    box's centre.
+
+    Returns the rows' image tokens flattened to (1, K*N, C), the source indices into them, the
+    target indices on the grid, and how many tokens each instance brought.
+    """
+    regions = plan_regions(plan)
+    grid = backend.token_grid(settings.height, settings.width)
+    encoding = backend.encode_prompts([r.prompt for r in regions])
+    same_noise = noise.expand(len(regions), *noise.shape[1:]).clone()
+    objects = sample_with_edits(
+        backend, encoding, settings, edits, latents=same_noise, progress=progress, decode=False,
+        max_steps=switch,
+    )  # fmt: skip
+    tokens = backend.image_tokens(objects.latents)  # (K, N, C)
+    # From the same noise, what a row adds to the background is its object: the token-wise
+    # distance between the two passes is the object's footprint, on any model, with no attention.
+    departure = (tokens.float() - background_tokens.float()).norm(dim=-1).cpu()  # (K, N)
+    n_tokens = grid[0] * grid[1]
+    everywhere = torch.ones(grid, dtype=torch.bool)
+    sources, targets, moved = [], [], []
+    for row, region in enumerate(regions):
+        footprint = departure[row].reshape(grid)
+        keep = cutout(footprint, everywhere, keep_mass)
+        src, dst = translate_into_box(footprint, keep, box_to_tokens(region.box, grid))
+        sources.append(src + row * n_tokens)
+        targets.append(dst)
+        moved.append(int(src.numel()))
+    flat = tokens.reshape(1, -1, tokens.shape[-1])
+    return flat, torch.cat(sources), torch.cat(targets), {"moved_tokens": moved}
+
+
+def render_stitch(
+    backend: Backend,
+    plan: Plan,
+    settings: SamplingSettings,
+    *,
+    hooks: Sequence[SamplerHook] = (),
+    edits: Sequence[Edit] = (),
+    progress: bool = False,
+    object_fraction: float = DEFAULT_OBJECT_FRACTION,
+    keep_mass: float = DEFAULT_KEEP_MASS,
+    hold_fraction: float = DEFAULT_HOLD_FRACTION,
+    image_attention: str = DEFAULT_IMAGE_ATTENTION,
+    object_pass: str = DEFAULT_OBJECT_PASS,
+) -> RenderResult:
+    """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
+    their boxes) or "free" (drawn anywhere, then moved into their boxes)."""
+    if object_pass not in OBJECT_PASSES:
+        raise InvalidInputError(
+            "object_pass", f"unknown object pass {object_pass!r}", f"use one of {', '.join(OBJECT_PASSES)}"
+        )
+    regions = plan_regions(plan)
+    if not regions:
+        fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
+        fallback.report["note"] = "no boxes in the plan: rendered without stitching"
+        return fallback
+    switch = max(1, round(object_fraction * settings.steps))
+    # With CFG and a background prompt equal to the negative one, the guided velocity is the
+    # unguided one: one batch row gives the same latents at half cost.
+    background_prompt = plan.background or backend.defaults.background_prompt
+    background_settings = settings
+    if (
+        backend.guidance_mode is GuidanceMode.CFG
+        and background_prompt.strip() == settings.negative_prompt.strip()
+    ):
+        background_settings = replace(settings, guidance=1.0)
+    noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
+    background = sample_with_edits(
+        backend, backend.encode_prompts([background_prompt]), background_settings, edits,
+        latents=noise, progress=progress, decode=False, max_steps=switch,
+    )  # fmt: skip
+    if object_pass == "box":
+        object_tokens, sources, targets, found = _boxed_object_tokens(
+            backend, plan, settings, switch, keep_mass, image_attention, edits, progress
+        )
+    else:
+        object_tokens, sources, targets, found = _free_object_tokens(
+            backend, plan, settings, switch, keep_mass, backend.image_tokens(background.latents),
+            noise, edits, progress,
+        )  # fmt: skip
     tokens = backend.image_tokens(background.latents).clone()
-    flat = pasted.flatten().to(tokens.device)
-    tokens[:, flat] = object_tokens[:, flat]
+    tokens[:, targets.to(tokens.device)] = object_tokens[:, sources.to(tokens.device)]
     start = backend.from_image_tokens(tokens, settings.height, settings.width)
 
     # Our addition to Stitch: keep each pasted object bound to its prompt (regional attention with
@@ -179,7 +297,7 @@ def render_stitch(
     # ring" into two green rings) before the objects are settled.
     hold = min(settings.steps - switch, round(hold_fraction * settings.steps))
     if hold > 0:
-        held, held_negative, region = regional_edit(backend, plan, settings)
+        held, held_negative, region = regional_edit(backend, plan, settings, image_attention=image_attention)
         region = replace(region, sites=Sites.make(steps=(switch, switch + hold)))
         start = sample_with_edits(
             backend, held, settings, [region, *edits], negative=held_negative, hooks=hooks,
@@ -190,10 +308,9 @@ def render_stitch(
         hooks=hooks, latents=start, start_step=switch + hold, progress=progress,
     )  # fmt: skip
     image = backend.to_pil(result.images)[0]
-    (kind, block), head_index = names[head]
     report = {
-        "switch_step": switch, "hold_steps": hold, "pasted_tokens": int(pasted.sum()), "objects": len(regions),
-        "cutout_head": {"block": f"{kind} {block}", "head": head_index, "chosen_by": reference_kind},
+        "object_pass": object_pass, "switch_step": switch, "hold_steps": hold,
+        "pasted_tokens": int(targets.unique().numel()), "objects": len(regions), **found,
     }  # fmt: skip
     return RenderResult(
         image=image, plan=plan, settings=settings, strategy="stitch", sample=result, report=report

@@ -63,6 +63,10 @@ class RegionMask(Edit):
     shapes: Sequence[RegionShape] = ()
     base_span: tuple[int, int] | None = None
     base_ratio: float = 0.3
+    # "region": image tokens attend only within their region (Regional-Prompting-FLUX); "all":
+    # every image token attends to every other and only the text is bound to regions (our
+    # option for coarse token grids, where a box of 3x3 tokens cannot draw a whole object alone).
+    image_attention: str = "region"
 
     def __post_init__(self) -> None:
         if self.rows is not None:
@@ -72,6 +76,10 @@ class RegionMask(Edit):
         if len(self.text_spans) != len(self.shapes):
             raise InvalidInputError(
                 "regions", f"{len(self.text_spans)} prompts for {len(self.shapes)} shapes", "give one each"
+            )
+        if self.image_attention not in ("region", "all"):
+            raise InvalidInputError(
+                "image_attention", f"unknown value {self.image_attention!r}", "use 'region' or 'all'"
             )
         if not 0.0 <= self.base_ratio <= 1.0:
             raise InvalidInputError("base_ratio", f"{self.base_ratio} is outside [0, 1]", "use 0.2 to 0.7")
@@ -103,7 +111,12 @@ class RegionMask(Edit):
                 f"spans cover {covered} of {text_len} text tokens",
                 "give spans for every text token",
             )
-        return RegionLayout.build(self.text_spans, region_token_masks(self.shapes, grid), text_len)
+        return RegionLayout.build(
+            self.text_spans,
+            region_token_masks(self.shapes, grid),
+            text_len,
+            open_image=self.image_attention == "all",
+        )
 
 
 @dataclass

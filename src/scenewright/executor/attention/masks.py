@@ -22,7 +22,8 @@ from scenewright.errors import InvalidInputError
 Box = tuple[float, float, float, float]
 RegionShape = Box | torch.Tensor | None  # None: the background, i.e. whatever no other region covers
 BACKGROUND_BIT = 62
-MAX_REGIONS = 62
+IMAGE_BIT = 61  # shared by every image token when image attention is open across regions
+MAX_REGIONS = 61
 
 
 def mask_value(dtype: torch.dtype) -> float:
@@ -92,9 +93,17 @@ class RegionLayout:
 
     @classmethod
     def build(
-        cls, text_spans: Sequence[tuple[int, int]], image_masks: torch.Tensor, text_len: int
+        cls,
+        text_spans: Sequence[tuple[int, int]],
+        image_masks: torch.Tensor,
+        text_len: int,
+        open_image: bool = False,
     ) -> RegionLayout:
-        """Group tokens by region; ``text_spans`` are [start, end) ranges in the text sequence."""
+        """Group tokens by region; ``text_spans`` are [start, end) ranges in the text sequence.
+
+        ``open_image``: every image token also carries ``IMAGE_BIT``, so image tokens attend to
+        each other across regions while each region's text still reaches only its own tokens.
+        """
         n_regions = image_masks.shape[0]
         if n_regions != len(text_spans):
             raise InvalidInputError(
@@ -105,6 +114,8 @@ class RegionLayout:
         weights = torch.tensor([1 << i for i in range(n_regions)], dtype=torch.int64)
         image_bits = (image_masks.to(torch.int64) * weights[:, None]).sum(dim=0)
         image_bits = torch.where(image_bits == 0, torch.tensor(1 << BACKGROUND_BIT), image_bits)
+        if open_image:
+            image_bits = image_bits | (1 << IMAGE_BIT)
         first = torch.where(
             image_masks.any(dim=0), image_masks.to(torch.int8).argmax(dim=0), torch.tensor(n_regions)
         )
@@ -121,7 +132,7 @@ class RegionLayout:
         bits = torch.cat([*text_bits, image_bits[image_order]])
         n_text = sum(end - start for start, end in text_spans)
         segments = None
-        if bool((image_masks.sum(dim=0) <= 1).all()):
+        if not open_image and bool((image_masks.sum(dim=0) <= 1).all()):
             segments, text_at, image_at = [], 0, n_text
             for i in range(n_regions + 1):
                 n_t = text_spans[i][1] - text_spans[i][0] if i < n_regions else 0

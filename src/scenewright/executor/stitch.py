@@ -98,6 +98,23 @@ def translate_into_box(
     return src[:, 0] * cols + src[:, 1], dst[:, 0] * cols + dst[:, 1]
 
 
+def strongest_per_target(
+    sources: torch.Tensor, targets: torch.Tensor, strengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where moved instances overlap, each target token takes the source with the strongest
+    footprint: one object's faint halo must not paint over its neighbour's body."""
+    if targets.numel() == 0:
+        return sources, targets
+    order = torch.argsort(strengths, stable=True)  # weakest first, so the last write per target wins
+    sources, targets = sources[order], targets[order]
+    unique, inverse = torch.unique(targets, return_inverse=True)
+    positions = torch.arange(targets.numel())
+    last = torch.full((unique.numel(),), -1, dtype=torch.long).scatter_reduce(
+        0, inverse, positions, reduce="amax"
+    )
+    return sources[last], targets[last]
+
+
 def _correlation(a: torch.Tensor, b: torch.Tensor) -> float | None:
     """Pearson correlation of two flat maps, or None where either is constant."""
     a, b = a - a.mean(), b - b.mean()
@@ -226,16 +243,18 @@ def _free_object_tokens(
     departure = (tokens.float() - background_tokens.float()).norm(dim=-1).cpu()  # (K, N)
     n_tokens = grid[0] * grid[1]
     everywhere = torch.ones(grid, dtype=torch.bool)
-    sources, targets, moved = [], [], []
+    sources, targets, strengths, moved = [], [], [], []
     for row, region in enumerate(regions):
         footprint = departure[row].reshape(grid)
         keep = cutout(footprint, everywhere, keep_mass)
         src, dst = translate_into_box(footprint, keep, box_to_tokens(region.box, grid))
         sources.append(src + row * n_tokens)
         targets.append(dst)
+        strengths.append(departure[row][src] / departure[row].max().clamp(min=1e-12))
         moved.append(int(src.numel()))
+    source, target = strongest_per_target(torch.cat(sources), torch.cat(targets), torch.cat(strengths))
     flat = tokens.reshape(1, -1, tokens.shape[-1])
-    return flat, torch.cat(sources), torch.cat(targets), {"moved_tokens": moved}
+    return flat, source, target, {"moved_tokens": moved}
 
 
 def render_stitch(

@@ -326,3 +326,45 @@ def test_regions_fill_the_unboxed_space_with_the_model_s_background_prompt() -> 
     with_sky = two_object_plan().model_copy(update={"background": "night sky"})
     encoding, _, _ = regional_edit(quiet, with_sky, settings)
     assert encoding.prompts[0].split(" | ")[2] == "night sky"  # the plan's own background wins
+
+
+def test_free_stitch_moves_a_footprint_onto_its_box_centre() -> None:
+    from scenewright.executor.attention.masks import box_to_tokens
+    from scenewright.executor.stitch import translate_into_box
+
+    footprint = torch.zeros(8, 8)
+    footprint[1:3, 1:3] = 1.0  # an object in the top-left corner, centred at (2, 2)
+    keep = footprint > 0
+    box = box_to_tokens((0.5, 0.5, 1.0, 1.0), (8, 8))  # bottom-right quarter, centred at (6, 6)
+    source, target = translate_into_box(footprint, keep, box)
+    assert sorted(source.tolist()) == [9, 10, 17, 18]
+    rows, cols = target // 8, target % 8
+    assert (rows.float().mean() + 0.5, cols.float().mean() + 0.5) == (6.0, 6.0)
+    # A footprint moved partly off the grid loses only the tokens that fall off.
+    edge = box_to_tokens((0.75, 0.75, 1.0, 1.0), (8, 8))
+    wide = torch.zeros(8, 8, dtype=torch.bool)
+    wide[0:5, 0:5] = True
+    source, target = translate_into_box(wide.float(), wide, edge)
+    assert 0 < source.numel() < 25 and bool((target < 64).all())
+
+
+def test_free_stitch_keeps_the_strongest_instance_where_two_land() -> None:
+    from scenewright.executor.stitch import strongest_per_target
+
+    sources = torch.tensor([100, 101, 200, 201])
+    targets = torch.tensor([5, 6, 6, 7])
+    strengths = torch.tensor([0.9, 0.2, 0.8, 0.5])
+    source, target = strongest_per_target(sources, targets, strengths)
+    chosen = dict(zip(target.tolist(), source.tolist(), strict=True))
+    assert chosen == {5: 100, 6: 200, 7: 201}  # token 6: the 0.8 body beats the 0.2 halo
+
+
+def test_free_stitch_runs_one_row_per_instance_and_checks_its_option(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=6)
+    plan = count_plan(2)
+    result = run_strategy("stitch:object_pass=free", backend, plan, settings)
+    assert result.report["object_pass"] == "free"
+    assert len(result.report["moved_tokens"]) == 2 and result.report["pasted_tokens"] > 0
+    assert torch.isfinite(result.sample.images).all()
+    with pytest.raises(InvalidInputError, match="object_pass"):
+        run_strategy("stitch:object_pass=teleport", backend, plan, settings)

@@ -216,37 +216,39 @@ def _free_object_tokens(
     settings: SamplingSettings,
     switch: int,
     keep_mass: float,
-    background_tokens: torch.Tensor,
-    noise: torch.Tensor,
+    background_prompt: str,
     edits: Sequence[Edit],
     progress: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, object]]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, object]]:
     """Our variant for models that cannot draw inside a small box: each instance drawn alone on
-    the whole canvas (one batch row each, from the background pass's noise), found where its row
-    departs from the background pass, and moved by whole tokens so that its centre lands on its
-    box's centre.
+    the whole canvas (one batch row each, beside the background's row and from the same noise),
+    found where its row departs from the background's, and moved by whole tokens so that its
+    centre lands on its box's centre.
 
-    Returns the rows' image tokens flattened to (1, K*N, C), the source indices into them, the
-    target indices on the grid, and how many tokens each instance brought.
+    Returns the background's image tokens (1, N, C), the instance rows' flattened to (1, K*N, C),
+    the source indices into them, the target indices on the grid, and how many tokens each
+    instance brought.
     """
     regions = plan_regions(plan)
     grid = backend.token_grid(settings.height, settings.width)
-    encoding = backend.encode_prompts([r.prompt for r in regions])
-    same_noise = noise.expand(len(regions), *noise.shape[1:]).clone()
-    objects = sample_with_edits(
+    encoding = backend.encode_prompts([*(r.prompt for r in regions), background_prompt])
+    noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
+    same_noise = noise.expand(len(regions) + 1, *noise.shape[1:]).clone()
+    rows = sample_with_edits(
         backend, encoding, settings, edits, latents=same_noise, progress=progress, decode=False,
         max_steps=switch,
     )  # fmt: skip
-    tokens = backend.image_tokens(objects.latents)  # (K, N, C)
+    everything = backend.image_tokens(rows.latents)  # (K + 1, N, C), the background last
+    tokens, background_tokens = everything[:-1], everything[-1:]
     # From the same noise, what a row adds to the background is its object: the token-wise
     # distance between the two passes is the object's footprint, on any model, with no attention.
     departure = (tokens.float() - background_tokens.float()).norm(dim=-1).cpu()  # (K, N)
     n_tokens = grid[0] * grid[1]
-    everywhere = torch.ones(grid, dtype=torch.bool)
+    all_tokens = torch.ones(grid, dtype=torch.bool)
     sources, targets, strengths, moved = [], [], [], []
     for row, region in enumerate(regions):
         footprint = departure[row].reshape(grid)
-        keep = cutout(footprint, everywhere, keep_mass)
+        keep = cutout(footprint, all_tokens, keep_mass)
         src, dst = translate_into_box(footprint, keep, box_to_tokens(region.box, grid))
         sources.append(src + row * n_tokens)
         targets.append(dst)
@@ -254,7 +256,7 @@ def _free_object_tokens(
         moved.append(int(src.numel()))
     source, target = strongest_per_target(torch.cat(sources), torch.cat(targets), torch.cat(strengths))
     flat = tokens.reshape(1, -1, tokens.shape[-1])
-    return flat, source, target, {"moved_tokens": moved}
+    return background_tokens, flat, source, target, {"moved_tokens": moved}
 
 
 def render_stitch(
@@ -292,21 +294,20 @@ def render_stitch(
         and background_prompt.strip() == settings.negative_prompt.strip()
     ):
         background_settings = replace(settings, guidance=1.0)
-    noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
-    background = sample_with_edits(
-        backend, backend.encode_prompts([background_prompt]), background_settings, edits,
-        latents=noise, progress=progress, decode=False, max_steps=switch,
-    )  # fmt: skip
     if object_pass == "box":
+        background = sample_with_edits(
+            backend, backend.encode_prompts([background_prompt]), background_settings, edits,
+            progress=progress, decode=False, max_steps=switch,
+        )  # fmt: skip
+        background_tokens = backend.image_tokens(background.latents)
         object_tokens, sources, targets, found = _boxed_object_tokens(
             backend, plan, settings, switch, keep_mass, image_attention, edits, progress
         )
     else:
-        object_tokens, sources, targets, found = _free_object_tokens(
-            backend, plan, settings, switch, keep_mass, backend.image_tokens(background.latents),
-            noise, edits, progress,
-        )  # fmt: skip
-    tokens = backend.image_tokens(background.latents).clone()
+        background_tokens, object_tokens, sources, targets, found = _free_object_tokens(
+            backend, plan, settings, switch, keep_mass, background_prompt, edits, progress
+        )
+    tokens = background_tokens.clone()
     tokens[:, targets.to(tokens.device)] = object_tokens[:, sources.to(tokens.device)]
     start = backend.from_image_tokens(tokens, settings.height, settings.width)
 

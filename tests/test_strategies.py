@@ -164,7 +164,7 @@ def test_stitch_chooses_the_head_that_agrees_with_the_reference() -> None:
 def test_stitch_runs_and_pastes_only_inside_boxes(backend: TinyBackend) -> None:
     settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=6)
     plan = two_object_plan()
-    result = run_strategy("stitch", backend, plan, settings)
+    result = run_strategy("stitch:object_pass=box", backend, plan, settings)
     assert result.report["switch_step"] == 1 and 0 < result.report["pasted_tokens"] <= 64
     chosen = result.report["cutout_head"]
     assert chosen["chosen_by"] == "concept-attention"
@@ -177,12 +177,12 @@ def test_stitch_runs_and_pastes_only_inside_boxes(backend: TinyBackend) -> None:
 def test_stitch_can_hold_the_objects_bound_after_the_paste(backend: TinyBackend) -> None:
     settings = SamplingSettings(32, 32, steps=8, guidance=3.0, seed=6)
     plan = two_object_plan()
-    plain = run_strategy("stitch", backend, plan, settings)
-    held = run_strategy("stitch:hold_fraction=0.25", backend, plan, settings)
+    plain = run_strategy("stitch:object_pass=box", backend, plan, settings)
+    held = run_strategy("stitch:object_pass=box:hold_fraction=0.25", backend, plan, settings)
     assert plain.report["hold_steps"] == 0 and held.report["hold_steps"] == 2
     assert held.report["switch_step"] == plain.report["switch_step"] == 2
     assert not torch.equal(held.sample.images, plain.sample.images)
-    everything = run_strategy("stitch:hold_fraction=1.0", backend, plan, settings)
+    everything = run_strategy("stitch:object_pass=box:hold_fraction=1.0", backend, plan, settings)
     assert everything.report["hold_steps"] == 6  # never past the last step
     assert torch.isfinite(everything.sample.images).all()
 
@@ -359,7 +359,9 @@ def test_free_stitch_keeps_the_strongest_instance_where_two_land() -> None:
     assert chosen == {5: 100, 6: 200, 7: 201}  # token 6: the 0.8 body beats the 0.2 halo
 
 
-def test_free_stitch_runs_one_row_per_instance_and_checks_its_option(backend: TinyBackend) -> None:
+def test_free_stitch_runs_one_row_per_instance_and_checks_its_option(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=6)
     plan = count_plan(2)
     result = run_strategy("stitch:object_pass=free", backend, plan, settings)
@@ -368,3 +370,9 @@ def test_free_stitch_runs_one_row_per_instance_and_checks_its_option(backend: Ti
     assert torch.isfinite(result.sample.images).all()
     with pytest.raises(InvalidInputError, match="object_pass"):
         run_strategy("stitch:object_pass=teleport", backend, plan, settings)
+    # "auto" (the default) takes the free pass on a coarse grid (4x4 tokens here), the box pass on a fine one.
+    assert run_strategy("stitch", backend, plan, settings).report["object_pass"] == "free"
+    from scenewright.executor import stitch
+
+    monkeypatch.setattr(stitch, "FREE_PASS_MAX_GRID", 2)
+    assert run_strategy("stitch", backend, plan, settings).report["object_pass"] == "box"

@@ -53,8 +53,12 @@ from scenewright.planner.plan import Plan
 DEFAULT_OBJECT_FRACTION = 0.2
 DEFAULT_KEEP_MASS = 0.95
 DEFAULT_HOLD_FRACTION = 0.0
-OBJECT_PASSES = ("box", "free")
-DEFAULT_OBJECT_PASS = "box"
+OBJECT_PASSES = ("auto", "box", "free")
+DEFAULT_OBJECT_PASS = "auto"
+# "auto" takes the free pass on token grids at most this many tokens a side: there a box is two or
+# three tokens wide and a model cannot draw a whole object inside it alone (measured on the
+# embedded model, docs/benchmarks.md); on FLUX and SD3 grids (64 and more) the paper's box pass.
+FREE_PASS_MAX_GRID = 16
 
 
 def cutout(attention: torch.Tensor, box_tokens: torch.Tensor, keep_mass: float) -> torch.Tensor:
@@ -274,7 +278,8 @@ def render_stitch(
     object_pass: str = DEFAULT_OBJECT_PASS,
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
-    their boxes) or "free" (drawn anywhere, then moved into their boxes)."""
+    their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
+    token grids, box elsewhere; the report says which ran)."""
     if object_pass not in OBJECT_PASSES:
         raise InvalidInputError(
             "object_pass", f"unknown object pass {object_pass!r}", f"use one of {', '.join(OBJECT_PASSES)}"
@@ -285,6 +290,9 @@ def render_stitch(
         fallback.report["note"] = "no boxes in the plan: rendered without stitching"
         return fallback
     switch = max(1, round(object_fraction * settings.steps))
+    if object_pass == "auto":
+        grid = backend.token_grid(settings.height, settings.width)
+        object_pass = "free" if max(grid) <= FREE_PASS_MAX_GRID else "box"
     # With CFG and a background prompt equal to the negative one, the guided velocity is the
     # unguided one: one batch row gives the same latents at half cost.
     background_prompt = plan.background or backend.defaults.background_prompt

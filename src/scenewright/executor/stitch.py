@@ -225,32 +225,37 @@ def _free_object_tokens(
     progress: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, object]]:
     """Our variant for models that cannot draw inside a small box: each instance drawn alone on
-    the whole canvas (one batch row each, beside the background's row and from the same noise),
+    the whole canvas (one batch row per object, beside the background's row and from the same noise),
     found where its row departs from the background's, and moved by whole tokens so that its
     centre lands on its box's centre.
 
-    Returns the background's image tokens (1, N, C), the instance rows' flattened to (1, K*N, C),
+    Returns the background's image tokens (1, N, C), the object rows' flattened to (1, K*N, C),
     the source indices into them, the target indices on the grid, and how many tokens each
     instance brought.
     """
     regions = plan_regions(plan)
     grid = backend.token_grid(settings.height, settings.width)
-    encoding = backend.encode_prompts([*(r.prompt for r in regions), background_prompt])
+    # One row per object, not per instance: the instances of "three red circles" would be three
+    # identical rows (same prompt, same noise), so one is drawn and moved into every box.
+    objects = list(dict.fromkeys(r.object_index for r in regions))
+    prompts = {r.object_index: r.prompt for r in regions}
+    encoding = backend.encode_prompts([*(prompts[i] for i in objects), background_prompt])
     noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
-    same_noise = noise.expand(len(regions) + 1, *noise.shape[1:]).clone()
+    same_noise = noise.expand(len(objects) + 1, *noise.shape[1:]).clone()
     rows = sample_with_edits(
         backend, encoding, settings, edits, latents=same_noise, progress=progress, decode=False,
         max_steps=switch,
     )  # fmt: skip
-    everything = backend.image_tokens(rows.latents)  # (K + 1, N, C), the background last
+    everything = backend.image_tokens(rows.latents)  # (objects + 1, N, C), the background last
     tokens, background_tokens = everything[:-1], everything[-1:]
     # From the same noise, what a row adds to the background is its object: the token-wise
     # distance between the two passes is the object's footprint, on any model, with no attention.
-    departure = (tokens.float() - background_tokens.float()).norm(dim=-1).cpu()  # (K, N)
+    departure = (tokens.float() - background_tokens.float()).norm(dim=-1).cpu()  # (objects, N)
     n_tokens = grid[0] * grid[1]
     all_tokens = torch.ones(grid, dtype=torch.bool)
     sources, targets, strengths, moved = [], [], [], []
-    for row, region in enumerate(regions):
+    for region in regions:
+        row = objects.index(region.object_index)
         footprint = departure[row].reshape(grid)
         keep = cutout(footprint, all_tokens, keep_mass)
         src, dst = translate_into_box(footprint, keep, box_to_tokens(region.box, grid))

@@ -366,10 +366,13 @@ def test_free_stitch_runs_one_row_per_instance_and_checks_its_option(
     plan = count_plan(2)
     result = run_strategy("stitch:object_pass=free", backend, plan, settings)
     assert result.report["object_pass"] == "free"
+    assert result.report["switch_step"] == 2  # the free pass's own default: half the steps
     assert len(result.report["moved_tokens"]) == 2 and result.report["pasted_tokens"] > 0
     assert torch.isfinite(result.sample.images).all()
     with pytest.raises(InvalidInputError, match="object_pass"):
         run_strategy("stitch:object_pass=teleport", backend, plan, settings)
+    with pytest.raises(InvalidInputError, match="object_fraction"):
+        run_strategy("stitch:object_fraction=1.0", backend, plan, settings)
     # "auto" (the default) takes the free pass on a coarse grid (4x4 tokens here), the box pass on a fine one.
     assert run_strategy("stitch", backend, plan, settings).report["object_pass"] == "free"
     from scenewright.executor import stitch

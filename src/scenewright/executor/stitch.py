@@ -50,7 +50,12 @@ from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
 # Tuned on the toy-world benchmark: 0.2 was best of 0.1-0.25 (docs/benchmarks.md).
-DEFAULT_OBJECT_FRACTION = 0.2
+# Phase 1's share of the steps when ``object_fraction`` is left negative: per object pass, each
+# the best of a sweep on the toy-world benchmark (docs/benchmarks.md). The free pass must switch
+# later: before half the steps the global prompt still re-binds the moved objects' colours.
+DEFAULT_OBJECT_FRACTION = -1.0
+BOX_OBJECT_FRACTION = 0.2
+FREE_OBJECT_FRACTION = 0.5
 DEFAULT_KEEP_MASS = 0.95
 DEFAULT_HOLD_FRACTION = 0.0
 OBJECT_PASSES = ("auto", "box", "free")
@@ -294,10 +299,16 @@ def render_stitch(
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
         fallback.report["note"] = "no boxes in the plan: rendered without stitching"
         return fallback
-    switch = max(1, round(object_fraction * settings.steps))
     if object_pass == "auto":
         grid = backend.token_grid(settings.height, settings.width)
         object_pass = "free" if max(grid) <= FREE_PASS_MAX_GRID else "box"
+    if object_fraction < 0:
+        object_fraction = FREE_OBJECT_FRACTION if object_pass == "free" else BOX_OBJECT_FRACTION
+    if object_fraction >= 1:
+        raise InvalidInputError(
+            "object_fraction", f"{object_fraction} leaves no steps to finish the image", "use 0.1 to 0.7"
+        )
+    switch = max(1, round(object_fraction * settings.steps))
     # With CFG and a background prompt equal to the negative one, the guided velocity is the
     # unguided one: one batch row gives the same latents at half cost.
     background_prompt = plan.background or backend.defaults.background_prompt

@@ -17,12 +17,17 @@ def choose_strategy(plan: Plan) -> tuple[str, str]:
     counted = [o for o in plan.objects if o.count > 1]
     if not plan.objects:
         return "vanilla", "the plan names no objects to place or count"
+    if boxed and (len(plan.objects) > 1 or plan.relations or counted):
+        # Stitch over regional and NUMINA wherever there are boxes: on the toy-world benchmark it
+        # places and counts objects more often than either (docs/benchmarks.md).
+        first = plan.objects[0]
+        what = f"{len(plan.objects)} objects" if len(plan.objects) > 1 else f"{first.name} x{first.count}"
+        return "stitch", f"{what} with boxes: each object drawn apart, then put in its boxes"
     if len(plan.objects) == 1 and counted:
-        return "numina", f"one object with a count ({counted[0].count} {counted[0].name}): count layout"
-    if boxed and (len(plan.objects) > 1 or plan.relations):
-        # Stitch over regional: on the toy-world benchmark it places objects several times more
-        # often (docs/benchmarks.md); regional stays one --strategy away.
-        return "stitch", f"{len(plan.objects)} objects with boxes: each drawn apart, then put in its box"
+        return (
+            "numina",
+            f"one object with a count ({counted[0].count} {counted[0].name}) and no boxes: count layout",
+        )
     if counted:
         return "numina", "objects with counts but no layout: count layout"
     return "taca", "a single object: stronger text attention early on"

@@ -395,3 +395,34 @@ def test_auto_routes_each_kind_of_plan_and_says_why() -> None:
     assert name == "stitch" and "2 objects with boxes" in why
     single = Plan(prompt="a red circle", objects=[PlanObject(name="circle", attributes=["red"])])
     assert choose_strategy(single)[0] == "taca"
+
+
+def test_footprint_spread_tells_a_formed_object_from_a_faint_haze() -> None:
+    from scenewright.executor.stitch import MAX_SPREAD, footprint_spread
+
+    formed = torch.full((64,), 0.01)
+    formed[[9, 10, 17, 18]] = 1.0
+    haze = torch.rand(64, generator=torch.Generator().manual_seed(0)) + 0.5
+    assert footprint_spread(formed) <= 4 / 64 < MAX_SPREAD < footprint_spread(haze)
+    assert footprint_spread(torch.zeros(64)) == 1.0
+
+
+def test_free_stitch_redraws_a_row_that_drew_nothing(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenewright.executor import stitch
+
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=6)
+    monkeypatch.setattr(stitch, "MAX_SPREAD", 0.0)  # every row looks unformed: both redraws run
+    seeds: list[int] = []
+    original = stitch._object_rows
+
+    def recording(*args: object, **kwargs: object) -> object:
+        seeds.append(args[4])  # type: ignore[arg-type]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stitch, "_object_rows", recording)
+    result = run_strategy("stitch:object_pass=free", backend, two_object_plan(), settings)
+    assert seeds == [6, 6 + stitch.REDRAW_SEED_STEP, 6 + 2 * stitch.REDRAW_SEED_STEP]
+    assert len(result.report["redrawn"]) == 2 and set(result.report["redrawn"]) <= {0, 1, 2}
+    assert torch.isfinite(result.sample.images).all()

@@ -64,6 +64,11 @@ DEFAULT_OBJECT_PASS = "auto"
 # three tokens wide and a model cannot draw a whole object inside it alone (measured on the
 # embedded model, docs/benchmarks.md); on FLUX and SD3 grids (64 and more) the paper's box pass.
 FREE_PASS_MAX_GRID = 16
+# The free pass redraws an object whose footprint still covers more than MAX_SPREAD of the canvas
+# (the share holding 80% of it) at the switch, up to REDRAWS times, each from new noise.
+MAX_SPREAD = 0.3
+REDRAWS = 2
+REDRAW_SEED_STEP = 7919
 
 
 def cutout(attention: torch.Tensor, box_tokens: torch.Tensor, keep_mass: float) -> torch.Tensor:
@@ -105,6 +110,17 @@ def translate_into_box(
     on_grid = (dst[:, 0] >= 0) & (dst[:, 0] < rows) & (dst[:, 1] >= 0) & (dst[:, 1] < cols)
     src, dst = src[on_grid], dst[on_grid]
     return src[:, 0] * cols + src[:, 1], dst[:, 0] * cols + dst[:, 1]
+
+
+def footprint_spread(footprint: torch.Tensor, mass: float = 0.8) -> float:
+    """The share of the grid holding ``mass`` of a footprint: small for a formed object, near
+    ``mass`` for a row that has not drawn one yet (its departure is everywhere and faint)."""
+    values = footprint.flatten().float().clamp(min=0).sort(descending=True).values
+    total = float(values.sum())
+    if total <= 0:
+        return 1.0
+    needed = int((values.cumsum(0) / total < mass).sum().item()) + 1
+    return needed / values.numel()
 
 
 def strongest_per_target(
@@ -219,6 +235,32 @@ def _boxed_object_tokens(
     return backend.image_tokens(objects.latents), flat, flat, {"cutout_head": report}
 
 
+def _object_rows(
+    backend: Backend,
+    prompts: list[str],
+    background_prompt: str,
+    settings: SamplingSettings,
+    seed: int,
+    switch: int,
+    edits: Sequence[Edit],
+    progress: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Phase 1 for ``prompts`` and the background, all from one noise: every row's image tokens
+    (the background's last) and each prompt row's departure from the background's, (K, N)."""
+    encoding = backend.encode_prompts([*prompts, background_prompt])
+    noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(seed))
+    same_noise = noise.expand(len(prompts) + 1, *noise.shape[1:]).clone()
+    rows = sample_with_edits(
+        backend, encoding, settings, edits, latents=same_noise, progress=progress, decode=False,
+        max_steps=switch,
+    )  # fmt: skip
+    tokens = backend.image_tokens(rows.latents)  # (K + 1, N, C)
+    # From the same noise, what a row adds to the background is its object: the token-wise
+    # distance between the two passes is the object's footprint, on any model, with no attention.
+    departure = (tokens[:-1].float() - tokens[-1:].float()).norm(dim=-1).cpu()
+    return tokens, departure
+
+
 def _free_object_tokens(
     backend: Backend,
     plan: Plan,
@@ -244,18 +286,27 @@ def _free_object_tokens(
     # identical rows (same prompt, same noise), so one is drawn and moved into every box.
     objects = list(dict.fromkeys(r.object_index for r in regions))
     prompts = {r.object_index: r.prompt for r in regions}
-    encoding = backend.encode_prompts([*(prompts[i] for i in objects), background_prompt])
-    noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
-    same_noise = noise.expand(len(objects) + 1, *noise.shape[1:]).clone()
-    rows = sample_with_edits(
-        backend, encoding, settings, edits, latents=same_noise, progress=progress, decode=False,
-        max_steps=switch,
+    tokens, departure = _object_rows(
+        backend, [prompts[i] for i in objects], background_prompt, settings, settings.seed, switch,
+        edits, progress,
     )  # fmt: skip
-    everything = backend.image_tokens(rows.latents)  # (objects + 1, N, C), the background last
-    tokens, background_tokens = everything[:-1], everything[-1:]
-    # From the same noise, what a row adds to the background is its object: the token-wise
-    # distance between the two passes is the object's footprint, on any model, with no attention.
-    departure = (tokens.float() - background_tokens.float()).norm(dim=-1).cpu()  # (objects, N)
+    background_tokens = tokens[-1:]
+    tokens, departure = tokens[:-1].clone(), departure.clone()
+    # A row whose footprint is still spread over the canvas has not drawn its object yet at this
+    # noise (measured: such rows end with the object missing); it is drawn again from other noise.
+    redrawn = [0] * len(objects)
+    for attempt in range(1, REDRAWS + 1):
+        weak = [row for row in range(len(objects)) if footprint_spread(departure[row]) > MAX_SPREAD]
+        if not weak:
+            break
+        again, again_departure = _object_rows(
+            backend, [prompts[objects[row]] for row in weak], background_prompt, settings,
+            settings.seed + REDRAW_SEED_STEP * attempt, switch, edits, progress,
+        )  # fmt: skip
+        for index, row in enumerate(weak):
+            if footprint_spread(again_departure[index]) < footprint_spread(departure[row]):
+                tokens[row], departure[row] = again[index], again_departure[index]
+                redrawn[row] = attempt
     n_tokens = grid[0] * grid[1]
     all_tokens = torch.ones(grid, dtype=torch.bool)
     sources, targets, strengths, moved = [], [], [], []
@@ -270,7 +321,9 @@ def _free_object_tokens(
         moved.append(int(src.numel()))
     source, target = strongest_per_target(torch.cat(sources), torch.cat(targets), torch.cat(strengths))
     flat = tokens.reshape(1, -1, tokens.shape[-1])
-    return background_tokens, flat, source, target, {"moved_tokens": moved}
+    spread = [round(footprint_spread(departure[row]), 3) for row in range(len(objects))]
+    found = {"moved_tokens": moved, "footprint_spread": spread, "redrawn": redrawn}
+    return background_tokens, flat, source, target, found
 
 
 def render_stitch(

@@ -330,7 +330,7 @@ def test_regions_fill_the_unboxed_space_with_the_model_s_background_prompt() -> 
 
 def test_free_stitch_moves_a_footprint_onto_its_box_centre() -> None:
     from scenewright.executor.attention.masks import box_to_tokens
-    from scenewright.executor.stitch import translate_into_box
+    from scenewright.executor.stitch_free import translate_into_box
 
     footprint = torch.zeros(8, 8)
     footprint[1:3, 1:3] = 1.0  # an object in the top-left corner, centred at (2, 2)
@@ -349,7 +349,7 @@ def test_free_stitch_moves_a_footprint_onto_its_box_centre() -> None:
 
 
 def test_free_stitch_keeps_the_strongest_instance_where_two_land() -> None:
-    from scenewright.executor.stitch import strongest_per_target
+    from scenewright.executor.stitch_free import strongest_per_target
 
     sources = torch.tensor([100, 101, 200, 201])
     targets = torch.tensor([5, 6, 6, 7])
@@ -398,7 +398,7 @@ def test_auto_routes_each_kind_of_plan_and_says_why() -> None:
 
 
 def test_footprint_spread_tells_a_formed_object_from_a_faint_haze() -> None:
-    from scenewright.executor.stitch import MAX_SPREAD, footprint_spread
+    from scenewright.executor.stitch_free import MAX_SPREAD, footprint_spread
 
     formed = torch.full((64,), 0.01)
     formed[[9, 10, 17, 18]] = 1.0
@@ -410,19 +410,19 @@ def test_footprint_spread_tells_a_formed_object_from_a_faint_haze() -> None:
 def test_free_stitch_redraws_a_row_that_drew_nothing(
     backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scenewright.executor import stitch
+    from scenewright.executor import stitch_free
 
     settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=6)
-    monkeypatch.setattr(stitch, "MAX_SPREAD", 0.0)  # every row looks unformed: both redraws run
+    monkeypatch.setattr(stitch_free, "MAX_SPREAD", 0.0)  # every row looks unformed: both redraws run
     seeds: list[int] = []
-    original = stitch._object_rows
+    original = stitch_free._object_rows
 
     def recording(*args: object, **kwargs: object) -> object:
         seeds.append(args[4])  # type: ignore[arg-type]
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(stitch, "_object_rows", recording)
+    monkeypatch.setattr(stitch_free, "_object_rows", recording)
     result = run_strategy("stitch:object_pass=free", backend, two_object_plan(), settings)
-    assert seeds == [6, 6 + stitch.REDRAW_SEED_STEP, 6 + 2 * stitch.REDRAW_SEED_STEP]
+    assert seeds == [6, 6 + stitch_free.REDRAW_SEED_STEP, 6 + 2 * stitch_free.REDRAW_SEED_STEP]
     assert len(result.report["redrawn"]) == 2 and set(result.report["redrawn"]) <= {0, 1, 2}
     assert torch.isfinite(result.sample.images).all()

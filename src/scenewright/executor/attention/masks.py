@@ -148,3 +148,19 @@ class RegionLayout:
     def density(self) -> float:
         """Fraction of (query, key) pairs the mask keeps: what a block-sparse kernel can hope to pay."""
         return float(self.allowed().float().mean())
+
+
+def mass_cutout(attention: torch.Tensor, box_tokens: torch.Tensor, keep_mass: float) -> torch.Tensor:
+    """Tokens inside the box holding ``keep_mass`` of a map there (an attention map, a footprint),
+    grown by one token: what Stitch cuts out of an object pass."""
+    inside = attention * box_tokens
+    total = inside.sum()
+    if total <= 0:
+        return box_tokens.clone()
+    values, order = inside.flatten().sort(descending=True)
+    cumulative = values.cumsum(0) / total
+    count = int((cumulative < keep_mass).sum().item()) + 1
+    keep = torch.zeros(inside.numel(), dtype=torch.bool, device=inside.device)
+    keep[order[:count]] = True
+    grown = F.max_pool2d(keep.reshape(1, 1, *inside.shape).float(), 3, stride=1, padding=1)[0, 0] > 0
+    return grown & box_tokens

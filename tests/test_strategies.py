@@ -426,3 +426,21 @@ def test_free_stitch_redraws_a_row_that_drew_nothing(
     assert seeds == [6, 6 + stitch_free.REDRAW_SEED_STEP, 6 + 2 * stitch_free.REDRAW_SEED_STEP]
     assert len(result.report["redrawn"]) == 2 and set(result.report["redrawn"]) <= {0, 1, 2}
     assert torch.isfinite(result.sample.images).all()
+
+
+@pytest.mark.parametrize("object_pass", ["box", "free"])
+def test_stitch_reports_progress_through_both_phases(backend: TinyBackend, object_pass: str) -> None:
+    from scenewright.executor.sampler import SamplerHook, StepContext
+
+    class Steps(SamplerHook):
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        def before_step(self, ctx: StepContext) -> None:
+            self.seen.append(ctx.step)
+
+    hook = Steps()
+    settings = SamplingSettings(32, 32, steps=6, guidance=3.0, seed=2)
+    render = get_strategy("stitch")[0]
+    render(backend, two_object_plan(), settings, hooks=[hook], object_pass=object_pass)
+    assert sorted(set(hook.seen)) == list(range(6))  # phase 1's steps are not silent

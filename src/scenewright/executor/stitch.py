@@ -106,6 +106,7 @@ def _boxed_object_tokens(
     keep_mass: float,
     image_attention: str,
     edits: Sequence[Edit],
+    hooks: Sequence[SamplerHook],
     progress: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, object]]:
     """The paper's object pass: every instance bound to its box in one latent.
@@ -137,7 +138,7 @@ def _boxed_object_tokens(
         readers.append(concept)
     with attention_engine(backend, [mask, *readers, *edits]) as engine:
         objects = sample(
-            backend, encoding, settings, negative=negative, hooks=[engine], progress=progress,
+            backend, encoding, settings, negative=negative, hooks=[engine, *hooks], progress=progress,
             decode=False, max_steps=switch,
         )  # fmt: skip
     row = conditional_rows(backend, settings)[0]
@@ -216,11 +217,11 @@ def render_stitch(
         )  # fmt: skip
         background_tokens = backend.image_tokens(background.latents)
         object_tokens, sources, targets, found = _boxed_object_tokens(
-            backend, plan, settings, switch, keep_mass, image_attention, edits, progress
+            backend, plan, settings, switch, keep_mass, image_attention, edits, hooks, progress
         )
     else:
         background_tokens, object_tokens, sources, targets, found = free_object_tokens(
-            backend, plan, settings, switch, keep_mass, background_prompt, edits, progress
+            backend, plan, settings, switch, keep_mass, background_prompt, edits, hooks, progress
         )
     tokens = background_tokens.clone()
     tokens[:, targets.to(tokens.device)] = object_tokens[:, sources.to(tokens.device)]

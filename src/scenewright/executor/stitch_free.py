@@ -19,7 +19,7 @@ from scenewright.backends.base import Backend
 from scenewright.executor.attention import Edit
 from scenewright.executor.attention.masks import box_to_tokens, mass_cutout
 from scenewright.executor.composition import plan_regions, sample_with_edits
-from scenewright.executor.sampler import SamplingSettings, make_generator
+from scenewright.executor.sampler import SamplerHook, SamplingSettings, make_generator
 from scenewright.planner.plan import Plan
 
 # The free pass redraws an object whose footprint still covers more than MAX_SPREAD of the canvas
@@ -91,6 +91,7 @@ def _object_rows(
     seed: int,
     switch: int,
     edits: Sequence[Edit],
+    hooks: Sequence[SamplerHook],
     progress: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Phase 1 for ``prompts`` and the background, all from one noise: every row's image tokens
@@ -99,8 +100,8 @@ def _object_rows(
     noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(seed))
     same_noise = noise.expand(len(prompts) + 1, *noise.shape[1:]).clone()
     rows = sample_with_edits(
-        backend, encoding, settings, edits, latents=same_noise, progress=progress, decode=False,
-        max_steps=switch,
+        backend, encoding, settings, edits, latents=same_noise, hooks=hooks, progress=progress,
+        decode=False, max_steps=switch,
     )  # fmt: skip
     tokens = backend.image_tokens(rows.latents)  # (K + 1, N, C)
     # From the same noise, what a row adds to the background is its object: the token-wise
@@ -117,6 +118,7 @@ def free_object_tokens(
     keep_mass: float,
     background_prompt: str,
     edits: Sequence[Edit],
+    hooks: Sequence[SamplerHook],
     progress: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, object]]:
     """Our variant for models that cannot draw inside a small box: each instance drawn alone on
@@ -136,7 +138,7 @@ def free_object_tokens(
     prompts = {r.object_index: r.prompt for r in regions}
     tokens, departure = _object_rows(
         backend, [prompts[i] for i in objects], background_prompt, settings, settings.seed, switch,
-        edits, progress,
+        edits, hooks, progress,
     )  # fmt: skip
     background_tokens = tokens[-1:]
     tokens, departure = tokens[:-1].clone(), departure.clone()
@@ -149,7 +151,7 @@ def free_object_tokens(
             break
         again, again_departure = _object_rows(
             backend, [prompts[objects[row]] for row in weak], background_prompt, settings,
-            settings.seed + REDRAW_SEED_STEP * attempt, switch, edits, progress,
+            settings.seed + REDRAW_SEED_STEP * attempt, switch, edits, hooks, progress,
         )  # fmt: skip
         for index, row in enumerate(weak):
             if footprint_spread(again_departure[index]) < footprint_spread(departure[row]):

@@ -13,5 +13,5 @@ mkdir -p "$out"
     --strategy vanilla,regional,numina,stitch,stitch:object_pass=box,taca,stitch+taca \
     --json "$out/strategies.json" --grid-dir "$out/grids" | tee "$out/strategies.md"
 "$bin" bench toyworld --n "$n" --sets position,counting --quiet \
-    --strategy refine,refine:verifier=evaluator \
+    --strategy refine:verifier=attention,refine \
     --json "$out/refine.json" --grid-dir "$out/grids" | tee "$out/refine.md"

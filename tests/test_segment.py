@@ -229,7 +229,9 @@ def test_refine_masks_with_the_segmenter_and_changes_nothing_outside(
     settings = SamplingSettings(32, 32, steps=3, guidance=3.0, seed=5)
     given = run_strategy("vanilla", backend, plan, settings).image
     segmenter = FixedMask()
-    result = refine.render_refine(backend, plan, settings, base="vanilla", image=given, segmenter=segmenter)
+    result = refine.render_refine(
+        backend, plan, settings, base="vanilla", image=given, segmenter=segmenter, verifier="attention"
+    )
 
     assert segmenter.prompts == [[(16.0, 16.0, 32.0, 32.0)]]  # the planned box, in pixels
     report = result.report["refine"]

@@ -197,6 +197,7 @@ def test_refine_changes_no_pixel_outside_its_mask(backend: TinyBackend) -> None:
     mask = result.artifacts["refine_mask"]
     assert mask.shape == (32, 32)
     assert (base[~mask] == final[~mask]).all()
+    assert result.report["refine"]["verifier"] == "evaluator"  # "auto" on the embedded model's backend
     rounds = result.report["refine"]["rounds"]
     assert rounds[0]["round"] == 0 and all("checks" in r for r in rounds)
     if not any(r["kept"] for r in rounds[1:]):

@@ -50,10 +50,11 @@ def no_segmenter() -> Segmenter | None:
 
 
 def default_refine_verifier(backend: Backend) -> str:
-    """The toy world's exact detector on the embedded model, ConceptAttention elsewhere."""
-    from scenewright.backends.tiny import TinyBackend
+    """Refine's own choice for ``backend`` (see :func:`~scenewright.executor.refine.resolve_verifier`),
+    named here so the agent's record says which verifier refine used."""
+    from scenewright.executor.refine import resolve_verifier
 
-    return "evaluator" if isinstance(backend, TinyBackend) else "attention"
+    return resolve_verifier("auto", backend)
 
 
 @dataclass

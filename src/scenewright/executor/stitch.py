@@ -104,6 +104,7 @@ def _boxed_object_tokens(
     settings: SamplingSettings,
     switch: int,
     keep_mass: float,
+    background_prompt: str,
     image_attention: str,
     edits: Sequence[Edit],
     hooks: Sequence[SamplerHook],
@@ -116,7 +117,6 @@ def _boxed_object_tokens(
     """
     regions = plan_regions(plan)
     grid = backend.token_grid(settings.height, settings.width)
-    background_prompt = plan.background or backend.defaults.background_prompt
     prompts = [r.prompt for r in regions] + [background_prompt]
     encoding, negative, spans = encode_sequence(backend, prompts, settings.negative_prompt)
     mask = RegionMask(
@@ -201,24 +201,25 @@ def render_stitch(
             "object_fraction", f"{object_fraction} leaves no steps to finish the image", "use 0.1 to 0.7"
         )
     switch = max(1, round(object_fraction * settings.steps))
-    # With CFG and a background prompt equal to the negative one, the guided velocity is the
-    # unguided one: one batch row gives the same latents at half cost.
     background_prompt = plan.background or backend.defaults.background_prompt
-    background_settings = settings
-    if (
-        backend.guidance_mode is GuidanceMode.CFG
-        and background_prompt.strip() == settings.negative_prompt.strip()
-    ):
-        background_settings = replace(settings, guidance=1.0)
     if object_pass == "box":
+        # With CFG and a background prompt equal to the negative one, the guided velocity is the
+        # unguided one: one batch row gives the same latents at half cost.
+        background_settings = settings
+        if (
+            backend.guidance_mode is GuidanceMode.CFG
+            and background_prompt.strip() == settings.negative_prompt.strip()
+        ):
+            background_settings = replace(settings, guidance=1.0)
         background = sample_with_edits(
             backend, backend.encode_prompts([background_prompt]), background_settings, edits,
             progress=progress, decode=False, max_steps=switch,
         )  # fmt: skip
         background_tokens = backend.image_tokens(background.latents)
         object_tokens, sources, targets, found = _boxed_object_tokens(
-            backend, plan, settings, switch, keep_mass, image_attention, edits, hooks, progress
-        )
+            backend, plan, settings, switch, keep_mass, background_prompt, image_attention, edits,
+            hooks, progress,
+        )  # fmt: skip
     else:
         background_tokens, object_tokens, sources, targets, found = free_object_tokens(
             backend, plan, settings, switch, keep_mass, background_prompt, edits, hooks, progress

@@ -76,6 +76,9 @@ def test_flux_word_tokens_and_roundtrip_of_latent_layout() -> None:
     assert noise.shape == (2, 8 * 12, 16)
     assert backend.token_grid(32, 48) == (8, 12)
     assert torch.equal(backend.from_image_tokens(backend.image_tokens(noise), 32, 48), noise)
+    spatial = backend.spatial_latents(noise, 32, 48)
+    assert spatial.shape == (2, 4, 16, 24)  # the VAE's map (32/2, 48/2 here), before 2x2 packing
+    assert torch.equal(backend.from_spatial_latents(spatial, 32, 48), noise)
 
 
 def test_sd3_image_tokens_roundtrip() -> None:
@@ -84,3 +87,4 @@ def test_sd3_image_tokens_roundtrip() -> None:
     tokens = backend.image_tokens(noise)
     assert tokens.shape == (1, 8 * 16, 16)  # VAE halves, patch 2 halves again
     assert torch.equal(backend.from_image_tokens(tokens, 32, 64), noise)
+    assert torch.equal(backend.from_spatial_latents(backend.spatial_latents(noise, 32, 64), 32, 64), noise)

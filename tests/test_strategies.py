@@ -368,8 +368,15 @@ def test_free_stitch_runs_one_row_per_instance_and_checks_its_option(
     result = run_strategy("stitch:object_pass=free", backend, plan, settings)
     assert result.report["object_pass"] == "free"
     assert result.report["switch_step"] == 2  # the free pass's own default: half the steps
-    assert len(result.report["moved_tokens"]) == 2 and result.report["pasted_tokens"] > 0
+    assert result.report["placement"] == "fit" and len(result.report["scales"]) == 2
+    assert result.report["pasted_tokens"] > 0
     assert torch.isfinite(result.sample.images).all()
+    by_tokens = run_strategy("stitch:object_pass=free:placement=token", backend, plan, settings)
+    assert len(by_tokens.report["moved_tokens"]) == 2 and by_tokens.report["pasted_tokens"] > 0
+    with pytest.raises(InvalidInputError, match="placement"):
+        run_strategy("stitch:object_pass=free:placement=teleport", backend, plan, settings)
+    with pytest.raises(InvalidInputError, match="fill"):
+        run_strategy("stitch:object_pass=free:fill=1.5", backend, plan, settings)
     with pytest.raises(InvalidInputError, match="object_pass"):
         run_strategy("stitch:object_pass=teleport", backend, plan, settings)
     with pytest.raises(InvalidInputError, match="object_fraction"):

@@ -134,6 +134,20 @@ class Backend(ABC):
     def from_image_tokens(self, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Inverse of :meth:`image_tokens`."""
 
+    def spatial_latents(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Latents as a (B, C, H', W') map at the finest resolution the layout allows (pixels for
+        the embedded model, VAE latent cells for FLUX and SD3), for edits finer than a token.
+
+        The default is the token grid itself; backends whose tokens are patches override it.
+        """
+        tokens = self.image_tokens(latents)
+        rows, cols = self.token_grid(height, width)
+        return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], rows, cols)
+
+    def from_spatial_latents(self, spatial: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Inverse of :meth:`spatial_latents`."""
+        return self.from_image_tokens(spatial.flatten(2).transpose(1, 2), height, width)
+
     @abstractmethod
     def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """Latents to images, float (B, 3, H, W) in [0, 1]."""

@@ -165,6 +165,13 @@ class FluxBackend(Backend):
     def from_image_tokens(self, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
         return tokens
 
+    def spatial_latents(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return self.pipe._unpack_latents(latents, height, width, self.vae_scale_factor)
+
+    def from_spatial_latents(self, spatial: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        batch, channels, h, w = spatial.shape
+        return self.pipe._pack_latents(spatial, batch, channels, h, w)
+
     def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
         vae = self.pipe.vae
         unpacked = self.pipe._unpack_latents(latents, height, width, self.vae_scale_factor)

@@ -89,6 +89,12 @@ class SD3Backend(Backend):
         latents = tokens.reshape(batch, rows, cols, channels, p, p).permute(0, 3, 1, 4, 2, 5)
         return latents.reshape(batch, channels, rows * p, cols * p)
 
+    def spatial_latents(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return latents  # SD3's latents are already the VAE's (B, C, H/8, W/8) map
+
+    def from_spatial_latents(self, spatial: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return spatial
+
     def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
         vae = self.pipe.vae
         scaled = latents / vae.config.scaling_factor + vae.config.shift_factor

@@ -238,10 +238,16 @@ class TinyBackend(Backend):
     def from_image_tokens(self, tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
         return tokens
 
-    def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    def spatial_latents(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
         rows, cols = self.token_grid(height, width)
-        grid = latents.float().transpose(1, 2).reshape(latents.shape[0], self.config.channels, rows, cols)
-        return (F.pixel_shuffle(grid, self.config.patch) / 2 + 0.5).clamp(0, 1)
+        grid = latents.transpose(1, 2).reshape(latents.shape[0], self.config.channels, rows, cols)
+        return F.pixel_shuffle(grid, self.config.patch)  # the image itself, in [-1, 1]
+
+    def from_spatial_latents(self, spatial: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return F.pixel_unshuffle(spatial, self.config.patch).flatten(2).transpose(1, 2)
+
+    def decode(self, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return (self.spatial_latents(latents.float(), height, width) / 2 + 0.5).clamp(0, 1)
 
     def encode_image(self, images: torch.Tensor, height: int, width: int) -> torch.Tensor:
         grid = F.pixel_unshuffle(images.to(self.device, self.dtype) * 2 - 1, self.config.patch)

@@ -47,9 +47,10 @@ from scenewright.executor.composition import (
     sample_with_edits,
 )
 from scenewright.executor.explain import concept_vectors
+from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import DEFAULT_IMAGE_ATTENTION, regional_edit
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, sample
-from scenewright.executor.stitch_free import free_object_tokens
+from scenewright.executor.stitch_free import DEFAULT_PLACEMENT, free_object_tokens
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
@@ -178,6 +179,8 @@ def render_stitch(
     hold_fraction: float = DEFAULT_HOLD_FRACTION,
     image_attention: str = DEFAULT_IMAGE_ATTENTION,
     object_pass: str = DEFAULT_OBJECT_PASS,
+    placement: str = DEFAULT_PLACEMENT,
+    fill: float = DEFAULT_FILL,
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
@@ -215,17 +218,18 @@ def render_stitch(
             backend, backend.encode_prompts([background_prompt]), background_settings, edits,
             progress=progress, decode=False, max_steps=switch,
         )  # fmt: skip
-        background_tokens = backend.image_tokens(background.latents)
+        tokens = backend.image_tokens(background.latents).clone()
         object_tokens, sources, targets, found = _boxed_object_tokens(
             backend, plan, settings, switch, keep_mass, background_prompt, image_attention, edits,
             hooks, progress,
         )  # fmt: skip
+        tokens[:, targets.to(tokens.device)] = object_tokens[:, sources.to(tokens.device)]
+        pasted_tokens = int(targets.unique().numel())
     else:
-        background_tokens, object_tokens, sources, targets, found = free_object_tokens(
-            backend, plan, settings, switch, keep_mass, background_prompt, edits, hooks, progress
-        )
-    tokens = background_tokens.clone()
-    tokens[:, targets.to(tokens.device)] = object_tokens[:, sources.to(tokens.device)]
+        tokens, pasted_tokens, found = free_object_tokens(
+            backend, plan, settings, switch, keep_mass, background_prompt, edits, hooks, progress,
+            placement=placement, fill=fill,
+        )  # fmt: skip
     start = backend.from_image_tokens(tokens, settings.height, settings.width)
 
     # Our addition to Stitch: keep each pasted object bound to its prompt (regional attention with
@@ -247,7 +251,7 @@ def render_stitch(
     image = backend.to_pil(result.images)[0]
     report = {
         "object_pass": object_pass, "switch_step": switch, "hold_steps": hold,
-        "pasted_tokens": int(targets.unique().numel()), "objects": len(regions), **found,
+        "pasted_tokens": pasted_tokens, "objects": len(regions), **found,
     }  # fmt: skip
     return RenderResult(
         image=image, plan=plan, settings=settings, strategy="stitch", sample=result, report=report

@@ -16,9 +16,19 @@ from collections.abc import Sequence
 import torch
 
 from scenewright.backends.base import Backend
+from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit
 from scenewright.executor.attention.masks import box_to_tokens, mass_cutout
-from scenewright.executor.composition import plan_regions, sample_with_edits
+from scenewright.executor.composition import Region, plan_regions, sample_with_edits
+from scenewright.executor.placement import (
+    DEFAULT_FILL,
+    CleanAndNoise,
+    LastStepSplit,
+    fit_into_box,
+    object_alpha,
+    paste,
+    upsample_gate,
+)
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, make_generator
 from scenewright.planner.plan import Plan
 
@@ -27,6 +37,10 @@ from scenewright.planner.plan import Plan
 MAX_SPREAD = 0.3
 REDRAWS = 2
 REDRAW_SEED_STEP = 7919
+# How an object reaches its boxes: "fit" moves its clean estimate at the latent's own resolution,
+# shrunk to fit each box; "token" moves its tokens by whole tokens at the size it was drawn.
+PLACEMENTS = ("fit", "token")
+DEFAULT_PLACEMENT = "fit"
 
 
 def translate_into_box(
@@ -93,21 +107,23 @@ def _object_rows(
     edits: Sequence[Edit],
     hooks: Sequence[SamplerHook],
     progress: bool,
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, CleanAndNoise]:
     """Phase 1 for ``prompts`` and the background, all from one noise: every row's image tokens
-    (the background's last) and each prompt row's departure from the background's, (K, N)."""
+    (the background's last), each prompt row's departure from the background's, (K, N), and every
+    row's latents split into the predicted clean image and the remaining noise."""
     encoding = backend.encode_prompts([*prompts, background_prompt])
     noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(seed))
     same_noise = noise.expand(len(prompts) + 1, *noise.shape[1:]).clone()
+    last_step = LastStepSplit()
     rows = sample_with_edits(
-        backend, encoding, settings, edits, latents=same_noise, hooks=hooks, progress=progress,
-        decode=False, max_steps=switch,
+        backend, encoding, settings, edits, latents=same_noise, hooks=[*hooks, last_step],
+        progress=progress, decode=False, max_steps=switch,
     )  # fmt: skip
     tokens = backend.image_tokens(rows.latents)  # (K + 1, N, C)
     # From the same noise, what a row adds to the background is its object: the token-wise
     # distance between the two passes is the object's footprint, on any model, with no attention.
     departure = (tokens[:-1].float() - tokens[-1:].float()).norm(dim=-1).cpu()
-    return tokens, departure
+    return tokens, departure, last_step.split()
 
 
 def free_object_tokens(
@@ -120,28 +136,39 @@ def free_object_tokens(
     edits: Sequence[Edit],
     hooks: Sequence[SamplerHook],
     progress: bool,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, object]]:
-    """Our variant for models that cannot draw inside a small box: each instance drawn alone on
-    the whole canvas (one batch row per object, beside the background's row and from the same noise),
-    found where its row departs from the background's, and moved by whole tokens so that its
-    centre lands on its box's centre.
+    placement: str = DEFAULT_PLACEMENT,
+    fill: float = DEFAULT_FILL,
+) -> tuple[torch.Tensor, int, dict[str, object]]:
+    """Our variant for models that cannot draw inside a small box: each object drawn alone on
+    the whole canvas (one batch row per object, beside the background's row and from the same
+    noise), found where its row departs from the background's, and moved into each of its boxes:
+    by whole tokens (``placement="token"``) or on the clean-image estimate at the latent's own
+    resolution, shrunk to fit the box (``"fit"``, :mod:`scenewright.executor.placement`).
 
-    Returns the background's image tokens (1, N, C), the object rows' flattened to (1, K*N, C),
-    the source indices into them, the target indices on the grid, and how many tokens each
-    instance brought.
+    Returns the background's latents at the switch step with every instance pasted, as image
+    tokens (1, N, C), how many tokens the paste changed, and the report.
     """
+    if placement not in PLACEMENTS:
+        raise InvalidInputError(
+            "placement", f"unknown placement {placement!r}", f"use one of {', '.join(PLACEMENTS)}"
+        )
+    if not 0 < fill <= 1:
+        raise InvalidInputError(
+            "fill", f"{fill} is not a share of the box", "use a value in (0, 1], e.g. 0.8"
+        )
     regions = plan_regions(plan)
     grid = backend.token_grid(settings.height, settings.width)
     # One row per object, not per instance: the instances of "three red circles" would be three
     # identical rows (same prompt, same noise), so one is drawn and moved into every box.
     objects = list(dict.fromkeys(r.object_index for r in regions))
     prompts = {r.object_index: r.prompt for r in regions}
-    tokens, departure = _object_rows(
+    tokens, departure, split = _object_rows(
         backend, [prompts[i] for i in objects], background_prompt, settings, settings.seed, switch,
         edits, hooks, progress,
     )  # fmt: skip
     background_tokens = tokens[-1:]
     tokens, departure = tokens[:-1].clone(), departure.clone()
+    clean, noise = split.clean.clone(), split.noise
     # A row whose footprint is still spread over the canvas has not drawn its object yet at this
     # noise (measured: such rows end with the object missing); it is drawn again from other noise.
     redrawn = [0] * len(objects)
@@ -149,28 +176,72 @@ def free_object_tokens(
         weak = [row for row in range(len(objects)) if footprint_spread(departure[row]) > MAX_SPREAD]
         if not weak:
             break
-        again, again_departure = _object_rows(
+        again, again_departure, again_split = _object_rows(
             backend, [prompts[objects[row]] for row in weak], background_prompt, settings,
             settings.seed + REDRAW_SEED_STEP * attempt, switch, edits, hooks, progress,
         )  # fmt: skip
         for index, row in enumerate(weak):
             if footprint_spread(again_departure[index]) < footprint_spread(departure[row]):
                 tokens[row], departure[row] = again[index], again_departure[index]
+                clean[row] = again_split.clean[index]
                 redrawn[row] = attempt
-    n_tokens = grid[0] * grid[1]
     all_tokens = torch.ones(grid, dtype=torch.bool)
+    keeps = [mass_cutout(departure[row].reshape(grid), all_tokens, keep_mass) for row in range(len(objects))]
+    spread = [round(footprint_spread(departure[row]), 3) for row in range(len(objects))]
+    found: dict[str, object] = {"placement": placement, "footprint_spread": spread, "redrawn": redrawn}
+    if placement == "token":
+        pasted, changed, moved = _paste_by_tokens(
+            background_tokens, tokens, departure, keeps, regions, objects, grid
+        )
+        found["moved_tokens"] = moved
+        return pasted, changed, found
+    # The background row's clean estimate with every instance composited over it, noised back
+    # with the background's own noise: outside the objects the latents stay the background's.
+    height, width = settings.height, settings.width
+    spatial_clean = backend.spatial_latents(clean, height, width)
+    canvas = spatial_clean[-1]
+    size = (canvas.shape[-2], canvas.shape[-1])
+    scales: list[float | None] = []
+    for region in regions:
+        row = objects.index(region.object_index)
+        alpha = object_alpha(spatial_clean[row], spatial_clean[-1], upsample_gate(keeps[row], size))
+        placed = fit_into_box(spatial_clean[row], alpha, region.box, fill)
+        scales.append(None if placed is None else round(placed.scale, 3))
+        if placed is not None:
+            canvas = paste(canvas, placed)
+    spatial_noise = backend.spatial_latents(noise[-1:], height, width)
+    latents = (1 - split.sigma) * canvas[None] + split.sigma * spatial_noise
+    pasted = backend.image_tokens(backend.from_spatial_latents(latents, height, width)).to(
+        background_tokens.dtype
+    )
+    changed = int(((pasted - background_tokens).abs().amax(dim=-1) > 1e-4).sum())
+    found["scales"] = scales
+    return pasted, changed, found
+
+
+def _paste_by_tokens(
+    background_tokens: torch.Tensor,
+    tokens: torch.Tensor,
+    departure: torch.Tensor,
+    keeps: list[torch.Tensor],
+    regions: list[Region],
+    objects: list[int],
+    grid: tuple[int, int],
+) -> tuple[torch.Tensor, int, list[int]]:
+    """Each instance's kept tokens moved by whole tokens onto its box's centre and pasted into
+    the background's tokens; overlaps go to the stronger footprint."""
+    n_tokens = grid[0] * grid[1]
     sources, targets, strengths, moved = [], [], [], []
     for region in regions:
         row = objects.index(region.object_index)
         footprint = departure[row].reshape(grid)
-        keep = mass_cutout(footprint, all_tokens, keep_mass)
-        src, dst = translate_into_box(footprint, keep, box_to_tokens(region.box, grid))
+        src, dst = translate_into_box(footprint, keeps[row], box_to_tokens(region.box, grid))
         sources.append(src + row * n_tokens)
         targets.append(dst)
         strengths.append(departure[row][src] / departure[row].max().clamp(min=1e-12))
         moved.append(int(src.numel()))
     source, target = strongest_per_target(torch.cat(sources), torch.cat(targets), torch.cat(strengths))
     flat = tokens.reshape(1, -1, tokens.shape[-1])
-    spread = [round(footprint_spread(departure[row]), 3) for row in range(len(objects))]
-    found = {"moved_tokens": moved, "footprint_spread": spread, "redrawn": redrawn}
-    return background_tokens, flat, source, target, found
+    pasted = background_tokens.clone()
+    pasted[:, target.to(pasted.device)] = flat[:, source.to(pasted.device)]
+    return pasted, int(target.unique().numel()), moved

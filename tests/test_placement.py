@@ -92,3 +92,16 @@ def test_tiny_backend_spatial_view_is_the_image() -> None:
     assert torch.allclose(spatial, images * 2 - 1, atol=1e-6)
     assert torch.equal(backend.from_spatial_latents(spatial, 32, 32), latents)
     assert torch.allclose(backend.decode(latents, 32, 32), images, atol=1e-6)
+
+
+def test_strongest_component_keeps_one_of_two_drawn_copies() -> None:
+    from scenewright.executor.placement import strongest_component
+
+    alpha = torch.zeros(16, 16)
+    alpha[1:4, 1:4] = 0.6  # a faint copy
+    alpha[8:14, 8:14] = 1.0  # the main one
+    kept = strongest_component(alpha)
+    assert kept[1:4, 1:4].sum() == 0 and torch.equal(kept[8:14, 8:14], alpha[8:14, 8:14])
+    single = torch.zeros(8, 8)
+    single[2:5, 2:5] = 1.0
+    assert torch.equal(strongest_component(single), single)

@@ -452,3 +452,34 @@ def test_stitch_reports_progress_through_both_phases(backend: TinyBackend, objec
     render = get_strategy("stitch")[0]
     render(backend, two_object_plan(), settings, hooks=[hook], object_pass=object_pass)
     assert sorted(set(hook.seen)) == list(range(6))  # phase 1's steps are not silent
+
+
+def test_objects_prompt_names_each_object_with_its_count_and_no_layout_words() -> None:
+    from scenewright.executor.composition import objects_prompt
+
+    plan = Plan(
+        prompt="three red apples left of a tall blue vase, two mice, night sky",
+        background="night sky",
+        objects=[
+            PlanObject(name="apple", count=3, attributes=["red"]),
+            PlanObject(name="vase", prompt="a tall blue vase"),
+            PlanObject(name="mouse", count=2),
+        ],
+    )
+    assert objects_prompt(plan) == "three red apples, a tall blue vase and two mice, night sky"
+    assert objects_prompt(Plan(prompt="a quiet lake")) == "a quiet lake"
+
+
+def test_stitch_finishes_with_the_objects_on_a_model_without_layout_words(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=6)
+    plan = two_object_plan()
+    plan = plan.model_copy(update={"global_prompt": plan.prompt + " left of it"})
+    assert not backend.knows_layout_words
+    from scenewright.executor.composition import objects_prompt
+
+    auto = run_strategy("stitch", backend, plan, settings)
+    assert auto.report["finish_prompt"] == objects_prompt(plan) != plan.global_prompt
+    kept = run_strategy("stitch:finish_prompt=global", backend, plan, settings)
+    assert kept.report["finish_prompt"] == plan.global_prompt
+    with pytest.raises(InvalidInputError, match="finish_prompt"):
+        run_strategy("stitch:finish_prompt=poem", backend, plan, settings)

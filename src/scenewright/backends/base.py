@@ -100,6 +100,9 @@ class Backend(ABC):
     size_multiple: int
     min_size: int
     defaults: SamplingDefaults
+    # Whether the model learned position words ("left of", "above") from its captions: FLUX and
+    # SD3 did; the embedded model's captions never carry them (issue 7), so to it they are filler.
+    knows_layout_words: bool = True
     transformer: Any  # a diffusers transformer model (FluxTransformer2DModel, SD3Transformer2DModel)
     scheduler: FlowMatchEulerDiscreteScheduler
     device: torch.device

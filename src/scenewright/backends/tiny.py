@@ -125,6 +125,7 @@ class TinyBackend(Backend):
     family = "flux"
     token_order = TokenOrder.TEXT_FIRST
     guidance_mode = GuidanceMode.CFG
+    knows_layout_words = False  # its captions name counts and attributes, never positions
 
     def __init__(
         self,

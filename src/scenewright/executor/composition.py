@@ -34,6 +34,28 @@ def instance_prompt(obj: PlanObject) -> str:
     return ("an " if text[:1].lower() in "aeiou" else "a ") + text
 
 
+def objects_prompt(plan: Plan) -> str:
+    """The plan's objects named with their counts, in order, and its background:
+    "three red circles, a blue star and a cat, night sky". No layout words: for a model that never
+    learned them, they are filler, and a relation's repeated noun ("the ring") reads as one more."""
+    parts = []
+    for obj in plan.objects:
+        one = instance_prompt(obj)
+        if obj.count == 1:
+            parts.append(one)
+            continue
+        words = one.split()[1:]  # drop the article
+        text = " ".join(words)
+        plural = _inflect().plural_noun(obj.name)
+        at = text.lower().rfind(obj.name.lower())
+        text = text[:at] + plural + text[at + len(obj.name) :] if at >= 0 else _inflect().plural(text)
+        parts.append(f"{_inflect().number_to_words(obj.count)} {text}")
+    if not parts:
+        return plan.global_prompt
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"{text}, {plan.background}" if plan.background else text
+
+
 def plan_regions(plan: Plan) -> list[Region]:
     """One region per planned instance, in plan order; objects without boxes get none."""
     return [

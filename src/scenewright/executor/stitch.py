@@ -43,6 +43,7 @@ from scenewright.executor.attention.schedules import Site
 from scenewright.executor.composition import (
     conditional_rows,
     encode_sequence,
+    objects_prompt,
     plan_regions,
     sample_with_edits,
 )
@@ -62,6 +63,8 @@ BOX_OBJECT_FRACTION = 0.2
 FREE_OBJECT_FRACTION = 0.5
 DEFAULT_KEEP_MASS = 0.95
 DEFAULT_HOLD_FRACTION = 0.0
+FINISH_PROMPTS = ("auto", "global", "objects")
+DEFAULT_FINISH_PROMPT = "auto"
 OBJECT_PASSES = ("auto", "box", "free")
 DEFAULT_OBJECT_PASS = "auto"
 # "auto" takes the free pass on token grids at most this many tokens a side: there a box is two or
@@ -166,6 +169,15 @@ def _boxed_object_tokens(
     return backend.image_tokens(objects.latents), flat, flat, {"cutout_head": report}
 
 
+def finish_prompt_text(backend: Backend, plan: Plan, finish_prompt: str) -> str:
+    """Phase 2's prompt: the plan's global prompt, or its objects named with their counts
+    ("objects"); "auto" names the objects for a model that never learned layout words (on the
+    embedded model, position 80% -> 92% on the benchmark, docs/benchmarks.md)."""
+    if finish_prompt == "auto":
+        finish_prompt = "global" if backend.knows_layout_words else "objects"
+    return objects_prompt(plan) if finish_prompt == "objects" else plan.global_prompt
+
+
 def render_stitch(
     backend: Backend,
     plan: Plan,
@@ -181,6 +193,7 @@ def render_stitch(
     object_pass: str = DEFAULT_OBJECT_PASS,
     placement: str = DEFAULT_PLACEMENT,
     fill: float = DEFAULT_FILL,
+    finish_prompt: str = DEFAULT_FINISH_PROMPT,
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
@@ -188,6 +201,12 @@ def render_stitch(
     if object_pass not in OBJECT_PASSES:
         raise InvalidInputError(
             "object_pass", f"unknown object pass {object_pass!r}", f"use one of {', '.join(OBJECT_PASSES)}"
+        )
+    if finish_prompt not in FINISH_PROMPTS:
+        raise InvalidInputError(
+            "finish_prompt",
+            f"unknown finish prompt {finish_prompt!r}",
+            f"use one of {', '.join(FINISH_PROMPTS)}",
         )
     regions = plan_regions(plan)
     if not regions:
@@ -244,14 +263,15 @@ def render_stitch(
             backend, held, settings, [region, *edits], negative=held_negative, hooks=hooks,
             latents=start, start_step=switch, max_steps=switch + hold, decode=False, progress=progress,
         ).latents  # fmt: skip
+    finish_text = finish_prompt_text(backend, plan, finish_prompt)
     result = sample_with_edits(
-        backend, backend.encode_prompts([plan.global_prompt]), settings, edits,
+        backend, backend.encode_prompts([finish_text]), settings, edits,
         hooks=hooks, latents=start, start_step=switch + hold, progress=progress,
     )  # fmt: skip
     image = backend.to_pil(result.images)[0]
     report = {
         "object_pass": object_pass, "switch_step": switch, "hold_steps": hold,
-        "pasted_tokens": pasted_tokens, "objects": len(regions), **found,
+        "finish_prompt": finish_text, "pasted_tokens": pasted_tokens, "objects": len(regions), **found,
     }  # fmt: skip
     return RenderResult(
         image=image, plan=plan, settings=settings, strategy="stitch", sample=result, report=report

@@ -483,3 +483,32 @@ def test_stitch_finishes_with_the_objects_on_a_model_without_layout_words(backen
     assert kept.report["finish_prompt"] == plan.global_prompt
     with pytest.raises(InvalidInputError, match="finish_prompt"):
         run_strategy("stitch:finish_prompt=poem", backend, plan, settings)
+
+
+def test_free_stitch_runs_its_object_rows_on_a_coarser_schedule_to_the_same_noise(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenewright.executor import stitch_free
+    from scenewright.executor.sampler import SamplerHook, StepContext
+    from scenewright.executor.stitch_free import switch_sigma
+
+    monkeypatch.setattr(stitch_free, "MAX_SPREAD", 1.0)  # no redraws: one run of the rows
+
+    class Schedules(SamplerHook):
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, int]] = []
+
+        def before_step(self, ctx: StepContext) -> None:
+            self.seen.append((ctx.num_steps, ctx.step))
+
+    hook = Schedules()
+    settings = SamplingSettings(32, 32, steps=8, guidance=3.0, seed=2)
+    render = get_strategy("stitch")[0]
+    result = render(backend, two_object_plan(), settings, hooks=[hook], object_pass="free", object_steps=2)
+    assert result.report["object_steps"] == 2
+    assert [s for n, s in hook.seen if n == 4] == [0, 1]  # the rows: 2 steps of a 4-step schedule
+    assert [s for n, s in hook.seen if n == 8] == [4, 5, 6, 7]  # phase 2: the rest of the full one
+    coarse = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=2)
+    assert abs(switch_sigma(backend, coarse, 2) - switch_sigma(backend, settings, 4)) < 1e-6
+    with pytest.raises(InvalidInputError, match="object_steps"):
+        render(backend, two_object_plan(), settings, object_pass="free", placement="token", object_steps=2)

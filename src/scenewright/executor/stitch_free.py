@@ -12,6 +12,7 @@ new noise. See docs/benchmarks.md for the measurements behind each choice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
@@ -138,12 +139,17 @@ def free_object_tokens(
     progress: bool,
     placement: str = DEFAULT_PLACEMENT,
     fill: float = DEFAULT_FILL,
+    object_steps: int = 0,
 ) -> tuple[torch.Tensor, int, dict[str, object]]:
     """Our variant for models that cannot draw inside a small box: each object drawn alone on
     the whole canvas (one batch row per object, beside the background's row and from the same
     noise), found where its row departs from the background's, and moved into each of its boxes:
     by whole tokens (``placement="token"``) or on the clean-image estimate at the latent's own
     resolution, shrunk to fit the box (``"fit"``, :mod:`scenewright.executor.placement`).
+
+    ``object_steps`` > 0 (with "fit") runs the object rows on a coarser schedule that reaches the
+    switch's noise level in that many steps: the paste only needs each object's clean estimate,
+    and the rows are where Stitch's cost goes.
 
     Returns the background's latents at the switch step with every instance pasted, as image
     tokens (1, N, C), how many tokens the paste changed, and the report.
@@ -156,6 +162,20 @@ def free_object_tokens(
         raise InvalidInputError(
             "fill", f"{fill} is not a share of the box", "use a value in (0, 1], e.g. 0.8"
         )
+    if object_steps < 0:
+        raise InvalidInputError("object_steps", f"{object_steps} steps", "use 0 (the full schedule) or more")
+    if object_steps and placement != "fit":
+        raise InvalidInputError(
+            "object_steps", "a coarser object schedule needs placement=fit", "leave object_steps at 0"
+        )
+    rows_settings, rows_switch = settings, switch
+    if object_steps:
+        # The same noise level at the switch on a schedule with fewer steps: k of round(k * steps /
+        # switch) (exact for FLUX-style schedules, which depend on the fraction of steps taken).
+        rows_switch = min(object_steps, switch)
+        rows_settings = replace(
+            settings, steps=max(rows_switch + 1, round(rows_switch * settings.steps / switch))
+        )
     regions = plan_regions(plan)
     grid = backend.token_grid(settings.height, settings.width)
     # One row per object, not per instance: the instances of "three red circles" would be three
@@ -163,8 +183,8 @@ def free_object_tokens(
     objects = list(dict.fromkeys(r.object_index for r in regions))
     prompts = {r.object_index: r.prompt for r in regions}
     tokens, departure, split = _object_rows(
-        backend, [prompts[i] for i in objects], background_prompt, settings, settings.seed, switch,
-        edits, hooks, progress,
+        backend, [prompts[i] for i in objects], background_prompt, rows_settings, settings.seed,
+        rows_switch, edits, hooks, progress,
     )  # fmt: skip
     background_tokens = tokens[-1:]
     tokens, departure = tokens[:-1].clone(), departure.clone()
@@ -177,8 +197,8 @@ def free_object_tokens(
         if not weak:
             break
         again, again_departure, again_split = _object_rows(
-            backend, [prompts[objects[row]] for row in weak], background_prompt, settings,
-            settings.seed + REDRAW_SEED_STEP * attempt, switch, edits, hooks, progress,
+            backend, [prompts[objects[row]] for row in weak], background_prompt, rows_settings,
+            settings.seed + REDRAW_SEED_STEP * attempt, rows_switch, edits, hooks, progress,
         )  # fmt: skip
         for index, row in enumerate(weak):
             if footprint_spread(again_departure[index]) < footprint_spread(departure[row]):
@@ -210,13 +230,22 @@ def free_object_tokens(
         if placed is not None:
             canvas = paste(canvas, placed)
     spatial_noise = backend.spatial_latents(noise[-1:], height, width)
-    latents = (1 - split.sigma) * canvas[None] + split.sigma * spatial_noise
+    sigma = switch_sigma(backend, settings, switch)  # phase 2's, whatever schedule the rows ran
+    latents = (1 - sigma) * canvas[None] + sigma * spatial_noise
     pasted = backend.image_tokens(backend.from_spatial_latents(latents, height, width)).to(
         background_tokens.dtype
     )
     changed = int(((pasted - background_tokens).abs().amax(dim=-1) > 1e-4).sum())
     found["scales"] = scales
+    found["object_steps"] = rows_switch
     return pasted, changed, found
+
+
+def switch_sigma(backend: Backend, settings: SamplingSettings, switch: int) -> float:
+    """The noise level of ``settings``' schedule after ``switch`` steps."""
+    scheduler = backend.new_scheduler()
+    backend.set_timesteps(scheduler, settings.steps, settings.height, settings.width)
+    return float(scheduler.sigmas[switch])
 
 
 def _paste_by_tokens(

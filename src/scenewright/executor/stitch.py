@@ -12,7 +12,8 @@ Phase 1 (the first ``object_fraction`` of the steps) runs one of two object pass
 - ``free`` (ours, :mod:`scenewright.executor.stitch_free`): each object drawn alone on the whole
   canvas, found by its footprint and moved into its boxes; for token grids too coarse for a box
   to hold a whole object. ``auto`` picks by grid size.
-Phase 2 completes the image from there with the global prompt, unmasked; with ``hold_fraction``
+Phase 2 completes the image from there, unmasked, with the global prompt (or, on a model that
+never learned layout words, the plan's objects named with their counts: ``finish_prompt``); with ``hold_fraction``
 > 0 (our option) its first steps still bind each object to its prompt with regional attention.
 Cost, box pass: one run plus the background pass and the longer text sequence during phase 1 (1.18x
 vanilla for 2 to 6 objects on the tiny model before the free pass existed). Free pass: one row per

@@ -89,3 +89,23 @@ def test_bench_reports_what_refine_did_to_its_base_images(
     summary = json.loads(out.read_text())["summary"]["refine:rounds=1"]["refine"]
     assert summary["cases"] == 2 and summary["changed_outside_mask"] == 0
     assert (tmp_path / "grid" / "refine_rounds=1.png").is_file()
+
+
+def test_time_by_objects_compares_each_strategy_with_vanilla_on_the_same_cases() -> None:
+    from scenewright.bench.toyworld import StrategyRun, time_by_objects
+
+    vanilla, stitch = StrategyRun(strategy="vanilla"), StrategyRun(strategy="stitch")
+    vanilla.results["position"] = [
+        {"index": 0, "objects": 2, "seconds": 1.0, "passed": False},
+        {"index": 1, "objects": 3, "seconds": 1.0, "passed": False},
+        {"index": 2, "objects": 3, "seconds": 3.0, "passed": False},
+    ]
+    stitch.results["position"] = [
+        {"index": 0, "objects": 2, "seconds": 1.5, "passed": True},
+        {"index": 1, "objects": 3, "seconds": 2.0, "passed": True},
+        {"index": 2, "objects": 3, "seconds": 3.0, "passed": True},
+    ]
+    lines = time_by_objects([vanilla, stitch]).splitlines()
+    assert lines[2] == "| strategy | 2 objects | 3 objects |"
+    assert lines[-1] == "| stitch | 1.50x | 1.25x |"  # (2 + 3) / (1 + 3)
+    assert time_by_objects([stitch]) == ""

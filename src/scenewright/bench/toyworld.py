@@ -100,6 +100,7 @@ def run_benchmark(
                         "prompt": case.plan.prompt,
                         "seed": settings.seed,
                         "seconds": seconds,
+                        "objects": len(case.plan.objects),
                     }
                 )
                 base = rendered.artifacts.get("base_image")
@@ -158,6 +159,38 @@ def markdown_table(runs: list[StrategyRun], sets: list[str]) -> str:
                 f"worse in {summary['worse']}; pixels changed outside its masks: {summary['changed_outside_mask']}"
             )
     return "\n".join(lines)
+
+
+def time_by_objects(runs: list[StrategyRun]) -> str:
+    """Each strategy's time relative to vanilla's on the same cases, grouped by how many distinct
+    objects the plan has (what Stitch's cost grows with); empty without vanilla in the runs."""
+    vanilla = next((r for r in runs if r.strategy == "vanilla"), None)
+    if vanilla is None:
+        return ""
+
+    def seconds(run: StrategyRun) -> dict[tuple[str, int], tuple[int, float]]:
+        return {
+            (set_name, row["index"]): (row["objects"], row["seconds"])
+            for set_name, rows in run.results.items()
+            for row in rows
+            if "objects" in row
+        }
+
+    base = seconds(vanilla)
+    counts = sorted({objects for objects, _ in base.values()})
+    if not counts:
+        return ""
+    header = ["strategy", *(f"{k} object{'s' if k > 1 else ''}" for k in counts)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        own = seconds(run)
+        cells = [run.strategy]
+        for k in counts:
+            keys = [key for key, (objects, _) in base.items() if objects == k and key in own]
+            total = sum(base[key][1] for key in keys)
+            cells.append(f"{sum(own[key][1] for key in keys) / total:.2f}x" if keys and total > 0 else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "Time vs vanilla on the same cases, by distinct objects in the plan:\n\n" + "\n".join(lines)
 
 
 def save_grid(run: StrategyRun, path: Path, scale: int = 2) -> Path:
@@ -229,6 +262,9 @@ def run(args: argparse.Namespace) -> int:
 
     runs = run_benchmark(backend, strategies, sets, args.n, args.seed, settings_for, progress=not args.quiet)
     print(markdown_table(runs, sets))
+    by_objects = time_by_objects(runs)
+    if by_objects:
+        print("\n" + by_objects + "\n")
     for r in runs:
         file_name = r.strategy.replace(":", "_") + ".png"
         print(f"grid: {save_grid(r, Path(args.grid_dir) / file_name)}")

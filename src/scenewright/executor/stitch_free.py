@@ -4,9 +4,13 @@ Our variant of Stitch's phase 1 for models whose token grid is too coarse to dra
 inside a box of two or three tokens (the embedded model: 8x8 tokens). Each object is drawn alone
 on the whole canvas, one batch row per object beside a background row, all from the same noise;
 at the switch step the token-wise distance between an object's row and the background's is its
-footprint, which is moved by whole tokens onto each of its boxes' centres and pasted. A row whose
-footprint is still spread over the canvas has not drawn its object yet and is drawn again from
-new noise. See docs/benchmarks.md for the measurements behind each choice.
+footprint. By default ("fit") the object's clean estimate, cut out where it departs from the
+background's and limited to its footprint, is shrunk to fit each of its boxes and pasted at the
+latent's own resolution (:mod:`scenewright.executor.placement`); "token" moves the footprint's
+tokens by whole tokens onto each box's centre instead. A row whose footprint is still spread over
+the canvas has not drawn its object yet and is drawn again from new noise. The rows may run a
+coarser schedule to the switch (``object_steps``): they are most of Stitch's cost. See
+docs/benchmarks.md for the measurements behind each choice.
 """
 
 from __future__ import annotations

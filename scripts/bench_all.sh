@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The figures in docs/benchmarks.md, in one go (about 25 minutes on two CPU cores):
+# The figures in docs/benchmarks.md, in one go (about 12 minutes on two CPU cores):
 # the embedded model's bars, every strategy on the four compositional sets, and refine.
 # Usage: scripts/bench_all.sh [OUT_DIR] [N]
 set -euo pipefail

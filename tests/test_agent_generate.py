@@ -58,6 +58,8 @@ def test_generate_writes_image_plan_overlay_and_keeps_files(
         (["--steps", "0"], "steps: 0"),
         (["--height", "65"], "height: 65"),
         (["--strategy", "nope"], "unknown strategy 'nope'"),
+        (["--strategy", "stitch:nope=1"], "has no option 'nope=1'"),
+        (["--strategy", "stitch:fill=big"], "option fill of 'stitch:fill=big' is not a float"),
         (["--backend", "nope"], "unknown backend 'nope'"),
     ],
 )
@@ -68,3 +70,27 @@ def test_generate_refuses_bad_input_in_one_line(
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and needle in lines[0]
     assert not (tmp_path / "o" / "image.png").exists()
+
+
+def test_generate_takes_strategy_options_and_records_them(tmp_path: Path) -> None:
+    """The README's `--strategy stitch:object_pass=box:object_fraction=0.2` runs with its options."""
+    out = tmp_path / "o"
+    name = "stitch:object_pass=box:object_fraction=0.5"
+    args = ["generate", "two red circles left of a blue square", "--out", str(out), "--quiet",
+            "--steps", "4", "--strategy", name, "--refine-rounds", "0"]  # fmt: skip
+    assert run(args) == 0
+    meta = read_png_metadata(out / "image.png")
+    assert meta["strategy"] == name and meta["route"] == "asked for"
+
+
+def test_strategy_options_are_typed_and_checked_against_the_strategy() -> None:
+    from scenewright.agent.nodes import Toolbox, strategy_options
+
+    tools = Toolbox(planner=None, backend=None, verifier=None, out_dir=Path("."))  # type: ignore[arg-type]
+    assert strategy_options(tools, "stitch:object_pass=box:object_fraction=0.5") == (
+        "stitch",
+        {"object_pass": "box", "object_fraction": 0.5},
+    )
+    assert strategy_options(tools, "stitch+taca:fill=0.7") == ("stitch+taca", {"fill": 0.7})
+    with pytest.raises(ScenewrightError, match="no option"):
+        strategy_options(tools, "vanilla:fill=0.7")

@@ -28,8 +28,8 @@ from scenewright.agent.nodes import (
     PlannerFn,
     Toolbox,
     Verifier,
-    available_strategies,
     report_verifier,
+    strategy_options,
     toy_verifier,
 )
 from scenewright.agent.state import fresh_turn
@@ -451,9 +451,6 @@ class Agent:
 
     def set_strategy(self, name: str) -> None:
         """Use strategy ``name`` ("auto" or a registered one) from the next turn on."""
-        names = available_strategies(self.tools)
-        if name != "auto" and name not in names:
-            raise InvalidInputError(
-                "strategy", f"unknown strategy '{name}'", f"use auto or one of {', '.join(names)}"
-            )
+        if name != "auto":
+            strategy_options(self.tools, name)  # an unknown name or option fails here, not mid-turn
         self.strategy = name

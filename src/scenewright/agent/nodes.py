@@ -25,9 +25,9 @@ from scenewright import __version__
 from scenewright.agent.followup import apply_edit, describe, parse_edit
 from scenewright.agent.state import AgentState, Turn
 from scenewright.backends.base import Backend
-from scenewright.errors import ScenewrightError
+from scenewright.errors import InvalidInputError, ScenewrightError
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext
-from scenewright.executor.strategies import STRATEGIES
+from scenewright.executor.strategies import STRATEGIES, get_strategy, parse_options
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
@@ -223,7 +223,7 @@ def choose_strategy(requested: str, plan: Plan, available: Mapping[str, Any]) ->
     vanilla; "auto" defers to an ``auto`` strategy when one is registered, else picks by plan."""
     requested = (requested or "auto").strip()
     if requested != "auto":
-        if requested in available:
+        if requested.partition(":")[0] in available:  # options after a colon: "stitch:fill=0.7"
             return requested, "asked for"
         return "vanilla", f"'{requested}' is not available (have: {', '.join(available)}); used vanilla"
     if "auto" in available:
@@ -310,6 +310,22 @@ def available_strategies(tools: Toolbox) -> list[str]:
     return names
 
 
+def strategy_options(tools: Toolbox, name: str) -> tuple[str, dict[str, Any]]:
+    """``name`` ("stitch:fill=0.7") split into its registered key and its typed options; a clear
+    error for an unknown key or option. Composite keys ("stitch+taca") keep their options in the
+    name, which the registry parses when it runs them."""
+    key, _, option_text = name.partition(":")
+    strategy = tools.strategies.get(key)
+    if strategy is None:
+        if key not in available_strategies(tools):
+            raise InvalidInputError(
+                "strategy", f"unknown strategy '{name}'",
+                f"use auto or one of {', '.join(available_strategies(tools))}",
+            )  # fmt: skip
+        strategy = get_strategy(name)[0]
+    return key, parse_options(strategy, name, option_text)
+
+
 def _run_strategy(
     tools: Toolbox,
     name: str,
@@ -320,7 +336,8 @@ def _run_strategy(
     previous: str | None = None,
 ) -> RenderResult:
     hooks = [ProgressHook(name)]
-    strategy = tools.strategies.get(name)
+    key, options = strategy_options(tools, name)
+    strategy = tools.strategies.get(key)
     if strategy is not None:
         extra: dict[str, Any] = {}
         parameters = inspect.signature(strategy).parameters
@@ -334,9 +351,12 @@ def _run_strategy(
         if "verifier" in parameters:
             # refine keeps a round by the same judge the verify node uses: exact on the toy world
             extra["verifier"] = tools.refine_verifier(backend)
-        return strategy(backend, plan, settings, progress=False, hooks=hooks, **extra)
-    if name not in available_strategies(tools):
-        raise KeyError(f"strategy '{name}' is not registered")
+        result: RenderResult = strategy(
+            backend, plan, settings, progress=False, hooks=hooks, **{**extra, **options}
+        )
+        if options:
+            result.strategy = name  # the record says which options ran
+        return result
     from scenewright.executor import strategies as registry
 
     run: Callable[..., RenderResult] = registry.run_strategy

@@ -225,11 +225,15 @@ def free_object_tokens(
     spatial_clean = backend.spatial_latents(clean, height, width)
     canvas = spatial_clean[-1]
     size = (canvas.shape[-2], canvas.shape[-1])
+    # One cut-out per object, shared by its instances (a labelling pass each, so not per box).
+    alphas = [
+        object_alpha(spatial_clean[row], spatial_clean[-1], upsample_gate(keeps[row], size))
+        for row in range(len(objects))
+    ]
     scales: list[float | None] = []
     for region in regions:
         row = objects.index(region.object_index)
-        alpha = object_alpha(spatial_clean[row], spatial_clean[-1], upsample_gate(keeps[row], size))
-        placed = fit_into_box(spatial_clean[row], alpha, region.box, fill)
+        placed = fit_into_box(spatial_clean[row], alphas[row], region.box, fill)
         scales.append(None if placed is None else round(placed.scale, 3))
         if placed is not None:
             canvas = paste(canvas, placed)

@@ -13,8 +13,9 @@ Phase 1 (the first ``object_fraction`` of the steps) runs one of two object pass
   canvas, found by its footprint and moved into its boxes; for token grids too coarse for a box
   to hold a whole object. ``auto`` picks by grid size.
 Phase 2 completes the image from there, unmasked, with the global prompt (or, on a model that
-never learned layout words, the plan's objects named with their counts: ``finish_prompt``); with ``hold_fraction``
-> 0 (our option) its first steps still bind each object to its prompt with regional attention.
+never learned layout words, the plan's objects named with their counts: ``finish_prompt``); with
+``hold_fraction`` > 0 (our option) its first steps still bind each object to its prompt with
+regional attention.
 Cost, box pass: one run plus the background pass and the longer text sequence during phase 1 (1.18x
 vanilla for 2 to 6 objects on the tiny model before the free pass existed). Free pass: one row per
 distinct object and one for the background during phase 1, on a coarser schedule that reaches the
@@ -68,8 +69,8 @@ DEFAULT_HOLD_FRACTION = 0.0
 FINISH_PROMPTS = ("auto", "global", "objects")
 DEFAULT_FINISH_PROMPT = "auto"
 # The free pass's object rows on a coarser schedule (``object_steps`` of them reach the switch's
-# noise level): -1 takes FIT_OBJECT_STEPS with the "fit" placement (on the benchmark: 96% position,
-# 88% complex at 1.08x vanilla's time, against 1.6x on the full schedule), the full one otherwise.
+# noise level): -1 takes FIT_OBJECT_STEPS with the "fit" placement (three-object cases of the
+# benchmark: 1.13x vanilla's time, against 1.77x on the full schedule), the full one otherwise.
 DEFAULT_OBJECT_STEPS = -1
 FIT_OBJECT_STEPS = 6
 OBJECT_PASSES = ("auto", "box", "free")

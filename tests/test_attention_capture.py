@@ -140,20 +140,3 @@ def test_feature_injection_records_without_change_and_writes_back_exactly() -> N
         mode="inject", store=record.store, token_mask=torch.zeros(96, dtype=torch.bool)
     )
     assert (run(target, [nothing]) - plain).abs().max().item() < 1e-5
-
-
-def test_per_head_capture_averages_back_to_the_plain_maps() -> None:
-    from scenewright.executor.attention import CaptureMaps
-
-    backend = TinyBackend.random(SMALL)
-    encoding = backend.encode_prompts(["a red circle and a blue square"])
-    settings = SamplingSettings(64, 64, steps=3, guidance=3.0, seed=1)
-    capture = CaptureMaps(tokens=[2, 3], sites=Sites.make(steps=(1, 3)), per_head=True)
-    with attention_engine(backend, [capture]) as engine:
-        sample(backend, encoding, settings, hooks=[engine], progress=False, decode=False)
-    names, heads = capture.head_maps()
-    blocks = SMALL.double_blocks + SMALL.single_blocks
-    assert len(names) == blocks * SMALL.heads and heads.shape == (2, 2, blocks * SMALL.heads, 16, 16)
-    assert names[0] == (("double", 0), 0) and names[-1] == (("single", 0), SMALL.heads - 1)
-    assert torch.allclose(heads.mean(dim=2), capture.maps(), atol=1e-6)
-    assert heads.std(dim=2).max() > 1e-4  # the heads differ: there is something to choose

@@ -18,6 +18,7 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 from PIL import Image
 
+from scenewright.arrays import to_numpy
 from scenewright.backends.tokens import WordSpan, phrase_tokens
 from scenewright.errors import InvalidInputError
 
@@ -192,7 +193,7 @@ class Backend(ABC):
     @staticmethod
     def to_pil(images: torch.Tensor) -> list[Image.Image]:
         """Float (B, 3, H, W) in [0, 1] to 8-bit PIL images."""
-        array = (images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round()
+        array = (to_numpy(images.clamp(0, 1).permute(0, 2, 3, 1)) * 255).round()
         return [Image.fromarray(a.astype(np.uint8)) for a in array]
 
     def describe(self) -> dict[str, Any]:

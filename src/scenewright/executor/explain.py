@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from scenewright.arrays import to_numpy
 from scenewright.backends.base import Backend
 from scenewright.executor.attention import CaptureMaps, ConceptAttention, Edit, Sites, attention_engine
 from scenewright.executor.composition import conditional_rows, instance_prompt, noun_tokens
@@ -80,4 +81,4 @@ def object_maps(backend: Backend, image: Image.Image, plan: Plan, settings: Samp
 def named_maps(maps: torch.Tensor, plan: Plan) -> dict[str, np.ndarray]:
     """``object_maps`` output keyed by a readable label ("1: red circle"), background last."""
     labels = [f"{i + 1}: {' '.join([*o.attributes, o.name])}" for i, o in enumerate(plan.objects)]
-    return {label: maps[i].numpy() for i, label in enumerate([*labels, "background"])}
+    return {label: to_numpy(maps[i]) for i, label in enumerate([*labels, "background"])}

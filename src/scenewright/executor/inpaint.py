@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from scenewright.arrays import to_numpy_bool
 from scenewright.backends.base import Backend
 from scenewright.executor.sampler import SamplerHook, StepContext
 
@@ -39,7 +40,7 @@ class KeepOutsideMask(SamplerHook):
 def token_mask_to_pixels(token_mask: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """A (rows, cols) token mask as a boolean (H, W) pixel mask (nearest)."""
     width, height = size
-    image = Image.fromarray(token_mask.cpu().numpy().astype(np.uint8) * 255)
+    image = Image.fromarray(to_numpy_bool(token_mask).astype(np.uint8) * 255)
     return np.asarray(image.resize((width, height), Image.Resampling.NEAREST)) > 127
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from scenewright.arrays import to_numpy
 from scenewright.backends.base import Backend
 from scenewright.executor.attention import (
     AttentionBias,
@@ -98,12 +99,12 @@ def render_numina(
     if features.features is None:
         raise RuntimeError("the reference pass did not reach the feature block")
     grid = backend.token_grid(settings.height, settings.width)
-    feature_rows = features.features[rows[0]].numpy()
+    feature_rows = to_numpy(features.features[rows[0]])
 
     bias_maps: dict[int, torch.Tensor] = {}
     layouts: dict[str, Any] = {}
     for (i, obj, tokens), capture in zip(targets, captures, strict=True):
-        cross = capture.maps()[rows[0]].mean(dim=0).numpy()  # (rows, cols)
+        cross = to_numpy(capture.maps()[rows[0]].mean(dim=0))  # (rows, cols)
         layout = build_count_layout(feature_rows, cross, obj.count)
         spatial = np.zeros(grid, dtype=np.float32)
         for instance in layout.instances:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from scenewright.arrays import to_numpy
 from scenewright.executor.sampler import SamplerHook, StepContext
 from scenewright.planner.plan import Box
 
@@ -80,10 +81,10 @@ def strongest_component(alpha: torch.Tensor) -> torch.Tensor:
     A row asked for "a yellow ring" sometimes draws two; cut out together, the pair's extent
     would shrink both to nothing in one box (measured on the embedded model).
     """
-    labels, count = ndimage.label(alpha.cpu().numpy() > 0, structure=np.ones((3, 3)))
+    labels, count = ndimage.label(to_numpy(alpha) > 0, structure=np.ones((3, 3)))
     if count <= 1:
         return alpha
-    mass = ndimage.sum(alpha.cpu().numpy(), labels, index=range(1, count + 1))
+    mass = ndimage.sum(to_numpy(alpha), labels, index=range(1, count + 1))
     keep = torch.from_numpy(labels == int(np.argmax(mass)) + 1).to(alpha.device)
     return alpha * keep
 

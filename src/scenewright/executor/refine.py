@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
+from scenewright.arrays import to_numpy_bool
 from scenewright.backends.base import Backend
 from scenewright.executor.attention import Edit
 from scenewright.executor.attention.masks import box_to_tokens
@@ -66,8 +67,8 @@ def check_objects(maps: torch.Tensor, plan: Plan) -> tuple[list[ObjectCheck], di
     owner = maps.argmax(dim=0)
     checks, strays = [], {}
     for index, obj in enumerate(plan.objects):
-        mine = (owner == index).numpy()
-        boxes = [box_to_tokens(b, grid).numpy() for b in obj.boxes]
+        mine = to_numpy_bool(owner == index)
+        boxes = [to_numpy_bool(box_to_tokens(b, grid)) for b in obj.boxes]
         union = np.zeros(grid, dtype=bool)
         for box in boxes:
             union |= box

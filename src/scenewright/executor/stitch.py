@@ -33,7 +33,6 @@ import torch
 from scenewright.backends.base import Backend, GuidanceMode
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import (
-    CaptureMaps,
     ConceptAttention,
     Edit,
     RegionMask,
@@ -42,7 +41,7 @@ from scenewright.executor.attention import (
 )
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.attention.masks import mass_cutout as cutout
-from scenewright.executor.attention.schedules import Site
+from scenewright.executor.attention.stitch import HeadSelection, head_scores
 from scenewright.executor.composition import (
     conditional_rows,
     encode_sequence,
@@ -81,13 +80,6 @@ DEFAULT_OBJECT_PASS = "auto"
 FREE_PASS_MAX_GRID = 16
 
 
-def _correlation(a: torch.Tensor, b: torch.Tensor) -> float | None:
-    """Pearson correlation of two flat maps, or None where either is constant."""
-    a, b = a - a.mean(), b - b.mean()
-    norm = float(a.norm() * b.norm())
-    return float((a * b).sum()) / norm if norm > 1e-12 else None
-
-
 def choose_head(
     candidates: Sequence[torch.Tensor], references: Sequence[torch.Tensor], boxes: Sequence[torch.Tensor]
 ) -> int:
@@ -97,17 +89,58 @@ def choose_head(
     reference and ``boxes[r]`` its boolean token box. The score of a head is its mean Pearson
     correlation over the regions where it is defined; ties and empty scores fall back to head 0.
     """
-    heads = candidates[0].shape[0]
-    scores = torch.full((heads,), -2.0)
-    for head in range(heads):
-        values = [
-            c
-            for cand, ref, box in zip(candidates, references, boxes, strict=True)
-            if (c := _correlation(cand[head][box], ref[box])) is not None
-        ]
-        if values:
-            scores[head] = sum(values) / len(values)
+    scores = head_scores(
+        torch.stack([c.flatten(1) for c in candidates]),
+        torch.stack([r.flatten() for r in references]),
+        torch.stack([b.flatten() for b in boxes]),
+    )
     return int(scores.argmax())
+
+
+def cutout_head(
+    backend: Backend,
+    plan: Plan,
+    spans: Sequence[tuple[int, int]],
+    grid: tuple[int, int],
+    row: int,
+    switch: int,
+) -> list[Edit]:
+    """The observers that choose the cut-out head at the last object step, and the head selection
+    itself last. On FLUX-class models the reference is ConceptAttention's map of each instance's
+    object from the late double blocks and the candidates are the single-stream heads (where the
+    paper's hand-picked FLUX.1-dev head lives); elsewhere the reference is the mean over heads of
+    the first half of the joint blocks and the candidates are the heads of the second half."""
+    regions = plan_regions(plan)
+    read = (switch - 1, switch)
+    groups = [list(range(*span)) for span in spans]
+    boxes = [box_to_tokens(region.box, grid) for region in regions]
+    transformer = backend.transformer
+    if hasattr(transformer, "single_transformer_blocks"):  # FLUX class: has double blocks
+        doubles = len(transformer.transformer_blocks)
+        concept = ConceptAttention(
+            concepts=concept_vectors(backend, plan),
+            sites=Sites.make(steps=read, double=range(doubles // 2, doubles)),
+        )
+        objects = [region.object_index for region in regions]
+
+        def reference() -> torch.Tensor | None:
+            if concept.total is None or concept.count == 0:
+                return None
+            return concept.total[row, objects] / concept.count
+
+        selection = HeadSelection(
+            groups=groups, boxes=boxes, row=row, reference=reference, sites=Sites.make(double=(), steps=read)
+        )
+        return [concept, selection]
+    joints = len(transformer.transformer_blocks)
+    selection = HeadSelection(
+        groups=groups,
+        boxes=boxes,
+        row=row,
+        reference_sites=Sites.make(joint=range(max(1, joints // 2)), steps=read),
+        sites=Sites.make(joint=range(joints // 2, joints), steps=read),
+    )
+    return [selection]
 
 
 def _boxed_object_tokens(
@@ -137,43 +170,23 @@ def _boxed_object_tokens(
         base_ratio=0.0,
         image_attention=image_attention,
     )
-    read = Sites.make(steps=(switch - 1, switch))
-    captures = [CaptureMaps(tokens=list(range(*span)), sites=read, per_head=True) for span in spans[:-1]]
-    readers: list[Edit] = [*captures]
-    concept: ConceptAttention | None = None
-    if hasattr(backend.transformer, "single_transformer_blocks"):  # FLUX class: has double blocks
-        doubles = len(backend.transformer.transformer_blocks)
-        concept = ConceptAttention(
-            concepts=concept_vectors(backend, plan),
-            sites=Sites.make(steps=(switch - 1, switch), double=range(doubles // 2, doubles)),
-        )
-        readers.append(concept)
+    row = conditional_rows(backend, settings)[0]
+    readers = cutout_head(backend, plan, spans[:-1], grid, row, switch)
+    selection = readers[-1]
+    assert isinstance(selection, HeadSelection)
     with attention_engine(backend, [mask, *readers, *edits]) as engine:
         objects = sample(
             backend, encoding, settings, negative=negative, hooks=[engine, *hooks], progress=progress,
             decode=False, max_steps=switch,
         )  # fmt: skip
-    row = conditional_rows(backend, settings)[0]
-    boxes = [box_to_tokens(region.box, grid) for region in regions]
-    per_head = []
-    names: list[tuple[Site, int]] = []
-    for capture in captures:
-        names, maps = capture.head_maps()
-        per_head.append(maps[row].mean(dim=0).float().cpu())  # (candidates, rows, cols)
-    if concept is not None:
-        concept_maps = concept.maps()[row].float().cpu()
-        references = [concept_maps[region.object_index] for region in regions]
-        reference_kind = "concept-attention"
-    else:
-        references = [maps.mean(dim=0) for maps in per_head]
-        reference_kind = "mean over heads"
-    head = choose_head(per_head, references, boxes)
+    maps = selection.maps().cpu()
     pasted = torch.zeros(grid, dtype=torch.bool)
-    for maps, box in zip(per_head, boxes, strict=True):
-        pasted |= cutout(maps[head], box, keep_mass)
+    for region_map, box in zip(maps, selection.boxes, strict=True):
+        pasted |= cutout(region_map, box, keep_mass)
     flat = pasted.flatten().nonzero().flatten()
-    (kind, block), head_index = names[head]
-    report = {"block": f"{kind} {block}", "head": head_index, "chosen_by": reference_kind}
+    assert selection.best is not None
+    (kind, block), head_index = selection.best
+    report = {"block": f"{kind} {block}", "head": head_index, "chosen_by": selection.chosen_by}
     return backend.image_tokens(objects.latents), flat, flat, {"cutout_head": report}
 
 

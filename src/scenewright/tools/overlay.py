@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from scenewright.arrays import to_numpy
 from scenewright.planner.plan import Plan
 from scenewright.tools.output import save_png
 
@@ -70,7 +71,7 @@ def layout_overlay(image: Image.Image, plan: Plan, min_side: int = MIN_SIDE) -> 
 def _as_map(value: Any) -> np.ndarray | None:
     """A 2-D float array from a numpy array, a torch tensor or nested lists; None if not 2-D."""
     if hasattr(value, "detach"):
-        value = value.detach().float().cpu().numpy()
+        value = to_numpy(value)
     array = np.asarray(value, dtype=np.float32)
     array = np.squeeze(array)
     if array.ndim != 2 or array.size == 0:

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
+from scenewright.arrays import to_numpy, to_numpy_bool
 from scenewright.errors import BackendError, InvalidInputError
 
 # (x0, y0, x1, y1) in pixels of the image being segmented.
@@ -104,9 +105,7 @@ class AttentionMaskSegmenter:
         threshold: float = ATTENTION_THRESHOLD,
         near: float = NEAR_FRACTION,
     ) -> None:
-        values = (
-            object_map.detach().float().cpu().numpy() if isinstance(object_map, torch.Tensor) else object_map
-        )
+        values = to_numpy(object_map) if isinstance(object_map, torch.Tensor) else object_map
         self.map = np.asarray(values, dtype=np.float32)
         if self.map.ndim != 2:
             raise ValueError(f"an object map is (rows, cols), got shape {self.map.shape}")
@@ -145,7 +144,7 @@ def _best_masks(masks: torch.Tensor, scores: torch.Tensor) -> np.ndarray:
     """
     best = scores.float().argmax(dim=-1)
     chosen = masks[torch.arange(masks.shape[0]), best.to(masks.device)]
-    return chosen.any(dim=0).cpu().numpy().astype(bool)
+    return to_numpy_bool(chosen.any(dim=0))
 
 
 @dataclass(frozen=True)
@@ -456,7 +455,7 @@ def blob_boxes(token_mask: np.ndarray | torch.Tensor, size: tuple[int, int]) -> 
     Refine uses them as extra prompts: an instance drawn where it was not planned must be masked
     (and so removed) as well.
     """
-    tokens = token_mask.cpu().numpy() if isinstance(token_mask, torch.Tensor) else np.asarray(token_mask)
+    tokens = to_numpy_bool(token_mask) if isinstance(token_mask, torch.Tensor) else np.asarray(token_mask)
     rows, cols = tokens.shape
     width, height = size
     labels, _count = ndimage.label(tokens.astype(bool))

@@ -12,16 +12,15 @@ maps average over the chosen blocks and steps. Any aspect ratio: maps take the t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from scenewright.executor.attention.edits import Edit
+from scenewright.executor.attention.reading import READ_BUDGET_BYTES
 from scenewright.executor.attention.schedules import Site
-
-if TYPE_CHECKING:
-    from scenewright.executor.attention.engine import AttentionEngine
+from scenewright.executor.attention.view import EngineView
 
 
 @dataclass
@@ -37,11 +36,13 @@ class ConceptAttention(Edit):
     total: torch.Tensor | None = field(default=None, init=False, repr=False)
     count: int = field(default=0, init=False)
     grid: tuple[int, int] = field(default=(0, 0), init=False)
+    budget: int = READ_BUDGET_BYTES
     _block: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
-    _engine: AttentionEngine | None = field(default=None, init=False, repr=False)
+    _pending: Any = field(default=None, init=False, repr=False)
+    _engine: EngineView | None = field(default=None, init=False, repr=False)
 
     def reset(self) -> None:
-        self.stream, self.total, self.count = None, None, 0
+        self.stream, self.total, self.count, self._pending = None, None, 0, None
 
     def active(self, site: Site, step: int, num_steps: int) -> bool:
         return site[0] == "double" and self.sites.has_step(step)
@@ -51,7 +52,7 @@ class ConceptAttention(Edit):
         return engine is not None and self.sites.has_step(engine.step)
 
     # ---------------------------------------------------------------- hooks
-    def install(self, engine: AttentionEngine, transformer: Any) -> list[Any]:
+    def install(self, engine: EngineView, transformer: Any) -> list[Any]:
         """Hooks that start the stream per forward pass and advance it around each double block."""
         if not hasattr(transformer, "single_transformer_blocks"):
             raise ValueError("ConceptAttention needs a FLUX-class transformer (double-stream blocks)")
@@ -63,16 +64,25 @@ class ConceptAttention(Edit):
         return handles
 
     def _start(self, module: Any, args: Any, kwargs: dict[str, Any]) -> None:
-        if not self._running():
-            self.stream = None
-            return
-        batch = kwargs["hidden_states"].shape[0]
-        concepts = self.concepts.to(module.device, module.dtype)
+        """Mark a new forward pass; the stream itself starts at the first double block.
+
+        Under ``enable_model_cpu_offload`` the weights reach the device only inside the
+        transformer's forward (after its pre-hooks), so ``context_embedder`` runs there.
+        """
+        self.stream = None
+        self._pending = module if self._running() else None
+
+    def _begin_stream(self, hidden_states: torch.Tensor) -> None:
+        module, self._pending = self._pending, None
+        embedder = module.context_embedder
+        concepts = self.concepts.to(hidden_states.device, embedder.weight.dtype)
         if concepts.dim() == 2:
-            concepts = concepts[None].expand(batch, -1, -1)
-        self.stream = module.context_embedder(concepts)
+            concepts = concepts[None].expand(hidden_states.shape[0], -1, -1)
+        self.stream = embedder(concepts)
 
     def _enter(self, block: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        if self._pending is not None:
+            self._begin_stream(kwargs["hidden_states"])
         if self.stream is None:
             return
         attn = block.attn
@@ -89,7 +99,7 @@ class ConceptAttention(Edit):
 
     def observe(
         self,
-        engine: AttentionEngine,
+        engine: EngineView,
         site: Site,
         query: torch.Tensor,
         key: torch.Tensor,
@@ -106,12 +116,22 @@ class ConceptAttention(Edit):
         concept_out = concept_out.transpose(1, 2)  # (B, C, H, D)
         self._block["out"] = concept_out
         if self.sites.has_block(site):
-            image_out = output[:, text_len:]  # (B, N, H, D)
-            scores = torch.einsum("bchd,bnhd->bcn", concept_out.float(), image_out.float())
-            maps = scores.softmax(dim=1)
-            self.total = maps if self.total is None else self.total + maps
-            self.count += 1
-            self.grid = engine.grid
+            self._record(engine, concept_out, output[:, text_len:])
+
+    def _record(self, engine: EngineView, concept_out: torch.Tensor, image_out: torch.Tensor) -> None:
+        """Add this block's (B, C, N) map: per image token, a softmax over the concepts of the
+        dot products of attention outputs, in float32 over chunks of image tokens."""
+        batch, n_image, heads, dim = image_out.shape
+        if self.total is None:
+            self.total = torch.zeros(batch, concept_out.shape[1], n_image, device=image_out.device)
+        concepts = concept_out.float()
+        rows = max(1, self.budget // (4 * batch * heads * dim * 2))
+        for start in range(0, n_image, rows):
+            chunk = image_out[:, start : start + rows].float()
+            scores = torch.einsum("bchd,bnhd->bcn", concepts, chunk)
+            self.total[:, :, start : start + rows] += scores.softmax(dim=1)
+        self.count += 1
+        self.grid = engine.grid
 
     def _leave(self, block: Any, args: Any, output: Any) -> None:
         if self.stream is None or "out" not in self._block:
@@ -126,7 +146,7 @@ class ConceptAttention(Edit):
 
     def maps(self) -> torch.Tensor:
         """(B, C, rows, cols): per image token, a distribution over the concepts."""
-        if self.total is None:
+        if self.total is None or self.count == 0:
             raise RuntimeError("no concept maps were recorded: were the chosen blocks and steps run?")
         mean = self.total / self.count
         return mean.reshape(*mean.shape[:2], *self.grid)

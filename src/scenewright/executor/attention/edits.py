@@ -10,17 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention.masks import RegionLayout, RegionShape, mask_value, region_token_masks
+from scenewright.executor.attention.reading import READ_BUDGET_BYTES, text_mass, token_weights
 from scenewright.executor.attention.schedules import Schedule, Site, Sites, constant, taca_gamma
-
-if TYPE_CHECKING:
-    from scenewright.executor.attention.engine import AttentionEngine
+from scenewright.executor.attention.view import EngineView
 
 
 @dataclass
@@ -166,28 +165,25 @@ class Temperature(Edit):
 class CaptureMaps(Edit):
     """Text-to-image attention maps: for each chosen text token, how much each image query attends.
 
-    Only the image-query rows are computed (in chunks), with the same temperature, bias and region
-    mask as the real passes, from the projected queries and keys; the attention itself is left
-    untouched, so the image is bit-identical. ``maps()`` averages heads, blocks and steps into (B, K, rows, cols).
+    Read with the same temperature, bias and region mask as the real passes, from the projected
+    queries and keys (see :mod:`.reading`: chunked, never the full logits); the attention itself
+    is left untouched, so the image is bit-identical. The state is one float32 running sum of
+    (B, tokens, image tokens), whatever the number of blocks and steps observed; ``maps()``
+    averages heads, blocks and steps into (B, K, rows, cols).
     """
 
     tokens: Sequence[int] = ()
-    chunk: int = 1024
-    # Also keep every (site, head) map apart, for callers that choose a head (Stitch's cutout).
-    per_head: bool = False
+    budget: int = READ_BUDGET_BYTES
     total: torch.Tensor | None = field(default=None, init=False, repr=False)
     count: int = field(default=0, init=False)
     grid: tuple[int, int] = field(default=(0, 0), init=False)
-    head_totals: dict[Site, torch.Tensor] = field(default_factory=dict, init=False, repr=False)
-    head_counts: dict[Site, int] = field(default_factory=dict, init=False, repr=False)
 
     def reset(self) -> None:
         self.total, self.count = None, 0
-        self.head_totals, self.head_counts = {}, {}
 
     def observe(
         self,
-        engine: AttentionEngine,
+        engine: EngineView,
         site: Site,
         query: torch.Tensor,
         key: torch.Tensor,
@@ -195,72 +191,29 @@ class CaptureMaps(Edit):
         output: torch.Tensor,
         text_len: int,
     ) -> None:
-        """Record the probabilities of the chosen tokens for every image query at this site.
+        """Add the probabilities of the chosen tokens for every image query at this site.
 
         Under a region mask each pass is read as it ran (the regional pass masked, the base pass
         plain) and the two are blended with the weights of the image outputs.
         """
-        batch, seq, _, dim = query.shape
+        batch, seq = query.shape[:2]
         n_image = seq - text_len
         gamma, bias = engine.modifiers(site, batch, text_len, n_image, query.device)
-        wanted = torch.as_tensor(list(self.tokens), dtype=torch.long, device=query.device)
-        heads = query.shape[2]
-        maps = torch.zeros(batch, len(self.tokens), n_image, device=query.device)
-        head_maps = (
-            torch.zeros(batch, len(self.tokens), heads, n_image, device=query.device)
-            if self.per_head
-            else None
-        )
-        negative = mask_value(torch.float32)
+        if self.total is None:
+            self.total = torch.zeros(batch, len(self.tokens), n_image, device=query.device)
+        groups = [[token] for token in self.tokens]
         for read in engine.read_passes(site, text_len, n_image, query.device):
-            # Where each wanted token sits among this pass's keys (text keys only), if it is there.
-            text_keys = read.keys[: read.n_text]
-            hit = text_keys[None, :] == wanted[:, None]
-            present, where = hit.any(dim=1), hit.int().argmax(dim=1)
-            if not bool(present.any()):
+            weights = token_weights(read, groups, mean=False)
+            if weights is None:
                 continue
-            keys = key[:, read.keys].float().transpose(1, 2)  # (B, H, K, D)
-            if gamma is not None:
-                keys = keys.clone()
-                keys[:, :, : read.n_text] *= gamma[:, None, None, None]
-            for start in range(0, n_image, self.chunk):
-                stop = min(n_image, start + self.chunk)
-                rows = query[:, text_len + start : text_len + stop].float()
-                logits = torch.einsum("bqhd,bhkd->bhqk", rows, keys) * dim**-0.5
-                if bias is not None:
-                    logits[..., : read.n_text] += bias[:, None, start:stop][..., text_keys]
-                if read.image_bits is not None and read.key_bits is not None:
-                    allowed = (read.image_bits[start:stop, None] & read.key_bits[None, :]) != 0
-                    logits = logits.masked_fill(~allowed, negative)
-                per_head = logits.log_softmax(dim=-1)[..., where].exp()  # (B, H, q, K)
-                probs = per_head.mean(dim=1)  # (B, q, K)
-                maps[:, :, start:stop] += read.weight * (probs * present).transpose(1, 2)
-                if head_maps is not None:
-                    head_maps[..., start:stop] += read.weight * (per_head * present).permute(0, 3, 1, 2)
-        self.total = maps if self.total is None else self.total + maps
+            for start, stop, mass in text_mass(query, key, text_len, read, weights, gamma, bias, self.budget):
+                self.total[:, :, start:stop] += read.weight * mass.mean(dim=1).transpose(1, 2)
         self.count += 1
         self.grid = engine.grid
-        if head_maps is not None:
-            previous = self.head_totals.get(site)
-            self.head_totals[site] = head_maps if previous is None else previous + head_maps
-            self.head_counts[site] = self.head_counts.get(site, 0) + 1
 
     def maps(self) -> torch.Tensor:
         """(B, K, rows, cols): the mean over every observed site and step."""
-        if self.total is None:
+        if self.total is None or self.count == 0:
             raise RuntimeError("no attention was captured: were the chosen blocks and steps ever run?")
         mean = self.total / self.count
         return mean.reshape(*mean.shape[:2], *self.grid)
-
-    def head_maps(self) -> tuple[list[tuple[Site, int]], torch.Tensor]:
-        """With ``per_head``: the (site, head) candidates and their maps, (B, K, candidates, rows, cols)."""
-        if not self.head_totals:
-            raise RuntimeError("no per-head maps were captured: pass per_head=True and run the sites")
-        names: list[tuple[Site, int]] = []
-        stacks = []
-        for site, total in self.head_totals.items():
-            mean = total / self.head_counts[site]
-            stacks.append(mean)
-            names.extend((site, head) for head in range(mean.shape[2]))
-        stacked = torch.cat(stacks, dim=2)
-        return names, stacked.reshape(*stacked.shape[:3], *self.grid)

@@ -9,7 +9,6 @@ on the device, the first time a block needs them, and reused by every block and 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,6 +27,7 @@ from scenewright.executor.attention.kernels import (
 )
 from scenewright.executor.attention.masks import mask_value
 from scenewright.executor.attention.schedules import Site
+from scenewright.executor.attention.view import ReadPass
 from scenewright.executor.sampler import SamplerHook, StepContext
 
 KERNELS = ("auto", "dense", "flex", "segments")
@@ -35,17 +35,6 @@ KERNELS = ("auto", "dense", "flex", "segments")
 # MKL's dense speed per pair: it only pays on big passes whose mask keeps few pairs.
 CPU_FLEX_MIN_PAIRS = 4_000_000
 CPU_FLEX_MAX_DENSITY = 0.25
-
-
-@dataclass(frozen=True)
-class ReadPass:
-    """One pass as image queries see it: key positions (text first), region bits, blend weight."""
-
-    keys: torch.Tensor  # canonical positions of the keys, text first
-    n_text: int  # how many of ``keys`` are text
-    image_bits: torch.Tensor | None  # (N,) region bits of image queries in canonical order
-    key_bits: torch.Tensor | None  # region bits of ``keys``
-    weight: float  # the pass's share of the image output
 
 
 class AttentionEngine(SamplerHook):

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import torch
 
 from scenewright.executor.attention.edits import Edit
 from scenewright.executor.attention.schedules import Site
-
-if TYPE_CHECKING:
-    from scenewright.executor.attention.engine import AttentionEngine
+from scenewright.executor.attention.view import EngineView
 
 PARTS = ("q", "k", "v")
 
@@ -50,7 +47,7 @@ class FeatureInjection(Edit):
 
     def rewrite(
         self,
-        engine: AttentionEngine,
+        engine: EngineView,
         site: Site,
         tensors: dict[str, torch.Tensor],
         text_len: int,

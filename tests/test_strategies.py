@@ -302,7 +302,7 @@ def test_refine_with_the_evaluator_verifier_never_leaves_a_worse_image(backend: 
     plan = two_object_plan()
     for seed in range(3):
         settings = SamplingSettings(64, 64, steps=3, guidance=3.0, seed=seed)
-        result = render_refine(backend, plan, settings, base="vanilla", verifier="evaluator", rounds=2)
+        result = run_strategy("refine:base=vanilla:verifier=evaluator:rounds=2", backend, plan, settings)
         base, final = result.artifacts["base_image"], result.image
         assert result.report["refine"]["verifier"] == "evaluator"
         if (np.asarray(base) != np.asarray(final)).any():
@@ -512,3 +512,10 @@ def test_free_stitch_runs_its_object_rows_on_a_coarser_schedule_to_the_same_nois
     assert abs(switch_sigma(backend, coarse, 2) - switch_sigma(backend, settings, 4)) < 1e-6
     with pytest.raises(InvalidInputError, match="object_steps"):
         render(backend, two_object_plan(), settings, object_pass="free", placement="token", object_steps=2)
+
+
+def test_refine_without_an_image_or_a_base_runner_says_what_to_pass(backend: TinyBackend) -> None:
+    from scenewright.executor.refine import render_refine
+
+    with pytest.raises(InvalidInputError, match="run_base"):
+        render_refine(backend, two_object_plan(), SamplingSettings(32, 32, steps=2, guidance=3.0))

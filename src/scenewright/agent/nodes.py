@@ -26,6 +26,7 @@ from scenewright.agent.followup import apply_edit, describe, parse_edit
 from scenewright.agent.state import AgentState, Turn
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError, ScenewrightError
+from scenewright.executor.memory import is_out_of_memory, memory_error, release_cached_memory
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext
 from scenewright.executor.strategies import STRATEGIES, get_strategy, parse_options
 from scenewright.executor.vanilla import RenderResult
@@ -396,12 +397,18 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
             break
         except Exception as error:  # any failure of a strategy: the cheaper one takes over
             result = None
+            release_cached_memory()
+            if is_out_of_memory(error):
+                device = str(getattr(backend, "device", "the device"))
+                oom = memory_error(attempt, settings, plan, device)
+                if attempt == "vanilla":
+                    return {"status": "failed", "errors": [str(oom)], "notes": notes}
+                notes.append(f"{oom}; fell back to vanilla")
+                continue
             reason = f"{type(error).__name__}: {error}".splitlines()[0][:300]
             if attempt == "vanilla":
                 return {"status": "failed", "errors": [f"render failed ({reason})"], "notes": notes}
             notes.append(f"strategy {attempt} failed ({reason}); fell back to vanilla")
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
     assert result is not None
     used = result.strategy or name
     route = str(state.get("route_reason", ""))

@@ -6,9 +6,15 @@ from collections.abc import Sequence
 
 from scenewright.backends.base import Backend
 from scenewright.executor.attention import Edit
+from scenewright.executor.numina import render_numina
 from scenewright.executor.sampler import SamplerHook, SamplingSettings
-from scenewright.executor.vanilla import RenderResult
+from scenewright.executor.stitch import render_stitch
+from scenewright.executor.taca import render_taca
+from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
+
+# What ``auto`` may choose; imported directly (not through the registry, which lists auto itself).
+CHOICES = {"vanilla": render_vanilla, "stitch": render_stitch, "numina": render_numina, "taca": render_taca}
 
 
 def choose_strategy(plan: Plan) -> tuple[str, str]:
@@ -42,10 +48,8 @@ def render_auto(
     edits: Sequence[Edit] = (),
     progress: bool = False,
 ) -> RenderResult:
-    from scenewright.executor.strategies import STRATEGIES
-
     name, why = choose_strategy(plan)
-    result = STRATEGIES[name](backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
+    result = CHOICES[name](backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
     result.report["auto"] = {"chose": name, "why": why}
     result.strategy = f"auto:{name}"
     return result

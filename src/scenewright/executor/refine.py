@@ -17,7 +17,7 @@ better; at most ``rounds``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from scenewright.arrays import to_numpy_bool
 from scenewright.backends.base import Backend
+from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.composition import sample_with_edits
@@ -206,6 +207,7 @@ def render_refine(
     image: Image.Image | None = None,
     segmenter: Segmenter | None = None,
     verifier: str = "auto",
+    run_base: Callable[..., RenderResult] | None = None,
 ) -> RenderResult:
     """Run ``base`` (or take ``image``, already rendered from ``plan``), then up to ``rounds`` of
     check-and-inpaint on the objects that fail.
@@ -214,11 +216,10 @@ def render_refine(
     which one made every mask. ``verifier`` decides which objects fail and whether a round is
     kept: "attention" (ConceptAttention, any model), "evaluator" (the toy world's exact detector,
     for the embedded model) or "auto" (the evaluator on the embedded model, where attention
-    made 9 of 100 images worse on the benchmark; attention elsewhere).
+    made 9 of 100 images worse on the benchmark; attention elsewhere). ``run_base`` renders a
+    strategy by name (the registry passes its ``run_strategy``: refine cannot import the registry
+    that lists refine itself).
     """
-    from scenewright.errors import InvalidInputError
-    from scenewright.executor.strategies import run_strategy
-
     if verifier not in VERIFIERS:
         raise InvalidInputError(
             "verifier", f"unknown verifier {verifier!r}", f"use one of {', '.join(VERIFIERS)}"
@@ -228,7 +229,11 @@ def render_refine(
         raise InvalidInputError("rounds", f"{rounds} is negative", "use rounds=0 or more")
 
     if image is None:
-        result = run_strategy(base, backend, plan, settings, hooks=hooks, progress=progress)
+        if run_base is None:
+            raise InvalidInputError(
+                "base", "refine needs the image to correct or a way to render it", "pass image= or run_base="
+            )
+        result = run_base(base, backend, plan, settings, hooks=hooks, progress=progress)
     else:
         tensor = image_tensor(image)
         clean = backend.encode_image(tensor, settings.height, settings.width)

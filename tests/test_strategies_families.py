@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from builders import tiny_flux_pipeline, tiny_sd3_pipeline
+from scenewright.arrays import to_numpy
 from scenewright.backends.base import Backend
 from scenewright.backends.flux import FluxBackend
 from scenewright.backends.sd3 import SD3Backend
-from scenewright.executor.sampler import SamplingSettings
+from scenewright.executor.attention import CaptureMaps, attention_engine
+from scenewright.executor.sampler import SamplingSettings, sample
 from scenewright.executor.strategies import run_strategy, strategy_names
 from scenewright.planner.plan import Plan, PlanObject, PlanRelation
 
@@ -45,3 +48,35 @@ def test_every_strategy_runs_on_flux_and_sd3(family_backend: Backend, strategy: 
         assert result.report["object_pass"] == expected and result.report["objects"] == 3
         # A FLUX or SD3 model learned layout words: Stitch finishes with the global prompt.
         assert result.report["finish_prompt"] == _plan().global_prompt
+
+
+@pytest.fixture(
+    scope="module", params=[("flux", torch.bfloat16), ("sd3", torch.float16)], ids=["flux-bf16", "sd3.5-fp16"]
+)
+def half_backend(request: pytest.FixtureRequest) -> Backend:
+    family, dtype = request.param
+    if family == "flux":
+        return FluxBackend(tiny_flux_pipeline().to(dtype), max_sequence_length=16)
+    return SD3Backend(tiny_sd3_pipeline(sd35=True).to(dtype), max_sequence_length=16)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    ["vanilla", "taca", "regional", "numina", "stitch", "stitch:object_pass=box", "refine", "auto"],
+)
+def test_every_strategy_runs_in_half_precision(half_backend: Backend, strategy: str) -> None:
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
+    result = run_strategy(strategy, half_backend, _plan(), settings)
+    assert result.sample.images.shape[-2:] == (32, 32)
+    assert np.isfinite(to_numpy(result.sample.images)).all()
+
+
+def test_maps_accumulate_in_float32_on_a_half_precision_model(half_backend: Backend) -> None:
+    capture = CaptureMaps(tokens=[1, 2])
+    settings = SamplingSettings(32, 32, steps=2, guidance=3.0, seed=5)
+    with attention_engine(half_backend, [capture]) as engine:
+        sample(half_backend, half_backend.encode_prompts(["two red apples"]), settings, hooks=[engine],
+               progress=False, decode=False)  # fmt: skip
+    assert capture.total is not None and capture.total.dtype == torch.float32
+    maps = capture.maps()
+    assert torch.isfinite(maps).all() and 0 < float(maps.max()) <= 1.0

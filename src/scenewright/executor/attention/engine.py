@@ -323,20 +323,22 @@ class AttentionEngine(SamplerHook):
     def choose_kernel(self, query: torch.Tensor, geom: PassGeometry) -> str:
         """The kernel for a pass: asked for, or chosen by mask shape and device.
 
-        Unmasked passes always take plain SDPA. Masked ones: on CUDA, FlexAttention with a
-        BlockMask; on a CPU, per-group SDPA when regions do not overlap (a partition), else
-        FlexAttention only for big, sparse masks, else dense SDPA with the additive mask.
+        Unmasked passes always take plain SDPA. Masked ones: per-group SDPA when regions do not
+        overlap (a partition: every group is one unmasked flash/efficient-attention call, and
+        nothing is compiled, so a process's first regional call costs what later ones do); else
+        FlexAttention with a BlockMask on CUDA (compiled once per process and shape), and on a
+        CPU FlexAttention only for big, sparse masks, else dense SDPA with the additive mask.
         """
         if geom.bits_q is None:
             return "dense"
         if self.kernel == "segments" and geom.segments is not None:
             return "segments"
+        if self.kernel == "auto" and geom.segments is not None:
+            return "segments"
         if self.kernel in ("dense", "segments") or not flex_usable(query):
             return "dense"
         if self.kernel == "flex" or query.is_cuda:
             return "flex"
-        if geom.segments is not None:
-            return "segments"
         density = float(((geom.bits_q[:, None] & geom.bits_k[None, :]) != 0).float().mean())  # type: ignore[index]
         big = geom.n_q * geom.n_k >= CPU_FLEX_MIN_PAIRS
         return "flex" if big and density <= CPU_FLEX_MAX_DENSITY else "dense"

@@ -42,11 +42,13 @@ from scenewright.tools.segment import Segmenter, SegmenterSpec, load_segmenter, 
 DEFAULT_OUT = Path("out") / "agent"
 EventCallback = Callable[[Event], None]
 
-_BACKENDS: dict[tuple[str, str, str, bool], Backend] = {}
+_BACKENDS: dict[tuple[str, str, str, bool | str | None], Backend] = {}
 _BACKENDS_LOCK = threading.Lock()
 
 
-def _load_backend(name: str, device: str | None, dtype: str, cpu_offload: bool = False) -> Backend:
+def _load_backend(
+    name: str, device: str | None, dtype: str, cpu_offload: bool | str | None = False
+) -> Backend:
     """Load a backend once per process: chats, the web UI and tests share the weights."""
     from scenewright.backends import load_backend, resolve_backend
 
@@ -161,7 +163,7 @@ class Agent:
         llm_settings: Any = None,
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         negative_prompt: str = "",
-        cpu_offload: bool = False,
+        cpu_offload: bool | str | None = False,
         flat_output: bool = False,
         overwrite: bool = False,
         sam: str | Segmenter | None = None,

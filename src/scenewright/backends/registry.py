@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from scenewright.backends.base import Backend
+from scenewright.backends.offload import offload_mode, place_pipeline
 from scenewright.errors import BackendError, InvalidInputError
 
 
@@ -161,11 +162,12 @@ def load_backend(
     *,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
-    cpu_offload: bool = False,
+    cpu_offload: bool | str | None = False,
 ) -> Backend:
     """Load the weights a spec points at; errors from the hub or disk become :class:`BackendError`."""
     torch_device = torch.device(device) if device is not None else default_device()
     torch_dtype = dtype if isinstance(dtype, torch.dtype) else parse_dtype(dtype, torch_device)
+    offload = offload_mode(cpu_offload, torch_device)
     if spec.family == "tiny":
         from scenewright.backends.tiny import TinyBackend
 
@@ -184,23 +186,16 @@ def load_backend(
             from scenewright.backends.flux import FluxBackend
 
             pipe = FluxPipeline.from_pretrained(spec.source, **kwargs)
-            _place(pipe, torch_device, cpu_offload)
+            place_pipeline(pipe, torch_device, offload)
             return FluxBackend(pipe, name=spec.name)
         from diffusers import StableDiffusion3Pipeline
 
         from scenewright.backends.sd3 import SD3Backend
 
         pipe = StableDiffusion3Pipeline.from_pretrained(spec.source, **kwargs)
-        _place(pipe, torch_device, cpu_offload)
+        place_pipeline(pipe, torch_device, offload)
         return SD3Backend(pipe, name=spec.name)
     except OSError as error:
         raise BackendError(
             f"backend: could not load '{spec.name}' from {spec.source}: {error}".splitlines()[0]
         ) from error
-
-
-def _place(pipe: Any, device: torch.device, cpu_offload: bool) -> None:
-    if cpu_offload:
-        pipe.enable_model_cpu_offload(device=device)
-    else:
-        pipe.to(device)

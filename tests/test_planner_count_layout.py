@@ -107,3 +107,22 @@ def test_bad_inputs_name_the_field(
     with pytest.raises(InvalidInputError) as info:
         build_count_layout(np.zeros(features_shape), np.zeros(cross_shape), count)
     assert info.value.field == field
+
+
+def test_leading_components_match_the_exact_svd_on_large_feature_matrices() -> None:
+    from scenewright.planner.count_layout import EXACT_SVD_MAX, leading_components
+
+    rng = np.random.default_rng(0)
+    # Three strong directions over noise, wider than the exact-SVD limit: the randomized path.
+    scores = rng.standard_normal((1024, 3)) * np.array([40.0, 20.0, 10.0])
+    x = scores @ rng.standard_normal((3, EXACT_SVD_MAX + 88)) + 0.1 * rng.standard_normal(
+        (1024, EXACT_SVD_MAX + 88)
+    )
+    x -= x.mean(axis=0)
+    fast = leading_components(x, 3)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    exact = u[:, :3] * s[:3]
+    for i in range(3):  # equal up to the sign of each component
+        cosine = abs(fast[:, i] @ exact[:, i]) / (np.linalg.norm(fast[:, i]) * np.linalg.norm(exact[:, i]))
+        assert cosine > 0.999
+    assert np.allclose(np.linalg.norm(fast, axis=0), s[:3], rtol=1e-3)

@@ -67,7 +67,7 @@ class LastStepSplit(SamplerHook):
 def object_alpha(clean: torch.Tensor, background: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     """(H, W) opacity of the object in ``clean`` (C, H, W) against ``background``: where the two
     differ, limited to ``gate`` (the tokens the footprint keeps, upsampled)."""
-    departure = (clean.float() - background.float()).norm(dim=0) * gate
+    departure = (clean.float() - background.float()).norm(dim=0) * gate.to(clean.device)
     peak = float(departure.max())
     if peak <= 0:
         return torch.zeros_like(departure)
@@ -133,8 +133,8 @@ def fit_into_box(
         )[0]  # fmt: skip
         crop_alpha = resized[-1].clamp(0, 1)
         crop_clean = resized[:-1] / resized[-1:].clamp(min=1e-6)
-    rows = torch.arange(crop_alpha.shape[0], dtype=torch.float32)[:, None] + 0.5
-    cols = torch.arange(crop_alpha.shape[1], dtype=torch.float32)[None, :] + 0.5
+    rows = torch.arange(crop_alpha.shape[0], dtype=torch.float32, device=crop_alpha.device)[:, None] + 0.5
+    cols = torch.arange(crop_alpha.shape[1], dtype=torch.float32, device=crop_alpha.device)[None, :] + 0.5
     total = crop_alpha.sum().clamp(min=1e-6)
     centre_y, centre_x = float((crop_alpha * rows).sum() / total), float((crop_alpha * cols).sum() / total)
     box_y, box_x = (box[1] + box[3]) / 2 * height, (box[0] + box[2]) / 2 * width
@@ -159,7 +159,7 @@ def paste(clean: torch.Tensor, placed: PlacedObject) -> torch.Tensor:
 
 def coverage(placed: PlacedObject, size: tuple[int, int]) -> torch.Tensor:
     """The (H, W) opacity ``placed`` leaves on a canvas of ``size``."""
-    canvas = torch.zeros(1, *size)
+    canvas = torch.zeros(1, *size, device=placed.alpha.device)
     return paste(
-        canvas, PlacedObject(torch.ones(1, *placed.alpha.shape), placed.alpha, placed.top, placed.left, 1.0)
+        canvas, PlacedObject(torch.ones(1, *placed.alpha.shape, device=placed.alpha.device), placed.alpha, placed.top, placed.left, 1.0)
     )[0]

@@ -142,6 +142,8 @@ class ConceptAttention(Edit):
         stream = self.stream + gate_msa.unsqueeze(1) * attended
         normed = block.norm2_context(stream) * (1 + scale_mlp[:, None]) + shift_mlp[:, None]
         self.stream = stream + gate_mlp.unsqueeze(1) * block.ff_context(normed)
+        if self.stream.dtype == torch.float16:  # as FLUX's own text stream does in fp16
+            self.stream = self.stream.clip(-65504, 65504)
         self._block = {}
 
     def maps(self) -> torch.Tensor:

@@ -24,7 +24,9 @@ from scenewright import __version__
 from scenewright.agent import chat as agent_chat
 from scenewright.agent import web as agent_web
 from scenewright.agent.generate import add_generate_options, generate_command
+from scenewright.backends.offload import OFFLOAD_MODES
 from scenewright.bench import attention as bench_attention
+from scenewright.bench import models as bench_models
 from scenewright.bench import toyworld as bench_toyworld
 from scenewright.errors import ScenewrightError
 from scenewright.planner import command as plan_command
@@ -50,7 +52,11 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16"
     )
-    p.add_argument("--cpu-offload", action="store_true", help="keep weights on the CPU until each model runs")
+    p.add_argument(
+        "--cpu-offload", nargs="?", const="model", choices=OFFLOAD_MODES, default=None,
+        help="keep weights on the CPU: 'model' (the default when given) moves each model to the GPU while it "
+        "runs; 'sequential' streams layer by layer (slow, for cards smaller than the transformer)",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_generate_options(p)
     p.set_defaults(handler=generate_command)
@@ -74,10 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
-    bench = sub.add_parser("bench", help="benchmarks: toyworld (strategies), attention (speed)")
+    bench = sub.add_parser(
+        "bench", help="benchmarks: toyworld (strategies), attention (speed), models (FLUX.1 / SD3.5 cost)"
+    )
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
     bench_toyworld.register(bench_sub)
     bench_attention.register(bench_sub)
+    bench_models.register(bench_sub)
 
 
 def _warn(message: str) -> None:

@@ -161,5 +161,12 @@ def coverage(placed: PlacedObject, size: tuple[int, int]) -> torch.Tensor:
     """The (H, W) opacity ``placed`` leaves on a canvas of ``size``."""
     canvas = torch.zeros(1, *size, device=placed.alpha.device)
     return paste(
-        canvas, PlacedObject(torch.ones(1, *placed.alpha.shape, device=placed.alpha.device), placed.alpha, placed.top, placed.left, 1.0)
+        canvas,
+        PlacedObject(
+            torch.ones(1, *placed.alpha.shape, device=placed.alpha.device),
+            placed.alpha,
+            placed.top,
+            placed.left,
+            1.0,
+        ),
     )[0]

@@ -1,0 +1,498 @@
+"""The published geometries of FLUX.1 and SD3.5, built offline with random weights.
+
+``scenewright bench models`` measures what the strategies cost on the real architectures without
+downloading a checkpoint: each model here is the diffusers config of its transformer, VAE and
+scheduler written into our code (no hub access), filled with random weights. Random weights do
+the same arithmetic as trained ones; only what depends on the image drawn (Stitch's redraws,
+NUMINA's count layouts, refine's rounds) can take other branches than with a trained model.
+
+Sources (public copies of the configs, found with code search; nothing downloaded at run time):
+- FLUX.1 transformer: Black Forest Labs' ``flux-dev`` parameters (in_channels 64, hidden 3072 =
+  24 heads of 128, depth 19 + 38 single blocks, axes_dim (16, 56, 56), vec_in_dim 768 = pooled,
+  context_in_dim 4096 = joint) in diffusers' names; the guidance embedding only in dev. Counted on
+  the meta device: 11.9B parameters (published: 12B).
+- FLUX.1 VAE: ``vae/config.json`` of FLUX.1-schnell (dev's is the same network).
+- SD3.5 transformers: two copies of diffusers' ``transformer/config.json`` for medium (24 layers,
+  dual attention in 0..12, pos_embed_max_size 384) and large (38 layers, 38 heads, caption
+  projection 2432, pos_embed_max_size 192, no dual attention); a third copy gives large the
+  medium's 384 and 0..12, which the other two contradict. 2.24B and 8.06B parameters
+  (published: 2.5B and 8.1B).
+- SD3.5 VAE: ``vae/config.json`` of medium and large, which agree (scaling 1.5305, shift 0.0609).
+- Schedulers: see ``SCHEDULERS``.
+
+Text encoders are not the real ones (CLIP-L 123M, OpenCLIP-G 695M and T5-XXL 4.7B parameters):
+they are small random CLIP and T5 models with the real output widths (CLIP-L 768, CLIP-G 1280,
+T5 4096), so the transformer sees exactly the shapes it sees in production, and a word-level
+tokenizer made locally. The text sequence lengths are the pipelines' own: FLUX.1-dev 512 T5 tokens
+(FluxPipeline's default), schnell 256 (the maximum diffusers documents for it), SD3.5 77 CLIP +
+256 T5 (StableDiffusion3Pipeline's default).
+
+``scale="small"`` keeps every width, head count and the latent geometry but only a few blocks, a
+light VAE (same 16 latent channels and 8x stride, narrow convolutions: the real one decodes a
+256x256 image in about 20 s on two CPU cores, more than the small transformer costs), a smaller
+SD3 position table and a short T5 sequence, so that a CPU runs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+MODEL_NAMES = ("flux-dev", "flux-schnell", "sd3.5-medium", "sd3.5-large")
+SCALES = ("full", "small")
+
+_FLUX_TRANSFORMER: dict[str, Any] = {
+    "patch_size": 1,
+    "in_channels": 64,
+    "num_layers": 19,
+    "num_single_layers": 38,
+    "attention_head_dim": 128,
+    "num_attention_heads": 24,
+    "joint_attention_dim": 4096,
+    "pooled_projection_dim": 768,
+    "guidance_embeds": True,
+    "axes_dims_rope": (16, 56, 56),
+}
+
+_SD35_MEDIUM_TRANSFORMER: dict[str, Any] = {
+    "sample_size": 128,
+    "patch_size": 2,
+    "in_channels": 16,
+    "out_channels": 16,
+    "num_layers": 24,
+    "attention_head_dim": 64,
+    "num_attention_heads": 24,
+    "joint_attention_dim": 4096,
+    "caption_projection_dim": 1536,
+    "pooled_projection_dim": 2048,
+    "pos_embed_max_size": 384,
+    "qk_norm": "rms_norm",
+    "dual_attention_layers": tuple(range(13)),
+}
+
+_SD35_LARGE_TRANSFORMER: dict[str, Any] = {
+    **_SD35_MEDIUM_TRANSFORMER,
+    "num_layers": 38,
+    "num_attention_heads": 38,
+    "caption_projection_dim": 2432,
+    "pos_embed_max_size": 192,
+    "dual_attention_layers": (),
+}
+
+_VAE: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "block_out_channels": (128, 256, 512, 512),
+    "layers_per_block": 2,
+    "latent_channels": 16,
+    "norm_num_groups": 32,
+    "act_fn": "silu",
+    "sample_size": 1024,
+    "force_upcast": True,
+    "mid_block_add_attention": True,
+    "use_quant_conv": False,
+    "use_post_quant_conv": False,
+}
+_FLUX_VAE = {**_VAE, "scaling_factor": 0.3611, "shift_factor": 0.1159}
+_SD35_VAE = {**_VAE, "scaling_factor": 1.5305, "shift_factor": 0.0609}
+
+# FLUX.1-dev: a resolution-dependent shift (FluxPipeline computes mu from the token count), as in
+# a public copy of its scheduler_config.json. FLUX.1-schnell: no shift, and SD3.5: a fixed shift
+# of 3, both from memory of the published files and not confirmed here (one third-party SD3.5
+# loader turns dynamic shifting on). A schedule's values change no shape and no cost.
+_FLUX_DEV_SCHEDULER: dict[str, Any] = {
+    "num_train_timesteps": 1000,
+    "shift": 3.0,
+    "use_dynamic_shifting": True,
+    "base_shift": 0.5,
+    "max_shift": 1.15,
+    "base_image_seq_len": 256,
+    "max_image_seq_len": 4096,
+}
+SCHEDULERS: dict[str, dict[str, Any]] = {
+    "flux-dev": _FLUX_DEV_SCHEDULER,
+    "flux-schnell": {**_FLUX_DEV_SCHEDULER, "shift": 1.0, "use_dynamic_shifting": False},
+    "sd3.5-medium": {"num_train_timesteps": 1000, "shift": 3.0},
+    "sd3.5-large": {"num_train_timesteps": 1000, "shift": 3.0},
+}
+
+# What --scale small keeps of each transformer: every width and head count, a few blocks.
+_SMALL_BLOCKS: dict[str, dict[str, Any]] = {
+    "flux-dev": {"num_layers": 1, "num_single_layers": 1},
+    "flux-schnell": {"num_layers": 1, "num_single_layers": 1},
+    # One dual-attention block (SD3.5-medium's MMDiT-X) and one plain joint block. SD3's position
+    # table (pos_embed_max_size a side, cropped to the image's grid at run time) shrinks to 64 a
+    # side (images up to 1024 px): the published 384 is a 147456 x 1536 buffer, 0.9 GB and 20 s
+    # of float64 sines to build on a CPU, for the same shapes at run time.
+    "sd3.5-medium": {"num_layers": 2, "dual_attention_layers": (0,), "pos_embed_max_size": 64},
+    "sd3.5-large": {"num_layers": 2, "pos_embed_max_size": 64},
+}
+# The light VAE of --scale small: 4 levels (the 8x stride) and 16 latent channels as published.
+_SMALL_VAE: dict[str, Any] = {
+    "block_out_channels": (16, 16, 16, 16),
+    "layers_per_block": 1,
+    "norm_num_groups": 8,
+}
+SMALL_T5_TOKENS = 32
+SMALL_SIZE = 256
+FULL_SIZE = 1024
+
+# Widths of the small text encoders' hidden layers and heads (their outputs keep the real widths).
+_CLIP_LAYERS = 2  # SD3 reads CLIP's penultimate hidden state, so at least two
+_T5_HEADS, _T5_KV, _T5_FF = 4, 64, 256
+
+
+@dataclass(frozen=True)
+class ModelGeometry:
+    """One model's architecture: what ``build_pipeline`` constructs."""
+
+    name: str
+    family: str  # "flux" or "sd3"
+    scale: str
+    transformer: Mapping[str, Any]
+    vae: Mapping[str, Any]
+    scheduler: Mapping[str, Any]
+    t5_tokens: int  # the T5 sequence the pipeline pads prompts to
+    clip_widths: tuple[int, ...]  # hidden (= pooled) width of each CLIP encoder
+    t5_width: int = 4096
+    clip_tokens: int = 77
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def heads(self) -> int:
+        return int(self.transformer["num_attention_heads"])
+
+    @property
+    def head_dim(self) -> int:
+        return int(self.transformer["attention_head_dim"])
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the joint attention stream (heads x head size)."""
+        return self.heads * self.head_dim
+
+    @property
+    def blocks(self) -> dict[str, int]:
+        """Block counts by kind, the way strategies name blocks."""
+        if self.family == "flux":
+            return {
+                "double": int(self.transformer["num_layers"]),
+                "single": int(self.transformer["num_single_layers"]),
+            }
+        dual = [
+            i for i in self.transformer.get("dual_attention_layers", ()) if i < self.transformer["num_layers"]
+        ]
+        return {"joint": int(self.transformer["num_layers"]), "dual_attention": len(dual)}
+
+    @property
+    def size_multiple(self) -> int:
+        """Pixels per image token along a side: the VAE's 8 times the patch (FLUX packs 2x2)."""
+        return 16
+
+    @property
+    def max_tokens_per_side(self) -> int | None:
+        """SD3's position table limits the token grid (pos_embed_max_size); FLUX's RoPE does not."""
+        size = self.transformer.get("pos_embed_max_size")
+        return int(size) if size is not None else None
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready summary (what the benchmark report records)."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "scale": self.scale,
+            "hidden_size": self.hidden_size,
+            "heads": self.heads,
+            "head_dim": self.head_dim,
+            "blocks": self.blocks,
+            "t5_tokens": self.t5_tokens,
+            "clip_tokens": self.clip_tokens,
+            "clip_widths": list(self.clip_widths),
+            "t5_width": self.t5_width,
+            "transformer": _jsonable(self.transformer),
+            "vae": _jsonable(self.vae),
+            "scheduler": _jsonable(self.scheduler),
+            "notes": list(self.notes),
+        }
+
+
+def _jsonable(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+
+_PUBLISHED: dict[str, ModelGeometry] = {
+    "flux-dev": ModelGeometry(
+        "flux-dev", "flux", "full", _FLUX_TRANSFORMER, _FLUX_VAE, SCHEDULERS["flux-dev"], 512, (768,)
+    ),
+    "flux-schnell": ModelGeometry(
+        "flux-schnell",
+        "flux",
+        "full",
+        {**_FLUX_TRANSFORMER, "guidance_embeds": False},
+        _FLUX_VAE,
+        SCHEDULERS["flux-schnell"],
+        256,
+        (768,),
+    ),
+    "sd3.5-medium": ModelGeometry(
+        "sd3.5-medium",
+        "sd3",
+        "full",
+        _SD35_MEDIUM_TRANSFORMER,
+        _SD35_VAE,
+        SCHEDULERS["sd3.5-medium"],
+        256,
+        (768, 1280),
+    ),
+    "sd3.5-large": ModelGeometry(
+        "sd3.5-large",
+        "sd3",
+        "full",
+        _SD35_LARGE_TRANSFORMER,
+        _SD35_VAE,
+        SCHEDULERS["sd3.5-large"],
+        256,
+        (768, 1280),
+    ),
+}
+
+
+def geometry(name: str, scale: str = "full", t5_tokens: int | None = None) -> ModelGeometry:
+    """The geometry of ``name`` at ``scale``; ``t5_tokens`` overrides the T5 sequence length."""
+    from scenewright.errors import InvalidInputError
+
+    if name not in _PUBLISHED:
+        raise InvalidInputError("models", f"unknown model '{name}'", f"use some of {', '.join(MODEL_NAMES)}")
+    if scale not in SCALES:
+        raise InvalidInputError("scale", f"unknown scale '{scale}'", "use --scale full or --scale small")
+    published = _PUBLISHED[name]
+    if scale == "full":
+        result = published
+    else:
+        blocks = _SMALL_BLOCKS[name]
+        result = replace(
+            published,
+            scale="small",
+            transformer={**published.transformer, **blocks},
+            vae={**published.vae, **_SMALL_VAE},
+            t5_tokens=SMALL_T5_TOKENS,
+            notes=(
+                f"small: {', '.join(f'{k}={v}' for k, v in blocks.items())} (published: "
+                + ", ".join(f"{k}={published.transformer[k]}" for k in blocks)
+                + f"); light VAE {_SMALL_VAE['block_out_channels']}; T5 {SMALL_T5_TOKENS} tokens "
+                f"(published {published.t5_tokens})",
+            ),
+        )
+    if t5_tokens is not None:
+        result = replace(result, t5_tokens=t5_tokens)
+    return result
+
+
+# ----------------------------------------------------------------------------- tokenizer
+
+_BASE_WORDS = (
+    "a an the and of with on in at to by beside near next left right above below under over behind front "
+    "one two three four five six seven eight nine ten dozen "
+    "red blue green yellow orange purple pink brown black white gray grey "
+    "apple apples vase vases cat cats dog dogs night day sky background photo of table room"
+)
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def word_tokenizer(max_length: int, extra_words: Sequence[str] = ()) -> Any:
+    """A word-level fast tokenizer made locally (no download): lowercase words and punctuation,
+    ``<bos> ... <eos>`` around each prompt, ``<eos>`` with the highest id (CLIP pools there).
+
+    ``extra_words`` (e.g. the benchmark prompt's) join the vocabulary; any other word is ``<unk>``,
+    which changes no shape. Offsets are exact, so the backends' word-to-token maps work as with
+    the real tokenizers.
+    """
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    words: list[str] = []
+    for word in [*_BASE_WORDS.split(), *(w for text in extra_words for w in _WORD.findall(text.lower()))]:
+        if word not in words:
+            words.append(word)
+    specials = ["<pad>", "<unk>", "<bos>"]
+    vocab = {w: i for i, w in enumerate([*specials, *words, "<eos>"])}
+    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A <eos>", special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+        model_max_length=max_length,
+    )
+
+
+# ----------------------------------------------------------------------------- building
+
+
+@contextlib.contextmanager
+def building_on(device: Any, dtype: Any) -> Iterator[None]:
+    """Create tensors directly on ``device`` in ``dtype`` while the block runs.
+
+    Why this and not ``Model(**config).to(device, dtype)``: the latter first allocates every
+    weight in float32 on the host (48 GB for FLUX.1's 12B parameters) and then copies it; here
+    each weight is allocated once, where and how it will live (24 GB of bf16 on the GPU for
+    FLUX.1, nothing on the host), and initialised there. ``low_cpu_mem_usage`` only applies to
+    ``from_pretrained`` (it skips initialising weights that a checkpoint will overwrite); with no
+    checkpoint the random initialisation is the point. Buffers whose precision matters (SD3's
+    sine-cosine position table) are computed by diffusers with explicit float32/float64 dtypes,
+    so the default dtype does not degrade them; the caller casts them afterwards.
+    """
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def transformer_class(family: str) -> Any:
+    from diffusers import FluxTransformer2DModel, SD3Transformer2DModel
+
+    return FluxTransformer2DModel if family == "flux" else SD3Transformer2DModel
+
+
+def weight_bytes(geo: ModelGeometry, dtype: Any) -> int:
+    """Bytes the transformer's parameters and buffers take in ``dtype``, counted on the meta
+    device (no memory used), to check that a model fits before building it."""
+    import torch
+
+    with torch.device("meta"):
+        model = transformer_class(geo.family)(**geo.transformer)
+    element = torch.empty((), dtype=dtype).element_size()
+    return sum(t.numel() for t in (*model.parameters(), *model.buffers())) * element
+
+
+def _clip(width: int, tokenizer: Any, projection: bool) -> Any:
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=width,
+        intermediate_size=64,
+        num_hidden_layers=_CLIP_LAYERS,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        projection_dim=width,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config).eval()
+
+
+def _t5(width: int, tokenizer: Any) -> Any:
+    from transformers import T5Config, T5EncoderModel
+
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=width,
+        d_kv=_T5_KV,
+        d_ff=_T5_FF,
+        num_layers=1,
+        num_heads=_T5_HEADS,
+        relative_attention_num_buckets=32,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=0,
+    )
+    return T5EncoderModel(config).eval()
+
+
+def _cast_float_buffers(module: Any, dtype: Any) -> None:
+    """Give buffers computed in float32 during construction (SD3's position table) the model's
+    dtype, as ``from_pretrained(torch_dtype=...)`` does; parameters already have it. (Not
+    ``module.to(dtype)``: diffusers warns on that, and it would revisit every parameter.)"""
+    for submodule in module.modules():
+        for key, buffer in submodule._buffers.items():
+            if buffer is not None and buffer.is_floating_point() and buffer.dtype != dtype:
+                submodule._buffers[key] = buffer.to(dtype)
+
+
+def build_pipeline(
+    geo: ModelGeometry, device: Any, dtype: Any, seed: int = 0, words: Sequence[str] = ()
+) -> Any:
+    """A diffusers ``FluxPipeline`` or ``StableDiffusion3Pipeline`` of ``geo`` with random weights,
+    built directly on ``device`` in ``dtype`` (see :func:`building_on`). ``words``: texts whose
+    words the tokenizers should know (the benchmark's prompts)."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        FluxPipeline,
+        StableDiffusion3Pipeline,
+    )
+
+    torch_device = torch.device(device)
+    torch.manual_seed(seed)
+    clip_tokenizers = [word_tokenizer(geo.clip_tokens, words) for _ in geo.clip_widths]
+    t5_tokenizer = word_tokenizer(geo.t5_tokens, words)
+    with building_on(torch_device, dtype):
+        transformer = transformer_class(geo.family)(**geo.transformer).eval()
+        vae = AutoencoderKL(**geo.vae).eval()
+        t5 = _t5(geo.t5_width, t5_tokenizer)
+        clips = [
+            _clip(width, tok, projection=geo.family == "sd3")
+            for width, tok in zip(geo.clip_widths, clip_tokenizers, strict=True)
+        ]
+    for module in (transformer, vae, t5, *clips):
+        _cast_float_buffers(module, dtype)
+    scheduler = FlowMatchEulerDiscreteScheduler(**geo.scheduler)
+    if geo.family == "flux":
+        pipe = FluxPipeline(
+            scheduler=scheduler,
+            vae=vae,
+            text_encoder=clips[0],
+            tokenizer=clip_tokenizers[0],
+            text_encoder_2=t5,
+            tokenizer_2=t5_tokenizer,
+            transformer=transformer,
+        )
+    else:
+        pipe = StableDiffusion3Pipeline(
+            transformer=transformer,
+            scheduler=scheduler,
+            vae=vae,
+            text_encoder=clips[0],
+            tokenizer=clip_tokenizers[0],
+            text_encoder_2=clips[1],
+            tokenizer_2=clip_tokenizers[1],
+            text_encoder_3=t5,
+            tokenizer_3=t5_tokenizer,
+        )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build_backend(
+    geo: ModelGeometry, device: Any, dtype: Any, seed: int = 0, words: Sequence[str] = ()
+) -> Any:
+    """Our backend (:class:`FluxBackend` or :class:`SD3Backend`) around :func:`build_pipeline`'s
+    pipeline, with the geometry's T5 sequence length."""
+    pipe = build_pipeline(geo, device, dtype, seed, words)
+    if geo.family == "flux":
+        from scenewright.backends.flux import FluxBackend
+
+        return FluxBackend(pipe, name=geo.name, max_sequence_length=geo.t5_tokens)
+    from scenewright.backends.sd3 import SD3Backend
+
+    return SD3Backend(pipe, name=geo.name, max_sequence_length=geo.t5_tokens)

@@ -47,18 +47,20 @@ def _precheck(args: argparse.Namespace) -> str:
     """Everything that can be refused before any weights load, refused now."""
     from scenewright.backends import ALIASES, resolve_backend
     from scenewright.backends.base import check_size
+    from scenewright.backends.registry import resolve_device
+    from scenewright.executor.sampler import check_guidance, check_seed, check_steps
+    from scenewright.tools.output import check_output_folder
 
     prompt = args.prompt.strip()
     if not prompt:
         raise InvalidInputError(
             "prompt", "is empty", 'describe the image, e.g. "two red circles left of a blue square"'
         )
-    if args.steps is not None and args.steps < 1:
-        raise InvalidInputError(
-            "steps", f"{args.steps} is not a positive step count", "use --steps 1 or more"
-        )
-    if args.guidance is not None and args.guidance < 0:
-        raise InvalidInputError("guidance", f"{args.guidance} is negative", "use --guidance 0 or more")
+    if args.steps is not None:
+        check_steps(args.steps)
+    if args.guidance is not None:
+        check_guidance(args.guidance)
+    check_seed(args.seed)
     spec = ALIASES.get(args.backend.strip()) or resolve_backend(args.backend)
     if args.height is not None or args.width is not None:
         check_size(
@@ -67,8 +69,11 @@ def _precheck(args: argparse.Namespace) -> str:
             spec.min_size,
             args.height or spec.min_size,
             args.width or spec.min_size,
+            spec.max_size,
         )
     resolve_backend(args.backend)
+    resolve_device(args.device)
+    check_output_folder(args.out)
     return prompt
 
 

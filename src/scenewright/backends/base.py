@@ -22,6 +22,11 @@ from scenewright.arrays import to_numpy
 from scenewright.backends.tokens import WordSpan, phrase_tokens
 from scenewright.errors import InvalidInputError
 
+# Larger images than any of these models was trained for: FLUX.1 and SD3.5 go to about 2 MP; the
+# embedded model draws 64 px scenes and would spend minutes on a 1024 px one for a black image.
+DEFAULT_MAX_SIZE = 2048
+TINY_MAX_SIZE = 256
+
 
 class TokenOrder(StrEnum):
     """Where the text tokens sit in the joint attention sequence."""
@@ -100,6 +105,7 @@ class Backend(ABC):
     guidance_mode: GuidanceMode
     size_multiple: int
     min_size: int
+    max_size: int = DEFAULT_MAX_SIZE
     defaults: SamplingDefaults
     # Whether the model learned position words ("left of", "above") from its captions: FLUX and
     # SD3 did; the embedded model's captions never carry them (issue 7), so to it they are filler.
@@ -112,7 +118,7 @@ class Backend(ABC):
     # ----------------------------------------------------------------- sizes
     def check_size(self, height: int, width: int) -> None:
         """Raise a clear error for a size the model cannot take."""
-        check_size(self.name, self.size_multiple, self.min_size, height, width)
+        check_size(self.name, self.size_multiple, self.min_size, height, width, self.max_size)
 
     @abstractmethod
     def token_grid(self, height: int, width: int) -> tuple[int, int]:
@@ -206,9 +212,17 @@ class Backend(ABC):
         }
 
 
-def check_size(name: str, multiple: int, minimum: int, height: int, width: int) -> None:
-    """Shared size rule: positive multiples of the family's patch size, at least ``minimum``."""
+def check_size(
+    name: str, multiple: int, minimum: int, height: int, width: int, maximum: int = DEFAULT_MAX_SIZE
+) -> None:
+    """Shared size rule: positive multiples of the family's patch size, from ``minimum`` to ``maximum``."""
     for field_name, value in (("height", height), ("width", width)):
+        if value > maximum:
+            raise InvalidInputError(
+                field_name,
+                f"{value} is larger than backend '{name}' can draw (at most {maximum})",
+                f"use --{field_name} {maximum} or less",
+            )
         if value < minimum or value % multiple:
             nearest = max(minimum, round(value / multiple) * multiple)
             raise InvalidInputError(

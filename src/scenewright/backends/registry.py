@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from scenewright.backends.base import Backend
+from scenewright.backends.base import DEFAULT_MAX_SIZE, TINY_MAX_SIZE, Backend
 from scenewright.backends.offload import offload_mode, place_pipeline
 from scenewright.errors import BackendError, InvalidInputError
 
@@ -28,10 +28,11 @@ class BackendSpec:
     source: str | None  # hub id or local folder; None for the embedded model
     size_multiple: int
     min_size: int
+    max_size: int = DEFAULT_MAX_SIZE
 
 
 ALIASES: dict[str, BackendSpec] = {
-    "tiny": BackendSpec("tiny", "tiny", None, 4, 16),
+    "tiny": BackendSpec("tiny", "tiny", None, 4, 16, TINY_MAX_SIZE),
     "flux-dev": BackendSpec("flux-dev", "flux", "black-forest-labs/FLUX.1-dev", 16, 16),
     "flux-schnell": BackendSpec("flux-schnell", "flux", "black-forest-labs/FLUX.1-schnell", 16, 16),
     "sd3-medium": BackendSpec("sd3-medium", "sd3", "stabilityai/stable-diffusion-3-medium-diffusers", 16, 16),
@@ -118,7 +119,7 @@ def resolve_hub_or_folder(source: str, name: str) -> BackendSpec:
     if path.is_dir():
         if (path / "codec.json").is_file():
             patch = int(json.loads((path / "codec.json").read_text()).get("patch", 4))
-            return BackendSpec(name, "tiny", str(path), patch, patch * 4)
+            return BackendSpec(name, "tiny", str(path), patch, patch * 4, TINY_MAX_SIZE)
         index = path / "model_index.json"
         if not index.is_file():
             raise BackendError(
@@ -146,6 +147,30 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def resolve_device(value: str | torch.device | None) -> torch.device:
+    """``--device`` checked before any weights load: a device this torch build has, or one line."""
+    if value is None or value == "":
+        return default_device()
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError) as error:
+        raise InvalidInputError(
+            "device", f"'{value}' is not a device", "use --device cpu or --device cuda"
+        ) from error
+    if device.type not in ("cpu", "cuda"):
+        raise InvalidInputError("device", f"'{value}' is not supported", "use --device cpu or --device cuda")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidInputError("device", "CUDA is not available on this machine", "use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise InvalidInputError(
+                "device",
+                f"{value} does not exist ({torch.cuda.device_count()} CUDA devices)",
+                "use --device cuda:0",
+            )
+    return device
+
+
 def parse_dtype(value: str | None, device: torch.device) -> torch.dtype:
     """``auto`` is bfloat16 on GPUs and float32 on CPUs."""
     choices = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -165,7 +190,7 @@ def load_backend(
     cpu_offload: bool | str | None = False,
 ) -> Backend:
     """Load the weights a spec points at; errors from the hub or disk become :class:`BackendError`."""
-    torch_device = torch.device(device) if device is not None else default_device()
+    torch_device = resolve_device(device)
     torch_dtype = dtype if isinstance(dtype, torch.dtype) else parse_dtype(dtype, torch_device)
     offload = offload_mode(cpu_offload, torch_device)
     if spec.family == "tiny":

@@ -23,6 +23,7 @@ from tokenizers.models import WordLevel
 from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
 
 from scenewright.backends.base import (
+    TINY_MAX_SIZE,
     Backend,
     BlockRef,
     GuidanceMode,
@@ -150,6 +151,7 @@ class TinyBackend(Backend):
         self.trained = trained
         self.size_multiple = config.patch
         self.min_size = config.patch * 4
+        self.max_size = TINY_MAX_SIZE
         self.defaults = SamplingDefaults(
             steps=config.default_steps,
             guidance=config.default_guidance,

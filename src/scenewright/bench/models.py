@@ -134,30 +134,9 @@ def resolve_strategies(value: str | Sequence[str]) -> list[str]:
 
 
 def resolve_device(value: str | None) -> Any:
-    import torch
+    from scenewright.backends.registry import resolve_device as resolve
 
-    if value is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(value)
-    except (RuntimeError, ValueError) as error:
-        raise InvalidInputError(
-            "device", f"'{value}' is not a device", "use --device cpu or --device cuda"
-        ) from error
-    if device.type not in ("cpu", "cuda"):
-        raise InvalidInputError(
-            "device", f"'{value}' is not supported here", "use --device cpu or --device cuda"
-        )
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InvalidInputError("device", "CUDA is not available on this machine", "use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise InvalidInputError(
-                "device",
-                f"{value} does not exist ({torch.cuda.device_count()} CUDA devices)",
-                "use --device cuda:0",
-            )
-    return device
+    return resolve(value)
 
 
 def resolve_dtype(value: str | None, device: Any) -> Any:

@@ -7,6 +7,7 @@ strategy built on it differs from vanilla only by what the strategy changes.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,30 @@ from tqdm.auto import tqdm
 
 from scenewright.backends.base import Backend, BlockRef, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError
+
+# Flow-matching samplers converge in tens of steps; thousands only burn time (and 100,000 hangs).
+MAX_STEPS = 1000
+MAX_SEED = 2**63
+
+
+def check_steps(steps: int) -> None:
+    """A step count the sampler can run in reasonable time."""
+    if not 1 <= steps <= MAX_STEPS:
+        raise InvalidInputError("steps", f"{steps} is outside 1..{MAX_STEPS}", "use --steps 20 to 50")
+
+
+def check_guidance(guidance: float) -> None:
+    """A finite, non-negative guidance scale (NaN would reach the image and its metadata)."""
+    if not math.isfinite(guidance) or guidance < 0:
+        raise InvalidInputError(
+            "guidance", f"{guidance} is not a finite number >= 0", "use --guidance 0 or more"
+        )
+
+
+def check_seed(seed: int) -> None:
+    """A seed torch's generator takes."""
+    if not 0 <= seed < MAX_SEED:
+        raise InvalidInputError("seed", f"{seed} is out of range", "use a seed in [0, 2**63)")
 
 
 @dataclass(frozen=True)
@@ -36,20 +61,15 @@ class SamplingSettings:
 
     def validate(self, backend: Backend | None = None) -> None:
         """Raise :class:`InvalidInputError` for values no backend can use."""
-        if self.steps < 1:
-            raise InvalidInputError(
-                "steps", f"{self.steps} is not a positive step count", "use --steps 1 or more"
-            )
-        if self.guidance < 0:
-            raise InvalidInputError("guidance", f"{self.guidance} is negative", "use --guidance 0 or more")
+        check_steps(self.steps)
+        check_guidance(self.guidance)
         if self.guidance_max_sigma is not None and not 0 <= self.guidance_max_sigma <= 1:
             raise InvalidInputError(
                 "guidance_max_sigma",
                 f"{self.guidance_max_sigma} is not a noise level",
                 "use a value in [0, 1]",
             )
-        if not 0 <= self.seed < 2**63:
-            raise InvalidInputError("seed", f"{self.seed} is out of range", "use a seed in [0, 2**63)")
+        check_seed(self.seed)
         if backend is not None:
             backend.check_size(self.height, self.width)
 

@@ -19,7 +19,7 @@ from typing import Any
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from scenewright.errors import OutputExistsError
+from scenewright.errors import InvalidInputError, OutputExistsError
 
 METADATA_KEY = "scenewright"
 
@@ -33,6 +33,31 @@ def check_free(paths: Iterable[Path], overwrite: bool) -> None:
         raise OutputExistsError(
             f"out: {', '.join(taken)} already exists; pass --overwrite or choose another --out folder"
         )
+
+
+def check_output_folder(value: str | Path) -> None:
+    """Fail before any work when ``value`` cannot hold outputs: empty, a file, under a file, or in
+    a place where no file can be created (probed with a temporary file in the nearest existing
+    folder, which also catches read-only mounts and /proc, where permission bits say nothing)."""
+    if str(value).strip() == "":
+        raise InvalidInputError("out", "is empty", "pass a folder, e.g. --out out/mine")
+    folder = Path(value)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInputError("out", f"{folder} is a file", "pass a folder, e.g. --out out/mine")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InvalidInputError(
+            "out", f"{existing} is a file, so {folder} cannot be created", "pass another --out folder"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise InvalidInputError(
+            "out", f"cannot write in {existing} ({error.strerror or error})", "pass a folder you can write to"
+        ) from error
 
 
 def _umask() -> int:

@@ -57,3 +57,54 @@ def test_generate_refuses_output_folders_it_cannot_write_before_rendering(
         err = capsys.readouterr().err.strip()
         assert code == 2 and len(err.splitlines()) == 1 and problem in err, (out, err)
     assert a_file.read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("stitch:fill=-1", "option fill of 'stitch:fill=-1' is -1.0, outside [0.05, 1]"),
+        ("stitch:object_steps=-3", "outside [-1, 1000]"),
+        ("stitch:placement=wherever", "use one of fit, token"),
+        ("regional:base_ratio=2", "outside [0, 1]"),
+        ("regional:inject_fraction=-0.5", "outside [0, 1]"),
+        ("regional:base_ratio=nan", "outside [0, 1]"),
+        ("taca:gamma=0", "outside [0.5, 2]"),
+        ("numina:reference_fraction=0", "outside [0.05, 1]"),
+        ("refine:rounds=-1", "outside [0, 10]"),
+        ("refine:verifier=judge", "use one of auto, attention, evaluator"),
+        ("refine:base=refine", "refine cannot refine its own output"),
+        ("refine:base=bogus", "unknown strategy 'bogus'"),
+        ("stitch+taca:fill=2", "outside [0.05, 1]"),
+    ],
+)
+def test_strategy_options_are_checked_against_their_declared_ranges(name: str, message: str) -> None:
+    from scenewright.errors import InvalidInputError
+    from scenewright.executor.strategies import get_strategy, parse_options
+
+    function, _ = get_strategy(name)
+    with pytest.raises(InvalidInputError, match="strategy") as raised:
+        parse_options(function, name, name.partition(":")[2])
+    assert message in str(raised.value)
+
+
+def test_every_declared_option_is_a_real_parameter_and_its_default_is_in_range() -> None:
+    import inspect
+
+    from scenewright.executor.strategies import OPTION_BOUNDS, STRATEGIES
+
+    for name, bounds in OPTION_BOUNDS.items():
+        parameters = inspect.signature(STRATEGIES[name]).parameters
+        for key, bound in bounds.items():
+            assert key in parameters, (name, key)
+            bound.check(name, key, parameters[key].default)  # the default itself passes
+
+
+def test_generate_refuses_a_bad_strategy_option_before_rendering(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["generate", "two red circles left of a blue square", "--out", str(tmp_path / "o"), "--quiet",
+            "--strategy", "stitch:fill=-1"]  # fmt: skip
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "outside [0.05, 1]" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o" / "image.png").exists()

@@ -28,12 +28,15 @@ from scenewright.executor.attention import (
     numina_delta,
 )
 from scenewright.executor.composition import conditional_rows, noun_tokens, sample_with_edits
+from scenewright.executor.options import Bound, Range
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, sample
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.count_layout import build_count_layout
 from scenewright.planner.plan import Plan
 
 DEFAULT_REFERENCE_FRACTION = 0.4
+# What ``numina:key=value`` may set (checked when the name is parsed).
+OPTIONS: dict[str, Bound] = {"reference_fraction": Range(0.05, 1.0)}
 ADDED_STRENGTH = 0.8
 REMOVED_STRENGTH = -10.0
 

@@ -34,6 +34,7 @@ from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.composition import sample_with_edits
 from scenewright.executor.explain import image_tensor, object_maps
 from scenewright.executor.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
+from scenewright.executor.options import Bound, Choice, Range
 from scenewright.executor.regional import regional_edit
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, make_generator
 from scenewright.executor.vanilla import RenderResult
@@ -132,6 +133,8 @@ def object_mask(
 
 
 VERIFIERS = ("auto", "attention", "evaluator")
+# What ``refine:key=value`` may set; ``base`` is checked against the registry by the parser.
+OPTIONS: dict[str, Bound] = {"rounds": Range(0, 10), "verifier": Choice(VERIFIERS)}
 
 
 @dataclass

@@ -13,12 +13,19 @@ from collections.abc import Sequence
 from scenewright.backends.base import Backend, PromptEncoding
 from scenewright.executor.attention import Edit, RegionMask, Sites
 from scenewright.executor.composition import encode_sequence, plan_regions, sample_with_edits
+from scenewright.executor.options import Bound, Choice, Range
 from scenewright.executor.sampler import SamplerHook, SamplingSettings
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
 DEFAULT_BASE_RATIO = 0.3
 DEFAULT_INJECT_FRACTION = 0.4
+# What ``regional:key=value`` may set (checked when the name is parsed).
+OPTIONS: dict[str, Bound] = {
+    "base_ratio": Range(0.0, 1.0),
+    "inject_fraction": Range(0.0, 1.0),
+    "image_attention": Choice(("region", "all")),
+}
 DEFAULT_IMAGE_ATTENTION = "region"  # or "all": see RegionMask.image_attention
 
 

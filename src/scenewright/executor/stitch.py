@@ -50,10 +50,11 @@ from scenewright.executor.composition import (
     sample_with_edits,
 )
 from scenewright.executor.explain import concept_vectors
+from scenewright.executor.options import Bound, Choice, Range
 from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import DEFAULT_IMAGE_ATTENTION, regional_edit
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, sample
-from scenewright.executor.stitch_free import DEFAULT_PLACEMENT, free_object_tokens
+from scenewright.executor.stitch_free import DEFAULT_PLACEMENT, PLACEMENTS, free_object_tokens
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
@@ -78,6 +79,19 @@ DEFAULT_OBJECT_PASS = "auto"
 # three tokens wide and a model cannot draw a whole object inside it alone (measured on the
 # embedded model, docs/benchmarks.md); on FLUX and SD3 grids (64 and more) the paper's box pass.
 FREE_PASS_MAX_GRID = 16
+# What ``stitch:key=value`` may set (checked when the name is parsed); a negative object_fraction
+# or object_steps takes the default.
+OPTIONS: dict[str, Bound] = {
+    "object_fraction": Range(-1.0, 0.95),
+    "keep_mass": Range(0.05, 1.0),
+    "hold_fraction": Range(0.0, 1.0),
+    "image_attention": Choice(("region", "all")),
+    "object_pass": Choice(OBJECT_PASSES),
+    "placement": Choice(PLACEMENTS),
+    "fill": Range(0.05, 1.0),
+    "finish_prompt": Choice(FINISH_PROMPTS),
+    "object_steps": Range(-1, 1000),
+}
 
 
 def choose_head(

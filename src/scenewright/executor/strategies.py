@@ -14,9 +14,11 @@ from typing import Any
 
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError
+from scenewright.executor import numina, refine, regional, stitch, taca
 from scenewright.executor.attention import Edit
 from scenewright.executor.auto import render_auto
 from scenewright.executor.numina import render_numina
+from scenewright.executor.options import Bound
 from scenewright.executor.refine import render_refine
 from scenewright.executor.regional import render_regional
 from scenewright.executor.sampler import SamplerHook, SamplingSettings
@@ -35,6 +37,14 @@ STRATEGIES: dict[str, Strategy] = {
     "stitch": render_stitch,
     "auto": render_auto,
 }
+# The ranges and choices of each strategy's options, declared in its own module.
+OPTION_BOUNDS: dict[str, dict[str, Bound]] = {
+    "regional": regional.OPTIONS,
+    "numina": numina.OPTIONS,
+    "taca": taca.OPTIONS,
+    "stitch": stitch.OPTIONS,
+    "refine": refine.OPTIONS,
+}
 # Strategies whose attention edits TACA can be layered on.
 TACA_COMPOSABLE = ("regional", "numina", "stitch")
 
@@ -52,6 +62,7 @@ def parse_options(function: Strategy, name: str, text: str) -> dict[str, Any]:
         if isinstance(p.default, (int, float, str)) and not isinstance(p.default, bool)
     }
     options: dict[str, Any] = {}
+    bounds = OPTION_BOUNDS.get(name.partition(":")[0].partition("+")[0], {})
     for item in filter(None, text.split(":")):
         key, equals, value = item.partition("=")
         key = key.strip()
@@ -68,6 +79,15 @@ def parse_options(function: Strategy, name: str, text: str) -> dict[str, Any]:
                 f"option {key} of '{name}' is not a {type(tunable[key]).__name__}: {value!r}",
                 f"e.g. {key}={tunable[key]}",
             ) from error
+        if key in bounds:
+            bounds[key].check(name, key, options[key])
+    if "base" in options:  # refine's base: any registered strategy but refine itself
+        base = str(options["base"])
+        if base.partition(":")[0].partition("+")[0] == "refine":
+            raise InvalidInputError(
+                "strategy", "refine cannot refine its own output", "use base=auto or base=stitch"
+            )
+        get_strategy(base)
     return options
 
 

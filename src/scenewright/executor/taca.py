@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from scenewright.backends.base import Backend
 from scenewright.executor.attention import Edit, Temperature, taca_gamma
+from scenewright.executor.options import Bound, Range
 from scenewright.executor.sampler import SamplerHook, SamplingSettings
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
@@ -16,6 +17,9 @@ from scenewright.planner.plan import Plan
 # Tuned on the toy-world benchmark: 1.1 > 1.2 > 1.5 on binding (docs/benchmarks.md).
 DEFAULT_GAMMA = 1.1
 DEFAULT_EARLY_FRACTION = 0.1
+# What ``taca:key=value`` may set: a temperature below 0.5 (gamma above 2) turns outlines
+# cartoonish (TACA's paper), and a gamma at or below 0 inverts attention.
+OPTIONS: dict[str, Bound] = {"gamma": Range(0.5, 2.0), "early_fraction": Range(0.0, 1.0)}
 
 
 def taca_edit(gamma: float = DEFAULT_GAMMA, early_fraction: float = DEFAULT_EARLY_FRACTION) -> Temperature:

@@ -178,3 +178,34 @@ def test_repair_never_crashes_on_junk() -> None:
         except (ValidationError, ValueError):
             continue
         assert all(len(o.boxes) == o.count for o in plan.objects)
+
+
+def test_plans_are_bounded_however_they_arrive() -> None:
+    from pydantic import ValidationError
+
+    from scenewright.planner.plan import MAX_OBJECTS, MAX_PROMPT_CHARS
+
+    many = {"prompt": "p", "objects": [{"name": f"thing{i}"} for i in range(MAX_OBJECTS + 1)]}
+    with pytest.raises(ValidationError, match="objects"):
+        Plan.model_validate(many)
+    with pytest.raises(ValidationError, match="prompt"):
+        Plan.model_validate({"prompt": "x" * (MAX_PROMPT_CHARS + 1)})
+    with pytest.raises(ValidationError, match="attributes"):
+        Plan.model_validate({"prompt": "p", "objects": [{"name": "cat", "attributes": ["red"] * 9}]})
+
+
+def test_repair_of_a_huge_llm_answer_summarises_what_it_dropped() -> None:
+    from scenewright.planner.plan import MAX_OBJECTS
+    from scenewright.planner.repair import repair_plan
+
+    data = {
+        "prompt": "cats",
+        "objects": [{"name": "cat", "count": 1, "attributes": ["grey"] * 50, "prompt": "c" * 10_000}]
+        + [{"name": f"thing{i}"} for i in range(10_000)],
+    }
+    plan, changes = repair_plan(data)
+    assert len(plan.objects) == MAX_OBJECTS
+    assert len(plan.objects[0].attributes) == 8 and len(plan.objects[0].prompt) == 500
+    dropped = [c for c in changes if "beyond the maximum" in c]
+    assert dropped == [f"objects: {10_001 - MAX_OBJECTS} beyond the maximum of {MAX_OBJECTS}; dropped"]
+    assert len(changes) < 20

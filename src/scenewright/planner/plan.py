@@ -7,7 +7,7 @@ instance. The validators reject what cannot be drawn and name the offending fiel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -21,6 +21,12 @@ MAX_COUNT = 12
 MAX_OBJECTS = 10
 # The longest request the planners read; longer ones are refused with a clear error.
 MAX_PROMPT_CHARS = 2000
+# Bounds on every other text and list of a plan, however it arrives (planner, web editor, /load,
+# an LLM): a 12,000-object or 50 MB plan is refused by validation, before any work.
+MAX_NAME_CHARS = 80
+MAX_TEXT_CHARS = 500
+MAX_ATTRIBUTES = 8
+MAX_RELATIONS = 4 * MAX_OBJECTS
 
 
 class PlanObject(BaseModel):
@@ -28,11 +34,13 @@ class PlanObject(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=80, description="the noun, e.g. 'apple'")
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS, description="the noun, e.g. 'apple'")
     count: int = Field(default=1, ge=1, le=MAX_COUNT, description=f"instances, 1 to {MAX_COUNT}")
-    attributes: list[str] = Field(default_factory=list)
-    prompt: str = Field(default="", description="regional prompt for one instance")
-    boxes: list[Box] = Field(default_factory=list)
+    attributes: list[Annotated[str, Field(max_length=MAX_NAME_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_ATTRIBUTES
+    )
+    prompt: str = Field(default="", max_length=MAX_TEXT_CHARS, description="regional prompt for one instance")
+    boxes: list[Box] = Field(default_factory=list, max_length=MAX_COUNT)
 
     @field_validator("name")
     @classmethod
@@ -75,11 +83,11 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1)
-    global_prompt: str = ""
-    background: str | None = None
-    objects: list[PlanObject] = Field(default_factory=list)
-    relations: list[PlanRelation] = Field(default_factory=list)
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    global_prompt: str = Field(default="", max_length=2 * MAX_PROMPT_CHARS)
+    background: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    objects: list[PlanObject] = Field(default_factory=list, max_length=MAX_OBJECTS)
+    relations: list[PlanRelation] = Field(default_factory=list, max_length=MAX_RELATIONS)
 
     @model_validator(mode="after")
     def _check_references(self) -> Plan:

@@ -15,7 +15,15 @@ from typing import Any
 from scenewright.planner.geometry import overlap_violations, relation_violations
 from scenewright.planner.layout import LayoutItem, layout
 from scenewright.planner.lexicon import RELATION_PHRASES, RELATIONS
-from scenewright.planner.plan import MAX_COUNT, MAX_OBJECTS, Plan
+from scenewright.planner.plan import (
+    MAX_ATTRIBUTES,
+    MAX_COUNT,
+    MAX_NAME_CHARS,
+    MAX_OBJECTS,
+    MAX_RELATIONS,
+    MAX_TEXT_CHARS,
+    Plan,
+)
 
 MIN_BOX = 0.02  # smallest side a repaired box gets
 
@@ -92,22 +100,25 @@ def repair_data(data: Any, prompt: str | None = None) -> tuple[dict[str, Any], l
         raise ValueError("objects must be a list")
     objects: list[dict[str, Any]] = []
     remap: dict[int, int] = {}
+    beyond = 0  # objects past MAX_OBJECTS: one note for all of them, not one line each
     for index, raw in enumerate(raw_objects):
         where = f"objects[{index}]"
+        if len(objects) >= MAX_OBJECTS:
+            beyond += 1
+            continue
         if not isinstance(raw, dict) or not str(raw.get("name") or "").strip():
             changes.append(f"{where}: no name; dropped")
-            continue
-        if len(objects) >= MAX_OBJECTS:
-            changes.append(f"{where}: more than {MAX_OBJECTS} objects; dropped")
             continue
         obj: dict[str, Any] = {"name": " ".join(str(raw["name"]).split())}
         obj["count"] = _fix_count(raw.get("count", 1), f"{where}.count", changes)
         attributes = raw.get("attributes") or []
         obj["attributes"] = (
-            [str(a).strip() for a in attributes if str(a).strip()] if isinstance(attributes, list) else []
+            [str(a).strip()[:MAX_NAME_CHARS] for a in attributes if str(a).strip()][:MAX_ATTRIBUTES]
+            if isinstance(attributes, list)
+            else []
         )
         if isinstance(raw.get("prompt"), str):
-            obj["prompt"] = raw["prompt"]
+            obj["prompt"] = raw["prompt"][:MAX_TEXT_CHARS]
         raw_boxes = raw.get("boxes") or []
         if not isinstance(raw_boxes, list):
             changes.append(f"{where}.boxes: not a list of boxes; re-packed")
@@ -123,6 +134,8 @@ def repair_data(data: Any, prompt: str | None = None) -> tuple[dict[str, Any], l
         obj["boxes"] = boxes
         remap[index] = len(objects)
         objects.append(obj)
+    if beyond:
+        changes.append(f"objects: {beyond} beyond the maximum of {MAX_OBJECTS}; dropped")
     out["objects"] = objects
     relations: list[dict[str, Any]] = []
     raw_relations = data.get("relations") or []
@@ -147,6 +160,11 @@ def repair_data(data: Any, prompt: str | None = None) -> tuple[dict[str, Any], l
             changes.append(f"{where}: duplicate; dropped")
             continue
         relations.append(rel)
+    if len(relations) > MAX_RELATIONS:
+        changes.append(
+            f"relations: {len(relations) - MAX_RELATIONS} beyond the maximum of {MAX_RELATIONS}; dropped"
+        )
+        relations = relations[:MAX_RELATIONS]
     out["relations"] = relations
     return out, changes
 

@@ -118,3 +118,20 @@ def test_chat_review_lets_me_paste_an_edited_plan(
 
     assert read_png_metadata(written[0])["plan"]["objects"][0]["attributes"] == ["yellow"]
     assert read_png_metadata(written[1])["plan"]["objects"][0]["name"] == "square"
+
+
+def test_chat_refuses_endless_or_huge_files_and_seeds_and_keeps_going(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    big = tmp_path / "big.json"
+    big.write_text('{"prompt": "' + "x" * 1_100_000 + '"}')
+    script = "\n".join(["/load /dev/zero", f"/load {big}", f"/load {tmp_path}", f"/seed {2**64}", "/quit"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script + "\n"))
+    args = parse(["chat", "--steps", "1", "--out", str(tmp_path / "out")])
+    code = args.handler(args)
+    out = capsys.readouterr().out
+    assert "error: load: /dev/zero is not a regular file" in out
+    assert f"error: load: {big} is larger than 1,000,000 bytes" in out
+    assert f"error: load: {tmp_path} is not a regular file" in out
+    assert "error: seed:" in out and "2**63" in out
+    assert code == 2 and images(out) == []

@@ -93,6 +93,9 @@ def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progre
         say(result.summary())
 
     say(f"scenewright chat (thread '{agent.thread_id}', backend {agent.backend_name}); /help for commands")
+    from scenewright.executor.sampler import check_seed
+    from scenewright.tools.output import read_plan_file
+
     lines = iter(stdin.readline, "")
     code = 0
     while True:
@@ -120,15 +123,14 @@ def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progre
                     undone = agent.undo()
                     say("nothing to undo" if undone is None else undone.summary())
                 elif command == "/seed":
+                    check_seed(int(rest))
                     agent.set_seed(int(rest))
                     say(f"seed {int(rest)} from the next image on")
                 elif command == "/strategy":
                     agent.set_strategy(rest or "auto")
                     say(f"strategy {rest or 'auto'} from the next image on")
                 elif command == "/load":
-                    report(
-                        agent.render_plan(Path(rest).expanduser().read_text(encoding="utf-8"), on_event=show)
-                    )
+                    report(agent.render_plan(read_plan_file(Path(rest).expanduser()), on_event=show))
                 else:
                     say(f"unknown command {command}; /help lists them")
                 continue

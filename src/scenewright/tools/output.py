@@ -35,6 +35,27 @@ def check_free(paths: Iterable[Path], overwrite: bool) -> None:
         )
 
 
+# A plan JSON is a few kilobytes; anything near this is not one (and /dev/zero never ends).
+MAX_PLAN_FILE_BYTES = 1_000_000
+
+
+def read_plan_file(path: Path) -> str:
+    """The text of a plan file, refused in one line if it is not a regular file of at most
+    ``MAX_PLAN_FILE_BYTES`` (read with that limit, so a growing or endless file stops too)."""
+    if not path.is_file():
+        raise InvalidInputError("load", f"{path} is not a regular file", "give a plan.json file")
+    with path.open("rb") as handle:
+        data = handle.read(MAX_PLAN_FILE_BYTES + 1)
+    if len(data) > MAX_PLAN_FILE_BYTES:
+        raise InvalidInputError(
+            "load", f"{path} is larger than {MAX_PLAN_FILE_BYTES:,} bytes", "give a plan.json file"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidInputError("load", f"{path} is not UTF-8 text", "give a plan.json file") from error
+
+
 def check_output_folder(value: str | Path) -> None:
     """Fail before any work when ``value`` cannot hold outputs: empty, a file, under a file, or in
     a place where no file can be created (probed with a temporary file in the nearest existing

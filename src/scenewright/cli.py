@@ -30,6 +30,7 @@ from scenewright.bench import models as bench_models
 from scenewright.bench import toyworld as bench_toyworld
 from scenewright.errors import ScenewrightError
 from scenewright.planner import command as plan_command
+from scenewright.terminal import printable
 from scenewright.toyworld import command as toyworld_command
 
 EXIT_USAGE = 2
@@ -117,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
         return code
     except ScenewrightError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(printable(f"error: {error}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

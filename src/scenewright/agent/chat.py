@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from scenewright.agent.options import add_agent_options, agent_from_args
 from scenewright.errors import ScenewrightError
+from scenewright.terminal import printable
 
 if TYPE_CHECKING:
     from scenewright.agent.core import Agent, AgentResult
@@ -87,7 +88,7 @@ def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progre
     interactive = stdin.isatty()
 
     def say(text: str) -> None:
-        print(text, file=stdout, flush=True)
+        print(printable(text), file=stdout, flush=True)
 
     def report(result: AgentResult) -> None:
         say(result.summary())

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from scenewright.errors import InvalidInputError
 from scenewright.planner.plan import Plan, PlanResult
+from scenewright.terminal import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,11 +83,11 @@ def plan_command(args: argparse.Namespace, out: TextIO | None = None, err: TextI
         raise InvalidInputError("seed", f"{args.seed} is negative", "use --seed 0 or more")
     result = make_plan(args.prompt, args.planner, args.model, args.seed)
     for warning in result.warnings:
-        print(f"warning: {warning}", file=err)
+        print(printable(f"warning: {warning}"), file=err)
     if args.json:
         payload: dict[str, Any] = result.plan.to_json_dict()
         print(_compact_numbers(json.dumps(payload, indent=2)), file=out)
     else:
         print(f"planner: {result.planner}", file=out)
-        print(summary(result.plan), file=out)
+        print(printable(summary(result.plan)), file=out)
     return 0

@@ -111,6 +111,10 @@ def check_prompt(prompt: str) -> str:
             "shorten it to the objects, their counts, colours and positions",
         )
     text = " ".join(prompt.split())
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise InvalidInputError(
+            "prompt", "contains control characters (e.g. terminal colour codes)", f"remove them, {_EXAMPLE}"
+        )
     letters = [ch for ch in text if ch.isalpha()]
     latin = [ch for ch in letters if "LATIN" in unicodedata.name(ch, "")]
     if letters and len(latin) < 0.6 * len(letters):

@@ -240,3 +240,10 @@ def test_extract_json_tolerates_fences_and_chatter() -> None:
     assert extract_json('Here you go: {"a": {"b": 2}} Hope it helps') == {"a": {"b": 2}}
     with pytest.raises(json.JSONDecodeError):
         extract_json("no json here")
+
+
+def test_a_server_that_never_answers_costs_two_timeouts_not_four(server: FakeOpenAI) -> None:
+    server.script = [Step(json.dumps(GOOD), delay=1.0) for _ in range(4)]
+    result = _planner(server, timeout=0.3).plan(PROMPT)
+    assert result.planner == "rules" and any("fell back" in w or "rules" in w for w in result.warnings)
+    assert len(server.requests) == 2  # the default attempts (4) are for 429 and 5xx, not for hangs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from typing import Any, TextIO
@@ -32,10 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=None, help="model name for --planner llm (default gpt-4o-mini)")
     p.add_argument("--seed", type=int, default=0, help="layout seed (default 0)")
+    p.add_argument(
+        "--llm-timeout", type=float, default=None, metavar="SECONDS",
+        help="seconds to wait for each LLM answer (default 30; a timed-out request is tried twice)",
+    )  # fmt: skip
     p.set_defaults(handler=plan_command)
 
 
-def make_plan(prompt: str, planner: str = "rules", model: str | None = None, seed: int = 0) -> PlanResult:
+def make_plan(
+    prompt: str, planner: str = "rules", model: str | None = None, seed: int = 0, timeout: float | None = None
+) -> PlanResult:
     """The plan for ``prompt`` from the chosen planner; what the command and other code call."""
     if planner == "rules":
         from scenewright.planner.rules import plan_with_rules
@@ -44,7 +51,14 @@ def make_plan(prompt: str, planner: str = "rules", model: str | None = None, see
     if planner == "llm":
         from scenewright.planner.llm import DEFAULT_MODEL, LLMPlanner, LLMSettings
 
-        return LLMPlanner(LLMSettings(model=model or DEFAULT_MODEL, seed=seed)).plan(prompt)
+        settings = LLMSettings(model=model or DEFAULT_MODEL, seed=seed)
+        if timeout is not None:
+            if not (timeout > 0 and math.isfinite(timeout)):
+                raise InvalidInputError(
+                    "llm-timeout", f"{timeout} is not a positive number of seconds", "use --llm-timeout 30"
+                )
+            settings.timeout = timeout
+        return LLMPlanner(settings).plan(prompt)
     raise InvalidInputError(
         "planner", f"{planner!r} is not a planner", "use --planner rules or --planner llm"
     )
@@ -81,7 +95,9 @@ def plan_command(args: argparse.Namespace, out: TextIO | None = None, err: TextI
     err = err or sys.stderr
     if args.seed is not None and args.seed < 0:
         raise InvalidInputError("seed", f"{args.seed} is negative", "use --seed 0 or more")
-    result = make_plan(args.prompt, args.planner, args.model, args.seed)
+    if args.planner == "llm" and err.isatty():  # a progress note for a person, not for pipes
+        print("planner: asking the LLM (falls back to the rules planner if it does not answer)", file=err)
+    result = make_plan(args.prompt, args.planner, args.model, args.seed, getattr(args, "llm_timeout", None))
     for warning in result.warnings:
         print(printable(f"warning: {warning}"), file=err)
     if args.json:

@@ -41,8 +41,11 @@ class LLMSettings:
     model: str = DEFAULT_MODEL
     base_url: str | None = None  # default: $OPENAI_BASE_URL, else the OpenAI API
     api_key: str | None = None  # default: $OPENAI_API_KEY
-    timeout: float = 60.0  # seconds per request
-    attempts: int = 4  # tries per request on 429 / 5xx / timeout / connection errors
+    # Seconds per request: a server that accepts and never answers costs timeout x
+    # timeout_attempts (60 s), not minutes, before the rules planner takes over.
+    timeout: float = 30.0
+    attempts: int = 4  # tries per request on 429 / 5xx / connection errors
+    timeout_attempts: int = 2  # tries per request that time out (a hung server rarely recovers)
     backoff: float = 1.0  # first wait in seconds; doubles per retry, with jitter
     max_backoff: float = 20.0
     repair_rounds: int = 2  # times an invalid answer is sent back with its errors
@@ -181,6 +184,7 @@ class LLMPlanner:
         """One answer's text, retrying transient failures and stepping down response formats."""
         s = self.settings
         attempt = 0
+        timeouts = 0
         while True:
             fmt = _response_format(_MODES[self._mode])
             extra: dict[str, Any] = {} if fmt is None else {"response_format": fmt}
@@ -204,7 +208,9 @@ class LLMPlanner:
                 openai.APIConnectionError,
             ) as error:
                 attempt += 1
-                if attempt >= s.attempts:
+                timed_out = isinstance(error, openai.APITimeoutError)
+                timeouts += int(timed_out)
+                if attempt >= s.attempts or (timed_out and timeouts >= s.timeout_attempts):
                     raise _Unusable(f"{_short(error)} after {attempt} attempts") from error
                 s.sleep(self._wait(attempt, error))
                 continue

@@ -135,3 +135,21 @@ def test_chat_refuses_endless_or_huge_files_and_seeds_and_keeps_going(
     assert f"error: load: {tmp_path} is not a regular file" in out
     assert "error: seed:" in out and "2**63" in out
     assert code == 2 and images(out) == []
+
+
+def test_chat_review_never_traps_the_user_in_a_broken_paste(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = "a red circle\n{ not json\n/cancel\na blue square\n\n/quit\na green star\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script))
+    args = parse(["chat", "--steps", "1", "--review", "--quiet", "--strategy", "vanilla", "--refine-rounds", "0",
+                  "--out", str(tmp_path / "out")])  # fmt: skip
+    args.handler(args)
+    out = capsys.readouterr().out
+    assert "plan discarded" in out
+    written = images(out)
+    assert len(written) == 1  # the square, after the cancelled paste; nothing after /quit
+    from scenewright.tools.output import read_png_metadata
+
+    assert read_png_metadata(written[0])["plan"]["objects"][0]["name"] == "square"
+    assert "star" not in out

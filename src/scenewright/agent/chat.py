@@ -69,7 +69,9 @@ class _Progress:
 
 
 def _read_plan(lines: Any, first: str) -> str:
-    """Collect lines until they form one JSON value (a pasted, multi-line plan)."""
+    """Collect lines until they form one JSON value (a pasted, multi-line plan). A line that is a
+    command (``/cancel``, ``/quit``) or empty ends the paste: it is returned as is, so a broken
+    paste never swallows the rest of the conversation."""
     text = first
     while True:
         try:
@@ -79,6 +81,9 @@ def _read_plan(lines: Any, first: str) -> str:
             more = next(lines, None)
             if more is None:
                 return text
+            stripped = more.strip()
+            if stripped in ("/cancel", "/quit") or not stripped:
+                return stripped or text
             text += "\n" + more.rstrip("\n")
 
 
@@ -145,6 +150,11 @@ def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progre
                     say("plan discarded")
                     break
                 plan_text = _read_plan(lines, answer) if answer.startswith("{") else None
+                if plan_text in ("/cancel", "/quit"):
+                    say("plan discarded")
+                    if plan_text == "/quit":
+                        return code
+                    break
                 result = agent.resume(plan_text, on_event=show)
             else:
                 report(result)

@@ -11,8 +11,6 @@ from diffusers import (
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
 )
-from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
-from tokenizers.models import WordLevel
 from transformers import (
     CLIPTextConfig,
     CLIPTextModel,
@@ -21,6 +19,8 @@ from transformers import (
     T5Config,
     T5EncoderModel,
 )
+
+from scenewright.bench.geometry import word_level_tokenizer
 
 WORDS = [
     "a",
@@ -60,22 +60,8 @@ WORDS = [
 
 def word_tokenizer(max_length: int, eos_last: bool = True) -> PreTrainedTokenizerFast:
     """A word-level fast tokenizer made locally; ``<eos>`` has the highest id (CLIP pooling)."""
-    specials = ["<pad>", "<unk>", "<bos>"]
-    vocab = {w: i for i, w in enumerate(specials + list(WORDS) + ["<eos>"])}
-    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
-    tok.post_processor = processors.TemplateProcessing(
-        single="<bos> $A <eos>", special_tokens=[("<bos>", vocab["<bos>"]), ("<eos>", vocab["<eos>"])]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="<unk>",
-        pad_token="<pad>",
-        bos_token="<bos>",
-        eos_token="<eos>",
-        model_max_length=max_length,
-    )
+    tokenizer: PreTrainedTokenizerFast = word_level_tokenizer(WORDS, max_length)
+    return tokenizer
 
 
 def _clip(hidden: int, projection: bool, seed: int) -> CLIPTextModel:

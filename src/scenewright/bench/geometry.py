@@ -312,14 +312,19 @@ def word_tokenizer(max_length: int, extra_words: Sequence[str] = ()) -> Any:
     which changes no shape. Offsets are exact, so the backends' word-to-token maps work as with
     the real tokenizers.
     """
-    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
-    from tokenizers.models import WordLevel
-    from transformers import PreTrainedTokenizerFast
-
     words: list[str] = []
     for word in [*_BASE_WORDS.split(), *(w for text in extra_words for w in _WORD.findall(text.lower()))]:
         if word not in words:
             words.append(word)
+    return word_level_tokenizer(words, max_length)
+
+
+def word_level_tokenizer(words: Sequence[str], max_length: int) -> Any:
+    """The tokenizer of :func:`word_tokenizer` over exactly ``words`` (the tests' pipelines use it)."""
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
     specials = ["<pad>", "<unk>", "<bos>"]
     vocab = {w: i for i, w in enumerate([*specials, *words, "<eos>"])}
     tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))

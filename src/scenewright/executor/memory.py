@@ -15,7 +15,7 @@ class InsufficientMemoryError(ScenewrightError, MemoryError):
 
 def is_out_of_memory(error: BaseException) -> bool:
     """CUDA's allocator error, the host's MemoryError, or a backend's "out of memory" RuntimeError."""
-    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+    if isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 

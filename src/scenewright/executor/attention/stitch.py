@@ -74,6 +74,7 @@ class HeadSelection(Edit):
     best_score: float = field(default=-math.inf, init=False)
     best: tuple[Site, int] | None = field(default=None, init=False)
     best_maps: torch.Tensor | None = field(default=None, init=False, repr=False)
+    _boxes_on: dict[str, torch.Tensor] = field(default_factory=dict, init=False, repr=False)
     chosen_by: str = field(default="", init=False)
     grid: tuple[int, int] = field(default=(0, 0), init=False)
 
@@ -128,12 +129,19 @@ class HeadSelection(Edit):
         if reference is None:  # nothing to compare with yet: every head is as good as another
             scores = torch.full((heads,), UNDEFINED_SCORE)
         else:
-            boxes = torch.stack([b.flatten() for b in self.boxes]).to(query.device)
+            boxes = self._flat_boxes(query.device)
             scores = head_scores(per_head, reference.to(query.device).float(), boxes)
         head = int(scores.argmax())
         score = float(scores[head])
         if score > self.best_score:
             self.best_score, self.best, self.best_maps = score, (site, head), per_head[:, head].clone()
+
+    def _flat_boxes(self, device: torch.device) -> torch.Tensor:
+        """(G, N) boxes on ``device``, stacked once rather than at every candidate block."""
+        key = str(device)
+        if key not in self._boxes_on:
+            self._boxes_on[key] = torch.stack([b.flatten() for b in self.boxes]).to(device)
+        return self._boxes_on[key]
 
     def _mean_reference(self) -> torch.Tensor | None:
         if self.reference_total is None:

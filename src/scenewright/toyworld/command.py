@@ -43,6 +43,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=250)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="where the model trains: auto (CUDA if torch sees a GPU, else the CPU), cpu, cuda or cuda:N",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes rendering the scenes of later steps while the model trains "
+        "(0: render in this process); the batches are the same for any number",
+    )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        help="fp32; on CUDA also tf32 (TF32 matmuls) or bf16 (bf16 autocast, fp32 weights)",
+    )
     p.add_argument("--init-from", help="start from an exported model folder instead of random weights")
     p.add_argument(
         "--ship",
@@ -55,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scenewright.toyworld.train import TrainConfig, parameter_count, ship, train
+    from scenewright.toyworld.train import TrainConfig, check_runtime, parameter_count, ship, train
 
     if args.ship:
         from scenewright.backends.tiny import EMBEDDED_MODEL_DIR
@@ -126,7 +143,11 @@ def run(args: argparse.Namespace) -> int:
         save_every=args.save_every,
         threads=args.threads,
         init_from=args.init_from,
+        device=args.device,
+        workers=args.workers,
+        precision=args.precision,
     )
+    cfg.device = str(check_runtime(cfg))  # "auto" resolved, so the checkpoint records the device
     print(f"model: {parameter_count(model_cfg) / 1e6:.2f}M parameters; run folder {cfg.out}")
     export = train(cfg, model_cfg)
     print(f"EMA weights: {export}")

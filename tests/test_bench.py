@@ -64,7 +64,12 @@ def test_bench_cli_writes_table_json_and_grid(tmp_path: Path, capsys: pytest.Cap
     data = json.loads(out.read_text())
     assert set(data["summary"]["vanilla"]) >= {"single", "two", "single_color", "seconds_per_image"}
     assert len(data["results"]["vanilla"]["single"]) == 2
-    assert Image.open(tmp_path / "grid" / "vanilla.png").size[1] == 2 * 2 * 66
+    grid = Image.open(tmp_path / "grid" / "vanilla.png").convert("RGB")
+    assert grid.size[1] == 22 + 2 * (2 * 64 + 4)  # header, then one row per set
+    for row, set_name in enumerate(("single", "two")):
+        for column, result in enumerate(data["results"]["vanilla"][set_name]):
+            corner = grid.getpixel((150 + column * (128 + 4), 22 + row * (128 + 4)))
+            assert corner == ((40, 200, 80) if result["passed"] else (220, 50, 50))
     assert main(["bench", "toyworld", "--strategy", "nope", "--quiet"]) == 2
 
 

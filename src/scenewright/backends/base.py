@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -110,6 +111,9 @@ class Backend(ABC):
     # Whether the model learned position words ("left of", "above") from its captions: FLUX and
     # SD3 did; the embedded model's captions never carry them (issue 7), so to it they are filler.
     knows_layout_words: bool = True
+    # Strategy options tuned for this model (``{"regional": {"text_boost": 3.0}}``): they replace
+    # the strategy's own defaults, and options the user names replace them in turn.
+    strategy_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
     transformer: Any  # a diffusers transformer model (FluxTransformer2DModel, SD3Transformer2DModel)
     scheduler: FlowMatchEulerDiscreteScheduler
     device: torch.device

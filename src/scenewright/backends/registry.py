@@ -31,8 +31,12 @@ class BackendSpec:
     max_size: int = DEFAULT_MAX_SIZE
 
 
+# The 16x16-token toy model shipped beside the default (4x4-pixel patches; see its TRAINING.md).
+TINY16_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld16"
+
 ALIASES: dict[str, BackendSpec] = {
     "tiny": BackendSpec("tiny", "tiny", None, 4, 16, TINY_MAX_SIZE),
+    "tiny16": BackendSpec("tiny16", "tiny", str(TINY16_DIR), 4, 16, TINY_MAX_SIZE),
     "flux-dev": BackendSpec("flux-dev", "flux", "black-forest-labs/FLUX.1-dev", 16, 16),
     "flux-schnell": BackendSpec("flux-schnell", "flux", "black-forest-labs/FLUX.1-schnell", 16, 16),
     "sd3-medium": BackendSpec("sd3-medium", "sd3", "stabilityai/stable-diffusion-3-medium-diffusers", 16, 16),

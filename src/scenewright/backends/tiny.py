@@ -38,6 +38,8 @@ from scenewright.toyworld.model_config import TinyConfig
 
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 CODEC_FILE = "codec.json"
+# Strategy options tuned on this model by the toy-world bench (optional; see Backend.strategy_defaults).
+STRATEGY_DEFAULTS_FILE = "strategy_defaults.json"
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld"
 
 
@@ -139,8 +141,10 @@ class TinyBackend(Backend):
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         trained: bool = True,
+        strategy_defaults: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.name = name
+        self.strategy_defaults = dict(strategy_defaults or {})
         self.config = config
         self.device = torch.device(device)
         self.dtype = dtype
@@ -181,6 +185,12 @@ class TinyBackend(Backend):
         text_encoder = CLIPTextModel.from_pretrained(root / "text_encoder")
         tokenizer = PreTrainedTokenizerFast.from_pretrained(root / "tokenizer")
         scheduler = FlowMatchEulerDiscreteScheduler.from_pretrained(root / "scheduler")
+        tuned = root / STRATEGY_DEFAULTS_FILE
+        if tuned.is_file() and "strategy_defaults" not in kwargs:
+            try:
+                kwargs["strategy_defaults"] = json.loads(tuned.read_text())
+            except json.JSONDecodeError as error:
+                raise BackendError(f"backend: {tuned} is not valid JSON ({error})") from error
         return cls(transformer, text_encoder, tokenizer, scheduler, config, **kwargs)
 
     @classmethod
@@ -202,6 +212,8 @@ class TinyBackend(Backend):
         self.tokenizer.save_pretrained(root / "tokenizer")
         self.scheduler.save_pretrained(root / "scheduler")
         (root / CODEC_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        if self.strategy_defaults:
+            (root / STRATEGY_DEFAULTS_FILE).write_text(json.dumps(self.strategy_defaults, indent=2) + "\n")
 
     # ------------------------------------------------------------------ text
     def unknown_words(self, prompt: str) -> list[str]:

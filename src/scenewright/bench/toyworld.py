@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
 from scenewright.bench.cases import SETS, BenchCase, make_cases
@@ -54,7 +54,8 @@ def judge(case: BenchCase, image: Image.Image) -> dict[str, Any]:
 class StrategyRun:
     strategy: str
     results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    images: dict[str, list[Image.Image]] = field(default_factory=dict)
+    # Up to GRID_EXAMPLES (case, image, passed) per set, for the labelled grid.
+    examples: dict[str, list[tuple[BenchCase, Image.Image, bool]]] = field(default_factory=dict)
 
     def accuracy(self, set_name: str, where: str = "passed") -> float:
         rows = self.results.get(set_name, [])
@@ -87,7 +88,7 @@ def run_benchmark(
             run_strategy(strategy, backend, case.plan, settings_for(case))
         for set_name, set_cases in cases.items():
             rows: list[dict[str, Any]] = []
-            images: list[Image.Image] = []
+            examples: list[tuple[BenchCase, Image.Image, bool]] = []
             for case in tqdm(set_cases, desc=f"{strategy}/{set_name}", disable=not progress, file=sys.stderr):
                 settings = settings_for(case)
                 started = time.perf_counter()
@@ -113,10 +114,10 @@ def run_benchmark(
                     row["base_passed"] = judge(case, base)["passed"]
                     row["changed_outside_mask"] = int(outside.any(axis=-1).sum())
                 rows.append(row)
-                if len(images) < GRID_EXAMPLES:
-                    images.append(rendered.image)
+                if len(examples) < GRID_EXAMPLES:
+                    examples.append((case, rendered.image, bool(row["passed"])))
             run.results[set_name] = rows
-            run.images[set_name] = images
+            run.examples[set_name] = examples
         runs.append(run)
     return runs
 
@@ -193,20 +194,44 @@ def time_by_objects(runs: list[StrategyRun]) -> str:
     return "Time vs vanilla on the same cases, by distinct objects in the plan:\n\n" + "\n".join(lines)
 
 
+def _tile(case: BenchCase, image: Image.Image, passed: bool, side: int) -> Image.Image:
+    """One example: the image enlarged, the plan's boxes in grey, framed green (passed) or red."""
+    tile = image.convert("RGB").resize((side, side), Image.Resampling.NEAREST)
+    draw = ImageDraw.Draw(tile)
+    for obj in case.plan.objects:
+        for x0, y0, x1, y1 in obj.boxes:
+            draw.rectangle((x0 * side, y0 * side, x1 * side - 1, y1 * side - 1), outline=(110, 110, 110))
+    frame = (40, 200, 80) if passed else (220, 50, 50)
+    draw.rectangle((0, 0, side - 1, side - 1), outline=frame, width=3)
+    return tile
+
+
 def save_grid(run: StrategyRun, path: Path, scale: int = 2) -> Path:
-    """One row per set, up to GRID_EXAMPLES images each."""
-    rows = []
-    for images in run.images.values():
-        if not images:
-            continue
-        size = images[0].size
-        tiles = [np.asarray(im.convert("RGB")) for im in images]
-        tiles += [np.full((size[1], size[0], 3), 40, np.uint8)] * (GRID_EXAMPLES - len(tiles))
-        rows.append(
-            np.concatenate([np.pad(t, ((1, 1), (1, 1), (0, 0)), constant_values=90) for t in tiles], axis=1)
+    """One labelled row per set (up to GRID_EXAMPLES examples): plan boxes in grey, frames green
+    when the case passed and red when it failed, the set's accuracy beside its name."""
+    sets = [name for name, examples in run.examples.items() if examples]
+    if not sets:
+        raise ValueError("no examples to draw")
+    side = run.examples[sets[0]][0][1].width * scale
+    label_width, header, gap = 150, 22, 4
+    width = label_width + GRID_EXAMPLES * (side + gap)
+    grid = Image.new("RGB", (width, header + len(sets) * (side + gap)), (30, 30, 30))
+    draw = ImageDraw.Draw(grid)
+    draw.text(
+        (6, 5),
+        f"{run.strategy}   (grey: plan boxes; frame green = passed, red = failed)",
+        fill=(230, 230, 230),
+    )
+    for row, name in enumerate(sets):
+        top = header + row * (side + gap)
+        draw.text((6, top + side // 2 - 12), name, fill=(230, 230, 230))
+        draw.text(
+            (6, top + side // 2 + 2),
+            f"{run.accuracy(name):.0%} of {len(run.results[name])}",
+            fill=(170, 170, 170),
         )
-    grid = Image.fromarray(np.concatenate(rows, axis=0))
-    grid = grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
+        for column, (case, image, passed) in enumerate(run.examples[name]):
+            grid.paste(_tile(case, image, passed, side), (label_width + column * (side + gap), top))
     path.parent.mkdir(parents=True, exist_ok=True)
     grid.save(path)
     return path

@@ -11,6 +11,7 @@ from typing import Any
 
 from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.backends.tokens import WordSpan
+from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit, attention_engine
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, sample
 from scenewright.planner.plan import Box, Plan, PlanObject
@@ -54,6 +55,22 @@ def objects_prompt(plan: Plan) -> str:
         return plan.global_prompt
     text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return f"{text}, {plan.background}" if plan.background else text
+
+
+SCENE_PROMPTS = ("auto", "global", "objects")
+
+
+def scene_prompt(backend: Backend, plan: Plan, choice: str = "auto") -> str:
+    """The prompt for the whole image: the plan's global prompt, or its objects named with their
+    counts ("objects"); "auto" names the objects for a model that never learned layout words,
+    where a relation's words are filler and its repeated noun reads as one more object."""
+    if choice not in SCENE_PROMPTS:
+        raise InvalidInputError(
+            "prompt", f"unknown scene prompt {choice!r}", f"use one of {', '.join(SCENE_PROMPTS)}"
+        )
+    if choice == "auto":
+        choice = "global" if backend.knows_layout_words else "objects"
+    return objects_prompt(plan) if choice == "objects" else plan.global_prompt
 
 
 def plan_regions(plan: Plan) -> list[Region]:

@@ -43,11 +43,12 @@ from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.attention.masks import mass_cutout as cutout
 from scenewright.executor.attention.stitch import HeadSelection, head_scores
 from scenewright.executor.composition import (
+    SCENE_PROMPTS,
     conditional_rows,
     encode_sequence,
-    objects_prompt,
     plan_regions,
     sample_with_edits,
+    scene_prompt,
 )
 from scenewright.executor.explain import concept_vectors
 from scenewright.executor.options import Bound, Choice, Range
@@ -66,7 +67,7 @@ BOX_OBJECT_FRACTION = 0.2
 FREE_OBJECT_FRACTION = 0.5
 DEFAULT_KEEP_MASS = 0.95
 DEFAULT_HOLD_FRACTION = 0.0
-FINISH_PROMPTS = ("auto", "global", "objects")
+FINISH_PROMPTS = SCENE_PROMPTS
 DEFAULT_FINISH_PROMPT = "auto"
 # The free pass's object rows on a coarser schedule (``object_steps`` of them reach the switch's
 # noise level): -1 takes FIT_OBJECT_STEPS with the "fit" placement (three-object cases of the
@@ -205,12 +206,9 @@ def _boxed_object_tokens(
 
 
 def finish_prompt_text(backend: Backend, plan: Plan, finish_prompt: str) -> str:
-    """Phase 2's prompt: the plan's global prompt, or its objects named with their counts
-    ("objects"); "auto" names the objects for a model that never learned layout words (on the
-    embedded model, position 80% -> 92% on the benchmark, docs/benchmarks.md)."""
-    if finish_prompt == "auto":
-        finish_prompt = "global" if backend.knows_layout_words else "objects"
-    return objects_prompt(plan) if finish_prompt == "objects" else plan.global_prompt
+    """Phase 2's prompt (see ``scene_prompt``; naming the objects took position 80% -> 92% on
+    the embedded model's benchmark, docs/benchmarks.md)."""
+    return scene_prompt(backend, plan, finish_prompt)
 
 
 def render_stitch(

@@ -101,6 +101,17 @@ def get_strategy(name: str) -> tuple[Strategy, list[Edit]]:
     return STRATEGIES[base], ([taca_edit()] if extra else [])
 
 
+def tuned_options(function: Strategy, name: str, backend: Backend) -> dict[str, Any]:
+    """The options ``backend`` was tuned with for this strategy (its ``strategy_defaults``),
+    checked like options typed by a user so that a bad file fails with the option's name."""
+    base = name.partition(":")[0].partition("+")[0]
+    tuned = backend.strategy_defaults.get(base, {})
+    if not tuned:
+        return {}
+    text = ":".join(f"{key}={value}" for key, value in tuned.items())
+    return parse_options(function, base, text)
+
+
 def run_strategy(
     name: str,
     backend: Backend,
@@ -111,7 +122,10 @@ def run_strategy(
     progress: bool = False,
 ) -> RenderResult:
     function, edits = get_strategy(name)
-    options = parse_options(function, name, name.partition(":")[2])
+    options = {
+        **tuned_options(function, name, backend),
+        **parse_options(function, name, name.partition(":")[2]),
+    }
     if edits:
         result = function(backend, plan, settings, hooks=hooks, edits=edits, progress=progress, **options)
         result.strategy = name

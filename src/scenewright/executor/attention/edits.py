@@ -16,7 +16,13 @@ import torch
 import torch.nn.functional as F
 
 from scenewright.errors import InvalidInputError
-from scenewright.executor.attention.masks import RegionLayout, RegionShape, mask_value, region_token_masks
+from scenewright.executor.attention.masks import (
+    IMAGE_ATTENTION_MODES,
+    RegionLayout,
+    RegionShape,
+    mask_value,
+    region_token_masks,
+)
 from scenewright.executor.attention.reading import READ_BUDGET_BYTES, text_mass, token_weights
 from scenewright.executor.attention.schedules import Schedule, Site, Sites, constant, taca_gamma
 from scenewright.executor.attention.view import EngineView
@@ -64,7 +70,8 @@ class RegionMask(Edit):
     base_ratio: float = 0.3
     # "region": image tokens attend only within their region (Regional-Prompting-FLUX); "all":
     # every image token attends to every other and only the text is bound to regions (our
-    # option for coarse token grids, where a box of 3x3 tokens cannot draw a whole object alone).
+    # option for coarse token grids, where a box of 3x3 tokens cannot draw a whole object alone);
+    # "context": a region's image tokens also read the uncovered canvas (see RegionLayout.build).
     image_attention: str = "region"
 
     def __post_init__(self) -> None:
@@ -76,9 +83,11 @@ class RegionMask(Edit):
             raise InvalidInputError(
                 "regions", f"{len(self.text_spans)} prompts for {len(self.shapes)} shapes", "give one each"
             )
-        if self.image_attention not in ("region", "all"):
+        if self.image_attention not in IMAGE_ATTENTION_MODES:
             raise InvalidInputError(
-                "image_attention", f"unknown value {self.image_attention!r}", "use 'region' or 'all'"
+                "image_attention",
+                f"unknown value {self.image_attention!r}",
+                f"use one of {', '.join(IMAGE_ATTENTION_MODES)}",
             )
         if not 0.0 <= self.base_ratio <= 1.0:
             raise InvalidInputError("base_ratio", f"{self.base_ratio} is outside [0, 1]", "use 0.2 to 0.7")
@@ -114,7 +123,8 @@ class RegionMask(Edit):
             self.text_spans,
             region_token_masks(self.shapes, grid),
             text_len,
-            open_image=self.image_attention == "all",
+            image_attention=self.image_attention,
+            background=[i for i, shape in enumerate(self.shapes) if shape is None],
         )
 
 

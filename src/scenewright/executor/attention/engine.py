@@ -246,13 +246,14 @@ class AttentionEngine(SamplerHook):
         entry = self._region_entry(text_len, device)
         layout = entry["layout"]
         bits = layout.bits.to(device)
+        key_bits = layout.keys.to(device)
         image_bits = torch.empty(n_image, dtype=bits.dtype, device=device)
         image_bits[entry["image_rows"]] = bits[layout.n_text :]
         if base_pos is None:
-            return [ReadPass(entry["order"], layout.n_text, image_bits, bits, 1.0)]
+            return [ReadPass(entry["order"], layout.n_text, image_bits, key_bits, 1.0)]
         ratio = self.region.base_ratio
         return [
-            ReadPass(entry["order"], layout.n_text, image_bits, bits, 1.0 - ratio),
+            ReadPass(entry["order"], layout.n_text, image_bits, key_bits, 1.0 - ratio),
             ReadPass(base_pos, n_base, None, None, ratio),
         ]
 
@@ -268,12 +269,12 @@ class AttentionEngine(SamplerHook):
         entry = self._region_entry(self.text_len, query.device)
         if "image_only" not in entry:
             layout = entry["layout"]
-            bits = layout.bits[layout.n_text :]
+            bits, key_bits = layout.bits[layout.n_text :], layout.keys[layout.n_text :]
             segments = None
             if layout.segments is not None:
                 n_text = layout.n_text
                 segments = [(0, 0, i0 - n_text, i1 - n_text) for _, _, i0, i1 in layout.segments]
-            geom = PassGeometry(bits.numel(), bits.numel(), 0, 0, bits, bits, segments)
+            geom = PassGeometry(bits.numel(), bits.numel(), 0, 0, bits, key_bits, segments)
             entry["image_only"] = {"geom": geom}
         sub = entry["image_only"]
         rows: torch.Tensor = entry["image_rows"]
@@ -311,7 +312,7 @@ class AttentionEngine(SamplerHook):
         if key not in self.cache:
             layout = self.region.layout(self.grid, text_len)
             n = layout.order.numel()
-            geom = PassGeometry(n, n, layout.n_text, layout.n_text, layout.bits, layout.bits, layout.segments)
+            geom = PassGeometry(n, n, layout.n_text, layout.n_text, layout.bits, layout.keys, layout.segments)
             self.cache[key] = {
                 "layout": layout,
                 "order": layout.order.to(device),

@@ -23,7 +23,9 @@ Box = tuple[float, float, float, float]
 RegionShape = Box | torch.Tensor | None  # None: the background, i.e. whatever no other region covers
 BACKGROUND_BIT = 62
 IMAGE_BIT = 61  # shared by every image token when image attention is open across regions
-MAX_REGIONS = 61
+CONTEXT_BIT = 60  # key bit of uncovered image tokens, query bit of boxed ones ("context" mode)
+MAX_REGIONS = 60
+IMAGE_ATTENTION_MODES = ("region", "context", "all")
 
 
 def mask_value(dtype: torch.dtype) -> float:
@@ -84,12 +86,19 @@ class RegionLayout:
     """
 
     order: torch.Tensor  # (S_r,) long, canonical positions
-    bits: torch.Tensor  # (S_r,) int64
+    bits: torch.Tensor  # (S_r,) int64: query bits (and key bits unless ``key_bits`` is set)
     n_text: int  # the first n_text entries of ``order`` are text tokens
     image_masks: torch.Tensor  # (R, N) bool
     # Where regions do not overlap, the mask is a partition: per group (text i, image of region i,
     # background last) its [start, end) ranges in ``order`` for text and image; else None.
     segments: list[tuple[int, int, int, int]] | None = None
+    # Key bits where they differ from the query bits (the one-way "context" mode), else None.
+    key_bits: torch.Tensor | None = None
+
+    @property
+    def keys(self) -> torch.Tensor:
+        """Region bits of the tokens as keys."""
+        return self.bits if self.key_bits is None else self.key_bits
 
     @classmethod
     def build(
@@ -97,13 +106,24 @@ class RegionLayout:
         text_spans: Sequence[tuple[int, int]],
         image_masks: torch.Tensor,
         text_len: int,
-        open_image: bool = False,
+        image_attention: str = "region",
+        background: Sequence[int] = (),
     ) -> RegionLayout:
         """Group tokens by region; ``text_spans`` are [start, end) ranges in the text sequence.
 
-        ``open_image``: every image token also carries ``IMAGE_BIT``, so image tokens attend to
-        each other across regions while each region's text still reaches only its own tokens.
+        ``image_attention``: "region" keeps image <-> image within a region; "all" gives every
+        image token ``IMAGE_BIT``, so image tokens attend to each other across regions while each
+        region's text still reaches only its own tokens; "context" lets a boxed image token also
+        read the image tokens of the ``background`` regions (one way: the background never reads
+        the boxes), so a region sees the empty canvas around it without seeing the other objects.
         """
+        if image_attention not in IMAGE_ATTENTION_MODES:
+            raise InvalidInputError(
+                "image_attention",
+                f"unknown value {image_attention!r}",
+                f"use one of {', '.join(IMAGE_ATTENTION_MODES)}",
+            )
+        open_image = image_attention == "all"
         n_regions = image_masks.shape[0]
         if n_regions != len(text_spans):
             raise InvalidInputError(
@@ -131,19 +151,34 @@ class RegionLayout:
         order = torch.cat([*text_pos, image_order + text_len])
         bits = torch.cat([*text_bits, image_bits[image_order]])
         n_text = sum(end - start for start, end in text_spans)
+        key_bits = None
+        if image_attention == "context":
+            canvas = image_masks[list(background)].any(dim=0)[image_order]
+            boxed = ~canvas
+            key_bits = bits.clone()
+            key_bits[n_text:] = torch.where(boxed, bits[n_text:], bits[n_text:] | (1 << CONTEXT_BIT))
+            bits = bits.clone()
+            bits[n_text:] = torch.where(boxed, bits[n_text:] | (1 << CONTEXT_BIT), bits[n_text:])
         segments = None
-        if not open_image and bool((image_masks.sum(dim=0) <= 1).all()):
+        if image_attention == "region" and bool((image_masks.sum(dim=0) <= 1).all()):
             segments, text_at, image_at = [], 0, n_text
             for i in range(n_regions + 1):
                 n_t = text_spans[i][1] - text_spans[i][0] if i < n_regions else 0
                 n_i = image_pos[i].numel()
                 segments.append((text_at, text_at + n_t, image_at, image_at + n_i))
                 text_at, image_at = text_at + n_t, image_at + n_i
-        return cls(order=order, bits=bits, n_text=n_text, image_masks=image_masks, segments=segments)
+        return cls(
+            order=order,
+            bits=bits,
+            n_text=n_text,
+            image_masks=image_masks,
+            segments=segments,
+            key_bits=key_bits,
+        )
 
     def allowed(self) -> torch.Tensor:
         """(S_r, S_r) boolean: may query i attend to key j (in ``order``)."""
-        return (self.bits[:, None] & self.bits[None, :]) != 0
+        return (self.bits[:, None] & self.keys[None, :]) != 0
 
     def density(self) -> float:
         """Fraction of (query, key) pairs the mask keeps: what a block-sparse kernel can hope to pay."""

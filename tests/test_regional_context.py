@@ -1,0 +1,132 @@
+"""Regional's additions for small token grids: the one-way "context" mask, the text boost inside
+each box, the scene prompt choice, and per-model tuned defaults (tiny16's strategy_defaults.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from scenewright.backends.registry import ALIASES, load_backend, resolve_backend
+from scenewright.backends.tiny import TinyBackend, TinyConfig
+from scenewright.errors import InvalidInputError
+from scenewright.executor.attention import region_token_masks
+from scenewright.executor.attention.masks import RegionLayout
+from scenewright.executor.regional import regional_edit, render_regional, text_boost_edit
+from scenewright.executor.sampler import SamplingSettings
+from scenewright.executor.strategies import run_strategy, tuned_options
+from scenewright.planner.plan import Plan, PlanObject
+
+SMALL = TinyConfig(double_blocks=1, single_blocks=1, text_layers=1)
+
+
+@pytest.fixture(scope="module")
+def backend() -> TinyBackend:
+    return TinyBackend.random(SMALL, seed=3)
+
+
+def plan() -> Plan:
+    return Plan(
+        prompt="a red circle left of a blue square",
+        objects=[
+            PlanObject(name="circle", attributes=["red"], boxes=[(0.0, 0.0, 0.5, 0.5)]),
+            PlanObject(name="square", attributes=["blue"], boxes=[(0.5, 0.5, 1.0, 1.0)]),
+        ],
+    )
+
+
+def test_context_lets_boxes_read_the_canvas_one_way() -> None:
+    # 2x2 grid: region 0 top-left, region 1 bottom-right, background the other two tokens.
+    masks = region_token_masks([(0, 0, 0.5, 0.5), (0.5, 0.5, 1, 1), None], (2, 2))
+    layout = RegionLayout.build(
+        [(0, 1), (1, 2), (2, 3)], masks, text_len=3, image_attention="context", background=[2]
+    )
+    allowed = layout.allowed()
+    at = {int(p): i for i, p in enumerate(layout.order)}
+
+    def may(a: int, b: int) -> bool:
+        return bool(allowed[at[a], at[b]])
+
+    box0, bg_a, bg_b, box1 = 3, 4, 5, 6  # image tokens in canonical order
+    assert may(box0, bg_a) and may(box1, bg_b)  # a box reads the empty canvas,
+    assert not may(bg_a, box0) and not may(bg_b, box1)  # the canvas never reads a box,
+    assert not may(box0, box1) and not may(box1, box0)  # boxes never read each other,
+    assert may(box0, 0) and not may(box0, 2)  # a box reads its own text, not the background's,
+    assert may(bg_a, 2) and not may(bg_a, 0)  # and the canvas reads only the background's text.
+    assert layout.segments is None  # not a partition: the per-group kernel must not take it
+    region = RegionLayout.build([(0, 1), (1, 2), (2, 3)], masks, text_len=3)
+    assert not region.allowed()[at[box0], at[bg_a]]  # plain regional keeps them apart
+    with pytest.raises(InvalidInputError, match="image_attention"):
+        RegionLayout.build([(0, 1), (1, 2), (2, 3)], masks, text_len=3, image_attention="sideways")
+
+
+def test_text_boost_lands_on_each_box_s_own_words_only(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=1)
+    encoding, _, mask = regional_edit(backend, plan(), settings, image_attention="context")
+    assert text_boost_edit(backend, encoding, mask, settings, 0.0) is None
+    boost = text_boost_edit(backend, encoding, mask, settings, 3.0)
+    assert boost is not None and boost.rows == (1,)  # the conditional half of the CFG batch
+    bias = boost.placed((2, 2), encoding.embeds.shape[1], batch=2, device=torch.device("cpu"))
+    (s0, e0), (s1, e1) = mask.text_spans[0], mask.text_spans[1]
+    words0 = [t for w in encoding.words[0] for t in w.tokens if s0 <= t < e0]
+    words1 = [t for w in encoding.words[0] for t in w.tokens if s1 <= t < e1]
+    assert words0 and words1
+    cond = bias[1]  # (image tokens, text): token 0 is top-left (box 0), token 3 bottom-right (box 1)
+    assert cond[0, words0].eq(3.0).all() and cond[3, words0].eq(0.0).all()
+    assert cond[3, words1].eq(3.0).all() and cond[0, words1].eq(0.0).all()
+    assert bias[0].abs().sum() == 0  # the unconditional row is untouched
+    assert cond[:, mask.text_spans[2][0] :].abs().sum() == 0  # background and base prompts too
+
+
+def test_boost_and_context_change_the_image_and_are_reported(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=3, guidance=3.0, seed=1)
+    plain = render_regional(backend, plan(), settings)
+    boosted = render_regional(backend, plan(), settings, image_attention="context", text_boost=3.0)
+    assert not torch.allclose(plain.sample.images, boosted.sample.images)
+    assert boosted.report["text_boost"] == 3.0 and boosted.report["image_attention"] == "context"
+    named = render_regional(backend, plan(), settings, base_prompt="objects")
+    assert named.report["base_prompt"] == "objects"
+    with pytest.raises(InvalidInputError, match="scene prompt"):
+        render_regional(backend, plan(), settings, base_prompt="poem")
+
+
+def test_a_model_s_tuned_defaults_apply_unless_the_user_names_the_option(backend: TinyBackend) -> None:
+    from scenewright.executor.regional import render_regional as function
+
+    tuned = TinyBackend.random(
+        SMALL, seed=3, strategy_defaults={"regional": {"text_boost": 2.0, "image_attention": "context"}}
+    )
+    assert tuned_options(function, "regional", tuned) == {"text_boost": 2.0, "image_attention": "context"}
+    assert tuned_options(function, "regional", backend) == {}
+    settings = SamplingSettings(32, 32, steps=2, guidance=3.0, seed=1)
+    assert run_strategy("regional", tuned, plan(), settings).report["text_boost"] == 2.0
+    assert run_strategy("regional:text_boost=0.5", tuned, plan(), settings).report["text_boost"] == 0.5
+    assert run_strategy("regional", backend, plan(), settings).report["text_boost"] == 0.0
+    broken = TinyBackend.random(SMALL, seed=3, strategy_defaults={"regional": {"text_boost": 99}})
+    with pytest.raises(InvalidInputError, match="text_boost"):
+        run_strategy("regional", broken, plan(), settings)
+
+
+def test_tuned_defaults_travel_with_the_model_folder(tmp_path: Path) -> None:
+    model = TinyBackend.random(SMALL, seed=3, strategy_defaults={"regional": {"text_boost": 1.5}})
+    model.save_pretrained(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "strategy_defaults.json").read_text()) == {
+        "regional": {"text_boost": 1.5}
+    }
+    assert TinyBackend.from_pretrained(tmp_path / "m").strategy_defaults == {"regional": {"text_boost": 1.5}}
+    (tmp_path / "m" / "strategy_defaults.json").write_text("{not json")
+    from scenewright.errors import BackendError
+
+    with pytest.raises(BackendError, match=r"strategy_defaults\.json"):
+        TinyBackend.from_pretrained(tmp_path / "m")
+
+
+def test_tiny16_is_shipped_with_16x16_tokens_and_its_tuned_regional() -> None:
+    spec = resolve_backend("tiny16")
+    assert spec == ALIASES["tiny16"] and spec.family == "tiny"
+    model = load_backend(spec)
+    assert isinstance(model, TinyBackend)
+    assert model.config.patch == 4 and model.config.image_size // model.config.patch == 16
+    assert model.strategy_defaults["regional"]["image_attention"] == "context"

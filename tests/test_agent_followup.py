@@ -9,6 +9,9 @@ import pytest
 from PIL import Image
 
 from scenewright.agent.followup import apply_edit, describe, parse_edit
+from scenewright.errors import InvalidInputError, UnsupportedEditError
+from scenewright.planner.canvas import MIN_BOX_SIDE
+from scenewright.planner.geometry import group_holds, overlap_violations, relation_violations
 from scenewright.planner.plan import Plan
 from scenewright.planner.rules import plan_with_rules
 from scenewright.tools.overlay import layout_overlay, write_attention_sheet
@@ -69,9 +72,12 @@ def test_edits_touch_only_what_was_asked(plan: Plan) -> None:
     assert [o["name"] for o in gone["objects"]] == ["apple", "cat"] and gone["relations"] == []
 
     moved = apply_edit(plan, parse_edit("move the apples to the right", plan), 0)  # type: ignore[arg-type]
-    assert moved.plan["relations"] == []  # "apples left of the vase" no longer holds: dropped, and said
-    assert any("'apple left of vase' no longer holds" in n for n in moved.notes)
-    assert moved.plan["objects"][0]["boxes"][-1][2] == pytest.approx(0.96)
+    # "apples left of the vase" contradicts the move: turned round, and said; the apples reach the
+    # right margin and the vase and cat, in the way, are moved aside rather than overlapped.
+    assert moved.plan["relations"] == [{"subject": 0, "relation": "right of", "object": 1}]
+    assert any("'apple left of vase' is now 'apple right of vase'" in n for n in moved.notes)
+    assert max(b[2] for b in moved.plan["objects"][0]["boxes"]) == pytest.approx(0.96)
+    assert overlap_violations(Plan.model_validate(moved.plan)) == []
 
     added = Plan.model_validate(apply_edit(plan, parse_edit("add two yellow stars", plan), 0).plan)  # type: ignore[arg-type]
     assert (
@@ -105,3 +111,111 @@ def test_overlay_and_attention_sheet(tmp_path: Path, plan: Plan) -> None:
     }
     written = write_attention_sheet(maps, tmp_path / "a.png", {"version": "test"}, image)
     assert written is not None and Image.open(written).size == (3 * 192, 192 + 192 // 6)
+
+
+README = "three red circles left of a blue square, a green triangle on the right"
+
+
+@pytest.fixture(scope="module")
+def shapes() -> Plan:
+    return plan_with_rules(README, 1).plan
+
+
+def edited(plan: Plan, text: str) -> tuple[Plan, list[str]]:
+    edit = parse_edit(text, plan)
+    assert edit is not None, text
+    outcome = apply_edit(plan, edit, 1)
+    result = Plan.model_validate(outcome.plan)
+    assert overlap_violations(result) == [], text  # no edit ever leaves boxes overlapping
+    return result, outcome.notes
+
+
+@pytest.mark.parametrize(
+    ("text", "target", "value"),
+    [
+        ("make the circles bigger", 0, "bigger"),
+        ("make it bigger", None, "bigger"),
+        ("bigger", None, "bigger"),
+        ("shrink the square", 1, "smaller"),
+        ("the triangle is too small", 2, "bigger"),
+        ("make the square a bit smaller", 1, "smaller"),
+    ],
+)
+def test_sizes_are_understood(shapes: Plan, text: str, target: int | None, value: str) -> None:
+    edit = parse_edit(text, shapes)
+    assert edit is not None and (edit.kind, edit.target, edit.value) == ("size", target, value)
+
+
+@pytest.mark.parametrize(
+    "text", ["make it fancier", "/undo", "undo", "remove the dog", "move the dog to the left", "do it again"]
+)
+def test_edits_we_cannot_make_are_answered_not_rendered(shapes: Plan, text: str) -> None:
+    edit = parse_edit(text, shapes)
+    assert edit is not None and edit.kind == "unknown"  # never None: that would be a new scene
+    with pytest.raises(UnsupportedEditError) as caught:
+        apply_edit(shapes, edit, 1)
+    message = str(caught.value)
+    assert message.startswith("follow-up: ") and "\n" not in message
+    assert '"make the circles bigger"' in message and '"remove the triangle"' in message
+
+
+def test_recount_keeps_the_other_objects_boxes(shapes: Plan) -> None:
+    four, _ = edited(shapes, "make it four circles")
+    assert four.objects[0].count == 4 and four.objects[1:] == shapes.objects[1:]
+    assert all(min(b[2] - b[0], b[3] - b[1]) >= MIN_BOX_SIDE - 1e-4 for b in four.objects[0].boxes)
+    assert relation_violations(four) == []
+
+
+def test_move_into_a_taken_side_moves_the_others_aside(shapes: Plan) -> None:
+    moved, notes = edited(shapes, "move the square to the left")
+    square = moved.objects[1].boxes
+    assert square[0][0] == pytest.approx(0.04, abs=0.02)  # at the left margin
+    assert group_holds("left of", square, moved.objects[0].boxes)
+    assert moved.relations[0].relation == "right of"  # circles left of square, turned round
+    assert any("moved" in n for n in notes) and relation_violations(moved) == []
+
+
+def test_growing_and_adding_touch_only_their_object(shapes: Plan) -> None:
+    bigger, _ = edited(shapes, "make the square bigger")
+    old, new = shapes.objects[1].boxes[0], bigger.objects[1].boxes[0]
+    assert new[2] - new[0] > old[2] - old[0]
+    assert bigger.objects[0] == shapes.objects[0] and bigger.objects[2] == shapes.objects[2]
+    added, _ = edited(shapes, "add a yellow star")
+    assert added.objects[:3] == shapes.objects and added.objects[3].name == "star"
+    assert min(added.objects[3].boxes[0][2] - added.objects[3].boxes[0][0], 1) >= MIN_BOX_SIDE - 1e-4
+
+
+def test_smaller_stops_at_the_smallest_drawable_box(shapes: Plan) -> None:
+    edit = parse_edit("make the triangle smaller", shapes)
+    assert edit is not None
+    with pytest.raises(InvalidInputError, match="smallest size the model draws"):
+        apply_edit(shapes, edit, 1)
+
+
+def test_colour_and_removal_keep_every_box(shapes: Plan) -> None:
+    red, _ = edited(shapes, "make the square red")
+    assert red.objects[1].attributes == ["red"] and [o.boxes for o in red.objects] == [
+        o.boxes for o in shapes.objects
+    ]
+    gone, _ = edited(shapes, "remove the triangle")
+    assert [o.boxes for o in gone.objects] == [o.boxes for o in shapes.objects[:2]]
+
+
+def test_no_chain_of_edits_leaves_boxes_overlapping() -> None:
+    edits = [
+        "make it five circles", "move the square to the left", "add two yellow stars", "make the circles bigger",
+        "move the triangle to the top", "make it twelve circles", "add a purple heart", "move the square to the center",
+        "make it bigger", "two circles", "move the circles to the bottom", "remove the square",
+    ]  # fmt: skip
+    for seed in range(3):
+        plan = plan_with_rules(README, seed).plan
+        for text in edits:
+            edit = parse_edit(text, plan)
+            assert edit is not None and edit.kind != "unknown", text
+            try:
+                outcome = apply_edit(plan, edit, seed)
+            except InvalidInputError:
+                continue  # "as big as the canvas allows": answered, the plan stays
+            plan = Plan.model_validate(outcome.plan)
+            assert overlap_violations(plan) == [], (seed, text)
+            assert relation_violations(plan) == [], (seed, text)

@@ -27,3 +27,11 @@ class BackendError(ScenewrightError):
 
 class OutputExistsError(ScenewrightError, FileExistsError):
     """An output file already exists and overwriting was not allowed."""
+
+
+class UnsupportedEditError(InvalidInputError):
+    """A follow-up that reads as an edit of the scene but is none this tool can make: answered
+    with what it can do, never rendered as a new scene."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        super().__init__("follow-up", problem, fix)

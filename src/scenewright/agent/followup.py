@@ -1,26 +1,42 @@
 """Follow-up requests that edit the previous plan instead of starting a new scene.
 
 "make it four apples", "move the cat to the left", "now at sunset", "make the vase green",
-"remove the cat", "add a yellow star": each is read into an :class:`Edit` and applied to the
-plan's JSON, touching only the fields the user named (other objects keep their boxes), so that
-re-rendering with the same seed shows just the change. Anything not recognised is a new request.
+"make the circles bigger", "remove the cat", "add a yellow star": each is read into an
+:class:`Edit` and applied to the plan's JSON, touching only the fields the user named. Boxes are
+re-laid out only where they must be (:mod:`scenewright.planner.relayout`): objects an edit does
+not touch keep their boxes unless they stand in the way, and no edit leaves boxes overlapping.
+Text that reads as an edit but is none we can make ("make it fancier", "/undo") becomes an
+"unknown" edit, which :func:`apply_edit` answers with an :class:`UnsupportedEditError` listing
+what can be done, so it is never rendered as a new scene. Anything else is a new request.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import inflect
 
-from scenewright.errors import ScenewrightError
-from scenewright.planner.geometry import group_holds, overlap_area, union_box
+from scenewright.errors import InvalidInputError, ScenewrightError, UnsupportedEditError
+from scenewright.planner.canvas import MIN_BOX_SIDE
+from scenewright.planner.geometry import overlap_area
 from scenewright.planner.lexicon import COLORS
 from scenewright.planner.parse import parse, singular
 from scenewright.planner.plan import MAX_COUNT, Plan
+from scenewright.planner.relayout import (
+    boxes_of,
+    free_boxes,
+    overlapping,
+    reflow,
+    regrid,
+    relations_hold,
+    relative_sizes,
+    resize,
+    shifted,
+)
 
 _engine = inflect.engine()
 _LEAD = re.compile(
@@ -36,14 +52,34 @@ _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a dozen": 12, "dozen": 12, "a": 1, "an": 1,
 }  # fmt: skip
-_MARGIN = 0.04
+_BIGGER = ("bigger", "larger", "huger", "big", "large", "huge", "enlarge", "grow", "small")  # "too small"
+_SMALLER = ("smaller", "tinier", "little", "tiny", "shrink", "reduce", "big", "large")  # "too big"
+_SIZE_WORDS = "bigger|larger|smaller|tinier|huger|big|large|huge|small|tiny|little"
+GROW = (1.35, 1.25, 1.15, 1.08)  # scale factors tried, largest first, for "bigger"
+SHRINK = (0.75, 0.85, 0.92)  # and for "smaller", down to the smallest drawable box
+_EVERYTHING = frozenset(
+    {"it", "them", "everything", "all", "all of them", "the objects", "the shapes", "things", "the things",
+     "the scene", "the picture", "the image", "every object", "each object", "all objects", "all shapes",
+     "everything else", ""}
+)  # fmt: skip
+# First words that make a line an edit of the scene even when we cannot read the rest.
+_EDIT_VERBS = frozenset(
+    {"make", "move", "put", "place", "shift", "push", "change", "turn", "set", "remove", "delete",
+     "drop", "add", "include", "color", "colour", "paint", "enlarge", "shrink", "grow", "resize",
+     "swap", "replace", "rotate", "flip", "mirror", "undo", "redo", "zoom", "scale", "bigger",
+     "smaller", "larger", "more", "less", "fewer", "increase", "decrease", "double", "halve",
+     "again", "redraw", "rerender", "keep", "fix", "bring", "lower", "raise", "get", "take", "lose",
+     "try", "can", "could", "would", "use", "give", "show", "draw", "render"}
+)  # fmt: skip
+_NEW_SCENE_AFTER = frozenset({"a", "an", "some", "me", "us", *_NUMBER_WORDS})  # "draw a cat" is new
+_PRONOUNS = frozenset({"it", "them", "this", "that", "those", "these", "its", "their", "everything"})
 
 
 @dataclass
 class Edit:
     """One change to a plan: what kind, which object (index), and the new value."""
 
-    kind: str  # "count", "move", "background", "color", "remove", "add"
+    kind: str  # "count", "move", "background", "color", "remove", "add", "size", "unknown"
     target: int | None = None
     value: Any = None
     words: str = ""
@@ -84,13 +120,78 @@ def _find(plan: Plan, phrase: str) -> int | None:
     return matches[0] if len(matches) == 1 else None
 
 
+def _unknown_object(phrase: str, plan: Plan, clean: str) -> Edit:
+    names = ", ".join(o.name for o in plan.objects) or "no objects"
+    return Edit(
+        "unknown", None, f"it names no object of this scene ('{phrase}'; the scene has {names})", clean
+    )
+
+
+def _size(clean: str, plan: Plan) -> Edit | None:
+    """ "make the circles bigger", "bigger", "shrink the square", "the cat is too small"."""
+    match = (
+        re.fullmatch(rf"(?:make|turn|draw|render) (?P<obj>.+?) (?:a (?:bit|lot|little) )?(?:much )?(?P<how>{_SIZE_WORDS})", clean)
+        or re.fullmatch(r"(?:a (?:bit|lot|little) )?(?:much )?(?P<how>bigger|larger|smaller|tinier)(?: (?P<obj>.+))?", clean)
+        or re.fullmatch(r"(?P<how>enlarge|grow|shrink|reduce)(?: (?P<obj>.+))?", clean)
+        or re.fullmatch(rf"(?P<obj>.+?) (?:is|are) (?P<too>too|much too|a bit too) (?P<how>{_SIZE_WORDS})", clean)
+    )  # fmt: skip
+    if not match:
+        return None
+    how = match["how"]
+    too = bool(match.groupdict().get("too"))
+    grow = how in _BIGGER[:-1] if not too else how in ("small", "tiny", "little")
+    if not too and how in ("small", "tiny", "little"):
+        grow = False
+    phrase = (match["obj"] or "").strip()
+    if phrase in _EVERYTHING:
+        target = 0 if len(plan.objects) == 1 else None
+        return Edit("size", target, "bigger" if grow else "smaller", clean)
+    target = _find(plan, phrase)
+    if target is None:
+        return _unknown_object(phrase, plan, clean)
+    return Edit("size", target, "bigger" if grow else "smaller", clean)
+
+
+def _looks_like_edit(text: str, clean: str, plan: Plan) -> bool:
+    """Whether a line we could not read is still meant as an edit of the scene (so it must not
+    become a new scene): a command, an edit verb, a pronoun, or "the" + one of its objects."""
+    raw = " ".join(text.lower().split())
+    if raw.startswith("/"):
+        return True
+    words = re.findall(r"[a-z']+", clean)
+    if not words:
+        return raw != clean  # only lead words ("now", "make it") were there
+    if raw.rstrip(".!") != clean and not re.match(
+        r"(?:(?:ok(?:ay)?|now|then|and|but|please|actually|also|instead|so|no|wait)[,!]?\s+)+", raw
+    ):
+        return True  # "make it ...", "change it to ..." was stripped
+    if words[0] in _EDIT_VERBS and (len(words) == 1 or words[1] not in _NEW_SCENE_AFTER):
+        return True
+    if _PRONOUNS & set(words):
+        return True
+    names = {o.name.lower() for o in plan.objects} | {
+        _engine.plural_noun(o.name.lower()) for o in plan.objects
+    }
+    return any(a == "the" and b in names for a, b in itertools.pairwise(words))
+
+
 def parse_edit(text: str, plan: Plan) -> Edit | None:
-    """Read ``text`` as an edit of ``plan``; None when it reads as a new request."""
+    """Read ``text`` as an edit of ``plan``; None when it reads as a new request, an "unknown"
+    edit when it reads as an edit we cannot make."""
     if not plan.objects and plan.background is None:
         return None
     clean = _clean(text)
+    if text.strip().startswith("/"):
+        return Edit("unknown", None, "it is a chat command, not a description", text.strip())
     if not clean:
-        return None
+        return Edit("unknown", None, "there is nothing to change in it", clean) if text.strip() else None
+    edit = _parse_known(clean, text, plan)
+    if edit is not None:
+        return edit
+    return Edit("unknown", None, "", clean) if _looks_like_edit(text, clean, plan) else None
+
+
+def _parse_known(clean: str, text: str, plan: Plan) -> Edit | None:
     move = re.fullmatch(
         rf"(?:move|put|place|shift|push) (?P<obj>.+?) (?:over |more )?(?:to|on|at|into|towards?) "
         rf"(?:the )?(?P<where>{'|'.join(_PLACES)})(?: side| edge| of the (?:image|picture|scene))?",
@@ -98,7 +199,15 @@ def parse_edit(text: str, plan: Plan) -> Edit | None:
     )
     if move:
         target = _find(plan, move["obj"])
-        return None if target is None else Edit("move", target, move["where"], clean)
+        where = {"centre": "center", "middle": "center"}.get(move["where"], move["where"])
+        return (
+            _unknown_object(move["obj"], plan, clean)
+            if target is None
+            else Edit("move", target, where, clean)
+        )
+    size = _size(clean, plan)
+    if size is not None:
+        return size
     color = (
         re.fullmatch(rf"(?:make|paint|colou?r|turn) (?P<obj>.+?) (?P<c>{_COLOR_RE})", clean)
         or re.fullmatch(rf"(?:change|switch) (?P<obj>.+?) to (?P<c>{_COLOR_RE})", clean)
@@ -106,13 +215,21 @@ def parse_edit(text: str, plan: Plan) -> Edit | None:
     )
     if color:
         target = _find(plan, color["obj"])
-        return None if target is None else Edit("color", target, color["c"], clean)
+        return (
+            _unknown_object(color["obj"], plan, clean)
+            if target is None
+            else Edit("color", target, color["c"], clean)
+        )
     remove = re.fullmatch(
         r"(?:remove|delete|drop|take out|get rid of|without|no more|lose) (?P<obj>.+)", clean
     )
     if remove:
         target = _find(plan, remove["obj"])
-        return None if target is None else Edit("remove", target, None, clean)
+        return (
+            _unknown_object(remove["obj"], plan, clean)
+            if target is None
+            else Edit("remove", target, None, clean)
+        )
     add = re.fullmatch(r"(?:add|include|put in|plus) (?P<what>.+)", clean)
     if add:
         return Edit("add", None, add["what"], clean)
@@ -145,27 +262,57 @@ def _count(word: str) -> int | None:
     return _NUMBER_WORDS.get(word)
 
 
+def edit_examples(plan: Plan) -> list[str]:
+    """Follow-ups this plan understands, in its own words (for help and refusals)."""
+    first = plan.objects[0].name if plan.objects else "circle"
+    last = plan.objects[-1].name if plan.objects else "square"
+    count = (plan.objects[0].count if plan.objects else 1) + 1
+    other = next(
+        (
+            c
+            for c in ("red", "blue", "green", "yellow")
+            if c not in (plan.objects[-1].attributes if plan.objects else [])
+        ),
+        "red",
+    )
+    return [
+        f"make it {_engine.number_to_words(str(count))} {_engine.plural_noun(first)}",
+        f"make the {_engine.plural_noun(first) if plan.objects and plan.objects[0].count > 1 else first} bigger",
+        f"make the {last} {other}",
+        f"move the {last} to the left",
+        f"remove the {last}",
+        "add a green star",
+        "now at night",
+    ]  # fmt: skip
+
+
+def unsupported(edit: Edit, plan: Plan) -> UnsupportedEditError:
+    """The refusal of an edit we cannot make, with what can be done instead."""
+    why = f": {edit.value}" if edit.value else ""
+    said = edit.words or "that"
+    examples = ", ".join(f'"{e}"' for e in edit_examples(plan))
+    return UnsupportedEditError(
+        f"'{said}' is not an edit I can make{why}",
+        f"try {examples}; or type a whole new scene; chat commands (/undo, /help) go on their own line",
+    )
+
+
 def apply_edit(plan: Plan, edit: Edit, seed: int = 0) -> EditOutcome:
-    """Apply ``edit`` to a copy of ``plan``'s JSON; the result is validated by the caller."""
+    """Apply ``edit`` to a copy of ``plan``'s JSON; the result is validated by the caller.
+    Raises :class:`UnsupportedEditError` (a ``ValueError``) for an edit it cannot make."""
+    if edit.kind == "unknown":
+        raise unsupported(edit, plan)
     data = plan.model_dump(mode="json")
     objects: list[dict[str, Any]] = data["objects"]
     notes: list[str] = []
+    touched: set[int] = set()
     if edit.kind == "background":
         data["background"] = edit.value
         summary = f"background set to '{edit.value}'"
     elif edit.kind == "count":
         assert edit.target is not None
-        obj = objects[edit.target]
-        wanted = max(1, min(MAX_COUNT, int(edit.value)))
-        if wanted != int(edit.value):
-            notes.append(f"count {edit.value} capped at {wanted}")
-        old = obj["count"]
-        obj["count"] = wanted
-        obj["boxes"] = _fit_group(data, edit.target, wanted)
-        summary = f"{obj['name']}: count {old} -> {wanted}"
-        if edit.colour:
-            _set_colour(obj, edit.colour)
-            summary += f", colour {edit.colour}"
+        touched.add(edit.target)
+        summary = _recount(data, edit, seed, notes)
     elif edit.kind == "color":
         assert edit.target is not None
         obj = objects[edit.target]
@@ -173,10 +320,12 @@ def apply_edit(plan: Plan, edit: Edit, seed: int = 0) -> EditOutcome:
         summary = f"{obj['name']}: colour -> {edit.value}"
     elif edit.kind == "move":
         assert edit.target is not None
-        obj = objects[edit.target]
-        obj["boxes"] = _move_group(obj["boxes"], edit.value)
-        summary = f"{obj['name']}: moved to the {edit.value}"
-        notes.extend(_fix_relations(data, edit.target))
+        touched.add(edit.target)
+        summary = _move(data, edit.target, str(edit.value), seed, notes)
+    elif edit.kind == "size":
+        targets = [edit.target] if edit.target is not None else list(range(len(objects)))
+        touched.update(targets)
+        summary = _resize(data, targets, edit.value == "bigger", seed, notes)
     elif edit.kind == "remove":
         assert edit.target is not None
         removed = objects.pop(edit.target)
@@ -190,18 +339,153 @@ def apply_edit(plan: Plan, edit: Edit, seed: int = 0) -> EditOutcome:
         data["relations"] = kept
         summary = f"removed the {removed['name']}"
     elif edit.kind == "add":
-        added, add_notes = _added_objects(str(edit.value), objects, seed)
+        start = len(objects)
+        added, add_notes = _added_objects(str(edit.value), objects)
         objects.extend(added)
+        touched.update(range(start, len(objects)))
+        if any(not o["boxes"] for o in added):
+            moved, warnings = reflow(data, touched, seed)
+            add_notes.append(_reflow_note("to make room", moved))
+            add_notes.extend(warnings)
         notes.extend(add_notes)
         summary = "added " + ", ".join(describe_object(o) for o in added)
     else:  # pragma: no cover - parse_edit makes only the kinds above
         raise ValueError(f"unknown edit {edit.kind}")
-    if edit.kind in ("count", "move", "add"):
-        notes.extend(_overlap_notes(objects))
+    if overlapping(data):  # the promise: no edit leaves boxes overlapping
+        moved, warnings = reflow(data, touched, seed)
+        notes.append(_reflow_note("boxes overlapped", moved))
+        notes.extend(warnings)
     text = describe(data)
     data["prompt"] = text
     data["global_prompt"] = text
     return EditOutcome(data, summary, notes)
+
+
+def _reflow_note(why: str, moved: list[str]) -> str:
+    if not moved:
+        return f"re-laid out ({why}); the other objects kept their boxes"
+    return f"re-laid out ({why}): {', '.join(moved)} moved"
+
+
+def _recount(data: dict[str, Any], edit: Edit, seed: int, notes: list[str]) -> str:
+    assert edit.target is not None
+    obj = data["objects"][edit.target]
+    wanted = max(1, min(MAX_COUNT, int(edit.value)))
+    if wanted != int(edit.value):
+        notes.append(f"count {edit.value} capped at {wanted}")
+    old = obj["count"]
+    if wanted <= len(obj["boxes"]):
+        obj["count"], obj["boxes"] = wanted, obj["boxes"][:wanted]
+    else:
+        boxes = regrid(data, edit.target, wanted)
+        obj["count"] = wanted
+        if boxes is not None:
+            obj["boxes"] = [list(b) for b in boxes]
+        else:
+            obj["boxes"] = []
+            moved, warnings = reflow(data, {edit.target}, seed)
+            notes.append(_reflow_note(f"no room for {wanted} where they were", moved))
+            notes.extend(warnings)
+    summary = f"{obj['name']}: count {old} -> {wanted}"
+    if edit.colour:
+        _set_colour(obj, edit.colour)
+        summary += f", colour {edit.colour}"
+    return summary
+
+
+_OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
+# For a move to a side: the relation, with the moved object as subject, that the move breaks.
+_BROKEN_BY = {"left": "right of", "right": "left of", "top": "below", "bottom": "above"}
+
+
+def _move(data: dict[str, Any], target: int, where: str, seed: int, notes: list[str]) -> str:
+    """Shift the object to a side; relations the move contradicts are turned round (or dropped
+    when they have no opposite); the others stay put unless they are in the way."""
+    objects = data["objects"]
+    kept = []
+    for rel in data["relations"]:
+        s, kind, o = rel["subject"], rel["relation"], rel["object"]
+        if target not in (s, o) or not _move_breaks(kind, where, s == target):
+            kept.append(rel)
+            continue
+        names = f"{objects[s]['name']} {{}} {objects[o]['name']}"
+        flipped = _OPPOSITE.get(kind)
+        if flipped:
+            notes.append(f"relation '{names.format(kind)}' is now '{names.format(flipped)}'")
+            kept.append({**rel, "relation": flipped})
+        else:
+            notes.append(f"relation '{names.format(kind)}' no longer holds; dropped")
+    data["relations"] = kept
+    moved_boxes = shifted(boxes_of(data, target), where)
+    others = [b for i in range(len(objects)) if i != target for b in boxes_of(data, i)]
+    clear = all(overlap_area(b, o) <= 1e-4 for b in moved_boxes for o in others)
+    if clear and relations_hold(data, {target: moved_boxes}):
+        objects[target]["boxes"] = [list(b) for b in moved_boxes]
+    else:
+        moved, warnings = reflow(data, {target}, seed, anchors={target: where})
+        notes.append(_reflow_note(f"making room on the {where}", moved))
+        notes.extend(warnings)
+    return f"{objects[target]['name']}: moved to the {where}"
+
+
+def _move_breaks(kind: str, where: str, subject: bool) -> bool:
+    """Whether moving one object of a relation to ``where`` contradicts the relation."""
+    if where == "center":
+        return False
+    if kind in _OPPOSITE:
+        own = kind if subject else _OPPOSITE[kind]  # the relation read with the moved object first
+        return own == _BROKEN_BY[where]
+    if kind in ("on", "under"):
+        upper = (kind == "on") == subject  # the moved object is the upper one of the pair
+        return where in ("left", "right") or (where == "bottom") == upper
+    return kind == "next to" and where in ("top", "bottom")
+
+
+def _resize(data: dict[str, Any], targets: list[int], bigger: bool, seed: int, notes: list[str]) -> str:
+    """Scale the targets about their centres as far as the room around them allows; when they
+    cannot grow in place, re-lay out with them larger than the rest. Never under the smallest
+    drawable box."""
+    objects = data["objects"]
+    if len(targets) == len(objects) and len(objects) > 1:
+        names = "objects"
+    else:
+        names = " and ".join(
+            _engine.plural_noun(objects[t]["name"]) if objects[t]["count"] > 1 else objects[t]["name"]
+            for t in targets
+        )
+    verb = "is" if len(targets) == 1 and objects[targets[0]]["count"] == 1 else "are"
+    shortest = min(min(b[2] - b[0], b[3] - b[1]) for t in targets for b in boxes_of(data, t))
+    factors = GROW if bigger else tuple(f for f in SHRINK if shortest * f >= MIN_BOX_SIDE - 1e-6)
+    if not factors:
+        raise InvalidInputError(
+            "follow-up",
+            f"the {names} {verb} already at the smallest size the model draws reliably "
+            f"({MIN_BOX_SIDE:.2f} of the canvas a side)",
+            "ask for fewer objects, or make the others bigger",
+        )
+    word = "bigger" if bigger else "smaller"
+    changed = resize(data, targets, factors)
+    if changed is not None:
+        for t, boxes in changed.items():
+            objects[t]["boxes"] = [list(b) for b in boxes]
+        return f"{names}: {word}"
+    before = {t: boxes_of(data, t) for t in targets}
+    sizes = relative_sizes(data)
+    moved, warnings = reflow(data, set(targets), seed, scales={t: sizes[t] * GROW[0] for t in targets})
+    grew = any(
+        a[2] - a[0] > b[2] - b[0] + 1e-3
+        for t in targets
+        for a, b in zip(boxes_of(data, t), before[t], strict=True)
+    )
+    if not grew:
+        raise InvalidInputError(
+            "follow-up",
+            f"the {names} {verb} already as big as the canvas and the other objects allow",
+            "remove an object or ask for fewer, then make it bigger",
+        )
+    notes.append(_reflow_note("no room to grow in place", moved))
+    notes.extend(warnings)
+    return f"{names}: {word}"
 
 
 def _set_colour(obj: dict[str, Any], colour: str) -> None:
@@ -210,173 +494,28 @@ def _set_colour(obj: dict[str, Any], colour: str) -> None:
     obj["prompt"] = " ".join([*obj["attributes"], obj["name"]])
 
 
-def _fit_group(data: dict[str, Any], target: int, count: int) -> list[list[float]]:
-    """New boxes for a recounted object, as large as possible (down to 40% of the old size)
-    while they stay clear of the other objects' boxes and keep the object's relations."""
-    objects = data["objects"]
-    old = objects[target]["boxes"]
-    others = [tuple(b) for i, o in enumerate(objects) if i != target for b in o["boxes"]]
-    boxes = _resize_group(old, count)
-    for scale in (1.0, 0.85, 0.7, 0.55, 0.4):
-        boxes = _resize_group(old, count, scale)
-        clear = all(overlap_area(tuple(b), o) <= 1e-4 for b in boxes for o in others)  # type: ignore[arg-type]
-        if clear and _relations_hold(data, target, boxes):
-            return boxes
-    return _resize_group(old, count)
-
-
-def _relations_hold(data: dict[str, Any], target: int, boxes: list[list[float]]) -> bool:
-    objects = data["objects"]
-    for rel in data["relations"]:
-        if target not in (rel["subject"], rel["object"]) or rel["relation"] == "between":
-            continue
-        side = {
-            i: [tuple(b) for b in (boxes if i == target else objects[i]["boxes"])]
-            for i in (rel["subject"], rel["object"])
-        }
-        if not group_holds(rel["relation"], side[rel["subject"]], side[rel["object"]]):
-            return False
-    return True
-
-
-def _resize_group(boxes: list[list[float]], count: int, scale: float = 1.0) -> list[list[float]]:
-    """Boxes for ``count`` instances: fewer keeps the first ones; more lays a grid of boxes of the
-    old mean size around the old group's centre, shrunk if the canvas is too small for it."""
-    if not boxes:
-        return []
-    if count <= len(boxes):
-        return [list(b) for b in boxes[:count]]
-    x0, y0, x1, y1 = union_box([tuple(b) for b in boxes])  # type: ignore[misc]
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    w = scale * sum(b[2] - b[0] for b in boxes) / len(boxes)
-    h = scale * sum(b[3] - b[1] for b in boxes) / len(boxes)
-    rows = max(1, round(math.sqrt(count / 3)))
-    cols = math.ceil(count / rows)
-    gap = 0.25
-    span_w, span_h = cols * w * (1 + gap), rows * h * (1 + gap)
-    shrink = min(1.0, (1 - 2 * _MARGIN) / span_w, (1 - 2 * _MARGIN) / span_h)
-    w, h, span_w, span_h = w * shrink, h * shrink, span_w * shrink, span_h * shrink
-    left = min(max(_MARGIN, cx - span_w / 2), 1 - _MARGIN - span_w)
-    top = min(max(_MARGIN, cy - span_h / 2), 1 - _MARGIN - span_h)
-    out: list[list[float]] = []
-    for k in range(count):
-        r, c = divmod(k, cols)
-        in_row = min(cols, count - r * cols)
-        offset = (cols - in_row) * w * (1 + gap) / 2  # centre a short last row
-        bx = left + offset + c * w * (1 + gap) + w * gap / 2
-        by = top + r * h * (1 + gap) + h * gap / 2
-        out.append([round(bx, 4), round(by, 4), round(bx + w, 4), round(by + h, 4)])
-    return out
-
-
-def _move_group(boxes: list[list[float]], where: str) -> list[list[float]]:
-    """Shift the whole group, unchanged in shape, to one side of the canvas."""
-    if not boxes:
-        return boxes
-    x0, y0, x1, y1 = union_box([tuple(b) for b in boxes])  # type: ignore[misc]
-    dx = dy = 0.0
-    if where == "left":
-        dx = _MARGIN - x0
-    elif where == "right":
-        dx = 1 - _MARGIN - x1
-    elif where == "top":
-        dy = _MARGIN - y0
-    elif where == "bottom":
-        dy = 1 - _MARGIN - y1
-    else:
-        dx, dy = 0.5 - (x0 + x1) / 2, 0.5 - (y0 + y1) / 2
-    return [
-        [round(b[0] + dx, 4), round(b[1] + dy, 4), round(b[2] + dx, 4), round(b[3] + dy, 4)] for b in boxes
-    ]
-
-
-_OPPOSITE = {"left of": "right of", "right of": "left of", "above": "below", "below": "above"}
-
-
-def _fix_relations(data: dict[str, Any], moved: int) -> list[str]:
-    """Relations of a moved object that no longer hold are flipped when the opposite holds, else dropped."""
-    notes: list[str] = []
-    kept = []
-    objects = data["objects"]
-    for rel in data["relations"]:
-        if moved not in (rel["subject"], rel["object"]) or rel["relation"] == "between":
-            kept.append(rel)
-            continue
-        subject = [tuple(b) for b in objects[rel["subject"]]["boxes"]]
-        obj = [tuple(b) for b in objects[rel["object"]]["boxes"]]
-        if group_holds(rel["relation"], subject, obj):
-            kept.append(rel)
-            continue
-        names = f"{objects[rel['subject']]['name']} {{}} {objects[rel['object']]['name']}"
-        flipped = _OPPOSITE.get(rel["relation"])
-        if flipped and group_holds(flipped, subject, obj):
-            notes.append(f"relation '{names.format(rel['relation'])}' is now '{names.format(flipped)}'")
-            kept.append({**rel, "relation": flipped})
-        else:
-            notes.append(f"relation '{names.format(rel['relation'])}' no longer holds; dropped")
-    data["relations"] = kept
-    return notes
-
-
-def _overlap_notes(objects: list[dict[str, Any]]) -> list[str]:
-    notes = []
-    for i, a in enumerate(objects):
-        for j in range(i + 1, len(objects)):
-            b = objects[j]
-            if any(overlap_area(tuple(p), tuple(q)) > 1e-4 for p in a["boxes"] for q in b["boxes"]):
-                notes.append(f"the {a['name']} and the {b['name']} boxes now overlap")
-    return notes
-
-
-def _free_box(taken: list[list[float]], size: float) -> list[float] | None:
-    """The first spot on a coarse grid (centre first) where a square box overlaps nothing."""
-    steps = [i / 20 for i in range(21)]
-    spots = sorted(
-        (
-            (x, y)
-            for x in steps
-            for y in steps
-            if _MARGIN <= x <= 1 - _MARGIN - size and _MARGIN <= y <= 1 - _MARGIN - size
-        ),
-        key=lambda p: (abs(p[1] + size / 2 - 0.5), abs(p[0] + size / 2 - 0.5)),
-    )
-    for x, y in spots:
-        box = (x, y, x + size, y + size)
-        if all(overlap_area(box, tuple(t)) <= 0 for t in taken):  # type: ignore[arg-type]
-            return [round(v, 4) for v in box]
-    return None
-
-
-def _added_objects(
-    text: str, existing: list[dict[str, Any]], seed: int
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Objects parsed from "add ..." text, placed in free space so that no existing box moves."""
+def _added_objects(text: str, existing: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Objects parsed from "add ..." text, placed in free space so that no existing box moves;
+    an object with no room at the smallest drawable size gets no boxes (the caller re-lays out)."""
     try:
         scene = parse(text)
     except ScenewrightError as error:
-        raise ValueError(f"could not read what to add: {error}") from error
-    taken = [b for o in existing for b in o["boxes"]]
+        raise InvalidInputError(
+            "follow-up", f"could not read what to add ({error})", 'say e.g. "add a green star"'
+        ) from error
+    taken = [tuple(b) for o in existing for b in o["boxes"]]
     added: list[dict[str, Any]] = []
     notes: list[str] = []
     for spec in scene.objects:
-        boxes: list[list[float]] = []
-        for size in (0.22, 0.16, 0.1):
-            boxes = []
-            trial = list(taken)
-            for _ in range(spec.count):
-                box = _free_box(trial, size)
-                if box is None:
-                    break
-                boxes.append(box)
-                trial.append(box)
-            if len(boxes) == spec.count:
-                break
-        if len(boxes) != spec.count:
-            boxes = []
-            notes.append(f"no free space for the {spec.name}; the layout will be re-packed")
+        boxes = free_boxes(taken, spec.count) or []
         taken.extend(boxes)
         added.append(
-            {"name": spec.name, "count": spec.count, "attributes": list(spec.attributes), "boxes": boxes}
+            {
+                "name": spec.name,
+                "count": spec.count,
+                "attributes": list(spec.attributes),
+                "boxes": [list(b) for b in boxes],
+            }
         )
     return added, notes
 

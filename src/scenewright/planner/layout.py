@@ -1,9 +1,14 @@
 """Deterministic layout engine: boxes for every instance that honour the plan's relations.
 
-The canvas is cut into columns (left to right, ordered by the horizontal relations) and each
-column into levels (top to bottom, ordered by the vertical ones). Objects tied by "above",
-"below", "on" or "under" share a column; each cell of a level packs its object's instances in a
-small grid with size and aspect priors. Different objects get disjoint cells, so their boxes
+The relations decide the structure: objects tied by "above", "below", "on" or "under" share a
+column, ordered into levels top to bottom; columns are ordered left to right by the horizontal
+relations. Each object's instances form a grid (rows for counts, a row for what rests on
+something), and :mod:`scenewright.planner.canvas` scales the whole tree as large as the canvas
+allows, with one slot size for every object. The grids, and the wrapping of unrelated columns
+into several bands, are chosen to make that slot largest, so five objects are two bands of
+large boxes rather than one thin row. Boxes are never smaller than ``min_side`` (the backend's
+smallest drawable box, :data:`~scenewright.planner.canvas.MIN_BOX_SIDE` for the embedded model)
+unless the scene cannot fit, which is said. Different objects get disjoint cells, so their boxes
 never overlap; "on"/"under" pairs share a cell edge so that they touch. Relations that contradict
 earlier ones are dropped with a warning, and every kept relation is checked on the final boxes
 (``geometry``), so a returned layout always satisfies what it claims. Same inputs and seed give
@@ -15,16 +20,28 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from scenewright.planner.canvas import (
+    GUTTER,
+    MARGIN,
+    MAX_SLOT,
+    MIN_BOX_SIDE,
+    Leaf,
+    Node,
+    Rect,
+    Split,
+    fit_unit,
+    place,
+)
 from scenewright.planner.geometry import Box, between_holds, group_holds
 from scenewright.planner.lexicon import ASPECT_PRIORS, SIZE_PRIORS
 
-MARGIN = 0.04  # free border around the canvas
-GUTTER = 0.04  # free space between cells of different objects
 FILL = 0.88  # share of its grid slot an instance's box takes before the size prior
 JITTER = 0.35  # share of a slot's free space a box may move by, from the seed
+MAX_BANDS = 3  # unrelated columns wrap into at most this many bands
+DESCENT_PASSES = 3  # rounds of trying each object's other grids
 
 _VERTICAL = frozenset({"above", "below", "on", "under"})
 _HORIZONTAL = frozenset({"left of", "right of", "next to", "between"})
@@ -35,11 +52,12 @@ RelationTriple = tuple[int, str, int]
 
 @dataclass(frozen=True)
 class LayoutItem:
-    """What the engine needs to know of one object: its noun, count and canvas anchor."""
+    """What the engine needs to know of one object: its noun, count, canvas anchor and scale."""
 
     name: str
     count: int
     anchor: str | None = None  # "left", "right", "top", "bottom", "center", "top left"... or None
+    scale: float = 1.0  # slot size against the other objects' ("make the circles bigger": 1.4)
 
     @property
     def horizontal(self) -> str | None:
@@ -59,6 +77,7 @@ class LayoutResult:
     boxes: list[list[Box]]
     kept: list[int]
     warnings: list[str] = field(default_factory=list)
+    unit: float = 0.0  # the slot side every object got (before aspect and scale)
 
 
 class _UnionFind:
@@ -144,14 +163,6 @@ def _consistent(n: int, relations: Sequence[RelationTriple]) -> bool:
     return _topological(list(range(n)), [(a, b) for a, b, _ in vertical]) is not None
 
 
-def _grid(count: int, single_row: bool) -> tuple[int, int]:
-    """Rows and columns of the instance grid for ``count`` instances."""
-    if single_row or count <= 3:
-        return 1, count
-    cols = math.ceil(math.sqrt(count))
-    return math.ceil(count / cols), cols
-
-
 def _aspect(name: str) -> float:
     return ASPECT_PRIORS.get(name, ASPECT_PRIORS.get(name.split()[-1], 1.0))
 
@@ -160,21 +171,91 @@ def _size(name: str) -> float:
     return SIZE_PRIORS.get(name, SIZE_PRIORS.get(name.split()[-1], 0.85))
 
 
-def _spread(
-    lo: float, hi: float, weights: Sequence[float], gutter: Sequence[float]
-) -> list[tuple[float, float]]:
-    """Cut [lo, hi] into spans proportional to ``weights`` with the given gaps between them."""
-    free = hi - lo - sum(gutter)
-    total = sum(weights)
-    spans, pos = [], lo
-    for index, w in enumerate(weights):
-        size = free * w / total
-        spans.append((pos, pos + size))
-        pos += size + (gutter[index] if index < len(gutter) else 0.0)
-    return spans
+def _slot(item: LayoutItem) -> tuple[float, float]:
+    """An instance's slot in units of the common slot side: its shorter side is ``scale``."""
+    aspect = _aspect(item.name)
+    return max(1.0, aspect) * item.scale, max(1.0, 1.0 / aspect) * item.scale
 
 
-def layout(items: Sequence[LayoutItem], relations: Sequence[RelationTriple], seed: int = 0) -> LayoutResult:
+def _grid_options(count: int, single_row: bool, slot: tuple[float, float]) -> list[tuple[int, int]]:
+    """The rows x cols grids worth trying for ``count`` instances, squarest first."""
+    if single_row:
+        return [(1, count)]
+    grids = {(math.ceil(count / cols), cols) for cols in range(1, count + 1)}
+    grids = {g for g in grids if not any(o != g and o[0] <= g[0] and o[1] <= g[1] for o in grids)}
+    return sorted(grids, key=lambda g: (abs(g[0] * slot[1] - g[1] * slot[0]), g[0] * g[1], g[0]))
+
+
+def _split_points(columns: int, edges: Sequence[tuple[int, int]]) -> list[int]:
+    """Where the column sequence may wrap into a new band: after column k when no horizontal
+    edge (stated, anchored or "next to") joins a column up to k with one after it."""
+    return [k for k in range(columns - 1) if not any(min(a, b) <= k < max(a, b) for a, b in edges)]
+
+
+def _bands(columns: int, cuts: Sequence[int]) -> list[list[int]]:
+    bounds = [-1, *sorted(cuts), columns - 1]
+    return [list(range(lo + 1, hi + 1)) for lo, hi in itertools.pairwise(bounds)]
+
+
+def _ends(first: set[str | None], last: set[str | None], lead: str, tail: str) -> tuple[float, float]:
+    """End shares of a split whose first and last children carry these anchors."""
+    return (0.0 if first == {lead} else 0.5) + (0.5 if last == {tail} else 0.0), (
+        0.0 if last == {tail} else 0.5
+    ) + (0.5 if first == {lead} else 0.0)
+
+
+def _search(build: Callable[[dict[int, int], list[list[int]]], Node], options: dict[int, list[tuple[int, int]]],
+            columns: int, cuts: list[int]) -> tuple[dict[int, int], list[list[int]], float]:  # fmt: skip
+    """Grid choices and bands that give the largest common slot: coordinate descent over each
+    object's grids, then every way of wrapping into at most MAX_BANDS bands, then descent again."""
+    choice = dict.fromkeys(options, 0)
+    bands = _bands(columns, [])
+    seen: dict[tuple[tuple[int, ...], tuple[tuple[int, ...], ...]], float] = {}
+
+    def unit_of(choice: dict[int, int], bands: list[list[int]]) -> float:
+        key = (tuple(choice.values()), tuple(map(tuple, bands)))
+        if key not in seen:
+            seen[key] = fit_unit(build(choice, bands))
+        return seen[key]
+
+    def descend(choice: dict[int, int], bands: list[list[int]], best: float) -> tuple[dict[int, int], float]:
+        for _ in range(DESCENT_PASSES):
+            if best >= MAX_SLOT - 1e-9:
+                break  # as large as a slot gets: nothing to gain
+            improved = False
+            for i, grids in options.items():
+                for k in range(len(grids)):
+                    if k == choice[i]:
+                        continue
+                    trial = {**choice, i: k}
+                    unit = unit_of(trial, bands)
+                    if unit > best + 1e-6:
+                        choice, best, improved = trial, unit, True
+            if not improved:
+                break
+        return choice, best
+
+    best = unit_of(choice, bands)
+    choice, best = descend(choice, bands, best)
+    wrapped = None
+    for size in range(1, MAX_BANDS) if best < MAX_SLOT - 1e-9 else ():
+        for picked in itertools.combinations(cuts, size):
+            trial_bands = _bands(columns, list(picked))
+            unit = unit_of(choice, trial_bands)
+            if unit > best + 1e-6:
+                best, wrapped = unit, trial_bands
+    if wrapped is not None:
+        bands = wrapped
+        choice, best = descend(choice, bands, best)
+    return choice, bands, best
+
+
+def layout(
+    items: Sequence[LayoutItem],
+    relations: Sequence[RelationTriple],
+    seed: int = 0,
+    min_side: float = MIN_BOX_SIDE,
+) -> LayoutResult:
     """Place one box per instance of every item so that the relations hold; see the module doc."""
     n = len(items)
     warnings: list[str] = []
@@ -232,6 +313,7 @@ def layout(items: Sequence[LayoutItem], relations: Sequence[RelationTriple], see
     for s, rel, o in accepted:
         if rel in _TIGHT:
             tight_objects.setdefault(s, []).append(o)
+    tight = {i for s, rel, o in accepted if rel in _TIGHT for i in (s, o)}
     on_subjects = {s for s, rel, _ in accepted if rel == "on"}
     under_subjects = {s for s, rel, _ in accepted if rel == "under"}
     on_objects = {o for _, rel, o in accepted if rel == "on"}
@@ -241,101 +323,145 @@ def layout(items: Sequence[LayoutItem], relations: Sequence[RelationTriple], see
         if rel == "next to":
             halign.setdefault(s, "right")
             halign.setdefault(o, "left")
+    for i, item in enumerate(items):
+        if item.horizontal is not None:
+            halign.setdefault(i, item.horizontal)
+    valign: dict[int, str] = {}
+    for i in range(n):
+        needs_bottom = i in on_subjects or i in under_objects
+        needs_top = i in under_subjects or i in on_objects
+        if needs_bottom and needs_top:
+            valign[i] = "fill"  # in a stack: touch the level above and the one below
+        elif needs_bottom:
+            valign[i] = "bottom"
+        elif needs_top:
+            valign[i] = "top"
+        elif i in halign and items[i].horizontal is None:
+            valign[i] = "middle"  # side by side: same height, no vertical jitter
+        elif (end := items[i].vertical) is not None:
+            valign[i] = end
 
-    grids = {i: _grid(items[i].count, i in on_subjects or i in under_subjects) for i in range(n)}
     columns: list[list[list[int]]] = []  # column -> levels (top first) -> items
     for root in column_order:
         members = [i for i in range(n) if uf.find(i) == root]
         levels = sorted({height[i] for i in members}, reverse=True)
         columns.append([[i for i in members if height[i] == lv] for lv in levels])
+    column_of = {i: k for k, col in enumerate(columns) for level in col for i in level}
+    neighbours = {tuple(sorted((column_of[s], column_of[o]))) for s, rel, o in accepted if rel == "next to"}
+    touching = [
+        [
+            any(b in lower for a in upper for b in tight_objects.get(a, []))
+            or any(a in upper for b in lower for a in tight_objects.get(b, []))
+            for upper, lower in itertools.pairwise(col)
+        ]
+        for col in columns
+    ]
+    slots = {i: _slot(items[i]) for i in range(n)}
+    options = {i: _grid_options(items[i].count, i in tight, slots[i]) for i in range(n)}
 
-    def level_weight(level: list[int]) -> float:
-        return float(max(grids[i][0] for i in level))
+    def leaf(i: int, choice: dict[int, int]) -> Leaf:
+        rows, cols = options[i][choice[i]]
+        return Leaf(i, rows, cols, *slots[i])
 
-    def column_weight(col: list[list[int]]) -> float:
-        return max(sum(grids[i][1] * _aspect(items[i].name) for i in level) for level in col) / max(
-            1.0, 0.6 * sum(level_weight(level) for level in col)
+    def row_ends(members: Sequence[int], first: list[int], last: list[int]) -> tuple[float, float]:
+        del members
+        return _ends(
+            {items[i].horizontal for i in first}, {items[i].horizontal for i in last}, "left", "right"
         )
 
-    col_spans = _spread(
-        MARGIN, 1 - MARGIN, [column_weight(c) for c in columns], [GUTTER] * (len(columns) - 1)
-    )
-    cells: dict[int, tuple[float, float, float, float]] = {}
-    valign: dict[int, str] = {}
-    for (x0, x1), col in zip(col_spans, columns, strict=True):
-        if len(col) == 1 and len(col[0]) >= 1:
-            ys = [(MARGIN, 1 - MARGIN)]
-            anchors = {items[i].vertical for i in col[0]}
-            if anchors == {"top"}:
-                ys = [(MARGIN, 0.55)]
-            elif anchors == {"bottom"}:
-                ys = [(0.45, 1 - MARGIN)]
-        else:
-            gaps = []
-            for upper, lower in itertools.pairwise(col):
-                touching = any(b in lower for a in upper for b in tight_objects.get(a, [])) or any(
-                    a in upper for b in lower for a in tight_objects.get(b, [])
+    def build(choice: dict[int, int], bands: list[list[int]]) -> Node:
+        band_nodes: list[Node] = []
+        for band in bands:
+            column_nodes: list[Node] = []
+            for k in band:
+                level_nodes: list[Node] = []
+                for level in columns[k]:
+                    if len(level) == 1:
+                        level_nodes.append(leaf(level[0], choice))
+                    else:
+                        ends = row_ends(level, level[:1], level[-1:])
+                        level_nodes.append(Split("row", [leaf(i, choice) for i in level], ends=ends))
+                gaps = [0.0 if t else GUTTER for t in touching[k]]
+                ends = _ends(
+                    {items[i].vertical for i in columns[k][0]},
+                    {items[i].vertical for i in columns[k][-1]},
+                    "top",
+                    "bottom",
                 )
-                gaps.append(0.0 if touching else GUTTER)
-            ys = _spread(MARGIN, 1 - MARGIN, [level_weight(lv) for lv in col], gaps)
-        for (y0, y1), level in zip(ys, col, strict=True):
-            spans = _spread(
-                x0, x1, [grids[i][1] * _aspect(items[i].name) for i in level], [GUTTER] * (len(level) - 1)
-            )
-            for (cx0, cx1), i in zip(spans, level, strict=True):
-                cells[i] = (cx0, y0, cx1, y1)
-                needs_bottom = i in on_subjects or i in under_objects
-                needs_top = i in under_subjects or i in on_objects
-                if needs_bottom and needs_top:
-                    valign[i] = "fill"  # in a stack: touch the level above and the one below
-                elif needs_bottom:
-                    valign[i] = "bottom"
-                elif needs_top:
-                    valign[i] = "top"
-                elif i in halign:
-                    valign[i] = "middle"  # side by side: same height, no vertical jitter
+                column_nodes.append(Split("stack", level_nodes, gaps, [not t for t in touching[k]], ends))
+            grows = [(a, b) not in neighbours for a, b in itertools.pairwise(band)]
+            first = [i for level in columns[band[0]] for i in level]
+            last = [i for level in columns[band[-1]] for i in level]
+            ends = row_ends(band, first, last)
+            band_nodes.append(Split("row", column_nodes, grows=grows, ends=ends))
+        return Split("stack", band_nodes)
 
-    # A canvas anchor keeps a wide cell to its side of the canvas ("a cat on the right").
-    for i, item in enumerate(items):
-        x0, y0, x1, y1 = cells[i]
-        if item.horizontal is not None and x1 - x0 > 0.5:
-            keep = 0.55 * (x1 - x0)
-            cells[i] = (x0, y0, x0 + keep, y1) if item.horizontal == "left" else (x1 - keep, y0, x1, y1)
-
-    # Side by side: an object alone in its column takes the height band of its partner's level.
-    level_count = {i: len(col) for col in columns for level in col for i in level}
-    for s, rel, o in accepted:
-        if rel != "next to":
-            continue
-        lone, partner = (o, s) if level_count[o] == 1 else (s, o) if level_count[s] == 1 else (None, None)
-        if lone is not None and partner is not None and level_count[partner] > 1:
-            x0, _, x1, _ = cells[lone]
-            cells[lone] = (x0, cells[partner][1], x1, cells[partner][3])
+    hard_edges = [(column_of[a], column_of[b]) for a, b in horizontal]
+    hard_edges += [(column_of[s], column_of[o]) for s, rel, o in placed if rel == "next to"]
+    cuts = _split_points(len(columns), hard_edges)
+    choice, bands, unit = _search(build, options, len(columns), cuts)
+    tree = build(choice, bands)
+    unit = min(fit_unit(tree), _anchor_cap(tree, bands, columns, items))
+    rects = place(tree, unit)
+    shortest = min(unit * min(slots[i]) for i in range(n)) if n else 1.0
+    if shortest < min_side - 1e-6:
+        warnings.append(
+            f"{sum(item.count for item in items)} instances fit only in boxes of side {shortest:.2f}, under "
+            f"the {min_side:.2f} the model draws reliably; some may be missed (ask for fewer objects)"
+        )
 
     rng = random.Random(seed)
-    boxes: dict[int, list[Box]] = {}
-    pending = list(range(n))
-    while pending:
-        progressed = False
-        for i in list(pending):
-            deps = tight_objects.get(i, [])
-            if any(d in pending for d in deps):
-                continue
-            cell = cells[i]
-            if deps:  # sit within the horizontal extent of what it rests on (or hangs under)
-                lo = max(min(b[0] for d in deps for b in boxes[d]), cell[0])
-                hi = min(max(b[2] for d in deps for b in boxes[d]), cell[2])
-                if hi - lo > 0.02:
-                    cell = (lo, cell[1], hi, cell[3])
-            boxes[i] = _pack(items[i], cell, grids[i], valign.get(i, "center"), halign.get(i, "center"), rng)
-            pending.remove(i)
-            progressed = True
-        if not progressed:  # cannot happen with acyclic tight edges; keep the loop finite anyway
-            for i in pending:
-                boxes[i] = _pack(items[i], cells[i], grids[i], "center", "center", rng)
-            pending = []
-
+    boxes = {
+        i: _pack(
+            items[i],
+            rects[i],
+            options[i][choice[i]],
+            unit,
+            valign.get(i, "center"),
+            halign.get(i, "center"),
+            rng,
+            min_side,
+        )
+        for i in range(n)
+    }
+    for s, rel, o in accepted:
+        if rel in _TIGHT:
+            boxes[o] = _cover(boxes[o], boxes[s], rects[o])
+        elif rel == "next to" and not group_holds(rel, boxes[s], boxes[o]):
+            _align_row(boxes, s, o, columns, column_of, rects)
     result = [boxes[i] for i in range(n)]
+    return _verified(items, relations, kept, result, warnings, unit)
+
+
+def _anchor_cap(
+    root: Node, bands: list[list[int]], columns: list[list[list[int]]], items: Sequence[LayoutItem]
+) -> float:
+    """A slot small enough that a lone anchored column stays in its half of the canvas ("a cat
+    on the right" has its whole box right of the middle, "at the top" above it)."""
+    cap = MAX_SLOT
+    assert isinstance(root, Split)
+    for band, band_node in zip(bands, root.children, strict=True):
+        assert isinstance(band_node, Split)
+        for k, column in zip(band, band_node.children, strict=True):
+            members = [i for level in columns[k] for i in level]
+            sides = {items[i].horizontal for i in members}
+            if len(band) == 1 and len(sides) == 1 and None not in sides:
+                cap = min(cap, fit_unit(column, width=0.5 + MARGIN))
+            ends = {items[i].vertical for i in members}
+            if len(bands) == 1 and len(columns[k]) == 1 and len(ends) == 1 and None not in ends:
+                cap = min(cap, fit_unit(column, height=0.5 + MARGIN))
+    return cap
+
+
+def _verified(
+    items: Sequence[LayoutItem],
+    relations: Sequence[RelationTriple],
+    kept: list[int],
+    result: list[list[Box]],
+    warnings: list[str],
+    unit: float,
+) -> LayoutResult:
+    """Keep only the relations the final boxes honour, each one dropped with a warning."""
     final_kept: list[int] = []
     partners: dict[int, list[int]] = {}
     for index in kept:
@@ -351,51 +477,85 @@ def layout(items: Sequence[LayoutItem], relations: Sequence[RelationTriple], see
             dropped = [k for k in final_kept if relations[k][0] == s and relations[k][1] == "between"]
             final_kept = [k for k in final_kept if k not in dropped]
             warnings.append(f"could not place '{items[s].name}' between two objects; dropped")
-    return LayoutResult(result, final_kept, warnings)
+    return LayoutResult(result, final_kept, warnings, round(unit, 4))
+
+
+def _cover(support: list[Box], resting: list[Box], rect: Rect) -> list[Box]:
+    """A lone supporting box ("the table") widened, within its cell, under every centre of what
+    rests on it or hangs from it, so that "on"/"under" hold for each of those instances."""
+    if len(support) != 1 or not resting:
+        return support
+    x0, y0, x1, y1 = support[0]
+    pad = 0.25 * min(b[2] - b[0] for b in resting)
+    lo = min(x0, min((b[0] + b[2]) / 2 for b in resting) - pad)
+    hi = max(x1, max((b[0] + b[2]) / 2 for b in resting) + pad)
+    return [(round(max(lo, rect[0]), 4), y0, round(min(hi, rect[2]), 4), y1)]
+
+
+def _align_row(
+    boxes: dict[int, list[Box]],
+    s: int,
+    o: int,
+    columns: list[list[list[int]]],
+    column_of: dict[int, int],
+    rects: dict[int, Rect],
+) -> None:
+    """ "next to" partners at different heights: move the one alone in its column level with the
+    other (alone, it cannot meet anything else on the way)."""
+    for lone, partner in ((s, o), (o, s)):
+        if sum(len(level) for level in columns[column_of[lone]]) != 1:
+            continue
+        top = min(b[1] for b in boxes[lone])
+        bottom = max(b[3] for b in boxes[lone])
+        target = (min(b[1] for b in boxes[partner]) + max(b[3] for b in boxes[partner])) / 2
+        dy = target - (top + bottom) / 2
+        dy = min(max(dy, rects[lone][1] - top), rects[lone][3] - bottom)
+        boxes[lone] = [(b[0], round(b[1] + dy, 4), b[2], round(b[3] + dy, 4)) for b in boxes[lone]]
+        return
 
 
 def _pack(
     item: LayoutItem,
-    cell: tuple[float, float, float, float],
+    rect: Rect,
     grid: tuple[int, int],
+    unit: float,
     valign: str,
     halign: str,
     rng: random.Random,
+    min_side: float,
 ) -> list[Box]:
-    """Boxes for the instances of one object inside its cell, in a rows x cols grid."""
-    x0, y0, x1, y1 = cell
+    """Boxes for the instances of one object: its rows x cols grid of slots placed in its cell
+    (to a side, or centred with a seeded jitter), each box ``FILL`` of its slot times the size
+    prior but never under ``min_side`` while the slot allows it."""
+    x0, y0, x1, y1 = rect
     rows, cols = grid
-    slot_w, slot_h = (x1 - x0) / cols, (y1 - y0) / rows
-    aspect, size = _aspect(item.name), _size(item.name)
-    bw = slot_w * FILL
-    bh = bw / aspect
-    if bh > slot_h * FILL:
-        bh = slot_h * FILL
-        bw = bh * aspect
-    bw, bh = bw * size, bh * size
+    sw, sh = _slot(item)
+    slot_w = min(sw * unit, (x1 - x0) / cols)
+    slot_h = min(sh * unit, (y1 - y0) / rows)
+    share = FILL * _size(item.name)
+    short = min(slot_w, slot_h)
+    if short > 0:
+        share = min(1.0, max(share, min_side / short))
+    bw, bh = slot_w * share, slot_h * share
     if valign == "fill":
-        bh = slot_h
+        slot_h = bh = (y1 - y0) / rows
+    free_x, free_y = (x1 - x0) - cols * slot_w, (y1 - y0) - rows * slot_h
+    gx = x0 + {"left": 0.0, "right": free_x}.get(
+        halign, free_x / 2 + rng.uniform(-1, 1) * free_x * JITTER / 2
+    )
+    gy = y0 + {"top": 0.0, "fill": 0.0, "bottom": free_y, "middle": free_y / 2}.get(
+        valign, free_y / 2 + rng.uniform(-1, 1) * free_y * JITTER / 2
+    )
     out: list[Box] = []
     for k in range(item.count):
         r, c = divmod(k, cols)
         in_row = min(cols, item.count - r * cols)
-        offset = (cols - in_row) * slot_w / 2  # centre a short last row
-        sx0 = x0 + offset + c * slot_w
-        sy0 = y0 + r * slot_h
-        free_x, free_y = slot_w - bw, slot_h - bh
-        if halign == "left":
-            bx = sx0
-        elif halign == "right":
-            bx = sx0 + free_x
-        else:
-            bx = sx0 + free_x / 2 + rng.uniform(-1, 1) * free_x * JITTER / 2
-        if valign in ("top", "fill"):
-            by = sy0
-        elif valign == "bottom":
-            by = sy0 + free_y
-        elif valign == "middle":
-            by = sy0 + free_y / 2
-        else:
-            by = sy0 + free_y / 2 + rng.uniform(-1, 1) * free_y * JITTER / 2
+        sx0 = gx + (cols - in_row) * slot_w / 2 + c * slot_w  # a short last row is centred
+        sy0 = gy + r * slot_h
+        fx, fy = slot_w - bw, slot_h - bh
+        bx = sx0 + {"left": 0.0, "right": fx}.get(halign, fx / 2 + rng.uniform(-1, 1) * fx * JITTER / 2)
+        by = sy0 + {"top": 0.0, "fill": 0.0, "bottom": fy, "middle": fy / 2}.get(
+            valign, fy / 2 + rng.uniform(-1, 1) * fy * JITTER / 2
+        )
         out.append((round(bx, 4), round(by, 4), round(bx + bw, 4), round(by + bh, 4)))
     return out

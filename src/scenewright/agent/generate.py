@@ -17,6 +17,8 @@ from typing import Any
 from scenewright.errors import InvalidInputError, ScenewrightError
 
 OUTPUTS = ("image.png", "plan.json", "overlay.png", "attention.png")
+# 128 + SIGINT: what a shell expects from a command stopped by Ctrl-C.
+EXIT_INTERRUPTED = 130
 
 
 def add_generate_options(p: argparse.ArgumentParser) -> None:
@@ -40,6 +42,17 @@ def add_generate_options(p: argparse.ArgumentParser) -> None:
         help="segment refine's objects with SAM: a transformers SAM/SAM 2 folder or hub id, or a "
         "segment-anything .pth (vit_b:PATH when the name does not say; needs scenewright[sam]); "
         "default: the objects' attention maps",
+    )
+    p.add_argument(
+        "--detector",
+        metavar="CHECKPOINT",
+        help="judge the image (and refine's rounds) with an OWLv2, Grounding DINO or Mask2Former "
+        "folder or hub id; the embedded model keeps its exact evaluator",
+    )
+    p.add_argument(
+        "--clip",
+        metavar="CHECKPOINT",
+        help="the CLIP that names colours for --detector (default openai/clip-vit-large-patch14)",
     )
 
 
@@ -124,6 +137,10 @@ def generate_command(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         sam=getattr(args, "sam", None),
     )
+    if getattr(args, "detector", None):
+        from scenewright.agent.detection import attach_detector
+
+        attach_detector(agent, args.detector, getattr(args, "clip", None), args.device)
     strategy = getattr(args, "strategy", "auto")
     if strategy != "auto":
         agent.set_strategy(strategy)
@@ -135,6 +152,9 @@ def generate_command(args: argparse.Namespace) -> int:
         agent.close()
     for note in result.notes:
         print(f"warning: {note}", file=sys.stderr)
+    if result.status == "cancelled":
+        print("interrupted: the render was cancelled; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not result.ok:
         raise ScenewrightError(result.errors[0] if result.errors else f"generate: {result.status}")
     for kind, path in result.paths.items():

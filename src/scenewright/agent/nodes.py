@@ -25,9 +25,9 @@ from scenewright import __version__
 from scenewright.agent.followup import apply_edit, describe, parse_edit
 from scenewright.agent.state import AgentState, Turn
 from scenewright.backends.base import Backend
-from scenewright.errors import InvalidInputError, ScenewrightError
+from scenewright.errors import InvalidInputError, RenderCancelled, ScenewrightError
 from scenewright.executor.memory import is_out_of_memory, memory_error, release_cached_memory
-from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext
+from scenewright.executor.sampler import CancelCheck, SamplerHook, SamplingSettings, StepContext
 from scenewright.executor.strategies import STRATEGIES, get_strategy, parse_options
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan, PlanResult, describe_errors
@@ -36,6 +36,7 @@ from scenewright.tools.output import save_json, save_png
 from scenewright.tools.overlay import write_attention_sheet, write_overlay
 
 if TYPE_CHECKING:
+    from scenewright.tools.detection.verify import DetectorVerifier
     from scenewright.tools.segment import Segmenter
 
 Event = dict[str, Any]
@@ -48,6 +49,11 @@ Verifier = Callable[[Image.Image, Plan, Mapping[str, Any]], tuple[list[dict[str,
 def no_segmenter() -> Segmenter | None:
     """The default: refine masks objects with their attention maps."""
     return None
+
+
+def never_cancelled(_thread: str) -> bool:
+    """The default: nothing cancels a render."""
+    return False
 
 
 def default_refine_verifier(backend: Backend) -> str:
@@ -73,8 +79,12 @@ class Toolbox:
     # Called (once per strategy run that takes a ``segmenter``, i.e. refine) for the SAM that draws
     # refine's masks; loading is the caller's business, so weights load only when refine runs.
     segmenter: Callable[[], Segmenter | None] = no_segmenter
-    # Which of refine's verifiers ("attention", "evaluator") decides its rounds, given the backend.
-    refine_verifier: Callable[[Backend], str] = default_refine_verifier
+    # Which of refine's verifiers ("attention", "evaluator", or a detector) decides its rounds,
+    # given the backend.
+    refine_verifier: Callable[[Backend], str | DetectorVerifier] = default_refine_verifier
+    # Whether the user cancelled the running turn of a thread (Ctrl-C, the web's cancel button):
+    # the sampler asks before every step.
+    cancelled: Callable[[str], bool] = never_cancelled
 
 
 # ------------------------------------------------------------------------------------ events
@@ -335,8 +345,9 @@ def _run_strategy(
     settings: SamplingSettings,
     base: str = "",
     previous: str | None = None,
+    cancel: CancelCheck | None = None,
 ) -> RenderResult:
-    hooks = [ProgressHook(name)]
+    hooks: list[SamplerHook] = [ProgressHook(name)] if cancel is None else [cancel, ProgressHook(name)]
     key, options = strategy_options(tools, name)
     strategy = tools.strategies.get(key)
     if strategy is not None:
@@ -387,14 +398,22 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
     name = state.get("strategy_used") or "vanilla"
     order = [name] if name == "vanilla" else [name, "vanilla"]
     result: RenderResult | None = None
+    thread = str(config.get("configurable", {}).get("thread_id", "default"))
+    cancel = CancelCheck(lambda: tools.cancelled(thread))
     for attempt in order:
         try:
             base = str(state.get("refine_base", "")) if attempt == "refine" else ""
             previous = state.get("paths", {}).get("image") if attempt == "refine" else None
-            result = _run_strategy(tools, attempt, backend, plan, settings, base, previous)
+            # One render at a time per model, whichever face or thread asks (issue 17): the others
+            # wait here, never sharing the transformer's processors mid-render.
+            with backend.render_lock():
+                result = _run_strategy(tools, attempt, backend, plan, settings, base, previous, cancel)
             if not _finite(result):
                 raise FloatingPointError("the image has NaN or infinite values")
             break
+        except RenderCancelled as cancelled:  # the user's choice, not a failure: no fallback
+            release_cached_memory()
+            return {"status": "cancelled", "errors": [str(cancelled)], "notes": notes}
         except Exception as error:  # any failure of a strategy: the cheaper one takes over
             result = None
             release_cached_memory()
@@ -415,7 +434,6 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
     auto = result.report.get("auto")
     if isinstance(auto, Mapping) and auto.get("why"):
         route = f"auto chose {auto.get('chose')}: {auto['why']}"
-    thread = str(config.get("configurable", {}).get("thread_id", "default"))
     folder = _turn_dir(tools, thread, int(state.get("turn", 1)), int(state.get("refine_round", 0)))
     metadata: dict[str, Any] = {
         "version": __version__,
@@ -526,7 +544,7 @@ def finish_node(state: AgentState) -> dict[str, Any]:
     status = state.get("status", "")
     if status == "rendered":
         status = "done"
-    elif status not in ("invalid", "failed"):
+    elif status not in ("invalid", "failed", "cancelled"):
         status = "failed" if state.get("errors") else "done"
     update: dict[str, Any] = {"status": status}
     if status == "done" and state.get("paths"):

@@ -10,8 +10,8 @@ of objects that pass. Only the boxes the object does not own yet are in (an inst
 its box is left alone), and they are in whole: a missing object has almost nothing to segment,
 yet must be drawn there. The strays are always in, or a misplaced instance would survive. The image is inpainted inside the mask only:
 the outside is held on the original's noise path and the original pixels are pasted back, so no
-pixel outside the mask changes. A round is kept only if the verifier (that attention check, or
-the toy world's exact detector) sees no object and no relation get worse and something get
+pixel outside the mask changes. A round is kept only if the verifier (that attention check, the
+toy world's exact detector, or an open-vocabulary detector on real images) sees no object and no relation get worse and something get
 better; at most ``rounds``.
 """
 
@@ -39,6 +39,7 @@ from scenewright.executor.regional import regional_edit
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, make_generator
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan
+from scenewright.tools.detection.verify import DetectorVerifier
 from scenewright.tools.segment import AttentionMaskSegmenter, Segmenter, blob_boxes, tokens_touching
 
 DEFAULT_ROUNDS = 2
@@ -132,7 +133,7 @@ def object_mask(
     return tokens | strays[index], name
 
 
-VERIFIERS = ("auto", "attention", "evaluator")
+VERIFIERS = ("auto", "attention", "evaluator", "detector")
 # What ``refine:key=value`` may set; ``base`` is checked against the registry by the parser.
 OPTIONS: dict[str, Bound] = {"rounds": Range(0, 10), "verifier": Choice(VERIFIERS)}
 
@@ -183,18 +184,41 @@ def evaluator_verdict(image: Image.Image, plan: Plan) -> Verdict:
     )
 
 
-def resolve_verifier(verifier: str, backend: Backend) -> str:
+def detector_verdict(image: Image.Image, plan: Plan, detector: DetectorVerifier) -> Verdict:
+    """From an open-vocabulary detector: count, colour, boxes per object (its ``state``); relations."""
+    report = detector.check(image, plan)
+    return Verdict(
+        ok=[o.ok for o in report.objects],
+        states=[o.state for o in report.objects],
+        relations=list(report.relations),
+    )
+
+
+def resolve_verifier(verifier: str, backend: Backend, detector: DetectorVerifier | None = None) -> str:
     """ "auto" made concrete: the exact detector on the embedded model (where attention made 9 of
-    100 images worse on the benchmark), ConceptAttention elsewhere."""
+    100 images worse on the benchmark), else the open-vocabulary detector when one is given,
+    else ConceptAttention."""
     if verifier != "auto":
         return verifier
     from scenewright.backends.tiny import TinyBackend
 
-    return "evaluator" if isinstance(backend, TinyBackend) else "attention"
+    if isinstance(backend, TinyBackend):
+        return "evaluator"
+    return "detector" if detector is not None else "attention"
 
 
-def _verdict(verifier: str, image: Image.Image, plan: Plan, checks: list[ObjectCheck]) -> Verdict:
-    return attention_verdict(checks) if verifier == "attention" else evaluator_verdict(image, plan)
+def _verdict(
+    verifier: str,
+    image: Image.Image,
+    plan: Plan,
+    checks: list[ObjectCheck],
+    detector: DetectorVerifier | None = None,
+) -> Verdict:
+    if verifier == "attention":
+        return attention_verdict(checks)
+    if verifier == "detector" and detector is not None:
+        return detector_verdict(image, plan, detector)
+    return evaluator_verdict(image, plan)
 
 
 def render_refine(
@@ -209,8 +233,9 @@ def render_refine(
     rounds: int = DEFAULT_ROUNDS,
     image: Image.Image | None = None,
     segmenter: Segmenter | None = None,
-    verifier: str = "auto",
+    verifier: str | DetectorVerifier = "auto",
     run_base: Callable[..., RenderResult] | None = None,
+    detector: DetectorVerifier | None = None,
 ) -> RenderResult:
     """Run ``base`` (or take ``image``, already rendered from ``plan``), then up to ``rounds`` of
     check-and-inpaint on the objects that fail.
@@ -219,15 +244,24 @@ def render_refine(
     which one made every mask. ``verifier`` decides which objects fail and whether a round is
     kept: "attention" (ConceptAttention, any model), "evaluator" (the toy world's exact detector,
     for the embedded model) or "auto" (the evaluator on the embedded model, where attention
-    made 9 of 100 images worse on the benchmark; attention elsewhere). ``run_base`` renders a
+    made 9 of 100 images worse on the benchmark; the detector where one is given, attention
+    elsewhere) or "detector" (``detector``, a :class:`~scenewright.tools.detection.verify.
+    DetectorVerifier`, which may also be passed as ``verifier`` itself). ``run_base`` renders a
     strategy by name (the registry passes its ``run_strategy``: refine cannot import the registry
     that lists refine itself).
     """
+    if isinstance(verifier, DetectorVerifier):
+        detector = verifier
+        verifier = "detector"
     if verifier not in VERIFIERS:
         raise InvalidInputError(
             "verifier", f"unknown verifier {verifier!r}", f"use one of {', '.join(VERIFIERS)}"
         )
-    verifier = resolve_verifier(verifier, backend)
+    verifier = resolve_verifier(verifier, backend, detector)
+    if verifier == "detector" and detector is None:
+        raise InvalidInputError(
+            "verifier", "refine:verifier=detector needs a detector", "pass --detector CHECKPOINT"
+        )
     if rounds < 0:
         raise InvalidInputError("rounds", f"{rounds} is negative", "use rounds=0 or more")
 
@@ -246,7 +280,7 @@ def render_refine(
     grid = backend.token_grid(settings.height, settings.width)
     maps = object_maps(backend, image, plan, settings)
     checks, strays = check_objects(maps, plan)
-    verdict = _verdict(verifier, image, plan, checks)
+    verdict = _verdict(verifier, image, plan, checks, detector)
     history = [{"round": 0, "checks": [asdict(c) | {"ok": c.ok} for c in checks], "verdict": verdict.ok, "kept": True}]  # fmt: skip
     masks: list[np.ndarray] = []
     for round_index in range(1, rounds + 1):
@@ -290,7 +324,7 @@ def render_refine(
         candidate = composite(image, backend.to_pil(redone.images)[0], pixel_mask)
         new_maps = object_maps(backend, candidate, plan, settings)
         new_checks, new_strays = check_objects(new_maps, plan)
-        new_verdict = _verdict(verifier, candidate, plan, new_checks)
+        new_verdict = _verdict(verifier, candidate, plan, new_checks, detector)
         kept = new_verdict.improves_on(verdict)
         history.append({"round": round_index, "failing": failing, "masks": made, "checks": [asdict(c) | {"ok": c.ok} for c in new_checks], "verdict": new_verdict.ok, "kept": kept})  # fmt: skip
         if not kept:
@@ -302,6 +336,7 @@ def render_refine(
         "base": result.strategy,
         "segmenter": segmented_by,
         "verifier": verifier,
+        **({"detector": detector.name} if verifier == "detector" and detector is not None else {}),
         "rounds": history,
     }
     final = image_tensor(image)

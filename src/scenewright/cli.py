@@ -26,8 +26,10 @@ from scenewright.agent import web as agent_web
 from scenewright.agent.generate import add_generate_options, generate_command
 from scenewright.backends.offload import OFFLOAD_MODES
 from scenewright.bench import attention as bench_attention
+from scenewright.bench import batch as batch_command
 from scenewright.bench import models as bench_models
 from scenewright.bench import toyworld as bench_toyworld
+from scenewright.bench.geneval import command as geneval_command
 from scenewright.errors import ScenewrightError
 from scenewright.planner import command as plan_command
 from scenewright.terminal import printable
@@ -77,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent_web.register(sub)
     _add_bench(sub)
     toyworld_command.register(sub)
+    geneval_command.register(sub)
+    batch_command.register(sub)
     return parser
 
 

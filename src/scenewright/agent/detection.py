@@ -7,7 +7,6 @@ evaluator stays the judge of both. The detector and CLIP load on first use, once
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,38 +14,11 @@ from PIL import Image
 
 from scenewright.backends.base import Backend
 from scenewright.planner.plan import Plan
+from scenewright.tools.detection.lazy import LazyDetectorVerifier
 
 if TYPE_CHECKING:
     from scenewright.agent.core import Agent
     from scenewright.tools.detection.verify import DetectorVerifier
-
-
-class LazyDetectorVerifier:
-    """A :class:`DetectorVerifier` built from ``--detector`` and ``--clip`` when first needed."""
-
-    def __init__(self, detector: str, clip: str | None = None, device: str | None = None) -> None:
-        from scenewright.tools.detection.detectors import resolve_detector
-
-        self.spec = resolve_detector(detector)  # a bad path fails now, before any render
-        self.clip = clip
-        self.device = device
-        self._built: DetectorVerifier | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> DetectorVerifier:
-        with self._lock:
-            if self._built is None:
-                from scenewright.tools.detection.color import DEFAULT_CLIP, ClipColorScorer
-                from scenewright.tools.detection.detectors import load_detector
-                from scenewright.tools.detection.verify import DetectorVerifier
-
-                clip, device = self.clip or DEFAULT_CLIP, self.device
-
-                def colors() -> ClipColorScorer:
-                    return ClipColorScorer.from_pretrained(clip, device)
-
-                self._built = DetectorVerifier(load_detector(self.spec, device), colors)
-            return self._built
 
 
 def _is_tiny(backend: Backend) -> bool:

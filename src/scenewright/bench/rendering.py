@@ -1,0 +1,137 @@
+"""What ``batch`` and ``eval geneval`` share: the options that decide an image, checked before
+any weights load, and a renderer that plans a prompt and renders it with one seed."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from scenewright import __version__
+from scenewright.backends.offload import OFFLOAD_MODES
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from scenewright.planner.plan import Plan
+
+
+def add_render_options(p: argparse.ArgumentParser) -> None:
+    """Backend, strategy, planner, sampling, device and sharding options."""
+    p.add_argument(
+        "--backend", default="tiny", help="tiny (default), flux-dev, sd3.5-large, ..., or a folder"
+    )
+    p.add_argument("--strategy", default="auto", help="auto (default) or a strategy name, e.g. vanilla")
+    p.add_argument("--planner", default="rules", choices=["rules", "llm"], help="rules (default) or llm")
+    p.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")
+    p.add_argument("--guidance", type=float, help="guidance scale (default: the backend's)")
+    p.add_argument("--height", type=int, help="image height (default: the backend's)")
+    p.add_argument("--width", type=int, help="image width (default: the backend's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first sample; sample k uses seed + k")
+    p.add_argument("--device", help="cuda, cpu, ... (default: each rank's own GPU, else the CPU)")
+    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
+    p.add_argument("--cpu-offload", nargs="?", const="model", choices=OFFLOAD_MODES, default=None,
+                   help="keep weights on the CPU while idle (model or sequential)")  # fmt: skip
+    p.add_argument("--num-processes", type=int, default=1,
+                   help="start this many local ranks (default 1; under accelerate launch, leave it)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Everything that decides the images; ``record`` is what a folder remembers of a run."""
+
+    backend: str
+    strategy: str
+    planner: str
+    steps: int | None
+    guidance: float | None
+    height: int | None
+    width: int | None
+    seed: int
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RenderOptions:
+        return cls(args.backend.strip(), args.strategy.strip(), args.planner, args.steps, args.guidance,
+                   args.height, args.width, args.seed)  # fmt: skip
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def precheck(options: RenderOptions, device: str | None) -> None:
+    """Every problem found without weights: backend, strategy and options, bounds, device."""
+    from scenewright.backends import ALIASES, resolve_backend
+    from scenewright.backends.base import check_size
+    from scenewright.backends.registry import resolve_device
+    from scenewright.executor.sampler import check_guidance, check_seed, check_steps
+    from scenewright.executor.strategies import get_strategy, parse_options
+
+    if options.steps is not None:
+        check_steps(options.steps)
+    if options.guidance is not None:
+        check_guidance(options.guidance)
+    check_seed(options.seed)
+    spec = ALIASES.get(options.backend) or resolve_backend(options.backend)
+    if options.height is not None or options.width is not None:
+        check_size(spec.name, spec.size_multiple, spec.min_size, options.height or spec.min_size,
+                   options.width or spec.min_size, spec.max_size)  # fmt: skip
+    resolve_backend(options.backend)
+    function, _ = get_strategy(options.strategy)
+    parse_options(function, options.strategy, options.strategy.partition(":")[2])
+    resolve_device(device)
+
+
+class Renderer:
+    """Plans prompts and renders them; the backend loads on the first render."""
+
+    def __init__(
+        self, options: RenderOptions, device: str | None, dtype: str, cpu_offload: str | None
+    ) -> None:
+        self.options = options
+        self.device, self.dtype, self.cpu_offload = device, dtype, cpu_offload
+        self._backend: Any = None
+
+    @property
+    def backend(self) -> Any:
+        if self._backend is None:
+            from scenewright.backends import load_backend, resolve_backend
+
+            self._backend = load_backend(
+                resolve_backend(self.options.backend),
+                device=self.device,
+                dtype=self.dtype,
+                cpu_offload=self.cpu_offload,
+            )
+        return self._backend
+
+    def plan(self, prompt: str) -> Plan:
+        from scenewright.planner.command import make_plan
+
+        return make_plan(prompt, self.options.planner, seed=self.options.seed).plan
+
+    def render(self, plan: Plan, seed: int) -> tuple[Image.Image, dict[str, Any]]:
+        """The image and the metadata its PNG carries (plan, settings, strategy, version)."""
+        from scenewright.executor.sampler import SamplingSettings
+        from scenewright.executor.strategies import run_strategy
+
+        backend = self.backend
+        defaults = backend.defaults
+        o = self.options
+        settings = SamplingSettings(
+            height=o.height or defaults.height,
+            width=o.width or defaults.width,
+            steps=o.steps or defaults.steps,
+            guidance=defaults.guidance if o.guidance is None else o.guidance,
+            seed=seed,
+        )
+        settings.validate(backend)
+        result = run_strategy(o.strategy, backend, plan, settings)
+        metadata = {
+            "version": __version__,
+            "plan": plan.to_json_dict(),
+            "settings": asdict(settings),
+            "backend": backend.describe(),
+            "strategy": result.strategy or o.strategy,
+        }
+        return result.image, metadata

@@ -29,6 +29,13 @@ class OutputExistsError(ScenewrightError, FileExistsError):
     """An output file already exists and overwriting was not allowed."""
 
 
+class RenderCancelled(ScenewrightError):
+    """The user cancelled a render (Ctrl-C, the web's cancel button, :meth:`Agent.cancel`)."""
+
+    def __init__(self, message: str = "render cancelled; the last good image is kept") -> None:
+        super().__init__(message)
+
+
 class UnsupportedEditError(InvalidInputError):
     """A follow-up that reads as an edit of the scene but is none this tool can make: answered
     with what it can do, never rendered as a new scene."""

@@ -8,9 +8,11 @@ the user edited; with ``review=True`` a turn stops after planning until :meth:`A
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from scenewright.agent.nodes import (
     toy_verifier,
 )
 from scenewright.agent.state import fresh_turn
+from scenewright.agent.turns import CancelSwitches, TurnLock
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError
 from scenewright.executor.strategies import STRATEGIES
@@ -83,7 +86,8 @@ def _planner(choice: str | PlannerFn, llm_settings: Any = None) -> PlannerFn:
 class AgentResult:
     """What a turn produced. ``image`` is the new image, or the last good one when the turn failed."""
 
-    status: str  # "done", "invalid", "failed", or "review" (waiting for :meth:`Agent.resume`)
+    # "done", "invalid", "failed", "cancelled", or "review" (waiting for :meth:`Agent.resume`)
+    status: str
     thread_id: str
     image: Image.Image | None = None
     plan: Plan | None = None
@@ -124,7 +128,7 @@ class AgentResult:
             )
             for kind, path in self.paths.items():
                 lines.append(f"{kind}: {path}")
-        elif self.status in ("invalid", "failed") and self.paths.get("image"):
+        elif self.status in ("invalid", "failed", "cancelled") and self.paths.get("image"):
             lines.append(f"kept the last good image: {self.paths['image']}")
         return "\n".join(lines)
 
@@ -191,6 +195,9 @@ class Agent:
         self.review = review
         self.out_dir = Path(out_dir)
         self._conn: sqlite3.Connection | None = None
+        # A given checkpointer is the caller's to share; a history file is locked turn by turn.
+        self._turn_lock = TurnLock(Path(history) if history is not None and checkpointer is None else None)
+        self._cancels = CancelSwitches()
         if checkpointer is None:
             checkpointer = self._sqlite(Path(history)) if history is not None else InMemorySaver()
         self.checkpointer = checkpointer
@@ -204,6 +211,7 @@ class Agent:
             flat=flat_output,
             overwrite=overwrite,
             segmenter=self.load_segmenter,
+            cancelled=self._cancels.is_cancelled,
         )
         self.graph = build_graph(self.tools, checkpointer)
 
@@ -363,11 +371,22 @@ class Agent:
         return result
 
     def _drive(self, graph_input: Any, thread_id: str | None) -> Iterator[Event | AgentResult]:
-        config = self._config(thread_id)
-        for mode, chunk in self.graph.stream(graph_input, config, stream_mode=["custom", "updates"]):
-            if mode == "custom" and isinstance(chunk, dict):
-                yield chunk
-        yield self.current(thread_id)
+        thread = thread_id or self.thread_id
+        config = self._config(thread)
+        with self._turn_lock.held(), self._cancels.turn(thread) as flag, _ctrl_c_cancels(flag):
+            for mode, chunk in self.graph.stream(graph_input, config, stream_mode=["custom", "updates"]):
+                if mode == "custom" and isinstance(chunk, dict):
+                    yield chunk
+            result = self.current(thread)
+        yield result
+
+    def cancel(self, thread_id: str | None = None) -> bool:
+        """Stop the thread's running render at its next step; False when nothing is running.
+
+        The turn ends with status ``"cancelled"`` and keeps the last good image; files already
+        written stay. Safe to call from any thread (the web's cancel button does).
+        """
+        return self._cancels.cancel(thread_id or self.thread_id)
 
     # ---------------------------------------------------------------------------- the thread
     def current(self, thread_id: str | None = None) -> AgentResult:
@@ -439,7 +458,8 @@ class Agent:
         }
         if previous is not None:
             update["seed"] = int(previous.get("seed", 0))
-        self.graph.update_state(config, update, as_node="finish")
+        with self._turn_lock.held():
+            self.graph.update_state(config, update, as_node="finish")
         return self.current(thread_id)
 
     def set_seed(self, seed: int, thread_id: str | None = None) -> None:
@@ -448,11 +468,37 @@ class Agent:
             raise InvalidInputError("seed", f"{seed} is out of range", "use a seed in [0, 2**63)")
         self.seed = seed
         config = self._config(thread_id)
-        if self.graph.get_state(config).values:
-            self.graph.update_state(config, {"seed": seed}, as_node="finish")
+        with self._turn_lock.held():
+            if self.graph.get_state(config).values:
+                self.graph.update_state(config, {"seed": seed}, as_node="finish")
 
     def set_strategy(self, name: str) -> None:
         """Use strategy ``name`` ("auto" or a registered one) from the next turn on."""
         if name != "auto":
             strategy_options(self.tools, name)  # an unknown name or option fails here, not mid-turn
         self.strategy = name
+
+
+@contextmanager
+def _ctrl_c_cancels(flag: threading.Event) -> Iterator[None]:
+    """While a turn runs in the main thread, the first Ctrl-C cancels it, the second interrupts.
+
+    The graph runs its nodes in worker threads: a bare KeyboardInterrupt reaches only the main
+    thread, which then waits for the render to end by itself (a minute of CPU after "interrupted").
+    Setting the turn's cancel flag instead stops the sampler at its next step. Elsewhere (a web
+    worker thread) signals cannot be handled and the caller cancels with :meth:`Agent.cancel`.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(_signum: int, _frame: Any) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -3,8 +3,9 @@
 Each browser session is its own conversation thread. The page shows the conversation, the
 image, the layout overlay, the attention maps, and the plan as editable JSON: editing it and
 pressing "Render this plan" re-renders; a plan that does not validate gets its errors, by field,
-next to the editor while the last good image stays. A queue runs one render at a time, so
-concurrent users wait instead of competing for the model.
+next to the editor while the last good image stays. Every event that renders shares one queue
+slot (and the model's render lock backs it), so concurrent requests wait their turn instead of
+competing for the model; "Cancel" stops this session's render at its next step.
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ def build_app(agent: Agent) -> gr.Blocks:
                 box = gr.Textbox(label="request", placeholder=EXAMPLE, elem_id="request", lines=1)
                 with gr.Row():
                     send_button = gr.Button("Send", variant="primary", elem_id="send")
+                    cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel")
                 status = gr.Markdown("", elem_id="status")
             with gr.Column(scale=4):
                 image = gr.Image(label="image", type="pil", interactive=False, elem_id="image", height=300)
@@ -169,9 +171,22 @@ def build_app(agent: Agent) -> gr.Blocks:
                 errors = gr.Markdown("", elem_id="plan-errors")
                 render_button = gr.Button("Render this plan", elem_id="render")
         outputs = [chat, box, image, overlay, maps, plan, errors, status, thread]
-        send_button.click(send, [box, chat, thread], outputs)
-        box.submit(send, [box, chat, thread], outputs)
-        render_button.click(render, [plan, chat, thread], outputs)
+        # One queue slot for everything that renders: a message sent during an edited plan's render
+        # waits for it (the queue shows its place) instead of running beside it on the same model.
+        for trigger, handler, inputs in (
+            (send_button.click, send, [box, chat, thread]),
+            (box.submit, send, [box, chat, thread]),
+            (render_button.click, render, [plan, chat, thread]),
+        ):
+            trigger(handler, inputs, outputs, concurrency_limit=1, concurrency_id="render")
+
+        def cancel(thread_id: str | None) -> str:
+            if thread_id and agent.cancel(thread_id):
+                return "cancelling: the render stops at its next step"
+            return "nothing is rendering"
+
+        # Not queued: it must run while this session's render holds the queue slot.
+        cancel_button.click(cancel, [thread], [status], queue=False)
     app.queue(default_concurrency_limit=1, max_size=64)
     return app
 

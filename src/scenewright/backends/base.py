@@ -7,6 +7,7 @@ how guidance is applied, and which side of the joint sequence the text is on.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from PIL import Image
 from scenewright.arrays import to_numpy
 from scenewright.backends.tokens import WordSpan, phrase_tokens
 from scenewright.errors import InvalidInputError
+
+# Guards the lazy creation of each backend's render lock (two threads asking first at once).
+_LOCK_GUARD = threading.Lock()
 
 # Larger images than any of these models was trained for: FLUX.1 and SD3.5 go to about 2 MP; the
 # embedded model draws 64 px scenes and would spend minutes on a 1024 px one for a black image.
@@ -118,6 +122,21 @@ class Backend(ABC):
     scheduler: FlowMatchEulerDiscreteScheduler
     device: torch.device
     dtype: torch.dtype
+
+    # ----------------------------------------------------------------- exclusive use
+    def render_lock(self) -> threading.RLock:
+        """The lock that makes renders on this model take turns.
+
+        Attention processors and per-block hooks are installed on the shared transformer for the
+        length of a render, so two renders at once would run each other's edits. Every place that
+        installs them (the sampler, the attention engine, the agent's execute node) holds this
+        lock; it is re-entrant, so a strategy that samples inside its engine nests freely.
+        """
+        with _LOCK_GUARD:
+            lock = self.__dict__.get("_render_lock")
+            if lock is None:
+                lock = self.__dict__["_render_lock"] = threading.RLock()
+            return lock
 
     # ----------------------------------------------------------------- sizes
     def check_size(self, height: int, width: int) -> None:

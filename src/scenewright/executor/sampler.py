@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from scenewright.backends.base import Backend, BlockRef, GuidanceMode, PromptEncoding
-from scenewright.errors import InvalidInputError
+from scenewright.errors import InvalidInputError, RenderCancelled
 
 # Flow-matching samplers converge in tens of steps; thousands only burn time (and 100,000 hangs).
 MAX_STEPS = 1000
@@ -116,6 +116,21 @@ class SamplerHook:
         return {}
 
 
+class CancelCheck(SamplerHook):
+    """Stops a render at the next step once ``is_cancelled()`` says so.
+
+    The check runs before each transformer call, so a cancel costs at most one step; raising (not
+    returning early) unwinds every strategy phase and restores the model's processors.
+    """
+
+    def __init__(self, is_cancelled: Callable[[], bool]) -> None:
+        self.is_cancelled = is_cancelled
+
+    def before_step(self, ctx: StepContext) -> None:
+        if self.is_cancelled():
+            raise RenderCancelled()
+
+
 @dataclass
 class SampleResult:
     latents: torch.Tensor
@@ -208,7 +223,9 @@ def sample(
     state: dict[str, StepContext] = {}
     total = (len(timesteps) if max_steps is None else min(max_steps, len(timesteps))) - start_step
     bar = tqdm(total=total, desc="denoising", disable=not progress, file=sys.stderr, leave=False)
-    with _block_hooks(backend, hooks, state), bar:
+    # Block hooks sit on the shared transformer: renders on one model take turns (re-entrant, so a
+    # strategy holding the lock around its attention engine samples inside it freely).
+    with backend.render_lock(), _block_hooks(backend, hooks, state), bar:
         for index, t in enumerate(timesteps):
             if max_steps is not None and index >= max_steps:
                 break

@@ -59,5 +59,6 @@ def attention_engine(
             sample(backend, encoding, settings, hooks=[engine])
     """
     engine = AttentionEngine(edits, grid_fn=backend.token_grid, **engine_kwargs)
-    with installed(backend.transformer, engine):
+    # The processors live on the shared transformer: no other render may run while they do.
+    with backend.render_lock(), installed(backend.transformer, engine):
         yield engine

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -106,10 +105,11 @@ def test_deterministic_per_seed() -> None:
     assert layout(items, [(0, "left of", 1)], 9).boxes != layout(items, [(0, "left of", 1)], 10).boxes
 
 
-def test_fast() -> None:
+def test_a_crowded_scene_still_lays_out_without_overlaps() -> None:
+    """Six objects of four instances with four relations (speed belongs in benchmarks, not here)."""
     items = [LayoutItem(n, 4) for n in NAMES[:6]]
     relations = [(0, "left of", 1), (2, "on", 3), (4, "above", 5), (1, "next to", 2)]
-    start = time.perf_counter()
-    for seed in range(50):
-        layout(items, relations, seed)
-    assert (time.perf_counter() - start) / 50 < 0.005
+    for seed in range(10):
+        boxes = [box for group in layout(items, relations, seed).boxes for box in group]
+        assert len(boxes) == 24
+        assert all(overlap_area(a, b) <= 1e-6 for i, a in enumerate(boxes) for b in boxes[i + 1 :])

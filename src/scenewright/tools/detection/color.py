@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from scenewright.arrays import to_numpy
 from scenewright.errors import BackendError
 from scenewright.tools.detection.instances import Instance
 
@@ -123,7 +124,7 @@ class ClipColorScorer:
         )
         features = features.float()
         features = features / features.norm(dim=-1, keepdim=True)
-        return (100.0 * features @ self._classifier(name).T).cpu().numpy()
+        return to_numpy(100.0 * features @ self._classifier(name).T)
 
 
 def _features(output: Any) -> torch.Tensor:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from scenewright.arrays import to_numpy
 from scenewright.errors import BackendError, InvalidInputError
 from scenewright.tools.detection.instances import Instance, center_boxes_to_pixels, mask_box
 
@@ -146,11 +147,11 @@ class OwlDetector(_TransformersDetector):
             attention_mask=text["attention_mask"].to(self.device),
             pixel_values=pixels["pixel_values"],
         )
-        scores = out.logits[0].float().sigmoid().cpu().numpy()  # (boxes, queries)
+        scores = to_numpy(out.logits[0].float().sigmoid())  # (boxes, queries)
         width, height = rgb.size
         side = max(width, height) if self.kind == "owlv2" else None  # OWLv2 pads to a square
         scale = (side, side) if side is not None else (width, height)
-        boxes = center_boxes_to_pixels(out.pred_boxes[0].float().cpu().numpy(), scale, rgb.size)
+        boxes = center_boxes_to_pixels(to_numpy(out.pred_boxes[0]), scale, rgb.size)
         return _ranked(
             {
                 name: [Instance(box, float(s)) for box, s in zip(boxes, scores[:, q], strict=True)]
@@ -190,8 +191,8 @@ class GroundingDinoDetector(_TransformersDetector):
             if k in ("input_ids", "attention_mask", "token_type_ids")
         }
         out = self.model(**inputs, **self._pixels(rgb))
-        probs = out.logits[0].float().sigmoid().cpu().numpy()  # (queries, text positions)
-        boxes = center_boxes_to_pixels(out.pred_boxes[0].float().cpu().numpy(), rgb.size, rgb.size)
+        probs = to_numpy(out.logits[0].float().sigmoid())  # (queries, text positions)
+        boxes = center_boxes_to_pixels(to_numpy(out.pred_boxes[0]), rgb.size, rgb.size)
         found: dict[str, list[Instance]] = {}
         for name, tokens in zip(names, spans, strict=True):
             usable = [t for t in tokens if t < probs.shape[1]]

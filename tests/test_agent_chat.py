@@ -153,3 +153,22 @@ def test_chat_review_never_traps_the_user_in_a_broken_paste(
 
     assert read_png_metadata(written[0])["plan"]["objects"][0]["name"] == "square"
     assert "star" not in out
+
+
+def test_chat_answers_edits_it_cannot_make_with_help_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = "make it bigger\n/help\ntwo red circles left of a blue square\nmake it fancier\n/help\n/quit\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script))
+    args = parse(["chat", "--steps", "1", "--quiet", "--strategy", "vanilla", "--refine-rounds", "0",
+                  "--out", str(tmp_path / "out")])  # fmt: skip
+    code = args.handler(args)
+    out = capsys.readouterr().out
+    assert code == 0  # help is an answer, not a failure
+    assert "'make it bigger': it reads as a change to a picture, and there is no picture yet" in out
+    assert "'fancier' is not an edit I can make" in out and "error:" not in out
+    assert len(images(out)) == 1  # only the scene was rendered; nothing named "make" or "fancier"
+    # /help lists the follow-ups that work: on the example scene first, then on this one.
+    assert 'follow-ups that work on "three red circles left of a blue square' in out
+    assert "follow-ups that work on this scene:\n  make it three circles\n  make the circles bigger" in out
+    assert out.count("  remove the square") >= 2  # fancier's answer and the second /help

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scenewright.agent.edit_help import first_turn_edit
 from scenewright.agent.followup import apply_edit, describe, parse_edit
 from scenewright.errors import InvalidInputError, UnsupportedEditError
 from scenewright.planner.canvas import MIN_BOX_SIDE
@@ -219,3 +220,42 @@ def test_no_chain_of_edits_leaves_boxes_overlapping() -> None:
             plan = Plan.model_validate(outcome.plan)
             assert overlap_violations(plan) == [], (seed, text)
             assert relation_violations(plan) == [], (seed, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["make it bigger", "remove the square", "/undo", "undo", "move the square to the left", "bigger",
+     "now at night", "make the circles bigger", "the square is too small", "add a green star",
+     "Could you make them red?"],
+)  # fmt: skip
+def test_first_messages_that_edit_nothing_are_answered_with_help(text: str) -> None:
+    refusal = first_turn_edit(text)
+    assert refusal is not None, text
+    message = str(refusal)
+    assert message.startswith("follow-up: ") and "\n" not in message
+    assert '"make the circles bigger"' in message and "describe" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [README, "two red circles left of a blue square", "a cat", "draw a red circle", "i want three stars",
+     "make three red circles", "the sun above a house", "a big circle left of a smaller square"],
+)  # fmt: skip
+def test_first_messages_that_describe_a_scene_are_planned(text: str) -> None:
+    assert first_turn_edit(text) is None
+
+
+def test_the_agent_answers_edits_it_cannot_make_with_help(tmp_path: Path) -> None:
+    from scenewright import Agent
+
+    agent = Agent(steps=1, strategy="vanilla", max_refine_rounds=0, out_dir=tmp_path)
+    first = agent.run("make it bigger")
+    assert first.status == "help" and first.image is None and agent.history() == []
+    assert first.plan is None and "no picture yet" in first.errors[0]  # nothing named "make" planned
+    scene = agent.run("two red circles left of a blue square")
+    assert scene.ok
+    fancier = agent.run("make it fancier")
+    assert fancier.status == "help" and fancier.paths["image"] == scene.paths["image"]  # last image kept
+    assert '"make the circles bigger"' in fancier.errors[0] and len(agent.history()) == 1
+    again = agent.run("make the circles bigger")
+    assert again.ok and again.plan is not None and again.plan.objects[0].name == "circle"

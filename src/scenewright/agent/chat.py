@@ -19,6 +19,7 @@ from scenewright.terminal import printable
 
 if TYPE_CHECKING:
     from scenewright.agent.core import Agent, AgentResult
+    from scenewright.planner.plan import Plan
 
 HELP = """commands:
   /plan            show the current plan as JSON
@@ -28,8 +29,14 @@ HELP = """commands:
   /load FILE       render the plan in a JSON file (e.g. an edited plan.json)
   /help            this list
   /quit            leave (Ctrl-D works too)
-anything else is a request ("three red apples left of a blue vase") or a follow-up
-("make it four apples", "move the vase to the left", "now at sunset")."""
+anything else is a request ("three red circles left of a blue square") or a follow-up."""
+
+
+def help_text(plan: Plan | None) -> str:
+    """``/help``: the commands, then the follow-ups that work on the current scene."""
+    from scenewright.agent.edit_help import follow_up_help
+
+    return f"{HELP}\n{follow_up_help(plan)}"
 
 
 def register(subparsers: Any) -> None:
@@ -89,6 +96,8 @@ def _read_plan(lines: Any, first: str) -> str:
 
 def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progress: bool = True) -> int:
     """The conversation loop; returns the exit code (0, or 2 when a line could not be handled)."""
+    from scenewright.agent.replies import reply  # the planner's modules load on first use
+
     show = _Progress(stderr, progress)
     interactive = stdin.isatty()
 
@@ -96,7 +105,7 @@ def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progre
         print(printable(text), file=stdout, flush=True)
 
     def report(result: AgentResult) -> None:
-        say(result.summary())
+        say(reply(result))
 
     say(f"scenewright chat (thread '{agent.thread_id}', backend {agent.backend_name}); /help for commands")
     from scenewright.executor.sampler import check_seed
@@ -121,7 +130,7 @@ def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progre
                 if command in ("/quit", "/exit"):
                     break
                 if command == "/help":
-                    say(HELP)
+                    say(help_text(agent.current().plan))
                 elif command == "/plan":
                     plan = agent.current().plan
                     say(_plan_json(plan.to_json_dict()) if plan else "no plan yet")

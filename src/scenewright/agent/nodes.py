@@ -22,10 +22,11 @@ from PIL import Image
 from pydantic import ValidationError
 
 from scenewright import __version__
+from scenewright.agent.edit_help import first_turn_edit
 from scenewright.agent.followup import apply_edit, describe, parse_edit
 from scenewright.agent.state import AgentState, Turn
 from scenewright.backends.base import Backend
-from scenewright.errors import InvalidInputError, RenderCancelled, ScenewrightError
+from scenewright.errors import InvalidInputError, RenderCancelled, ScenewrightError, UnsupportedEditError
 from scenewright.executor.memory import is_out_of_memory, memory_error, release_cached_memory
 from scenewright.executor.sampler import CancelCheck, SamplerHook, SamplingSettings, StepContext
 from scenewright.executor.strategies import STRATEGIES, get_strategy, parse_options
@@ -129,10 +130,16 @@ def plan_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:
         if edit is not None and base is not None:
             try:
                 outcome = apply_edit(base, edit, seed)
+            except UnsupportedEditError as error:  # before ValueError: it is one, but answered as help
+                return help_update(update, error)
+            except InvalidInputError as error:
+                return {**update, "status": "invalid", "errors": [str(error)]}
             except ValueError as error:
                 return {**update, "status": "invalid", "errors": [f"request: {error}"]}
             notes = [f"edited the previous plan ({outcome.summary}); same seed {seed}", *outcome.notes]
             return {**update, "candidate": outcome.plan, "plan_source": "edit", "notes": notes}
+    if not previous and (refusal := first_turn_edit(request)) is not None:
+        return help_update(update, refusal)  # "make it bigger" with nothing to make bigger
     try:
         result = tools.planner(request, seed)
     except ScenewrightError as error:
@@ -144,6 +151,13 @@ def plan_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:
         "plan_source": result.planner,
         "notes": [*state.get("notes", []), *result.warnings],
     }
+
+
+def help_update(update: dict[str, Any], error: UnsupportedEditError) -> dict[str, Any]:
+    """A turn answered with what the follow-up parser can do: status "help" (the faces show it as
+    help, not as a failure); the one-line answer is the turn's error, so nothing is rendered."""
+    emit("plan", 1, 1, "answered with help")
+    return {**update, "status": "help", "errors": [str(error)]}
 
 
 def review_node(state: AgentState) -> dict[str, Any]:
@@ -544,7 +558,7 @@ def finish_node(state: AgentState) -> dict[str, Any]:
     status = state.get("status", "")
     if status == "rendered":
         status = "done"
-    elif status not in ("invalid", "failed", "cancelled"):
+    elif status not in ("invalid", "failed", "cancelled", "help"):
         status = "failed" if state.get("errors") else "done"
     update: dict[str, Any] = {"status": status}
     if status == "done" and state.get("paths"):

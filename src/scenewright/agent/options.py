@@ -30,6 +30,7 @@ def add_agent_options(p: argparse.ArgumentParser, out_default: str) -> None:
         help="segment refine's objects with SAM (a transformers SAM folder or a segment-anything "
         ".pth); default: the objects' attention maps",
     )
+    add_detector_options(p)
     p.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")
     p.add_argument("--height", type=int, help="image height in pixels (default: the backend's)")
     p.add_argument("--width", type=int, help="image width in pixels (default: the backend's)")
@@ -46,10 +47,38 @@ def add_agent_options(p: argparse.ArgumentParser, out_default: str) -> None:
     )
 
 
+def add_detector_options(p: argparse.ArgumentParser) -> None:
+    """``--detector`` and ``--clip``: what judges images on real models (every face means the same)."""
+    p.add_argument(
+        "--detector",
+        metavar="CHECKPOINT",
+        help="judge images (and refine's rounds) with an OWLv2, Grounding DINO or Mask2Former "
+        "folder or hub id; the embedded model keeps its exact evaluator",
+    )
+    p.add_argument(
+        "--clip",
+        metavar="CHECKPOINT",
+        help="the CLIP that names colours for --detector (default openai/clip-vit-large-patch14)",
+    )
+
+
+def attach_detector_from_args(agent: Agent, args: argparse.Namespace) -> None:
+    """Make ``agent`` verify by ``--detector`` (with ``--clip``) when one was given."""
+    detector = getattr(args, "detector", None)
+    if detector:
+        from scenewright.agent.detection import attach_detector
+
+        attach_detector(agent, detector, getattr(args, "clip", None), getattr(args, "device", None))
+
+
 def agent_from_args(args: argparse.Namespace, review: bool = False) -> Agent:
-    """The agent the shared options describe."""
+    """The agent the shared options describe; a bad ``--detector`` is refused before it is built."""
     from scenewright.agent.core import Agent
 
+    if getattr(args, "detector", None):
+        from scenewright.tools.detection.detectors import resolve_detector
+
+        resolve_detector(args.detector)  # a one-line error before the agent exists
     agent = Agent(
         backend=args.backend,
         planner=args.planner,
@@ -68,6 +97,7 @@ def agent_from_args(args: argparse.Namespace, review: bool = False) -> Agent:
         dtype=args.dtype,
         sam=getattr(args, "sam", None),
     )
+    attach_detector_from_args(agent, args)
     if args.strategy != "auto":
         agent.set_strategy(args.strategy)
     return agent

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from scenewright.bench.rendering import Renderer, RenderOptions, add_render_options
-from scenewright.bench.shard import Shard
+from scenewright.bench.shard import Shard, launched
 from scenewright.errors import InvalidInputError
 
 FIELD = "prompts"
@@ -70,7 +70,8 @@ def render_batch(
     """Render this rank's prompts; its summary (also written to ``summary-rank-R.json``)."""
     from tqdm.auto import tqdm
 
-    from scenewright.bench.geneval.layout import ERROR_FILE, prompt_dir
+    from scenewright.bench.geneval.layout import prompt_dir
+    from scenewright.bench.sharded_run import attempt
     from scenewright.tools.output import save_json, save_png
 
     started = time.perf_counter()
@@ -84,19 +85,18 @@ def render_batch(
         if (folder / "image.png").is_file():
             skipped.append(index)
             continue
-        try:
-            plan = renderer.plan(prompts[index])
+
+        def work(folder: Path = folder, prompt: str = prompts[index]) -> None:
+            plan = renderer.plan(prompt)
             image, metadata = renderer.render(plan, renderer.options.seed)
             save_json(plan.to_json_dict(), folder / "plan.json", overwrite=True)
             save_png(image, folder / "image.png", metadata)
-        except Exception as error:  # one prompt's failure must not end the batch
-            record = {"index": index, "prompt": prompts[index],
-                      "error": f"{type(error).__name__}: {error}".splitlines()[0][:500]}  # fmt: skip
-            save_json(record, folder / ERROR_FILE, overwrite=True)
-            failed.append(record)
-            continue
-        (folder / ERROR_FILE).unlink(missing_ok=True)
-        done.append(index)
+
+        failure = attempt(folder, index, prompts[index], work)
+        if failure is None:
+            done.append(index)
+        else:
+            failed.append(failure)
     summary = {"rank": shard.rank, "world": shard.world, "prompts": len(mine), "rendered": done,
                "skipped": skipped, "failed": failed, "seconds": round(time.perf_counter() - started, 3)}  # fmt: skip
     save_json(summary, out / f"summary-rank-{shard.rank}.json", overwrite=True)
@@ -121,20 +121,9 @@ def merge_summaries(out: Path, world: int) -> Path | None:
     return save_json(merged, out / "summary.json", overwrite=True)
 
 
-def _child_argv(args: argparse.Namespace) -> list[str]:
-    argv = ["batch", str(args.prompts), "--out", str(args.out)]
-    for option in ("backend", "strategy", "planner", "steps", "guidance", "height", "width", "seed", "device",
-                   "dtype", "cpu_offload"):  # fmt: skip
-        value = getattr(args, option)
-        if value is not None:
-            argv += [f"--{option.replace('_', '-')}", str(value)]
-    return [*argv, "--quiet"] if args.quiet else argv
-
-
 def batch_command(args: argparse.Namespace) -> int:
-    from scenewright.bench.geneval.layout import claim, file_digest
-    from scenewright.bench.rendering import precheck
-    from scenewright.bench.shard import current_shard, launched, spawn
+    from scenewright.bench.geneval.layout import file_digest
+    from scenewright.bench.sharded_run import ShardedRun, child_argv, run_sharded
     from scenewright.tools.output import check_output_folder
 
     prompts = read_prompts(args.prompts)
@@ -142,23 +131,19 @@ def batch_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     options = RenderOptions.from_args(args)
     record = {"command": "batch", "prompts_sha256": file_digest(Path(args.prompts)), **options.record()}
+    run = ShardedRun(
+        "batch", out, options, record, child_argv(["batch", str(args.prompts), "--out", str(out)], args)
+    )
+
+    def render(renderer: Renderer, shard: Shard) -> int:
+        summary = render_batch(out, prompts, renderer, shard, progress=not args.quiet)
+        merged = merge_summaries(out, shard.world)
+        print(f"rank {shard.rank}/{shard.world}: {len(summary['rendered'])} rendered, {len(summary['skipped'])} "
+              f"already there, {len(summary['failed'])} failed" + (f"; summary: {merged}" if merged else ""),
+              file=sys.stderr)  # fmt: skip
+        return 1 if summary["failed"] else 0
+
+    code = run_sharded(args, run, render)
     if args.num_processes != 1 and not launched():
-        precheck(options, args.device)
-        out.mkdir(parents=True, exist_ok=True)
-        claim(out, record, "batch")
-        code = spawn(args.num_processes, _child_argv(args))
-        merged = merge_summaries(out, args.num_processes)
-        print(f"summary: {merged}", file=sys.stderr)
-        return code
-    shard = current_shard(args.device)
-    device = shard.device(args.device)
-    precheck(options, device)
-    out.mkdir(parents=True, exist_ok=True)
-    claim(out, record, "batch")
-    summary = render_batch(out, prompts, Renderer(options, device, args.dtype, args.cpu_offload), shard,
-                           progress=not args.quiet)  # fmt: skip
-    merged = merge_summaries(out, shard.world)
-    print(f"rank {shard.rank}/{shard.world}: {len(summary['rendered'])} rendered, {len(summary['skipped'])} "
-          f"already there, {len(summary['failed'])} failed" + (f"; summary: {merged}" if merged else ""),
-          file=sys.stderr)  # fmt: skip
-    return 1 if summary["failed"] else 0
+        print(f"summary: {merge_summaries(out, args.num_processes)}", file=sys.stderr)
+    return code

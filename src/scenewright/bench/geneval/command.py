@@ -58,23 +58,12 @@ def _record(args: argparse.Namespace, options: RenderOptions) -> dict[str, Any]:
             "n_samples": args.n_samples, **options.record()}  # fmt: skip
 
 
-def _child_argv(args: argparse.Namespace) -> list[str]:
-    """The command each local rank runs: this one without ``--num-processes`` and ``--score``."""
-    argv = ["eval", "geneval", str(args.metadata), "--out", str(args.out), "--n-samples", str(args.n_samples)]
-    for option in ("backend", "strategy", "planner", "steps", "guidance", "height", "width", "seed", "device",
-                   "dtype", "cpu_offload"):  # fmt: skip
-        value = getattr(args, option)
-        if value is not None:
-            argv += [f"--{option.replace('_', '-')}", str(value)]
-    return [*argv, "--quiet"] if args.quiet else argv
-
-
 def geneval_command(args: argparse.Namespace) -> int:
     from scenewright.bench.geneval.generate import render_prompts
-    from scenewright.bench.geneval.layout import claim
     from scenewright.bench.geneval.metadata import read_metadata
-    from scenewright.bench.rendering import Renderer, precheck
-    from scenewright.bench.shard import current_shard, launched, spawn
+    from scenewright.bench.rendering import Renderer
+    from scenewright.bench.shard import Shard, launched
+    from scenewright.bench.sharded_run import ShardedRun, child_argv, run_sharded
     from scenewright.tools.output import check_output_folder
 
     entries = read_metadata(args.metadata)
@@ -85,18 +74,11 @@ def geneval_command(args: argparse.Namespace) -> int:
     check_output_folder(args.out)
     out = Path(args.out)
     options = RenderOptions.from_args(args)
-    if args.num_processes != 1 and not launched():
-        precheck(options, args.device)
-        out.mkdir(parents=True, exist_ok=True)
-        claim(out, _record(args, options), "eval geneval")  # refused here, before any rank starts
-        code = spawn(args.num_processes, _child_argv(args))
-    else:
-        shard = current_shard(args.device)
-        device = shard.device(args.device)
-        precheck(options, device)
-        out.mkdir(parents=True, exist_ok=True)
-        claim(out, _record(args, options), "eval geneval")
-        renderer = Renderer(options, device, args.dtype, args.cpu_offload)
+    # Each local rank runs this command without --num-processes and --score (the launcher scores).
+    head = ["eval", "geneval", str(args.metadata), "--out", str(out), "--n-samples", str(args.n_samples)]
+    run = ShardedRun("eval geneval", out, options, _record(args, options), child_argv(head, args))
+
+    def render(renderer: Renderer, shard: Shard) -> int:
         summary = render_prompts(out, entries, renderer, shard, args.n_samples, progress=not args.quiet)
         print(
             f"rank {shard.rank}/{shard.world}: {summary.prompts} prompts, {summary.rendered} images rendered, "
@@ -105,10 +87,10 @@ def geneval_command(args: argparse.Namespace) -> int:
         )
         for failure in summary.failed:
             print(f"failed: {failure['index']:05d} {failure['error']}", file=sys.stderr)
-        code = 1 if summary.failed else 0
-        if launched():
-            return code
-    if args.score:
+        return 1 if summary.failed else 0
+
+    code = run_sharded(args, run, render)
+    if args.score and not launched():
         return max(code, score_command(args))
     return code
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scenewright.bench.geneval.layout import ERROR_FILE, create_exclusive, prompt_dir, sample_path
+from scenewright.bench.geneval.layout import create_exclusive, prompt_dir, sample_path
 from scenewright.bench.rendering import Renderer
 from scenewright.bench.shard import Shard
-from scenewright.tools.output import save_json, save_png
+from scenewright.bench.sharded_run import attempt
+from scenewright.tools.output import save_png
 
 
 @dataclass
@@ -57,21 +58,19 @@ def render_prompts(
             (folder / "samples").mkdir(parents=True, exist_ok=True)
             if not todo[index]:
                 continue
-            try:
+
+            def work(index: int = index) -> None:
                 plan = renderer.plan(entries[index]["prompt"])
                 for k in todo[index]:
                     image, metadata = renderer.render(plan, renderer.options.seed + k)
                     save_png(image, sample_path(out, index, k), metadata | {"geneval": entries[index]})
                     summary.rendered += 1
                     bar.update(1)
-            except Exception as error:  # one prompt's failure must not end a run of hundreds
-                record = {"index": index, "prompt": entries[index]["prompt"],
-                          "error": f"{type(error).__name__}: {error}".splitlines()[0][:500]}  # fmt: skip
-                save_json(record, folder / ERROR_FILE, overwrite=True)
-                summary.failed.append(record)
+
+            failure = attempt(folder, index, entries[index]["prompt"], work)
+            if failure is not None:
+                summary.failed.append(failure)
                 bar.update(sum(not sample_path(out, index, k).is_file() for k in todo[index]))
-                continue
-            (folder / ERROR_FILE).unlink(missing_ok=True)  # finished now: an old failure is history
     finally:
         bar.close()
     summary.seconds = time.perf_counter() - started

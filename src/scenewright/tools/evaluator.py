@@ -8,6 +8,7 @@ IoU. Deterministic and exact on rendered scenes; tolerant of the softness of gen
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,6 +16,7 @@ from PIL import Image
 from scipy import ndimage
 
 from scenewright.planner.plan import Plan, PlanObject
+from scenewright.tools.checks import CountedObject, covers_boxes, judge_relations
 from scenewright.toyworld.shapes import shape_coverage
 from scenewright.toyworld.vocab import COLORS, SHAPES
 
@@ -117,7 +119,7 @@ def object_kind(obj: PlanObject) -> tuple[str | None, str | None]:
 
 
 @dataclass
-class ObjectScore:
+class ObjectScore(CountedObject):
     name: str
     color: str | None
     shape: str | None
@@ -125,14 +127,6 @@ class ObjectScore:
     found: int
     in_boxes: bool
     centers: list[tuple[float, float]] = field(default_factory=list)
-
-    @property
-    def present(self) -> bool:
-        return self.found >= 1
-
-    @property
-    def count_exact(self) -> bool:
-        return self.found == self.wanted
 
 
 @dataclass
@@ -177,18 +171,15 @@ def _relation_holds(relation: str, a: tuple[float, float], b: tuple[float, float
     return True  # "between" needs three objects; not judged
 
 
-def _boxes_covered(
-    centers: list[tuple[float, float]], boxes: list[tuple[float, float, float, float]], size: tuple[int, int]
+def _mean_centers_hold(
+    relation: str, a: Sequence[tuple[float, float]], b: Sequence[tuple[float, float]]
 ) -> bool:
-    """Each planned box holds the centre of a distinct detection (greedy matching suffices here)."""
-    width, height = size
-    free = list(centers)
-    for x0, y0, x1, y1 in boxes:
-        inside = [c for c in free if x0 * width <= c[0] <= x1 * width and y0 * height <= c[1] <= y1 * height]
-        if not inside:
-            return False
-        free.remove(inside[0])
-    return True
+    """The relation between the mean centres of both sides; False when either was not found."""
+    if not a or not b:
+        return False
+    mean_a = (sum(c[0] for c in a) / len(a), sum(c[1] for c in a) / len(a))
+    mean_b = (sum(c[0] for c in b) / len(b), sum(c[1] for c in b) / len(b))
+    return _relation_holds(relation, mean_a, mean_b)
 
 
 def score_plan(image: np.ndarray | Image.Image, plan: Plan) -> PlanScore:
@@ -205,15 +196,7 @@ def score_plan(image: np.ndarray | Image.Image, plan: Plan) -> PlanScore:
             if (color is None or d.color == color) and (shape is None or d.shape == shape)
         ]
         centers = [d.center for d in matches]
-        in_boxes = _boxes_covered(centers, list(obj.boxes), size) if obj.boxes else True
+        in_boxes = covers_boxes(centers, list(obj.boxes), size) if obj.boxes else True
         scores.append(ObjectScore(obj.name, color, shape, obj.count, len(matches), in_boxes, centers))
-    relations = []
-    for rel in plan.relations:
-        a, b = scores[rel.subject].centers, scores[rel.object].centers
-        if not a or not b:
-            relations.append(False)
-            continue
-        mean_a = (sum(c[0] for c in a) / len(a), sum(c[1] for c in a) / len(a))
-        mean_b = (sum(c[0] for c in b) / len(b), sum(c[1] for c in b) / len(b))
-        relations.append(_relation_holds(rel.relation, mean_a, mean_b))
+    relations = judge_relations(plan.relations, [o.centers for o in scores], _mean_centers_hold)
     return PlanScore(scores, relations, detections)

@@ -9,13 +9,14 @@ place, which is what refine compares to keep a round only if no object gets wors
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
 
 from scenewright.planner.plan import Box, Plan, PlanObject
+from scenewright.tools.checks import CountedObject, covers_boxes, judge_relations
 from scenewright.tools.detection.color import COLORS, ColorScorer, classify_colors
 from scenewright.tools.detection.detectors import THRESHOLDS, Detector, Thresholds
 from scenewright.tools.detection.instances import Instance, normalised, select_instances
@@ -23,7 +24,7 @@ from scenewright.tools.detection.relations import relation_holds
 
 
 @dataclass
-class ObjectReport:
+class ObjectReport(CountedObject):
     """One planned object as the detector saw it; boxes are the plan's normalised coordinates."""
 
     name: str
@@ -36,14 +37,6 @@ class ObjectReport:
     color_ok: bool
     in_boxes: bool
     instances: list[Instance] = field(default_factory=list, repr=False)
-
-    @property
-    def present(self) -> bool:
-        return self.found >= 1
-
-    @property
-    def count_exact(self) -> bool:
-        return self.found == self.wanted
 
     @property
     def ok(self) -> bool:
@@ -89,17 +82,6 @@ def wanted_color(obj: PlanObject) -> str | None:
     """The first of the object's attributes (or words of its name) that is one of GenEval's colours."""
     words = [w.lower() for a in obj.attributes for w in a.split()] + obj.name.lower().split()
     return next((w for w in words if w in COLORS), None)
-
-
-def covers_boxes(centers: Sequence[tuple[float, float]], boxes: Sequence[Box]) -> bool:
-    """Each planned box holds the centre of a distinct instance (normalised coordinates)."""
-    free = list(centers)
-    for x0, y0, x1, y1 in boxes:
-        inside = [c for c in free if x0 <= c[0] <= x1 and y0 <= c[1] <= y1]
-        if not inside:
-            return False
-        free.remove(inside[0])
-    return True
 
 
 class DetectorVerifier:
@@ -152,14 +134,8 @@ class DetectorVerifier:
                     obj.name, obj.count, len(kept), boxes, scores, colors, color, color_ok, in_boxes, kept
                 )
             )
-        relations = [
-            relation_holds(
-                rel.relation,
-                reports[rel.subject].instances[: plan.objects[rel.subject].count],
-                reports[rel.object].instances[: plan.objects[rel.object].count],
-            )
-            for rel in plan.relations
-        ]
+        counted = [r.instances[: o.count] for r, o in zip(reports, plan.objects, strict=True)]
+        relations = judge_relations(plan.relations, counted, relation_holds)
         return PlanReport(reports, relations)
 
     def __call__(

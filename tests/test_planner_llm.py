@@ -247,3 +247,18 @@ def test_a_server_that_never_answers_costs_two_timeouts_not_four(server: FakeOpe
     result = _planner(server, timeout=0.3).plan(PROMPT)
     assert result.planner == "rules" and any("fell back" in w or "rules" in w for w in result.warnings)
     assert len(server.requests) == 2  # the default attempts (4) are for 429 and 5xx, not for hangs
+
+
+def test_repairs_are_summarised_by_kind_not_listed_per_box(server: FakeOpenAI) -> None:
+    """Ten objects with three empty boxes each: one line per kind of repair, not thirty."""
+    broken = {"prompt": PROMPT, "objects": [
+        {"name": "circle", "count": 3, "boxes": [[0.5, 0.5, 0.5, 0.5]] * 3} for _ in range(10)
+    ]}  # fmt: skip
+    server.script = [Step(json.dumps(broken))]
+    result = _planner(server).plan(PROMPT)
+    grown = [w for w in result.warnings if "empty, grown" in w]
+    assert (
+        len(grown) == 1
+        and "objects[0].boxes[0], objects[0].boxes[1], objects[0].boxes[2] and 27 more" in grown[0]
+    )
+    assert len(result.warnings) <= 8

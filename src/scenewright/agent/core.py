@@ -82,6 +82,32 @@ def _planner(choice: str | PlannerFn, llm_settings: Any = None) -> PlannerFn:
     raise InvalidInputError("planner", f"unknown planner '{choice}'", "use rules or llm")
 
 
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None  # the review node reports the syntax error itself
+
+
+def _unstorable(data: Any, where: str = "plan", depth: int = 0) -> str | None:
+    """Why ``data`` cannot go into the history, or None. The checkpointer stores integers in 64
+    bits (msgpack) and fails deep inside LangGraph on larger ones; say which field instead."""
+    if depth > 32:
+        return f"{where}: nested more than 32 levels deep; a plan is a flat object"
+    if isinstance(data, bool) or data is None:
+        return None
+    if isinstance(data, int) and not -(2**63) <= data < 2**63:
+        return f"{where}: the integer {str(data)[:24]} is out of range; use a number below 2**63"
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        problem = _unstorable(
+            value, f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]", depth + 1
+        )
+        if problem:
+            return problem
+    return None
+
+
 @dataclass
 class AgentResult:
     """What a turn produced. ``image`` is the new image, or the last good one when the turn failed."""
@@ -327,6 +353,10 @@ class Agent:
         if not isinstance(data, dict):
             yield self._failed_result(thread_id, ["plan: must be a JSON object with prompt and objects"])
             return
+        problem = _unstorable(data)
+        if problem:
+            yield self._failed_result(thread_id, [problem])
+            return
         yield from self._drive(self._turn_input("", data, seed, strategy, False), thread_id)
 
     def render_plan(
@@ -347,6 +377,10 @@ class Agent:
         self, plan: dict[str, Any] | str | None = None, *, thread_id: str | None = None
     ) -> Iterator[Event | AgentResult]:
         """Continue a turn paused for review: None keeps the proposed plan, else the edited one."""
+        problem = _unstorable(_json_or_none(plan) if isinstance(plan, str) else plan)
+        if problem:
+            yield self._failed_result(thread_id, [problem])
+            return
         # A resume value of None is not a resume for LangGraph: say "accept" instead.
         yield from self._drive(Command(resume="accept" if plan is None else plan), thread_id)
 

@@ -169,6 +169,9 @@ def repair_data(data: Any, prompt: str | None = None) -> tuple[dict[str, Any], l
     return out, changes
 
 
+MAX_CHANGE_LINES = 8  # repair notes shown per plan; the rest are counted
+
+
 def repack(plan: Plan, seed: int = 0) -> tuple[Plan, list[str]]:
     """New boxes for every object from the layout engine; relations it cannot honour are dropped."""
     items = [LayoutItem(o.name, o.count) for o in plan.objects]
@@ -196,4 +199,28 @@ def repair_plan(data: Any, prompt: str | None = None, seed: int = 0) -> tuple[Pl
         plan, dropped = repack(plan, seed)
         changes.append("boxes re-packed by the layout engine (" + "; ".join(reasons) + ")")
         changes.extend(dropped)
-    return plan, changes
+    return plan, summarise_changes(changes)
+
+
+def summarise_changes(changes: list[str], keep: int = MAX_CHANGE_LINES) -> list[str]:
+    """One line per kind of change, naming where it happened, and at most ``keep`` lines.
+
+    Why: a broken answer repeats one problem for every box of every object, and users read a
+    list of 13 "empty, grown" lines as noise (an unbounded answer once printed 19,981 lines).
+    """
+    places: dict[str, list[str]] = {}
+    for change in dict.fromkeys(changes):  # exact repeats once, first-seen order kept
+        where, sep, what = change.partition(": ")
+        located = bool(sep) and " " not in where
+        places.setdefault(what if located else change, []).extend([where] if located else [])
+    lines: list[str] = []
+    for what, found in places.items():
+        spots = list(dict.fromkeys(found))
+        if not spots:
+            lines.append(what)
+            continue
+        shown = ", ".join(spots[:3]) + (f" and {len(spots) - 3} more" if len(spots) > 3 else "")
+        lines.append(f"{shown}: {what}")
+    if len(lines) > keep:
+        lines = [*lines[: keep - 1], f"and {len(lines) - keep + 1} more kinds of change"]
+    return lines

@@ -480,7 +480,7 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
     if sheet is not None:
         paths["attention"] = str(sheet)
     emit("execute", 1, 1, f"image written to {paths['image']}")
-    return {
+    update: dict[str, Any] = {
         "strategy_used": used,
         "route_reason": route,
         "paths": paths,
@@ -489,6 +489,38 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
         "strategy_report": _jsonable(result.report),
         "status": "rendered",
     }
+    refined = result.report.get("refine")
+    if isinstance(refined, Mapping) and state.get("refine_round", 0):
+        explained = explain_pass(refined, int(state.get("refine_round", 0)))
+        more = int(state.get("refine_round", 0)) < tools.max_refine_rounds
+        notes.extend(refine_notes(explained, tools.max_refine_rounds > 1, more))
+        update["refine_explanation"] = [*state.get("refine_explanation", []), explained]
+    return update
+
+
+def explain_pass(refined: Mapping[str, Any], pass_number: int) -> dict[str, Any]:
+    """One pass of the refine strategy, as the ``refine_explanation`` state keeps it."""
+    rounds = [
+        {
+            "round": int(r.get("round", 0)),
+            "kept": bool(r.get("kept")),
+            "failing": [int(i) for i in r.get("failing", [])],
+            "explanation": str(r.get("explanation", "")),
+        }
+        for r in refined.get("rounds", [])[1:]
+        if isinstance(r, Mapping)
+    ]
+    return {"pass": pass_number, "summary": str(refined.get("summary", "")), "rounds": rounds}
+
+
+def refine_notes(explained: Mapping[str, Any], several_passes: bool, more_passes: bool) -> list[str]:
+    """The user's lines for one refine pass: each round's change or refusal, then the outcome."""
+    label = f"refine pass {explained['pass']}" if several_passes else "refine"
+    lines = [f"{label} {r['explanation']}" for r in explained["rounds"] if r["explanation"]]
+    lines.append(f"{label}: {explained['summary']}")
+    if more_passes and not any(r["kept"] for r in explained["rounds"]):
+        lines.append(f"{label}: no further pass (it would repeat this one exactly: same image, same seeds)")
+    return lines
 
 
 def _explain(
@@ -527,11 +559,15 @@ def verify_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:
 
 
 def wants_refine(state: AgentState, tools: Toolbox) -> bool:
-    """Another round only when verification failed, a refine strategy exists and rounds remain."""
+    """Another round only when verification failed, a refine strategy exists, rounds remain and
+    the last pass changed the image (a pass that kept nothing would repeat itself exactly)."""
+    passes = state.get("refine_explanation") or []
+    repeats = bool(passes) and not any(r.get("kept") for r in passes[-1].get("rounds", []))
     return (
         state.get("verified") is False
         and "refine" in tools.strategies
         and int(state.get("refine_round", 0)) < tools.max_refine_rounds
+        and not repeats  # a pass that kept nothing would give the same image again
     )
 
 

@@ -33,7 +33,7 @@ class AgentState(TypedDict, total=False):
     candidate: dict[str, Any] | None  # the plan as proposed, before validation
     plan_source: str  # "rules", "llm:<model>", "edit", "user"
     reference: dict[str, Any] | None  # the plan a user's edit started from (to keep prompts in step)
-    status: str  # "rendered" (mid-turn), then "done", "invalid" or "failed"
+    status: str  # "rendered" (mid-turn), then "done", "invalid", "failed", "cancelled" or "help"
     notes: list[str]  # what the user should be told (fallbacks, repairs, edits)
     errors: list[str]  # validation errors by field, or why nothing was rendered
     strategy_used: str  # what actually ran
@@ -44,6 +44,9 @@ class AgentState(TypedDict, total=False):
     paths: dict[str, str]  # files written this turn (image, plan, overlay, attention)
     refine_round: int
     refine_base: str  # the strategy the refine strategy re-runs and corrects
+    # What refine did, pass by pass: {"pass", "summary", "rounds": [{"round", "kept", "failing",
+    # "explanation"}]}; each round says what it changed or why the previous image was kept.
+    refine_explanation: list[dict[str, Any]]
     # persistent
     plan: dict[str, Any] | None  # the last plan that validated
     seed: int
@@ -71,4 +74,5 @@ def fresh_turn(request: str = "", edited_plan: dict[str, Any] | None = None) -> 
         "paths": {},
         "refine_round": 0,
         "refine_base": "",
+        "refine_explanation": [],
     }

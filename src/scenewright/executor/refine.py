@@ -18,7 +18,8 @@ better; at most ``rounds``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ from scenewright.executor.composition import sample_with_edits
 from scenewright.executor.explain import image_tensor, object_maps
 from scenewright.executor.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
 from scenewright.executor.options import Bound, Choice, Range
+from scenewright.executor.refine_story import explain_outcome, explain_round
 from scenewright.executor.regional import regional_edit
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, make_generator
 from scenewright.executor.vanilla import RenderResult
@@ -150,6 +152,17 @@ class Verdict:
     ok: list[bool]
     states: list[tuple[float, ...]]
     relations: list[bool]
+    # What the verifier saw of each object, for people (found/wanted, in_boxes, colours, boxes
+    # reached, stray blobs): the round explanations compare these between images.
+    facts: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        """The JSON a round's record keeps of this verdict."""
+        return {
+            "objects": [dict(f) for f in self.facts],
+            "states": [list(s) for s in self.states],
+            "relations": list(self.relations),
+        }
 
     def improves_on(self, other: Verdict) -> bool:
         never_worse = all(
@@ -166,6 +179,7 @@ def attention_verdict(checks: list[ObjectCheck]) -> Verdict:
         ok=[c.ok for c in checks],
         states=[(float(c.ok), float(c.boxes_hit), -float(c.stray_blobs)) for c in checks],
         relations=[],
+        facts=[{"boxes_hit": c.boxes_hit, "boxes": c.boxes, "stray_blobs": c.stray_blobs} for c in checks],
     )
 
 
@@ -181,6 +195,16 @@ def evaluator_verdict(image: Image.Image, plan: Plan) -> Verdict:
             for o in score.objects
         ],
         relations=list(score.relations),
+        facts=[
+            {
+                "found": o.found,
+                "wanted": o.wanted,
+                "in_boxes": o.in_boxes,
+                # the colours of every shape of its kind: "green -> blue" when a colour is mended
+                "colours": sorted(d.color for d in score.detections if o.shape and d.shape == o.shape),
+            }
+            for o in score.objects
+        ],
     )
 
 
@@ -191,6 +215,10 @@ def detector_verdict(image: Image.Image, plan: Plan, detector: DetectorVerifier)
         ok=[o.ok for o in report.objects],
         states=[o.state for o in report.objects],
         relations=list(report.relations),
+        facts=[
+            {"found": o.found, "wanted": o.wanted, "in_boxes": o.in_boxes, "colours": sorted(o.colors)}
+            for o in report.objects
+        ],
     )
 
 
@@ -281,7 +309,7 @@ def render_refine(
     maps = object_maps(backend, image, plan, settings)
     checks, strays = check_objects(maps, plan)
     verdict = _verdict(verifier, image, plan, checks, detector)
-    history = [{"round": 0, "checks": [asdict(c) | {"ok": c.ok} for c in checks], "verdict": verdict.ok, "kept": True}]  # fmt: skip
+    history: list[dict[str, Any]] = [{"round": 0, "checks": [asdict(c) | {"ok": c.ok} for c in checks], "verdict": verdict.ok, "kept": True, **verdict.record()}]  # fmt: skip
     masks: list[np.ndarray] = []
     for round_index in range(1, rounds + 1):
         failing = [index for index, ok in enumerate(verdict.ok) if not ok]
@@ -309,6 +337,7 @@ def render_refine(
                     token_mask &= ~box_to_tokens(box, grid)
         if not token_mask.any():
             history.append({"round": round_index, "failing": failing, "masks": made, "kept": False, "note": "nothing to repaint outside passing objects"})  # fmt: skip
+            history[-1]["explanation"] = explain_round(plan, history[-1], verdict.record(), None)
             break
         sub_plan = plan.model_copy(update={"objects": [plan.objects[i] for i in failing], "relations": []})
         encoding, negative, region = regional_edit(backend, sub_plan, settings, inject_fraction=1.0)
@@ -326,7 +355,8 @@ def render_refine(
         new_checks, new_strays = check_objects(new_maps, plan)
         new_verdict = _verdict(verifier, candidate, plan, new_checks, detector)
         kept = new_verdict.improves_on(verdict)
-        history.append({"round": round_index, "failing": failing, "masks": made, "checks": [asdict(c) | {"ok": c.ok} for c in new_checks], "verdict": new_verdict.ok, "kept": kept})  # fmt: skip
+        history.append({"round": round_index, "failing": failing, "masks": made, "checks": [asdict(c) | {"ok": c.ok} for c in new_checks], "verdict": new_verdict.ok, "kept": kept, **new_verdict.record()})  # fmt: skip
+        history[-1]["explanation"] = explain_round(plan, history[-1], verdict.record(), new_verdict.record())
         if not kept:
             break
         image, maps, checks, strays, verdict = candidate, new_maps, new_checks, new_strays, new_verdict
@@ -338,6 +368,7 @@ def render_refine(
         "verifier": verifier,
         **({"detector": detector.name} if verifier == "detector" and detector is not None else {}),
         "rounds": history,
+        "summary": explain_outcome(plan, history, rounds),
     }
     final = image_tensor(image)
     changed = np.zeros((image.height, image.width), dtype=bool)

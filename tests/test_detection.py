@@ -263,7 +263,7 @@ def test_tiny_mask2former_gives_masked_instances_matched_by_name() -> None:
 def test_detector_specs_are_checked_before_loading(tmp_path) -> None:
     with pytest.raises(InvalidInputError, match=r"^detector: is empty"):
         resolve_detector(" ")
-    with pytest.raises(InvalidInputError, match=r"has no model config\.json"):
+    with pytest.raises(InvalidInputError, match=r"has no config\.json"):
         resolve_detector(str(tmp_path))
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "clip"}))
     with pytest.raises(InvalidInputError, match="'clip' model, not a detector"):

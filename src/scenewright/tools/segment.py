@@ -32,6 +32,13 @@ from scipy import ndimage
 
 from scenewright.arrays import to_numpy, to_numpy_bool
 from scenewright.errors import BackendError, InvalidInputError
+from scenewright.tools.checkpoints import (
+    CheckpointKind,
+    OnDevice,
+    default_device,
+    hub_model_type,
+    resolve_checkpoint,
+)
 
 # (x0, y0, x1, y1) in pixels of the image being segmented.
 PixelBox = tuple[float, float, float, float]
@@ -51,6 +58,9 @@ SAM_KINDS = ("vit_b", "vit_l", "vit_h")
 TRANSFORMERS_TYPES = ("sam", "sam2")
 SAM_FIELD = "sam"
 SAM_FIX = "give a transformers SAM folder (config.json), a SAM .pth checkpoint, or vit_b:PATH.pth"
+SAM_CHECKPOINT = CheckpointKind(
+    SAM_FIELD, SAM_FIX, TRANSFORMERS_TYPES, "SAM or SAM 2", "is neither a .pth checkpoint nor a model folder"
+)
 EXTRA_FIX = (
     "pip install 'scenewright[sam]' together with a torchvision built for your torch, "
     "or give a transformers SAM folder instead (it needs no torchvision)"
@@ -207,7 +217,7 @@ def _default_sam_processor(model: Any) -> Any:
     return SamProcessor(image_processor)
 
 
-class TransformersSam:
+class TransformersSam(OnDevice):
     """transformers' ``SamModel`` or ``Sam2Model`` with box prompts; one mask per box, best by IoU.
 
     SAM 1 goes through its ``SamProcessor`` (transformers falls back to the PIL image processor
@@ -251,18 +261,11 @@ class TransformersSam:
         A local folder never touches the network; a hub id downloads (or reads the cache) as
         transformers does.
         """
-        from transformers import AutoConfig, AutoProcessor, Sam2Model, SamModel
+        from transformers import AutoProcessor, Sam2Model, SamModel
 
         source = str(path_or_id)
         folder = Path(source) if Path(source).is_dir() else None
-        try:
-            kind = AutoConfig.from_pretrained(source).model_type
-        except (OSError, ValueError) as error:
-            raise BackendError(
-                f"sam: cannot read a model config from {source} ({error}); {SAM_FIX}"
-            ) from error
-        if kind not in TRANSFORMERS_TYPES:
-            raise InvalidInputError(SAM_FIELD, f"{source} holds a '{kind}' model, not SAM or SAM 2", SAM_FIX)
+        kind = hub_model_type(source, SAM_CHECKPOINT)
         model_class = SamModel if kind == "sam" else Sam2Model
         try:
             model = model_class.from_pretrained(source)
@@ -272,17 +275,13 @@ class TransformersSam:
             processor = AutoProcessor.from_pretrained(source)
         except (ImportError, OSError, ValueError):  # SAM 2 without torchvision, or no saved processor
             processor = None
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(model, processor, device=device, folder=folder, name=f"transformers:{kind}:{source}")
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
+        return cls(
+            model,
+            processor,
+            device=default_device(device),
+            folder=folder,
+            name=f"transformers:{kind}:{source}",
+        )
 
     @torch.inference_mode()
     def segment(self, image: Image.Image, boxes: Sequence[PixelBox]) -> np.ndarray:
@@ -358,7 +357,7 @@ class SegmentAnythingSam:
             )
         module = _import_segment_anything(str(path))
         model = module.sam_model_registry[kind](checkpoint=str(path))
-        model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model.to(default_device(device))
         return cls(module.SamPredictor(model), name=f"segment-anything:{kind}:{path}")
 
     def segment(self, image: Image.Image, boxes: Sequence[PixelBox]) -> np.ndarray:
@@ -386,7 +385,6 @@ class SegmenterSpec:
     variant: str | None = None  # vit_b, vit_l, vit_h for segment-anything; sam, sam2 for a folder
 
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _CHECKPOINT_SUFFIXES = (".pth", ".pt")
 
 
@@ -417,24 +415,8 @@ def resolve_segmenter(spec: str) -> SegmenterSpec:
             )
         _import_segment_anything(str(path))
         return SegmenterSpec("segment-anything", str(path), kind)
-    if path.is_dir():
-        config = path / "config.json"
-        if not config.is_file():
-            raise InvalidInputError(SAM_FIELD, f"{path} has no config.json", SAM_FIX)
-        try:
-            model_type = json.loads(config.read_text()).get("model_type")
-        except (json.JSONDecodeError, AttributeError) as error:
-            raise InvalidInputError(SAM_FIELD, f"{config} is not a model config", SAM_FIX) from error
-        if model_type not in TRANSFORMERS_TYPES:
-            raise InvalidInputError(
-                SAM_FIELD, f"{path} holds a '{model_type}' model, not SAM or SAM 2", SAM_FIX
-            )
-        return SegmenterSpec("transformers", str(path), model_type)
-    if path.exists():
-        raise InvalidInputError(SAM_FIELD, f"{path} is neither a .pth checkpoint nor a model folder", SAM_FIX)
-    if _HUB_ID.match(text) and not text.startswith((".", "~")):
-        return SegmenterSpec("transformers", text)  # checked when loaded (it may need a download)
-    raise InvalidInputError(SAM_FIELD, f"{path} does not exist", SAM_FIX)
+    source, model_type = resolve_checkpoint(text, SAM_CHECKPOINT)
+    return SegmenterSpec("transformers", source, model_type)  # a hub id is checked when loaded
 
 
 def load_segmenter(

@@ -18,6 +18,7 @@ from PIL import Image
 
 from scenewright.arrays import to_numpy
 from scenewright.errors import BackendError
+from scenewright.tools.checkpoints import OnDevice, default_device
 from scenewright.tools.detection.instances import Instance
 
 COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white")
@@ -67,7 +68,7 @@ def classify_colors(
     return [COLORS[int(k)] for k in scores.argmax(axis=1)]
 
 
-class ClipColorScorer:
+class ClipColorScorer(OnDevice):
     """Zero-shot colour classification with a transformers ``CLIPModel``.
 
     One text classifier per object name (the mean of the normalised template embeddings for each
@@ -93,11 +94,7 @@ class ClipColorScorer:
             raise BackendError(
                 f"clip: cannot load a CLIP model from {source} ({error}); give a CLIP folder or hub id with --clip"
             ) from error
-        return cls(model, processor, device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return cls(model, processor, default_device(device))
 
     @torch.inference_mode()
     def _classifier(self, name: str) -> torch.Tensor:
@@ -118,10 +115,7 @@ class ClipColorScorer:
         if not crops:
             return np.zeros((0, len(COLORS)), dtype=np.float32)
         pixels = self.processor.image_processor(images=list(crops), return_tensors="pt")["pixel_values"]
-        parameter = next(self.model.parameters())
-        features = _features(
-            self.model.get_image_features(pixel_values=pixels.to(self.device, parameter.dtype))
-        )
+        features = _features(self.model.get_image_features(pixel_values=pixels.to(self.device, self.dtype)))
         features = features.float()
         features = features / features.norm(dim=-1, keepdim=True)
         return to_numpy(100.0 * features @ self._classifier(name).T)

@@ -15,11 +15,10 @@ thresholds, which differ by family (:data:`THRESHOLDS`).
 
 from __future__ import annotations
 
-import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -28,6 +27,13 @@ from PIL import Image
 
 from scenewright.arrays import to_numpy
 from scenewright.errors import BackendError, InvalidInputError
+from scenewright.tools.checkpoints import (
+    CheckpointKind,
+    OnDevice,
+    default_device,
+    hub_model_type,
+    resolve_checkpoint,
+)
 from scenewright.tools.detection.instances import Instance, center_boxes_to_pixels, mask_box
 
 FIELD = "detector"
@@ -91,12 +97,9 @@ class Detector(Protocol):
     def detect(self, image: Image.Image, names: Sequence[str]) -> dict[str, list[Instance]]: ...
 
 
-def _ranked(found: dict[str, list[Instance]]) -> dict[str, list[Instance]]:
-    return {name: sorted(items, key=lambda i: -i.score) for name, items in found.items()}
-
-
-class _TransformersDetector:
-    """Shared set-up: the model in eval mode on its device."""
+class _TransformersDetector(OnDevice, ABC):
+    """Shared set-up (the model in eval mode on its device) and what every family does alike: RGB
+    in, nothing asked nothing found, candidates ranked best first."""
 
     def __init__(
         self, model: Any, image_processor: Any, tokenizer: Any, device: Any, name: str | None
@@ -109,13 +112,16 @@ class _TransformersDetector:
         self.kind: str = str(model.config.model_type)
         self.name = name or f"transformers:{self.kind}"
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+    @torch.inference_mode()
+    def detect(self, image: Image.Image, names: Sequence[str]) -> dict[str, list[Instance]]:
+        if not names:
+            return {}
+        found = self._candidates(image.convert("RGB"), list(names))
+        return {name: sorted(items, key=lambda i: -i.score) for name, items in found.items()}
 
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
+    @abstractmethod
+    def _candidates(self, rgb: Image.Image, names: list[str]) -> dict[str, list[Instance]]:
+        """Every candidate instance of each name, in any order."""
 
     def _pixels(self, image: Image.Image) -> dict[str, torch.Tensor]:
         inputs = self.image_processor(images=image, return_tensors="pt")
@@ -128,11 +134,7 @@ class _TransformersDetector:
 class OwlDetector(_TransformersDetector):
     """OWLv2 or OWL-ViT: one text query per name."""
 
-    @torch.inference_mode()
-    def detect(self, image: Image.Image, names: Sequence[str]) -> dict[str, list[Instance]]:
-        rgb = image.convert("RGB")
-        if not names:
-            return {}
+    def _candidates(self, rgb: Image.Image, names: list[str]) -> dict[str, list[Instance]]:
         length = int(self.model.config.text_config.max_position_embeddings)
         text = self.tokenizer(
             [n.lower() for n in names],
@@ -152,12 +154,10 @@ class OwlDetector(_TransformersDetector):
         side = max(width, height) if self.kind == "owlv2" else None  # OWLv2 pads to a square
         scale = (side, side) if side is not None else (width, height)
         boxes = center_boxes_to_pixels(to_numpy(out.pred_boxes[0]), scale, rgb.size)
-        return _ranked(
-            {
-                name: [Instance(box, float(s)) for box, s in zip(boxes, scores[:, q], strict=True)]
-                for q, name in enumerate(names)
-            }
-        )
+        return {
+            name: [Instance(box, float(s)) for box, s in zip(boxes, scores[:, q], strict=True)]
+            for q, name in enumerate(names)
+        }
 
 
 def name_token_spans(offsets: Sequence[tuple[int, int]], text: str, names: Sequence[str]) -> list[list[int]]:
@@ -175,11 +175,7 @@ def name_token_spans(offsets: Sequence[tuple[int, int]], text: str, names: Seque
 class GroundingDinoDetector(_TransformersDetector):
     """Grounding DINO: the names as one caption; each box scored per name by its best token."""
 
-    @torch.inference_mode()
-    def detect(self, image: Image.Image, names: Sequence[str]) -> dict[str, list[Instance]]:
-        rgb = image.convert("RGB")
-        if not names:
-            return {}
+    def _candidates(self, rgb: Image.Image, names: list[str]) -> dict[str, list[Instance]]:
         lowered = [n.lower().strip() for n in names]
         caption = " . ".join(lowered) + " ."
         text = self.tokenizer(caption, return_offsets_mapping=True, return_tensors="pt")
@@ -201,15 +197,13 @@ class GroundingDinoDetector(_TransformersDetector):
                 continue
             scores = probs[:, usable].max(axis=1)
             found[name] = [Instance(box, float(s)) for box, s in zip(boxes, scores, strict=True)]
-        return _ranked(found)
+        return found
 
 
 class Mask2FormerDetector(_TransformersDetector):
     """Mask2Former instance segmentation on a closed label set; names matched to its labels."""
 
-    @torch.inference_mode()
-    def detect(self, image: Image.Image, names: Sequence[str]) -> dict[str, list[Instance]]:
-        rgb = image.convert("RGB")
+    def _candidates(self, rgb: Image.Image, names: list[str]) -> dict[str, list[Instance]]:
         labels = {int(k): canonical_name(v) for k, v in self.model.config.id2label.items()}
         wanted = {canonical_name(n): n for n in names}
         found: dict[str, list[Instance]] = {n: [] for n in names}
@@ -229,7 +223,7 @@ class Mask2FormerDetector(_TransformersDetector):
             box = mask_box(mask)
             if box is not None:
                 found[name].append(Instance(box, float(info["score"]), mask))
-        return _ranked(found)
+        return found
 
     def labels(self) -> set[str]:
         """The canonical names this checkpoint knows."""
@@ -237,7 +231,7 @@ class Mask2FormerDetector(_TransformersDetector):
 
 
 # ------------------------------------------------------------------------------------ loading
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+CHECKPOINT = CheckpointKind(FIELD, FIX, KNOWN_TYPES, "a detector this knows")
 
 
 @dataclass(frozen=True)
@@ -253,23 +247,7 @@ def resolve_detector(spec: str) -> DetectorSpec:
     text = spec.strip()
     if not text:
         raise InvalidInputError(FIELD, "is empty", FIX)
-    path = Path(text).expanduser()
-    if path.is_dir():
-        config = path / "config.json"
-        try:
-            kind = json.loads(config.read_text()).get("model_type") if config.is_file() else None
-        except (json.JSONDecodeError, AttributeError, UnicodeDecodeError) as error:
-            raise InvalidInputError(FIELD, f"{config} is not a model config", FIX) from error
-        if kind is None:
-            raise InvalidInputError(FIELD, f"{path} has no model config.json", FIX)
-        if kind not in KNOWN_TYPES:
-            raise InvalidInputError(FIELD, f"{path} holds a '{kind}' model, not a detector this knows", FIX)
-        return DetectorSpec(str(path), kind)
-    if path.exists():
-        raise InvalidInputError(FIELD, f"{path} is not a model folder", FIX)
-    if _HUB_ID.match(text) and not text.startswith((".", "~")):
-        return DetectorSpec(text, None)
-    raise InvalidInputError(FIELD, f"{text} does not exist", FIX)
+    return DetectorSpec(*resolve_checkpoint(text, CHECKPOINT))
 
 
 def build_detector(
@@ -288,16 +266,11 @@ def build_detector(
 
 def load_detector(spec: str | DetectorSpec, device: str | torch.device | None = None) -> Detector:
     """Load what ``spec`` names; a folder never touches the network."""
-    from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
+    from transformers import AutoImageProcessor, AutoTokenizer
 
     resolved = spec if isinstance(spec, DetectorSpec) else resolve_detector(spec)
     source = resolved.source
-    try:
-        kind = resolved.kind or AutoConfig.from_pretrained(source).model_type
-    except (OSError, ValueError) as error:
-        raise BackendError(f"detector: cannot read a model config from {source} ({error}); {FIX}") from error
-    if kind not in KNOWN_TYPES:
-        raise InvalidInputError(FIELD, f"{source} holds a '{kind}' model, not a detector this knows", FIX)
+    kind = resolved.kind or hub_model_type(source, CHECKPOINT)
     try:
         if kind in OWL_TYPES:
             from transformers import Owlv2ForObjectDetection, OwlViTForObjectDetection
@@ -317,6 +290,4 @@ def load_detector(spec: str | DetectorSpec, device: str | torch.device | None = 
         tokenizer = None if kind in MASK2FORMER_TYPES else AutoTokenizer.from_pretrained(source)
     except (OSError, ValueError) as error:
         raise BackendError(f"detector: cannot load the {kind} checkpoint in {source} ({error})") from error
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return build_detector(model, image_processor, tokenizer, device, name=f"{kind}:{source}")
+    return build_detector(model, image_processor, tokenizer, default_device(device), name=f"{kind}:{source}")

@@ -17,8 +17,39 @@ from typing import Any
 from scenewright.errors import InvalidInputError, ScenewrightError
 
 OUTPUTS = ("image.png", "plan.json", "overlay.png", "attention.png")
+# As in scenewright.backends.offload, kept here so that building the parser never imports torch
+# (a test holds the two equal).
+OFFLOAD_MODES = ("model", "sequential")
 # 128 + SIGINT: what a shell expects from a command stopped by Ctrl-C.
 EXIT_INTERRUPTED = 130
+
+
+def register(sub: Any) -> None:
+    """Add ``generate`` to the CLI's sub-commands (nothing heavy is imported here)."""
+    p = sub.add_parser("generate", help="render one request to an image, plan.json and metadata")
+    p.add_argument("prompt", help='the request, e.g. "two red circles left of a blue square"')
+    p.add_argument("--backend", default="tiny", help="tiny (default), flux-dev, flux-schnell, sd3, sd3.5-medium, "
+                   "sd3.5-large, a Hugging Face id, or a local checkpoint folder")  # fmt: skip
+    p.add_argument("--height", type=int, help="image height in pixels (default: the backend's)")
+    p.add_argument("--width", type=int, help="image width in pixels (default: the backend's)")
+    p.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")
+    p.add_argument("--guidance", type=float, help="guidance scale (default: the backend's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--negative-prompt", default="", help="what to steer away from (CFG backends)")
+    p.add_argument("--out", default="out", help="output folder (default out/)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
+    p.add_argument("--device", help="cuda, cpu, ... (default: cuda if available)")
+    p.add_argument(
+        "--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16"
+    )
+    p.add_argument(
+        "--cpu-offload", nargs="?", const="model", choices=OFFLOAD_MODES, default=None,
+        help="keep weights on the CPU: 'model' (the default when given) moves each model to the GPU while it "
+        "runs; 'sequential' streams layer by layer (slow, for cards smaller than the transformer)",
+    )  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_generate_options(p)
+    p.set_defaults(handler=generate_command)
 
 
 def add_generate_options(p: argparse.ArgumentParser) -> None:

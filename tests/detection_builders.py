@@ -17,19 +17,27 @@ def tokenizer(max_length: int = 16) -> Any:
     return word_level_tokenizer(WORDS, max_length)
 
 
+def _text_and_vision(tok: Any) -> dict[str, Any]:
+    """The tiny text and vision towers OWLv2 and CLIP share (CLIP-style, 16 wide, one layer)."""
+    layer = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+    special = {
+        "bos_token_id": tok.bos_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id,
+    }
+    return {
+        "text_config": {"vocab_size": len(tok), "max_position_embeddings": 16, **layer, **special},
+        "vision_config": {"image_size": 32, "patch_size": 8, **layer},
+        "projection_dim": 16,
+    }
+
+
 def owlv2() -> tuple[Any, Any, Any]:
     from transformers import Owlv2Config, Owlv2ForObjectDetection
     from transformers.models.owlv2.image_processing_pil_owlv2 import Owlv2ImageProcessorPil
 
     tok = tokenizer(16)
-    config = Owlv2Config(
-        text_config={"vocab_size": len(tok), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 16,
-                     "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 8},
-        projection_dim=16,
-    )  # fmt: skip
+    config = Owlv2Config(**_text_and_vision(tok))
     torch.manual_seed(0)
     return (
         Owlv2ForObjectDetection(config).eval(),
@@ -82,14 +90,7 @@ def clip() -> tuple[Any, Any]:
     from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
 
     tok = tokenizer(16)
-    config = CLIPConfig(
-        text_config={"vocab_size": len(tok), "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 16,
-                     "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 8},
-        projection_dim=16,
-    )  # fmt: skip
+    config = CLIPConfig(**_text_and_vision(tok))
     torch.manual_seed(0)
     image_processor = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     return CLIPModel(config).eval(), CLIPProcessor(image_processor=image_processor, tokenizer=tok)

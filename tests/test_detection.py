@@ -16,6 +16,7 @@ from scenewright.errors import InvalidInputError
 from scenewright.planner.plan import Plan, PlanObject, PlanRelation
 from scenewright.tools.detection.color import COLORS, ClipColorScorer, classify_colors, crop_instance
 from scenewright.tools.detection.detectors import (
+    THRESHOLDS,
     Thresholds,
     build_detector,
     canonical_name,
@@ -208,17 +209,22 @@ def _all_boxes_inside(found: dict[str, list[Instance]], size: tuple[int, int]) -
                for items in found.values() for i in items)  # fmt: skip
 
 
-def test_tiny_owlv2_scores_every_box_for_every_name(tmp_path) -> None:
+def test_tiny_owlv2_gives_each_box_to_its_best_name(tmp_path) -> None:
     model, image_processor, tokenizer = builders.owlv2()
     detector = build_detector(model, image_processor, tokenizer, "cpu")
     image = painted({(2, 2, 18, 18): "red"}, (40, 20))
     found = detector.detect(image, ["cat", "dog"])
+    alone = {name: detector.detect(image, [name])[name] for name in ("cat", "dog")}
     patches = (32 // 8) ** 2
-    assert detector.kind == "owlv2" and {k: len(v) for k, v in found.items()} == {
-        "cat": patches,
-        "dog": patches,
-    }
-    scores = [i.score for i in found["cat"]]
+    # Asked alone, a name scores every box; asked together, each box goes to one name only,
+    # the one it scores higher on (transformers' OWL labelling, which the thresholds assume).
+    assert detector.kind == "owlv2" and all(len(v) == patches for v in alone.values())
+    assert len(found["cat"]) + len(found["dog"]) == patches
+    other = {"cat": "dog", "dog": "cat"}
+    for name, items in found.items():
+        rival = {i.box: i.score for i in alone[other[name]]}
+        assert all(i.score >= rival[i.box] for i in items)
+    scores = [i.score for i in alone["cat"]]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
     assert _all_boxes_inside(found, image.size)
     # The same checkpoint saved to a folder is recognised by its config and loads offline.
@@ -227,8 +233,8 @@ def test_tiny_owlv2_scores_every_box_for_every_name(tmp_path) -> None:
     tokenizer.save_pretrained(tmp_path)
     assert resolve_detector(str(tmp_path)).kind == "owlv2"
     loaded = load_detector(str(tmp_path), "cpu")
-    again = loaded.detect(image, ["cat", "dog"])
-    np.testing.assert_allclose([i.box for i in again["cat"]], [i.box for i in found["cat"]], atol=1e-4)
+    again = loaded.detect(image, ["cat"])
+    np.testing.assert_allclose([i.box for i in again["cat"]], [i.box for i in alone["cat"]], atol=1e-4)
 
 
 def test_tiny_grounding_dino_scores_names_by_their_tokens() -> None:
@@ -258,6 +264,14 @@ def test_tiny_mask2former_gives_masked_instances_matched_by_name() -> None:
         assert instance.mask is not None and instance.mask.shape == (20, 40)
         assert instance.box == mask_box(instance.mask)
     assert canonical_name("Computer_Mouse") == "mouse" and canonical_name("TV-monitor") == "tv"
+
+
+def test_thresholds_are_the_documented_ones() -> None:
+    # GenEval (Mask2Former), SLD's OWLv2 evaluation, LMD's OWL-ViT one, Grounding DINO's README.
+    assert THRESHOLDS["mask2former"] == Thresholds(0.3, 0.9, 1.0)
+    assert THRESHOLDS["owlv2"] == Thresholds(0.2, 0.2, 0.15)
+    assert THRESHOLDS["owlvit"] == Thresholds(0.05, 0.05, 0.5)
+    assert THRESHOLDS["grounding-dino"].threshold == THRESHOLDS["mm-grounding-dino"].threshold == 0.35
 
 
 def test_detector_specs_are_checked_before_loading(tmp_path) -> None:

@@ -1,7 +1,8 @@
 """Detectors from ``transformers`` behind one interface: scored instances per class name.
 
 * OWLv2 (``Owlv2ForObjectDetection``; OWL-ViT too): one text query per name, a sigmoid score per
-  predicted box and query; boxes are relative to the image padded to a square (OWLv2).
+  predicted box and query, each box labelled with its best query; boxes are relative to the image
+  padded to a square (OWLv2).
 * Grounding DINO (``AutoModelForZeroShotObjectDetection``): the names joined into one caption
   ("cat . dog ."); a box's score for a name is its best score over that name's tokens.
 * Mask2Former (``Mask2FormerForUniversalSegmentation``) trained on COCO instances, the family
@@ -55,12 +56,24 @@ class Thresholds:
     max_overlap: float
 
 
-# Mask2Former: GenEval's own values. Open-vocabulary detectors score lower and propose duplicate
-# boxes, so they get the thresholds their model cards use and a duplicate filter.
+# Where each number comes from (checked against the public code and model cards):
+# * Mask2Former: GenEval's own evaluator (djghosh13/geneval, evaluation/evaluate_images.py):
+#   threshold 0.3, counting_threshold 0.9, max_overlap 1.0 (no suppression), at most 16 objects.
+# * OWLv2: SLD's benchmark evaluation of generated images with google/owlv2-base-patch16-ensemble
+#   (tsunghan-wu/SLD, lmd_benchmark_eval.py and benchmark_config.ini [eval]):
+#   prim_detection_threshold 0.2 for presence, counts and positions, and class-aware NMS at IoU
+#   0.15. (0.45 is SLD's threshold for attribute queries such as "red apple"; here the plain name
+#   is queried and CLIP names the colour, so 0.2 applies. 0.1 is only the model card's demo value.)
+# * OWL-ViT: LMD's evaluation with google/owlvit-base-patch32 (TonyLianLong/LLM-groundedDiffusion,
+#   scripts/owl_vit_eval.py): detection_score_threshold 0.05, NMS 0.5.
+# * Grounding DINO: IDEA-Research/GroundingDINO's README, BOX_TRESHOLD 0.35 (TEXT_TRESHOLD 0.25 is
+#   implied: a name's best token above 0.35 is above 0.25). transformers' own example uses 0.4;
+#   MM Grounding DINO has no value of its own and takes Grounding DINO's. Its inference applies no
+#   NMS; the 0.5 here only drops a duplicate box of one name.
 THRESHOLDS: dict[str, Thresholds] = {
     "mask2former": Thresholds(0.3, 0.9, 1.0),
-    "owlv2": Thresholds(0.1, 0.1, 0.5),
-    "owlvit": Thresholds(0.1, 0.1, 0.5),
+    "owlv2": Thresholds(0.2, 0.2, 0.15),
+    "owlvit": Thresholds(0.05, 0.05, 0.5),
     "grounding-dino": Thresholds(0.35, 0.35, 0.5),
     "mm-grounding-dino": Thresholds(0.35, 0.35, 0.5),
 }
@@ -132,7 +145,7 @@ class _TransformersDetector(OnDevice, ABC):
 
 
 class OwlDetector(_TransformersDetector):
-    """OWLv2 or OWL-ViT: one text query per name."""
+    """OWLv2 or OWL-ViT: one text query per name; each box goes to its best-scoring name."""
 
     def _candidates(self, rgb: Image.Image, names: list[str]) -> dict[str, list[Instance]]:
         length = int(self.model.config.text_config.max_position_embeddings)
@@ -154,8 +167,12 @@ class OwlDetector(_TransformersDetector):
         side = max(width, height) if self.kind == "owlv2" else None  # OWLv2 pads to a square
         scale = (side, side) if side is not None else (width, height)
         boxes = center_boxes_to_pixels(to_numpy(out.pred_boxes[0]), scale, rgb.size)
+        # Each box counts for the one name it scores highest on, as transformers' OWL
+        # post-processing labels it (the thresholds above were set on that rule): a cat's box
+        # that also half-matches "dog" is not a dog.
+        best = scores.argmax(axis=1)
         return {
-            name: [Instance(box, float(s)) for box, s in zip(boxes, scores[:, q], strict=True)]
+            name: [Instance(box, float(scores[k, q])) for k, box in enumerate(boxes) if best[k] == q]
             for q, name in enumerate(names)
         }
 

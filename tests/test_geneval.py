@@ -181,6 +181,12 @@ def test_geneval_score_with_a_tiny_detector_folder(tmp_path: Path, capsys) -> No
     results = [json.loads(line) for line in (out / "results-owlv2.jsonl").read_text().splitlines()]
     assert [r["tag"] for r in results] == ["single_object", "counting", "position"]
     assert all(isinstance(r["correct"], bool) for r in results)
+    # The columns GenEval's evaluator writes; its summary_scores.py groups a prompt's images by
+    # the metadata text, reads tag and correct.
+    assert all(
+        set(r) == {"filename", "tag", "prompt", "correct", "reason", "metadata", "details"} for r in results
+    )
+    assert [json.loads(r["metadata"]) for r in results] == ENTRIES
 
 
 def test_score_needs_a_detector_and_samples(tmp_path: Path, capsys) -> None:

@@ -118,11 +118,13 @@ class Scored:
     correct: bool
     reason: str
     details: dict[str, list[list[float]]]
+    metadata: str = ""  # the prompt's metadata line as JSON text, as GenEval writes it
 
     def row(self) -> dict[str, Any]:
-        """A line of GenEval's results.jsonl (its summary script reads ``tag`` and ``correct``)."""
+        """A line of GenEval's results.jsonl, with every column its ``summary_scores.py`` reads
+        (``tag`` and ``correct`` per task, ``metadata`` to group the images of one prompt)."""
         return {"filename": self.path, "tag": self.tag, "prompt": self.prompt, "correct": self.correct,
-                "reason": self.reason, "details": json.dumps(self.details)}  # fmt: skip
+                "reason": self.reason, "metadata": self.metadata, "details": json.dumps(self.details)}  # fmt: skip
 
 
 def score_image(
@@ -133,7 +135,8 @@ def score_image(
     detected = detect_counted(image, metadata, detector, thresholds)
     correct, reasons = judge(metadata, detected, colors, image)
     details = {n: [[*i.box, i.score] for i in items] for n, items in detected.items()}
-    return Scored(str(path), metadata["tag"], metadata["prompt"], correct, "\n".join(reasons), details)
+    return Scored(str(path), metadata["tag"], metadata["prompt"], correct, "\n".join(reasons), details,
+                  json.dumps(metadata))  # fmt: skip
 
 
 def tag_scores(results: Sequence[Scored]) -> dict[str, float]:

@@ -238,3 +238,25 @@ def test_two_processes_write_exactly_the_files_of_one(tmp_path: Path) -> None:
         if name.endswith(".png"):
             a, b = Image.open(one / name), Image.open(two / name)
             assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_batch_over_two_processes_writes_the_images_of_one(tmp_path: Path) -> None:
+    """``batch --num-processes 2``: the same per-prompt files as one process, one merged summary."""
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        '{"prompt": "a red circle"}\n{"prompt": "two blue squares"}\n{"prompt": "a green triangle"}\n'
+    )
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["batch", str(prompts), "--out", str(one), *FAST]) == 0
+    assert (
+        main(["batch", str(prompts), "--out", str(two), "--num-processes", "2", *FAST, "--device", "cpu"])
+        == 0
+    )
+    per_prompt = {name for name in files(one) if name[0].isdigit()}
+    assert per_prompt == {name for name in files(two) if name[0].isdigit()} and len(per_prompt) == 6
+    for name in per_prompt:
+        if name.endswith(".png"):
+            assert np.array_equal(np.asarray(Image.open(one / name)), np.asarray(Image.open(two / name)))
+    merged = json.loads((two / "summary.json").read_text())
+    assert merged["rendered"] == [0, 1, 2] and merged["failed"] == [] and len(merged["seconds_per_rank"]) == 2
+    assert {"summary-rank-0.json", "summary-rank-1.json"} <= files(two)

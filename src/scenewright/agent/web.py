@@ -1,17 +1,23 @@
-"""``scenewright serve``: a web chat (Gradio) over the agent, on 127.0.0.1 by default.
+"""``scenewright serve``: a web studio (Gradio) over the agent, on 127.0.0.1 by default.
 
-Each browser session is its own conversation thread. The page shows the conversation, the
-image, the layout overlay, the attention maps, and the plan as editable JSON: editing it and
-pressing "Render this plan" re-renders; a plan that does not validate gets its errors, by field,
-next to the editor while the last good image stays. Every event that renders shares one queue
-slot (and the model's render lock backs it), so concurrent requests wait their turn instead of
-competing for the model; "Cancel" stops this session's render at its next step.
+Each browser tab is its own conversation thread. The page shows the conversation (with a
+thumbnail of every image), the image, the layout overlay, the attention maps, the plan as
+editable JSON, a gallery of every turn (with download), the seed, steps, guidance and strategy of
+the next render, an Undo button, a box editor (drag the plan's boxes on the image, then render
+them) and a side-by-side of two strategies on the same plan and seed. Commands typed in the box
+(``/undo``, ``/seed N``, ``/help`` ...) work as in the terminal chat.
+
+Every event that renders shares one queue slot (and the model's render lock backs it): a request
+sent while an image renders waits its turn (the status line says so) instead of being dropped or
+competing for the model; "Cancel" stops this tab's render at its next step and drops what waits.
+Files are served only from the output folder, and uploads are bounded (:data:`MAX_UPLOAD`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +29,16 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from scenewright.agent.core import Agent, AgentResult
+    from scenewright.agent.web_session import Session
 
 EXAMPLE = "three red circles left of a blue square, a green triangle on the right"
+# Nothing on the page takes an upload, but Gradio's upload route is open to any client: bound it.
+MAX_UPLOAD = "1mb"
 
 
 def register(subparsers: Any) -> None:
     """Add ``serve`` to the CLI's subcommands."""
-    p = subparsers.add_parser("serve", help="a web chat (Gradio) on 127.0.0.1")
+    p = subparsers.add_parser("serve", help="a web studio (Gradio) on 127.0.0.1")
     add_agent_options(p, "out/web")
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
@@ -41,6 +50,11 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=serve_command)
 
 
+def launch_options(out_dir: str | Path) -> dict[str, Any]:
+    """What ``launch`` needs to serve files from ``out_dir`` only and to bound uploads."""
+    return {"allowed_paths": [str(Path(out_dir).resolve())], "max_file_size": MAX_UPLOAD}
+
+
 def serve_command(args: argparse.Namespace) -> int:
     """Entry point of ``scenewright serve``."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local tool: no usage pings
@@ -48,9 +62,7 @@ def serve_command(args: argparse.Namespace) -> int:
     app = build_app(agent)
     print(f"serving on http://{args.host}:{args.port} (Ctrl-C stops)", flush=True)
     try:
-        app.launch(
-            server_name=args.host, server_port=args.port, allowed_paths=[str(Path(args.out).resolve())]
-        )
+        app.launch(server_name=args.host, server_port=args.port, **launch_options(args.out))
     finally:
         agent.close()
     return 0
@@ -63,7 +75,7 @@ def _plan_text(result: AgentResult) -> str:
 
 
 def _errors_text(result: AgentResult) -> str:
-    if not result.errors:
+    if not result.errors or result.status == "help":
         return ""
     return "**The plan was not rendered:**\n\n" + "\n".join(f"- `{e}`" for e in result.errors)
 
@@ -83,72 +95,49 @@ def _overlay(result: AgentResult) -> Any:
         return opened.convert("RGB")
 
 
-def build_app(agent: Agent) -> gr.Blocks:
-    """The Gradio app for ``agent``; launch it with ``.launch()`` (queue already enabled)."""
-    import gradio as gr
+def _gallery(agent: Agent, thread: str) -> list[tuple[str, str]]:
+    """Every rendered turn of the thread, oldest first, captioned with what made it."""
+    items = []
+    for number, turn in enumerate(agent.history(thread), start=1):
+        image = (turn.get("paths") or {}).get("image")
+        if image and Path(image).is_file():
+            said = turn.get("request") or "edited plan"
+            items.append((image, f"{number}. {said} ({turn.get('strategy')}, seed {turn.get('seed')})"))
+    return items
 
+
+def _status(result: AgentResult) -> str:
+    return {
+        "review": "Edit the plan on the right, then press **Render this plan**.",
+        "invalid": "**not rendered**: see the errors under the plan; the last good image stays.",
+        "failed": "**failed**: see the conversation; the last good image stays.",
+        "help": "**help**: that is not an edit I can make; the conversation lists what works.",
+        "cancelled": "**cancelled**: the last good image stays.",
+    }.get(result.status, f"**{result.status}**")
+
+
+def build_app(agent: Agent) -> gr.Blocks:
+    """The Gradio app for ``agent``; launch it with ``.launch(**launch_options(out))`` (queue
+    already enabled)."""
+    import gradio as gr
+    from gradio_image_annotation import image_annotator
+
+    from scenewright.agent.nodes import available_strategies
+    from scenewright.agent.web_boxes import editor_value, plan_from_boxes
+    from scenewright.agent.web_session import Sessions, answer_messages, run_command, session_settings
+    from scenewright.errors import ScenewrightError
     from scenewright.tools.overlay import upscale
 
-    def finish(
-        result: AgentResult, history: list[dict[str, Any]], thread: str, clear_box: bool
-    ) -> tuple[Any, ...]:
-        history = [*history, {"role": "assistant", "content": result.summary() or result.status}]
-        status = {
-            "review": "Edit the plan on the right, then press **Render this plan**.",
-            "invalid": "**not rendered**: see the errors under the plan; the last good image stays.",
-            "failed": "**failed**: see the conversation; the last good image stays.",
-        }.get(result.status, f"**{result.status}**")
-        return (
-            history,
-            "" if clear_box else gr.skip(),
-            upscale(result.image, 384) if result.image is not None else gr.skip(),
-            _overlay(result) if result.status == "done" else gr.skip(),
-            _maps(result) if result.status == "done" else gr.skip(),
-            _plan_text(result) if result.status in ("done", "review") else gr.skip(),
-            _errors_text(result),
-            status,
-            thread,
-        )
-
-    def progress(event: dict[str, Any], history: list[dict[str, Any]], thread: str) -> tuple[Any, ...]:
-        line = f"`{event.get('node', '')}` {event.get('percent', 0):.0f}% {event.get('message', '')}"
-        skip = gr.skip()
-        return (history, skip, skip, skip, skip, skip, skip, line, thread)
-
-    def send(
-        message: str, history: list[dict[str, Any]] | None, thread: str | None
-    ) -> Iterator[tuple[Any, ...]]:
-        thread = thread or uuid.uuid4().hex
-        history = [*(history or []), {"role": "user", "content": message}]
-        if not message.strip():
-            return
-        for item in agent.stream(message, thread_id=thread):
-            if isinstance(item, dict):
-                yield progress(item, history, thread)
-            else:
-                yield finish(item, history, thread, clear_box=True)
-
-    def render(
-        plan_text: str, history: list[dict[str, Any]] | None, thread: str | None
-    ) -> Iterator[tuple[Any, ...]]:
-        thread = thread or uuid.uuid4().hex
-        history = [*(history or []), {"role": "user", "content": "(rendered the edited plan)"}]
-        pending = agent.current(thread).status == "review"
-        items = (
-            agent.stream_resume(plan_text, thread_id=thread)
-            if pending
-            else agent.stream_plan(plan_text, thread_id=thread)
-        )
-        for item in items:
-            if isinstance(item, dict):
-                yield progress(item, history, thread)
-            else:
-                yield finish(item, history, thread, clear_box=False)
+    sessions = Sessions(agent)
+    strategies = ["auto", *[s for s in available_strategies(agent.tools) if s != "auto"]]
+    defaults = agent.load_backend().defaults  # the controls show what a render will use
+    busy = threading.Lock()  # held while a render event runs: tells a new request that it waits
 
     with gr.Blocks(title="scenewright") as app:
         thread = gr.State(None)
         gr.Markdown(
-            "## scenewright\nAsk for a scene, then follow up: *make it four*, *move the square to the left*, *now at night*."
+            "## scenewright\nAsk for a scene, then follow up: *make it four circles*, *move the "
+            "square to the left*, *make the circles bigger*, *now at night*; `/help` lists more."
         )
         with gr.Row():
             with gr.Column(scale=5):
@@ -156,8 +145,26 @@ def build_app(agent: Agent) -> gr.Blocks:
                 box = gr.Textbox(label="request", placeholder=EXAMPLE, elem_id="request", lines=1)
                 with gr.Row():
                     send_button = gr.Button("Send", variant="primary", elem_id="send")
+                    undo_button = gr.Button("Undo", elem_id="undo")
                     cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel")
                 status = gr.Markdown("", elem_id="status")
+                with gr.Row():
+                    seed = gr.Number(
+                        label="seed", value=int(agent.seed or 0), precision=0, minimum=0, elem_id="seed"
+                    )
+                    steps = gr.Number(
+                        label="steps", value=agent.settings.get("steps") or defaults.steps, precision=0,
+                        minimum=1, maximum=1000, elem_id="steps",
+                    )  # fmt: skip
+                    guidance = gr.Number(
+                        label="guidance",
+                        value=agent.settings.get("guidance") or defaults.guidance,
+                        minimum=0,
+                        elem_id="guidance",
+                    )
+                    strategy = gr.Dropdown(
+                        strategies, value=agent.strategy, label="strategy", elem_id="strategy"
+                    )
             with gr.Column(scale=4):
                 image = gr.Image(label="image", type="pil", interactive=False, elem_id="image", height=300)
                 overlay = gr.Image(
@@ -170,23 +177,254 @@ def build_app(agent: Agent) -> gr.Blocks:
                 )
                 errors = gr.Markdown("", elem_id="plan-errors")
                 render_button = gr.Button("Render this plan", elem_id="render")
-        outputs = [chat, box, image, overlay, maps, plan, errors, status, thread]
-        # One queue slot for everything that renders: a message sent during an edited plan's render
-        # waits for it (the queue shows its place) instead of running beside it on the same model.
-        for trigger, handler, inputs in (
-            (send_button.click, send, [box, chat, thread]),
-            (box.submit, send, [box, chat, thread]),
-            (render_button.click, render, [plan, chat, thread]),
-        ):
-            trigger(handler, inputs, outputs, concurrency_limit=1, concurrency_id="render")
+        gallery = gr.Gallery(
+            label="every turn (select one, then download)", elem_id="turns", columns=8, height=220, preview=False,
+            buttons=["download", "download_all", "fullscreen"], interactive=False,
+        )  # fmt: skip
+        with gr.Tabs():
+            with gr.Tab("Box editor", elem_id="box-tab"):
+                gr.Markdown(
+                    "Drag or resize the plan's boxes (draw a box and pick its label to add an instance, "
+                    "delete one to remove it), then render them on the same seed."
+                )
+                boxes = image_annotator(
+                    None, label="boxes", elem_id="boxes", sources=None, image_type="numpy",
+                    show_clear_button=False, show_remove_button=True, use_default_label=True, height=420,
+                )  # fmt: skip
+                boxes_button = gr.Button("Render these boxes", elem_id="render-boxes")
+            with gr.Tab("Compare strategies", elem_id="compare-tab"):
+                with gr.Row():
+                    left_name = gr.Dropdown(strategies, value="vanilla", label="left", elem_id="compare-left")
+                    right_name = gr.Dropdown(
+                        strategies, value="regional" if "regional" in strategies else strategies[-1],
+                        label="right", elem_id="compare-right",
+                    )  # fmt: skip
+                    compare_button = gr.Button("Compare on this plan and seed", elem_id="compare")
+                with gr.Row():
+                    left_image = gr.Image(
+                        label="left", type="pil", interactive=False, elem_id="compare-left-image"
+                    )
+                    right_image = gr.Image(
+                        label="right", type="pil", interactive=False, elem_id="compare-right-image"
+                    )
+                compare_text = gr.Markdown("", elem_id="compare-result")
+
+        views = [chat, box, image, overlay, maps, plan, errors, status, gallery, seed, boxes, thread]
+
+        def view(session: Session, result: AgentResult | None) -> dict[Any, Any]:
+            """Everything a finished turn (or command) changes on the page."""
+            update: dict[Any, Any] = {
+                chat: list(session.conversation),
+                seed: session.seed,
+                thread: session.thread,
+            }
+            if result is None:
+                return update
+            update[status] = _status(result)
+            update[errors] = _errors_text(result)
+            if result.image is not None and result.status == "done":
+                update[image] = upscale(result.image, 384)
+                update[overlay] = _overlay(result)
+                update[maps] = _maps(result)
+            if result.status in ("done", "review"):
+                update[plan] = _plan_text(result)
+            if result.status == "done" and result.plan is not None:
+                update[boxes] = editor_value(result.plan.to_json_dict(), result.image)
+            update[gallery] = _gallery(agent, session.thread)
+            return update
+
+        def drive(session: Session, items: Iterator[Any]) -> Iterator[dict[Any, Any]]:
+            """Stream a turn: progress on the status line, then the finished view."""
+            with busy, session_settings(agent, session):
+                for item in items:
+                    if isinstance(item, dict):
+                        line = f"`{item.get('node', '')}` {item.get('percent', 0):.0f}% {item.get('message', '')}"
+                        waiting = len(session.pending)
+                        yield {status: line + (f" ({waiting} more waiting)" if waiting else "")}
+                    else:
+                        session.seed = item.seed if item.status == "done" else session.seed
+                        session.conversation.extend(answer_messages(item))
+                        yield view(session, item)
+
+        def session_of(thread_id: str | None) -> Session:
+            """The tab's session (a new one when the page has not said which yet)."""
+            return sessions.get(thread_id or uuid.uuid4().hex)
+
+        def start() -> tuple[Any, ...]:
+            session = sessions.get(uuid.uuid4().hex)
+            return session.thread, session.seed
+
+        def accept(message: str, thread_id: str | None) -> dict[Any, Any]:
+            """Take a request at once (never dropped): shown in the conversation, then queued."""
+            session = session_of(thread_id)
+            if not message.strip():
+                return {box: "", thread: session.thread}
+            session.conversation.append({"role": "user", "content": message})
+            session.pending.append(message)
+            waiting = "waiting for the render before it" if busy.locked() else "starting"
+            update = {chat: list(session.conversation), box: "", thread: session.thread}
+            return {**update, status: f"**queued**: {waiting}"}
+
+        def process(thread_id: str | None) -> Iterator[dict[Any, Any]]:
+            """Answer the oldest waiting request of this tab: a command or a turn."""
+            session = session_of(thread_id)
+            if not session.pending:
+                return  # cancelled while it waited
+            message = session.pending.popleft()
+            if message.strip().startswith("/"):
+                try:
+                    answered = run_command(agent, session, message, strategies)
+                except ScenewrightError as error:
+                    session.conversation.append({"role": "assistant", "content": f"error: {error}"})
+                    yield {**view(session, None), status: "**error**: see the conversation"}
+                    return
+                session.conversation.append({"role": "assistant", "content": answered.text})
+                update = view(session, answered.result)
+                yield {**update, strategy: session.strategy, status: update.get(status, "**done**")}
+                return
+            yield from drive(
+                session,
+                agent.stream(message, thread_id=session.thread, seed=session.seed, strategy=session.strategy),
+            )
+
+        def render(plan_text: str, thread_id: str | None) -> Iterator[dict[Any, Any]]:
+            session = session_of(thread_id)
+            session.conversation.append({"role": "user", "content": "(rendered the edited plan)"})
+            pending = agent.current(session.thread).status == "review"
+            items = (
+                agent.stream_resume(plan_text, thread_id=session.thread)
+                if pending
+                else agent.stream_plan(
+                    plan_text, thread_id=session.thread, seed=session.seed, strategy=session.strategy
+                )
+            )
+            yield from drive(session, items)
+
+        def render_boxes(value: dict[str, Any] | None, thread_id: str | None) -> Iterator[dict[Any, Any]]:
+            session = session_of(thread_id)
+            current = agent.current(session.thread).plan
+            try:
+                data = plan_from_boxes(current.to_json_dict() if current else {}, value)
+            except ScenewrightError as error:
+                yield {errors: f"**The boxes were not rendered:**\n\n- `{error}`", status: "**not rendered**"}
+                return
+            session.conversation.append({"role": "user", "content": "(rendered the dragged boxes)"})
+            yield from drive(
+                session,
+                agent.stream_plan(
+                    data, thread_id=session.thread, seed=session.seed, strategy=session.strategy
+                ),
+            )
+
+        def undo(thread_id: str | None) -> dict[Any, Any]:
+            session = session_of(thread_id)
+            session.conversation.append({"role": "user", "content": "/undo"})
+            session.pending.append("/undo")
+            return {chat: list(session.conversation), thread: session.thread}
+
+        def compare(thread_id: str | None, left: str, right: str) -> Iterator[dict[Any, Any]]:
+            """Both strategies on the current plan and seed, each in a thread of its own (the
+            conversation's history stays as it is)."""
+            session = session_of(thread_id)
+            current = agent.current(session.thread).plan
+            if current is None:
+                yield {
+                    compare_text: "ask for a scene first: the comparison renders its plan",
+                    thread: session.thread,
+                }
+                return
+            lines = []
+            with busy, session_settings(agent, session):
+                for side, name, target in (("left", left, left_image), ("right", right, right_image)):
+                    result = None
+                    for item in agent.stream_plan(
+                        current.to_json_dict(),
+                        thread_id=f"{session.thread}-compare-{side}",
+                        seed=session.seed,
+                        strategy=name,
+                    ):
+                        if isinstance(item, dict):
+                            yield {
+                                compare_text: f"{side} ({name}): {item.get('percent', 0):.0f}% {item.get('message', '')}"
+                            }
+                        else:
+                            result = item
+                    assert result is not None
+                    verdict = {True: "matches the plan", False: "differs from the plan", None: "not verified"}
+                    found = ", ".join(
+                        f"{r.get('name')} {r.get('found')}/{r.get('wanted')}"
+                        for r in result.report
+                        if r.get("found") is not None
+                    )
+                    said = (
+                        verdict[result.verified]
+                        if result.status == "done"
+                        else f"{result.status}: {'; '.join(result.errors)}"
+                    )
+                    lines.append(
+                        f"**{side}: {result.strategy or name}**, seed {session.seed}: {said}"
+                        + (f" [{found}]" if found else "")
+                    )
+                    update: dict[Any, Any] = {compare_text: "\n\n".join(lines)}
+                    if result.image is not None and result.status == "done":
+                        update[target] = upscale(result.image, 384)
+                    yield update
 
         def cancel(thread_id: str | None) -> str:
-            if thread_id and agent.cancel(thread_id):
-                return "cancelling: the render stops at its next step"
-            return "nothing is rendering"
+            session = session_of(thread_id) if thread_id else None
+            dropped = len(session.pending) if session is not None else 0
+            if session is not None:
+                session.pending.clear()
+            running = bool(thread_id) and agent.cancel(thread_id)
+            if not running and not dropped:
+                return "nothing is rendering"
+            said = "cancelling: the render stops at its next step" if running else "cancelled"
+            return said + (f"; dropped {dropped} waiting request(s)" if dropped else "")
 
-        # Not queued: it must run while this session's render holds the queue slot.
+        def set_seed(value: float | None, thread_id: str | None) -> None:
+            if thread_id and value is not None and 0 <= value < 2**63:
+                session_of(thread_id).seed = int(value)
+
+        def set_steps(value: float | None, thread_id: str | None) -> None:
+            if thread_id and value is not None and 1 <= value <= 1000:
+                session_of(thread_id).steps = int(value)
+
+        def set_guidance(value: float | None, thread_id: str | None) -> None:
+            if thread_id and value is not None and value >= 0:
+                session_of(thread_id).guidance = float(value)
+
+        def set_strategy(value: str | None, thread_id: str | None) -> None:
+            if thread_id and value:
+                session_of(thread_id).strategy = value
+
+        app.load(start, None, [thread, seed], queue=False)
+        queued: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "render"}
+        # A request is taken at once (never dropped, even mid-render), then waits in the one
+        # queue slot every render shares, in the order it was sent.
+        for trigger in (send_button.click, box.submit):
+            trigger(
+                accept, [box, thread], [chat, box, status, thread], queue=False, trigger_mode="multiple"
+            ).then(process, [thread], [*views, strategy], trigger_mode="multiple", **queued)
+        undo_button.click(undo, [thread], [chat, thread], queue=False, trigger_mode="multiple").then(
+            process, [thread], [*views, strategy], trigger_mode="multiple", **queued
+        )
+        render_button.click(render, [plan, thread], views, trigger_mode="multiple", **queued)
+        boxes_button.click(render_boxes, [boxes, thread], views, trigger_mode="multiple", **queued)
+        compare_button.click(
+            compare,
+            [thread, left_name, right_name],
+            [left_image, right_image, compare_text, thread],
+            **queued,
+        )
+        # Not queued: they must act while this tab's render holds the queue slot.
         cancel_button.click(cancel, [thread], [status], queue=False)
+        for control, setter in (
+            (seed, set_seed),
+            (steps, set_steps),
+            (guidance, set_guidance),
+            (strategy, set_strategy),
+        ):
+            control.change(setter, [control, thread], None, queue=False)
     app.queue(default_concurrency_limit=1, max_size=64)
     return app
 

@@ -1,0 +1,179 @@
+"""One browser session of the web studio, kept on the server: its conversation, its controls and
+the requests waiting for the model.
+
+Gradio hands an event the values its inputs had when it was triggered; a request queued behind a
+render would then answer with a conversation that misses the render before it, and two requests
+typed quickly would both see the old seed. Keeping the session here (keyed by the thread id the
+page gets on load) lets queued requests run in order, each on the state the one before left.
+Commands typed in the box (``/undo``, ``/seed N``, ...) are answered as in the terminal chat.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from scenewright.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from scenewright.agent.core import Agent, AgentResult
+
+MAX_SESSIONS = 256  # sessions kept in memory; the oldest is forgotten first (its files stay)
+THUMB_SIDE = 192
+_PATH_LINE = re.compile(r"^(?:image|plan|overlay|attention): .*$\n?", re.MULTILINE)
+_KEPT_LINE = re.compile(r"^kept the last (?:good )?image: .*$", re.MULTILINE)
+
+Message = dict[str, Any]
+
+
+@dataclass
+class Session:
+    """What one browser tab has: its thread, controls, conversation and waiting requests."""
+
+    thread: str
+    seed: int = 0
+    steps: int | None = None
+    guidance: float | None = None
+    strategy: str = "auto"
+    conversation: list[Message] = field(default_factory=list)
+    pending: deque[str] = field(default_factory=deque)
+
+
+class Sessions:
+    """The server's sessions, at most :data:`MAX_SESSIONS` (least recently used dropped)."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, thread: str) -> Session:
+        with self._lock:
+            session = self._sessions.get(thread)
+            if session is None:
+                settings = self.agent.settings
+                session = Session(
+                    thread,
+                    seed=int(self.agent.seed or 0),
+                    steps=settings.get("steps"),
+                    guidance=settings.get("guidance"),
+                    strategy=self.agent.strategy,
+                )
+                self._sessions[thread] = session
+                while len(self._sessions) > MAX_SESSIONS:
+                    self._sessions.popitem(last=False)
+            self._sessions.move_to_end(thread)
+            return session
+
+
+@contextmanager
+def session_settings(agent: Agent, session: Session) -> Iterator[None]:
+    """The session's steps and guidance on the agent for one turn (renders run one at a time, in
+    the one queue slot every render shares, so no other turn sees them)."""
+    before = dict(agent.settings)
+    agent.settings.update(steps=session.steps, guidance=session.guidance)
+    try:
+        yield
+    finally:
+        agent.settings.clear()
+        agent.settings.update(before)
+
+
+def thumbnail(image_path: str) -> str | None:
+    """A picture for the conversation: the image scaled (pixels kept sharp) to a readable size,
+    written beside it once."""
+    source = Path(image_path)
+    if not source.is_file():
+        return None
+    target = source.with_name(f"{source.stem}-thumb.png")
+    if not target.is_file():
+        with Image.open(source) as opened:
+            image = opened.convert("RGB")
+        scale = THUMB_SIDE / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS
+        image.resize(size, resample).save(target)
+    return str(target)
+
+
+def answer_messages(result: AgentResult) -> list[Message]:
+    """The assistant's messages for a turn: the words (no file paths), then the picture."""
+    from scenewright.agent.replies import reply
+
+    text = _KEPT_LINE.sub("kept the last image", _PATH_LINE.sub("", reply(result))).strip()
+    messages: list[Message] = [{"role": "assistant", "content": text or result.status}]
+    if result.status == "done" and result.paths.get("image"):
+        thumb = thumbnail(result.paths["image"])
+        if thumb is not None:
+            alt = f"{result.strategy}, seed {result.seed}"
+            messages.append({"role": "assistant", "content": {"path": thumb, "alt_text": alt}})
+    return messages
+
+
+@dataclass
+class CommandReply:
+    """What a command typed in the web box did: the answer, and a turn when it made one."""
+
+    text: str
+    result: AgentResult | None = None
+
+
+def run_command(agent: Agent, session: Session, line: str, strategies: list[str]) -> CommandReply:
+    """``/undo``, ``/help``, ``/plan``, ``/seed N``, ``/strategy NAME`` as in the terminal chat;
+    ``/load`` is refused (the server's files are not the browser's: use the plan editor).
+    Bad values raise :class:`InvalidInputError` (one line)."""
+    command, _, rest = line.strip().partition(" ")
+    rest = rest.strip()
+    if command == "/help":
+        from scenewright.agent.chat import HELP
+        from scenewright.agent.edit_help import follow_up_help
+
+        web = HELP.replace(
+            "  /load FILE       render the plan in a JSON file (e.g. an edited plan.json)\n", ""
+        )
+        web = web.replace("  /quit            leave (Ctrl-D works too)\n", "")
+        return CommandReply(f"{web}\n{follow_up_help(agent.current(session.thread).plan)}")
+    if command == "/plan":
+        from scenewright.agent.followup import plan_json
+
+        plan = agent.current(session.thread).plan
+        return CommandReply(plan_json(plan.to_json_dict()) if plan else "no plan yet")
+    if command == "/undo":
+        undone = agent.undo(session.thread)
+        if undone is None:
+            return CommandReply("nothing to undo")
+        session.seed = undone.seed
+        return CommandReply("undone: back to the previous image and plan", undone)
+    if command == "/seed":
+        from scenewright.executor.sampler import check_seed
+
+        if not re.fullmatch(r"\d+", rest):
+            raise InvalidInputError("seed", f"'{rest}' is not a whole number", "type e.g. /seed 7")
+        check_seed(int(rest))
+        session.seed = int(rest)
+        return CommandReply(f"seed {session.seed} from the next image on")
+    if command == "/strategy":
+        name = rest or "auto"
+        if name != "auto" and name.partition(":")[0] not in strategies:
+            raise InvalidInputError(
+                "strategy", f"unknown strategy '{name}'", f"use one of {', '.join(strategies)}"
+            )
+        if name != "auto":
+            from scenewright.agent.nodes import strategy_options
+
+            strategy_options(agent.tools, name)  # a bad option fails here, not mid-render
+        session.strategy = name
+        return CommandReply(f"strategy {name} from the next image on")
+    if command == "/load":
+        return CommandReply("/load reads files on the server; here, paste or edit the plan on the right")
+    if command in ("/quit", "/exit"):
+        return CommandReply("nothing to quit here: close the tab to leave")
+    return CommandReply(f"unknown command {command}; /help lists them")

@@ -1,25 +1,34 @@
-"""``scenewright generate`` on the agent's pipeline: plan, route, render, verify, refine, once.
+"""``scenewright generate`` on the agent's pipeline: plan, route, render, verify, refine.
 
 Writes ``image.png`` (with the plan and settings in its metadata), ``plan.json``, ``overlay.png``
 (the plan's boxes over the image) and, when the strategy produced attention maps,
-``attention.png``, all straight into ``--out``; shows a progress bar; never overwrites without
-``--overwrite``. Input errors are one line and exit code 2, as everywhere in the CLI.
+``attention.png`` into ``--out``, or into a fresh numbered folder (``out/0001``, ...) without it.
+Several seeds (``--seeds 0-7``, ``--n-images 4``) share one loaded model, go to ``seed-N/``
+subfolders and a labelled ``contact_sheet.png``. After each render, one line per planned object
+says what was found. Never overwrites without ``--overwrite``; input errors are one line and
+exit code 2, as everywhere in the CLI.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scenewright.errors import InvalidInputError, ScenewrightError
+
+if TYPE_CHECKING:
+    from scenewright.agent.core import Agent, AgentResult
 
 OUTPUTS = ("image.png", "plan.json", "overlay.png", "attention.png")
 # As in scenewright.backends.offload, kept here so that building the parser never imports torch
 # (a test holds the two equal).
 OFFLOAD_MODES = ("model", "sequential")
+SHEET = "contact_sheet.png"
 # 128 + SIGINT: what a shell expects from a command stopped by Ctrl-C.
 EXIT_INTERRUPTED = 130
 
@@ -36,7 +45,13 @@ def register(sub: Any) -> None:
     p.add_argument("--guidance", type=float, help="guidance scale (default: the backend's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--negative-prompt", default="", help="what to steer away from (CFG backends)")
-    p.add_argument("--out", default="out", help="output folder (default out/)")
+    p.add_argument("--out", help="output folder (default: a fresh numbered folder, out/0001, out/0002, ...)")
+    p.add_argument(
+        "--seeds",
+        metavar="LIST",
+        help='several seeds, e.g. 0-7 or "0,3,5": one folder each and a contact sheet',
+    )
+    p.add_argument("--n-images", type=int, metavar="N", help="render N seeds from --seed on (one model load)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     p.add_argument("--device", help="cuda, cpu, ... (default: cuda if available)")
     p.add_argument(
@@ -47,7 +62,9 @@ def register(sub: Any) -> None:
         help="keep weights on the CPU: 'model' (the default when given) moves each model to the GPU while it "
         "runs; 'sequential' streams layer by layer (slow, for cards smaller than the transformer)",
     )  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--quiet", action="store_true", help="print only results, warnings and errors (no progress bars)"
+    )
     add_generate_options(p)
     p.set_defaults(handler=generate_command)
 
@@ -87,8 +104,20 @@ def add_generate_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _precheck(args: argparse.Namespace) -> str:
+@dataclass
+class Checked:
+    """What ``_precheck`` accepted: the prompt, the seeds, and warnings to print before rendering."""
+
+    prompt: str
+    seeds: list[int]
+    warnings: list[str] = field(default_factory=list)
+    tiny: bool = False
+
+
+def _precheck(args: argparse.Namespace) -> Checked:
     """Everything that can be refused before any weights load, refused now."""
+    from scenewright.agent.fit_checks import check_trained_size, trained_size
+    from scenewright.agent.run_folders import DEFAULT_ROOT, choose_seeds
     from scenewright.backends import ALIASES, resolve_backend
     from scenewright.backends.base import check_size
     from scenewright.backends.registry import resolve_device
@@ -104,7 +133,9 @@ def _precheck(args: argparse.Namespace) -> str:
         check_steps(args.steps)
     if args.guidance is not None:
         check_guidance(args.guidance)
-    check_seed(args.seed)
+    seeds = choose_seeds(args.seed, getattr(args, "seeds", None), getattr(args, "n_images", None))
+    for seed in seeds:
+        check_seed(seed)
     spec = ALIASES.get(args.backend.strip()) or resolve_backend(args.backend)
     if args.height is not None or args.width is not None:
         check_size(
@@ -115,24 +146,41 @@ def _precheck(args: argparse.Namespace) -> str:
             args.width or spec.min_size,
             spec.max_size,
         )
+    warnings: list[str] = []
+    trained = trained_size(spec.source) if spec.family == "tiny" else None
+    if trained is not None:
+        warnings = check_trained_size(spec.name, trained, args.height, args.width)
     resolve_backend(args.backend)
     resolve_device(args.device)
-    check_output_folder(args.out)
-    return prompt
+    check_output_folder(args.out if args.out is not None else DEFAULT_ROOT)
+    return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny")
+
+
+def silence_progress_bars() -> None:
+    """No library progress bar (transformers' "Loading weights", hub downloads, diffusers')."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when those libraries are imported
+    for module in ("transformers.utils.logging", "diffusers.utils.logging"):
+        loaded = sys.modules.get(module)
+        if loaded is not None:  # already imported (a test, a long-lived process): switch it off too
+            loaded.disable_progress_bar()
+    hub = sys.modules.get("huggingface_hub.utils")
+    if hub is not None:
+        hub.disable_progress_bars()
 
 
 class _Bar:
     """A tqdm bar that follows the agent's events (percent of the current node)."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, label: str = "") -> None:
         from tqdm.auto import tqdm
 
+        self.label = label
         self.bar = tqdm(
             total=100, disable=quiet, file=sys.stderr, leave=False, bar_format="{desc} {bar} {n:.0f}%"
         )
 
     def __call__(self, event: dict[str, Any]) -> None:
-        self.bar.set_description_str(f"{event.get('node', ''):>8}")
+        self.bar.set_description_str(f"{self.label}{event.get('node', ''):>8}")
         self.bar.n = float(event.get("percent", 0.0))
         self.bar.refresh()
 
@@ -140,15 +188,15 @@ class _Bar:
         self.bar.close()
 
 
-def generate_command(args: argparse.Namespace) -> int:
-    """One request to files in ``--out`` through the agent's graph."""
-    from scenewright.agent.core import Agent
-    from scenewright.tools.output import check_free
+def _outputs(folder: Path, seeds: list[int]) -> list[Path]:
+    if len(seeds) == 1:
+        return [folder / name for name in OUTPUTS]
+    return [folder / f"seed-{s}" / name for s in seeds for name in OUTPUTS] + [folder / SHEET]
 
-    prompt = _precheck(args)
-    out_dir = Path(args.out)
-    check_free([out_dir / name for name in OUTPUTS], args.overwrite)
-    started = time.perf_counter()
+
+def _agent(args: argparse.Namespace, out_dir: Path) -> Agent:
+    from scenewright.agent.core import Agent
+
     agent = Agent(
         backend=args.backend,
         planner=getattr(args, "planner", "rules"),
@@ -175,27 +223,94 @@ def generate_command(args: argparse.Namespace) -> int:
     strategy = getattr(args, "strategy", "auto")
     if strategy != "auto":
         agent.set_strategy(strategy)
-    bar = _Bar(args.quiet)
+    return agent
+
+
+def _judge(agent: Agent, result: AgentResult) -> tuple[list[str], str]:
+    """The per-object lines and the verdict of a finished render."""
+    from scenewright.agent.object_report import exact_lines, row_lines, verdict
+    from scenewright.backends.tiny import TinyBackend
+
+    if result.plan is None:
+        return [], verdict([], result.verified)
+    if isinstance(agent.load_backend(), TinyBackend) and result.image is not None:
+        lines = exact_lines(result.image, result.plan)
+    else:
+        lines = row_lines(result.plan, result.report)
+    return [line.text for line in lines], verdict(lines, result.verified)
+
+
+def _render(agent: Agent, prompt: str, seed: int, quiet: bool, label: str = "") -> AgentResult:
+    bar = _Bar(quiet, label)
     try:
-        result = agent.run(prompt, on_event=bar)
+        # A thread per seed: each render is a new request, never a follow-up of the previous seed.
+        return agent.run(prompt, seed=seed, thread_id=f"seed-{seed}", on_event=bar)
     finally:
         bar.close()
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    """One request to files in ``--out`` (or a fresh numbered folder) through the agent's graph."""
+    from scenewright.agent.contact_sheet import Tile, write_contact_sheet
+    from scenewright.agent.fit_checks import background_note
+    from scenewright.agent.run_folders import DEFAULT_ROOT, fresh_run_folder
+    from scenewright.tools.output import check_free
+
+    if args.quiet:
+        silence_progress_bars()
+    checked = _precheck(args)
+    if args.out is not None:
+        folder = Path(args.out)
+        check_free(_outputs(folder, checked.seeds), args.overwrite)
+    else:
+        folder = fresh_run_folder(DEFAULT_ROOT)
+    for warning in checked.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{'folder:':<10} {folder}", flush=True)
+    several = len(checked.seeds) > 1
+    started = time.perf_counter()
+    agent = _agent(args, folder)
+    tiles: list[Tile] = []
+    try:
+        for index, seed in enumerate(checked.seeds):
+            agent.tools.out_dir = folder / f"seed-{seed}" if several else folder
+            label = f"seed {seed} ({index + 1}/{len(checked.seeds)}) " if several else ""
+            result = _render(agent, checked.prompt, seed, args.quiet, label)
+            for note in result.notes:
+                print(f"warning: {note}", file=sys.stderr)
+            if result.status == "cancelled":
+                print("interrupted: the render was cancelled; nothing more was written", file=sys.stderr)
+                return EXIT_INTERRUPTED
+            if not result.ok:
+                raise ScenewrightError(result.errors[0] if result.errors else f"generate: {result.status}")
+            if index == 0 and result.plan is not None and checked.tiny:
+                dropped = background_note(result.plan.background, agent.backend_name)
+                if dropped:
+                    print(f"warning: {dropped}", file=sys.stderr)
+            lines, said = _judge(agent, result)
+            if several:
+                print(f"seed {seed}: {said}")
+                print(f"  {'image:':<10} {result.paths.get('image', '')}")
+            else:
+                for kind, path in result.paths.items():
+                    print(f"{kind + ':':<10} {path}")
+            for line in lines:
+                print(f"  {line}" if several else line)
+            if not several:
+                print(f"verdict:   {said}")
+            if result.image is not None:
+                tiles.append(Tile(result.image, seed, said))
+    finally:
         agent.close()
-    for note in result.notes:
-        print(f"warning: {note}", file=sys.stderr)
-    if result.status == "cancelled":
-        print("interrupted: the render was cancelled; nothing was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if not result.ok:
-        raise ScenewrightError(result.errors[0] if result.errors else f"generate: {result.status}")
-    for kind, path in result.paths.items():
-        print(f"{kind + ':':<10} {path}")
-    verdict = {True: "matches the plan", False: "differs from the plan", None: "not verified"}[
-        result.verified
-    ]
-    print(
-        f"done in {time.perf_counter() - started:.1f}s ({agent.backend_name}, {result.strategy}, "
-        f"seed {result.seed}; {verdict})",
-        file=sys.stderr,
-    )
+    if several:
+        sheet = write_contact_sheet(tiles, folder / SHEET, title=f"{checked.prompt} ({agent.backend_name})")
+        matched = sum(t.verdict == "matches the plan" for t in tiles)
+        print(f"{'sheet:':<10} {sheet}")
+        print(f"verdict:   {matched}/{len(tiles)} seeds match the plan")
+    if not args.quiet:
+        print(
+            f"done in {time.perf_counter() - started:.1f}s ({agent.backend_name}, "
+            f"{'seeds ' + ','.join(map(str, checked.seeds)) if several else 'seed ' + str(checked.seeds[0])})",
+            file=sys.stderr,
+        )
     return 0

@@ -173,7 +173,9 @@ def run_command(agent: Agent, session: Session, line: str, strategies: list[str]
         session.strategy = name
         return CommandReply(f"strategy {name} from the next image on")
     if command == "/load":
-        return CommandReply("/load reads files on the server; here, paste or edit the plan on the right")
+        return CommandReply(
+            "/load reads files on the server, so it is off here; edit the plan in the plan editor on the right"
+        )
     if command in ("/quit", "/exit"):
         return CommandReply("nothing to quit here: close the tab to leave")
     return CommandReply(f"unknown command {command}; /help lists them")

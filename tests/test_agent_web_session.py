@@ -1,0 +1,133 @@
+"""The web studio without a browser: the box editor's conversion, commands typed in the box, the
+conversation's messages, and the bound on uploads."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scenewright.agent.web_boxes import EDITOR_SIDE, editor_value, object_labels, plan_from_boxes
+from scenewright.errors import InvalidInputError
+from scenewright.planner.rules import plan_with_rules
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+SCENE = "three red circles left of a blue square, a green triangle on the right"
+
+
+@pytest.fixture(scope="module")
+def plan() -> dict[str, Any]:
+    return plan_with_rules(SCENE, 1).plan.to_json_dict()
+
+
+def test_the_box_editor_shows_every_box_and_reads_them_back(plan: dict[str, Any]) -> None:
+    value = editor_value(plan, Image.new("RGB", (64, 64)))
+    assert np.asarray(value["image"]).shape == (EDITOR_SIDE, EDITOR_SIDE, 3)
+    assert [b["label"] for b in value["boxes"]] == ["red circle"] * 3 + ["blue square", "green triangle"]
+    same = plan_from_boxes(plan, value)
+    for old, new in zip(plan["objects"], same["objects"], strict=True):
+        assert new["count"] == old["count"]
+        assert np.allclose(new["boxes"], old["boxes"], atol=1.5 / EDITOR_SIDE)  # pixels round
+    square = value["boxes"][3]
+    square.update(xmin=10, ymin=20, xmax=110, ymax=140)  # dragged to the top left
+    del value["boxes"][0]  # one circle fewer
+    moved = plan_from_boxes(plan, value)
+    assert moved["objects"][1]["boxes"] == [[round(10 / 384, 4), round(20 / 384, 4), round(110 / 384, 4), round(140 / 384, 4)]]  # fmt: skip
+    assert moved["objects"][0]["count"] == 2 and moved["relations"] == plan["relations"]
+
+
+def test_the_box_editor_refuses_boxes_it_cannot_place(plan: dict[str, Any]) -> None:
+    value = editor_value(plan, None)
+    value["boxes"][0]["label"] = "dog"
+    with pytest.raises(
+        InvalidInputError, match="boxes: a box is labelled 'dog'; label it one of: red circle"
+    ):
+        plan_from_boxes(plan, value)
+    value = editor_value(plan, None)
+    value["boxes"] = [b for b in value["boxes"] if b["label"] != "green triangle"]
+    with pytest.raises(
+        InvalidInputError, match='the green triangle has no box left; draw one labelled "green triangle"'
+    ):
+        plan_from_boxes(plan, value)
+    with pytest.raises(InvalidInputError, match="no plan to edit yet"):
+        plan_from_boxes({}, value)
+    twins = {
+        "objects": [{"name": "circle", "attributes": ["red"]}, {"name": "circle", "attributes": ["red"]}]
+    }
+    assert object_labels(twins) == ["red circle", "red circle #2"]
+
+
+def test_commands_typed_in_the_web_box_work_as_in_the_chat(tmp_path: Path) -> None:
+    from scenewright import Agent
+    from scenewright.agent.web_session import Sessions, answer_messages, run_command
+
+    agent = Agent(steps=1, strategy="vanilla", max_refine_rounds=0, out_dir=tmp_path)
+    session = Sessions(agent).get("tab")
+    names = ["vanilla", "regional", "taca"]
+    assert run_command(agent, session, "/undo", names).text == "nothing to undo"
+    assert "follow-ups that work on" in run_command(agent, session, "/help", names).text
+    assert "/load" not in run_command(agent, session, "/help", names).text.split("follow-ups")[0]
+    assert "plan editor" in run_command(agent, session, "/load /etc/passwd", names).text
+    assert run_command(agent, session, "/seed 7", names).text == "seed 7 from the next image on"
+    assert session.seed == 7
+    for bad, field in (
+        ("/seed x", "seed: 'x' is not a whole number"),
+        ("/strategy nope", "strategy: unknown"),
+    ):
+        with pytest.raises(InvalidInputError, match=field):
+            run_command(agent, session, bad, names)
+    run_command(agent, session, "/strategy taca", names)
+    assert session.strategy == "taca" and agent.strategy == "vanilla"  # this tab only
+
+    first = agent.run("a red circle", thread_id="tab", seed=session.seed)
+    messages = answer_messages(first)
+    assert "rendered with vanilla, seed 7" in messages[0]["content"]
+    assert "image: " not in messages[0]["content"] and str(tmp_path) not in messages[0]["content"]
+    thumb = messages[1]["content"]["path"]
+    assert Image.open(thumb).size == (192, 192) and Path(thumb).parent == Path(first.paths["image"]).parent
+    agent.run("a blue square", thread_id="tab", seed=3)
+    undone = run_command(agent, session, "/undo", names)
+    assert undone.result is not None and undone.result.paths["image"] == first.paths["image"]
+    assert session.seed == 7
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_uploads_are_bounded(tmp_path: Path) -> None:
+    pytest.importorskip("gradio")
+    pytest.importorskip("gradio_image_annotation")
+    import httpx
+
+    from scenewright import Agent
+    from scenewright.agent.web import build_app, launch_options
+
+    agent = Agent(steps=1, strategy="vanilla", max_refine_rounds=0, out_dir=tmp_path)
+    app = build_app(agent)
+    port = _free_port()
+    app.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **launch_options(tmp_path),
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/gradio_api/upload"
+        small = httpx.post(url, files={"files": ("plan.json", b"{}" * 100)}, timeout=30)
+        big = httpx.post(url, files={"files": ("big.png", b"\0" * 1_100_000)}, timeout=30)
+        assert small.status_code == 200
+        assert big.status_code == 413
+    finally:
+        app.close()
+        agent.close()

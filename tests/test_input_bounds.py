@@ -108,3 +108,23 @@ def test_generate_refuses_a_bad_strategy_option_before_rendering(
     err = capsys.readouterr().err.strip()
     assert code == 2 and "outside [0.05, 1]" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "o" / "image.png").exists()
+
+
+def test_agent_api_refuses_bad_arguments_with_typed_errors(tmp_path: Path) -> None:
+    """run(None), an unknown strategy and a bad seed are the caller's errors, raised before any
+    node runs: no AttributeError from deep in the graph, no quiet fallback to vanilla."""
+    from scenewright import Agent
+    from scenewright.errors import InvalidInputError
+
+    agent = Agent(steps=2, out_dir=tmp_path / "out")
+    for call, field in [
+        (lambda: agent.run(None), "prompt"),  # type: ignore[arg-type]
+        (lambda: agent.run("a red circle", strategy="bogus"), "strategy"),
+        (lambda: agent.run("a red circle", strategy="stitch:fill=-1"), "strategy: option fill"),
+        (lambda: agent.run("a red circle", seed=-1), "seed"),
+        (lambda: agent.render_plan({"prompt": "a red circle", "objects": []}, strategy="bogus"), "strategy"),
+    ]:
+        with pytest.raises(InvalidInputError) as caught:
+            call()
+        assert str(caught.value).startswith(field), (field, str(caught.value))
+    assert not (tmp_path / "out").exists()

@@ -38,6 +38,7 @@ from scenewright.agent.state import fresh_turn
 from scenewright.agent.turns import CancelSwitches, TurnLock
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError
+from scenewright.executor.sampler import check_seed
 from scenewright.executor.strategies import STRATEGIES
 from scenewright.planner.plan import Plan, PlanResult
 from scenewright.tools.segment import Segmenter, SegmenterSpec, load_segmenter, resolve_segmenter
@@ -296,6 +297,18 @@ class Agent:
         strategy: str | None,
         review: bool | None,
     ) -> dict[str, Any]:
+        # Refused before the graph runs: a bad argument is the caller's typed error, not a
+        # turn that crashes in a node or quietly renders with another strategy.
+        if not isinstance(request, str):
+            raise InvalidInputError(
+                "prompt",
+                f"{type(request).__name__} is not text",
+                'pass the request as a string, e.g. "a red circle"',
+            )
+        if strategy is not None and strategy != "auto":
+            strategy_options(self.tools, strategy)
+        if seed is not None:
+            check_seed(seed)
         values = fresh_turn(request, edited_plan)
         values["strategy"] = strategy or self.strategy
         values["settings"] = dict(self.settings)

@@ -178,8 +178,9 @@ def build_app(agent: Agent) -> gr.Blocks:
                 errors = gr.Markdown("", elem_id="plan-errors")
                 render_button = gr.Button("Render this plan", elem_id="render")
         gallery = gr.Gallery(
-            label="every turn (select one, then download)", elem_id="turns", columns=8, height=220, preview=False,
-            buttons=["download", "download_all", "fullscreen"], interactive=False,
+            label="every turn (select one, then download)", elem_id="turns", columns=8, height=220,
+            preview=False, fit_columns=False, object_fit="contain", interactive=False,
+            buttons=["download", "download_all", "fullscreen"],
         )  # fmt: skip
         with gr.Tabs():
             with gr.Tab("Box editor", elem_id="box-tab"):

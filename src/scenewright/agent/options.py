@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from scenewright.agent.core import Agent
@@ -62,42 +62,53 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def attach_detector_from_args(agent: Agent, args: argparse.Namespace) -> None:
-    """Make ``agent`` verify by ``--detector`` (with ``--clip``) when one was given."""
+def agent_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``Agent`` keywords every face reads alike from its options (a face adds its own, e.g.
+    the output folder); options a face lacks take the agent's defaults."""
+    return {
+        "backend": args.backend,
+        "planner": getattr(args, "planner", "rules"),
+        "strategy": "auto",  # a named strategy is set after, by finish_agent
+        "steps": args.steps,
+        "height": args.height,
+        "width": args.width,
+        "guidance": args.guidance,
+        "seed": args.seed,
+        "max_refine_rounds": max(0, getattr(args, "refine_rounds", 0)),
+        "device": args.device,
+        "dtype": args.dtype,
+        "sam": getattr(args, "sam", None),
+    }
+
+
+def check_detector(args: argparse.Namespace) -> None:
+    """Refuse a ``--detector`` that names no detector, in one line, before an agent is built."""
+    if getattr(args, "detector", None):
+        from scenewright.tools.detection.detectors import resolve_detector
+
+        resolve_detector(args.detector)
+
+
+def finish_agent(agent: Agent, args: argparse.Namespace) -> Agent:
+    """What the options say after the agent exists: ``--detector`` (with ``--clip``) judges its
+    images, and a named ``--strategy`` is used."""
     detector = getattr(args, "detector", None)
     if detector:
         from scenewright.agent.detection import attach_detector
 
         attach_detector(agent, detector, getattr(args, "clip", None), getattr(args, "device", None))
+    strategy = getattr(args, "strategy", "auto")
+    if strategy != "auto":
+        agent.set_strategy(strategy)
+    return agent
 
 
 def agent_from_args(args: argparse.Namespace, review: bool = False) -> Agent:
     """The agent the shared options describe; a bad ``--detector`` is refused before it is built."""
     from scenewright.agent.core import Agent
 
-    if getattr(args, "detector", None):
-        from scenewright.tools.detection.detectors import resolve_detector
-
-        resolve_detector(args.detector)  # a one-line error before the agent exists
+    check_detector(args)
     agent = Agent(
-        backend=args.backend,
-        planner=args.planner,
-        strategy="auto",
-        steps=args.steps,
-        height=args.height,
-        width=args.width,
-        guidance=args.guidance,
-        seed=args.seed,
-        out_dir=args.out,
-        history=args.history,
-        thread_id=args.thread,
-        review=review,
-        max_refine_rounds=max(0, args.refine_rounds),
-        device=args.device,
-        dtype=args.dtype,
-        sam=getattr(args, "sam", None),
+        **agent_settings(args), out_dir=args.out, history=args.history, thread_id=args.thread, review=review
     )
-    attach_detector_from_args(agent, args)
-    if args.strategy != "auto":
-        agent.set_strategy(args.strategy)
-    return agent
+    return finish_agent(agent, args)

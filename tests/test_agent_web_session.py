@@ -131,3 +131,18 @@ def test_uploads_are_bounded(tmp_path: Path) -> None:
     finally:
         app.close()
         agent.close()
+
+
+def test_plan_command_shows_the_plan_as_a_json_block(tmp_path: Path) -> None:
+    import json
+
+    from scenewright import Agent
+    from scenewright.agent.web_session import Sessions, run_command
+
+    agent = Agent(steps=1, strategy="vanilla", max_refine_rounds=0, out_dir=tmp_path)
+    session = Sessions(agent).get("tab")
+    assert run_command(agent, session, "/plan", []).text == "no plan yet"
+    agent.run("two red circles", thread_id="tab")
+    shown = run_command(agent, session, "/plan", []).text
+    assert shown.startswith("```json\n") and shown.endswith("\n```")
+    assert json.loads(shown[8:-4])["objects"][0]["count"] == 2

@@ -145,7 +145,7 @@ def run_command(agent: Agent, session: Session, line: str, strategies: list[str]
         from scenewright.agent.followup import plan_json
 
         plan = agent.current(session.thread).plan
-        return CommandReply(plan_json(plan.to_json_dict()) if plan else "no plan yet")
+        return CommandReply(f"```json\n{plan_json(plan.to_json_dict())}\n```" if plan else "no plan yet")
     if command == "/undo":
         undone = agent.undo(session.thread)
         if undone is None:

@@ -189,6 +189,19 @@ def test_geneval_score_with_a_tiny_detector_folder(tmp_path: Path, capsys) -> No
     assert [json.loads(r["metadata"]) for r in results] == ENTRIES
 
 
+def test_render_and_score_refuses_a_bad_detector_before_rendering(tmp_path: Path, capsys) -> None:
+    meta = write_metadata(tmp_path / "m.jsonl")
+    out = tmp_path / "run"
+    code = main(
+        ["eval", "geneval", str(meta), "--out", str(out), *FAST, "--score", "--detector", str(tmp_path)]
+    )
+    err = capsys.readouterr().err.strip()
+    assert (
+        code == 2 and err.startswith("error: detector: ") and "has no config.json" in err and "\n" not in err
+    )
+    assert not out.exists()
+
+
 def test_score_needs_a_detector_and_samples(tmp_path: Path, capsys) -> None:
     assert main(["eval", "geneval-score", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: detector: ")

@@ -71,6 +71,10 @@ def geneval_command(args: argparse.Namespace) -> int:
         raise InvalidInputError("n-samples", f"{args.n_samples} is too few", "use --n-samples 1 or more")
     if args.score and not args.detector:
         raise InvalidInputError("score", "needs a detector", "pass --detector CHECKPOINT with --score")
+    if args.score:
+        from scenewright.tools.detection.detectors import resolve_detector
+
+        resolve_detector(args.detector)  # refused now, not after hours of rendering
     check_output_folder(args.out)
     out = Path(args.out)
     options = RenderOptions.from_args(args)

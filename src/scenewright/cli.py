@@ -31,6 +31,8 @@ EXIT_USAGE = 2
 
 # name, one-line help (shown by `scenewright --help`), and what registers the real parser.
 LAZY_COMMANDS = (
+    ("rerender", "reproduce an image from the plan and settings in its PNG metadata",
+     from_module("scenewright.agent.rerender")),
     ("plan", "turn a request into a plan: objects, counts, boxes, relations",
      from_module("scenewright.planner.command")),
     ("chat", "a conversation in the terminal: requests and follow-ups", from_module("scenewright.agent.chat")),

@@ -15,6 +15,8 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -226,7 +228,7 @@ def _agent(args: argparse.Namespace, out_dir: Path) -> Agent:
     return agent
 
 
-def _judge(agent: Agent, result: AgentResult) -> tuple[list[str], str]:
+def judge_result(agent: Agent, result: AgentResult) -> tuple[list[str], str]:
     """The per-object lines and the verdict of a finished render."""
     from scenewright.agent.object_report import exact_lines, row_lines, verdict
     from scenewright.backends.tiny import TinyBackend
@@ -240,13 +242,20 @@ def _judge(agent: Agent, result: AgentResult) -> tuple[list[str], str]:
     return [line.text for line in lines], verdict(lines, result.verified)
 
 
-def _render(agent: Agent, prompt: str, seed: int, quiet: bool, label: str = "") -> AgentResult:
+@contextmanager
+def render_bar(quiet: bool, label: str = "") -> Iterator[_Bar]:
+    """A progress bar for one render, closed however the render ends."""
     bar = _Bar(quiet, label)
     try:
-        # A thread per seed: each render is a new request, never a follow-up of the previous seed.
-        return agent.run(prompt, seed=seed, thread_id=f"seed-{seed}", on_event=bar)
+        yield bar
     finally:
         bar.close()
+
+
+def _render(agent: Agent, prompt: str, seed: int, quiet: bool, label: str = "") -> AgentResult:
+    with render_bar(quiet, label) as bar:
+        # A thread per seed: each render is a new request, never a follow-up of the previous seed.
+        return agent.run(prompt, seed=seed, thread_id=f"seed-{seed}", on_event=bar)
 
 
 def generate_command(args: argparse.Namespace) -> int:
@@ -287,7 +296,7 @@ def generate_command(args: argparse.Namespace) -> int:
                 dropped = background_note(result.plan.background, agent.backend_name)
                 if dropped:
                     print(f"warning: {dropped}", file=sys.stderr)
-            lines, said = _judge(agent, result)
+            lines, said = judge_result(agent, result)
             if several:
                 print(f"seed {seed}: {said}")
                 print(f"  {'image:':<10} {result.paths.get('image', '')}")

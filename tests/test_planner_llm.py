@@ -262,3 +262,14 @@ def test_repairs_are_summarised_by_kind_not_listed_per_box(server: FakeOpenAI) -
         and "objects[0].boxes[0], objects[0].boxes[1], objects[0].boxes[2] and 27 more" in grown[0]
     )
     assert len(result.warnings) <= 8
+
+
+def test_an_object_whose_name_is_not_text_is_dropped_not_renamed(server: FakeOpenAI) -> None:
+    odd = json.loads(json.dumps(GOOD))
+    odd["objects"][0]["name"] = 5
+    odd["objects"][1]["attributes"] = ["blue", 7, {"x": 1}]
+    server.script = [Step(json.dumps(odd))]
+    result = _planner(server).plan(PROMPT)
+    assert [o.name for o in result.plan.objects] == ["square"]
+    assert result.plan.objects[0].attributes == ["blue"]
+    assert any("objects[0].name: int, not text; dropped" in w for w in result.warnings)

@@ -109,11 +109,16 @@ def repair_data(data: Any, prompt: str | None = None) -> tuple[dict[str, Any], l
         if not isinstance(raw, dict) or not str(raw.get("name") or "").strip():
             changes.append(f"{where}: no name; dropped")
             continue
+        if not isinstance(raw["name"], str):  # 5 or {"x": 1} is not a thing anyone asked to draw
+            changes.append(f"{where}.name: {type(raw['name']).__name__}, not text; dropped")
+            continue
         obj: dict[str, Any] = {"name": " ".join(str(raw["name"]).split())}
         obj["count"] = _fix_count(raw.get("count", 1), f"{where}.count", changes)
         attributes = raw.get("attributes") or []
         obj["attributes"] = (
-            [str(a).strip()[:MAX_NAME_CHARS] for a in attributes if str(a).strip()][:MAX_ATTRIBUTES]
+            [a.strip()[:MAX_NAME_CHARS] for a in attributes if isinstance(a, str) and a.strip()][
+                :MAX_ATTRIBUTES
+            ]
             if isinstance(attributes, list)
             else []
         )

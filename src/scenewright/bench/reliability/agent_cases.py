@@ -172,10 +172,18 @@ def _llm_agent(root: Path, base_url: str, timeout: float = 5.0) -> Agent:
 
 
 def llm_that_never_answers(root: Path) -> str | None:
+    planned: list[float] = []
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event.get("node") not in ("plan", None) and not planned:
+            planned.append(time.perf_counter())
+
     with _server(lambda: None) as url:
+        agent = _llm_agent(root, url, timeout=2.0)
+        agent.load_backend()  # the wait measured is the planner's, not the model's loading
         started = time.perf_counter()
-        result = _llm_agent(root, url, timeout=2.0).run(PROMPT)
-        waited = time.perf_counter() - started
+        result = agent.run(PROMPT, on_event=on_event)
+        waited = (planned or [time.perf_counter()])[0] - started
     if result.status != "done":
         return f"ended {result.status}"
     if not any("LLM" in n for n in result.notes):

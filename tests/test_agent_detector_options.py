@@ -93,3 +93,22 @@ def test_chat_refuses_an_unknown_detector_in_one_line_before_rendering(
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: detector: ") and "\n" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_chat_refuses_a_clip_that_is_no_clip_before_rendering(
+    folders: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a red circle\n"))
+    for clip, problem in (
+        (folders["owl"], "holds a 'owlv2' model, not a CLIP model"),
+        (tmp_path / "no", "does not exist"),
+    ):
+        code = main(
+            ["chat", "--out", str(tmp_path / "o"), "--detector", str(folders["owl"]), "--clip", str(clip)]
+        )
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("error: clip: ") and problem in err and "\n" not in err
+    assert not (tmp_path / "o").exists()

@@ -82,11 +82,15 @@ def agent_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def check_detector(args: argparse.Namespace) -> None:
-    """Refuse a ``--detector`` that names no detector, in one line, before an agent is built."""
+    """Refuse a ``--detector`` (or ``--clip``) that names no such model, in one line, before an
+    agent is built."""
     if getattr(args, "detector", None):
+        from scenewright.tools.detection.color import resolve_clip
         from scenewright.tools.detection.detectors import resolve_detector
 
         resolve_detector(args.detector)
+        if getattr(args, "clip", None) is not None:
+            resolve_clip(args.clip)
 
 
 def finish_agent(agent: Agent, args: argparse.Namespace) -> Agent:

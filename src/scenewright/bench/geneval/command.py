@@ -72,9 +72,12 @@ def geneval_command(args: argparse.Namespace) -> int:
     if args.score and not args.detector:
         raise InvalidInputError("score", "needs a detector", "pass --detector CHECKPOINT with --score")
     if args.score:
+        from scenewright.tools.detection.color import resolve_clip
         from scenewright.tools.detection.detectors import resolve_detector
 
         resolve_detector(args.detector)  # refused now, not after hours of rendering
+        if args.clip is not None:
+            resolve_clip(args.clip)
     check_output_folder(args.out)
     out = Path(args.out)
     options = RenderOptions.from_args(args)

@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 
 from scenewright.arrays import to_numpy
-from scenewright.errors import BackendError
-from scenewright.tools.checkpoints import OnDevice, default_device
+from scenewright.errors import BackendError, InvalidInputError
+from scenewright.tools.checkpoints import CheckpointKind, OnDevice, default_device, resolve_checkpoint
 from scenewright.tools.detection.instances import Instance
 
 COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white")
@@ -29,6 +29,20 @@ TEMPLATES = (
 )
 BACKGROUND = (153, 153, 153)  # GenEval's #999 outside an instance's mask
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"  # the ViT-L/14 GenEval uses
+
+
+CLIP_CHECKPOINT = CheckpointKind(
+    "clip", "give a CLIP folder or hub id with --clip", ("clip",), "a CLIP model"
+)
+
+
+def resolve_clip(spec: str) -> str:
+    """A CLIP folder (its config says ``clip``) or a hub id; anything else is a one-line error now,
+    not a failed verification after the first render."""
+    text = spec.strip()
+    if not text:
+        raise InvalidInputError(CLIP_CHECKPOINT.field, "is empty", CLIP_CHECKPOINT.fix)
+    return resolve_checkpoint(text, CLIP_CHECKPOINT)[0]
 
 
 @runtime_checkable

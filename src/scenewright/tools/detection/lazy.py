@@ -11,10 +11,11 @@ class LazyDetectorVerifier:
     """A :class:`DetectorVerifier` built from ``--detector`` and ``--clip`` when first needed."""
 
     def __init__(self, detector: str, clip: str | None = None, device: str | None = None) -> None:
+        from scenewright.tools.detection.color import resolve_clip
         from scenewright.tools.detection.detectors import resolve_detector
 
         self.spec = resolve_detector(detector)  # a bad path fails now, before any render
-        self.clip = clip
+        self.clip = resolve_clip(clip) if clip is not None else None
         self.device = device
         self._built: DetectorVerifier | None = None
         self._lock = threading.Lock()

@@ -85,7 +85,7 @@ def test_geneval_rules_on_synthetic_detections() -> None:
     assert not too_many and reasons == ["expected square<3, found 3"]
     assert judge(position, {"square": [box(80, 40)], "circle": [box(0, 40)]}, no_colors, image)[0]
     wrong, reasons = judge(position, {"square": [box(0, 40)], "circle": [box(80, 40)]}, no_colors, image)
-    assert not wrong and reasons == ["expected circle left of target, found right of"]
+    assert not wrong and reasons == ["expected circle left of target, found right of target"]
     # Colour: only the most confident ``count`` instances are classified.
     colors = {
         "tag": "colors",
@@ -99,6 +99,11 @@ def test_geneval_rules_on_synthetic_detections() -> None:
         return ["red", "blue"][: len(found)]
 
     assert judge(colors, {"car": [box(0, 0), box(50, 50)]}, red_then_blue, image)[0] and asked == [1]
+    two = {**colors, "include": [{"class": "car", "count": 2, "color": "red"}]}
+    assert judge(two, {"car": [box(0, 0), box(50, 50)]}, red_then_blue, image) == (
+        False,
+        ["expected red car>=2, found 1 red; and 1 red, 1 blue"],
+    )
 
 
 def test_tag_scores_and_the_table_beside_flux() -> None:

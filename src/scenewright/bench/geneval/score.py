@@ -20,6 +20,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
+from scenewright.tools.detection.color import COLORS
 from scenewright.tools.detection.detectors import Detector, Thresholds
 from scenewright.tools.detection.instances import MAX_OBJECTS, Instance, select_instances
 from scenewright.tools.detection.relations import relative_position
@@ -38,7 +39,8 @@ ColorFn = Callable[[Image.Image, Sequence[Instance], str], list[str]]
 def judge(
     metadata: dict[str, Any], detected: dict[str, list[Instance]], colors: ColorFn, image: Image.Image
 ) -> tuple[bool, list[str]]:
-    """GenEval's verdict on one image and its reasons; ``detected`` holds the instances that count."""
+    """GenEval's verdict on one image and its reasons (worded as GenEval words them); ``detected``
+    holds the instances that count."""
     correct, reasons = True, []
     matched: list[list[Instance] | None] = []
     for clause in metadata.get("include", []):
@@ -52,7 +54,11 @@ def judge(
                 named = colors(image, found, name)
                 if named.count(clause["color"]) < count:
                     ok = False
-                    reasons.append(f"expected {clause['color']} {name}>={count}, found {', '.join(named)}")
+                    wanted = clause["color"]
+                    tally = ", ".join(f"{named.count(c)} {c}" for c in COLORS if c in named)
+                    reasons.append(
+                        f"expected {wanted} {name}>={count}, found {named.count(wanted)} {wanted}; and {tally}"
+                    )
             if "position" in clause and ok:
                 relation, target = clause["position"]
                 others = matched[target]
@@ -66,10 +72,8 @@ def judge(
                         )
                         if bad is not None:
                             ok = False
-                            seen = (
-                                " and ".join(sorted(relative_position(mine.box, bad.box))) or "no direction"
-                            )
-                            reasons.append(f"expected {name} {relation} target, found {seen}")
+                            seen = " and ".join(sorted(relative_position(mine.box, bad.box)))
+                            reasons.append(f"expected {name} {relation} target, found {seen} target")
                             break
         correct = correct and ok
         matched.append(found if ok else None)

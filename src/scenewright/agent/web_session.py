@@ -52,6 +52,9 @@ class Sessions:
 
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
+        # The agent's settings as started: a render changes them for its own turn only, and a tab
+        # opened meanwhile must not take that turn's steps for its defaults.
+        self._defaults = (int(agent.seed or 0), dict(agent.settings), agent.strategy)
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -59,13 +62,13 @@ class Sessions:
         with self._lock:
             session = self._sessions.get(thread)
             if session is None:
-                settings = self.agent.settings
+                seed, settings, strategy = self._defaults
                 session = Session(
                     thread,
-                    seed=int(self.agent.seed or 0),
+                    seed=seed,
                     steps=settings.get("steps"),
                     guidance=settings.get("guidance"),
-                    strategy=self.agent.strategy,
+                    strategy=strategy,
                 )
                 self._sessions[thread] = session
                 while len(self._sessions) > MAX_SESSIONS:

@@ -146,3 +146,29 @@ def test_plan_command_shows_the_plan_as_a_json_block(tmp_path: Path) -> None:
     shown = run_command(agent, session, "/plan", []).text
     assert shown.startswith("```json\n") and shown.endswith("\n```")
     assert json.loads(shown[8:-4])["objects"][0]["count"] == 2
+
+
+def test_the_conversation_shows_refine_rounds_and_help_without_paths(tmp_path: Path) -> None:
+    from scenewright.agent.core import AgentResult
+    from scenewright.agent.web_session import answer_messages
+
+    image = tmp_path / "turn-001-refine1" / "image.png"
+    image.parent.mkdir()
+    Image.new("RGB", (64, 64), (200, 0, 0)).save(image)
+    refined = AgentResult(
+        status="done", thread_id="tab", strategy="refine:vanilla", seed=2, verified=False,
+        paths={"image": str(image), "plan": str(image.with_name("plan.json"))},
+        notes=["refine round 1 kept (repainted square): square: count 0 -> 1 (1 asked)",
+               "refine: kept 1 of 2 rounds"],
+    )  # fmt: skip
+    text, picture = answer_messages(refined)
+    assert "note: refine round 1 kept (repainted square): square: count 0 -> 1" in text["content"]
+    assert "note: refine: kept 1 of 2 rounds" in text["content"] and str(tmp_path) not in text["content"]
+    assert Image.open(picture["content"]["path"]).getpixel((0, 0)) == (200, 0, 0)
+    helped = AgentResult(
+        status="help", thread_id="tab", paths={"image": str(image)},
+        errors=["follow-up: 'fancier' is not an edit I can make; try \"make it two circles\"; or type a whole new scene"],
+    )  # fmt: skip
+    (answer,) = answer_messages(helped)
+    assert answer["content"].startswith("'fancier' is not an edit I can make\nfollow-ups that work on")
+    assert answer["content"].endswith("kept the last image")

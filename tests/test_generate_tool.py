@@ -47,6 +47,15 @@ def test_generate_without_out_writes_numbered_folders(
         assert Image.open(tmp_path / "out" / expected / "image.png").size == (64, 64)
 
 
+def test_a_refused_generate_takes_no_numbered_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "a red circle", "--quiet", "--strategy", "nope"]) == 2
+    assert "unknown strategy" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 # ---------------------------------------------------------------------------------- seeds
 @pytest.mark.parametrize(
     ("text", "seeds"), [("0-3", [0, 1, 2, 3]), ("0,3,5", [0, 3, 5]), ("2-3,7,2", [2, 3, 7]), ("4", [4])]

@@ -269,16 +269,15 @@ def generate_command(args: argparse.Namespace) -> int:
         silence_progress_bars()
     checked = _precheck(args)
     if args.out is not None:
-        folder = Path(args.out)
-        check_free(_outputs(folder, checked.seeds), args.overwrite)
-    else:
-        folder = fresh_run_folder(DEFAULT_ROOT)
+        check_free(_outputs(Path(args.out), checked.seeds), args.overwrite)
+    # The agent first: a bad --strategy or --sam is refused before a numbered folder is taken.
+    agent = _agent(args, Path(args.out) if args.out is not None else DEFAULT_ROOT)
+    folder = Path(args.out) if args.out is not None else fresh_run_folder(DEFAULT_ROOT)
     for warning in checked.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{'folder:':<10} {folder}", flush=True)
     several = len(checked.seeds) > 1
     started = time.perf_counter()
-    agent = _agent(args, folder)
     tiles: list[Tile] = []
     try:
         for index, seed in enumerate(checked.seeds):
@@ -309,6 +308,10 @@ def generate_command(args: argparse.Namespace) -> int:
                 print(f"verdict:   {said}")
             if result.image is not None:
                 tiles.append(Tile(result.image, seed, said))
+    except BaseException:
+        if args.out is None and not any(folder.iterdir()):
+            folder.rmdir()  # nothing was written: the number stays free
+        raise
     finally:
         agent.close()
     if several:

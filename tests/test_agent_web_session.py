@@ -172,3 +172,25 @@ def test_the_conversation_shows_refine_rounds_and_help_without_paths(tmp_path: P
     (answer,) = answer_messages(helped)
     assert answer["content"].startswith("'fancier' is not an edit I can make\nfollow-ups that work on")
     assert answer["content"].endswith("kept the last image")
+
+
+def test_cancel_drops_what_waits_and_settings_last_one_turn(tmp_path: Path) -> None:
+    from scenewright import Agent
+    from scenewright.agent.web_session import Sessions, cancel_session, session_settings
+
+    agent = Agent(steps=3, guidance=2.0, strategy="vanilla", max_refine_rounds=0, out_dir=tmp_path)
+    sessions = Sessions(agent)
+    tab = sessions.get("tab")
+    assert cancel_session(agent, tab) == "nothing is rendering"
+    tab.pending.extend(["make it three circles", "/seed 4"])
+    assert cancel_session(agent, tab) == "cancelled; dropped 2 waiting request(s)" and not tab.pending
+    tab.steps, tab.guidance = 1, 0.5
+    with session_settings(agent, tab):
+        result = agent.run("a red circle", thread_id="tab")
+        assert agent.settings["steps"] == 1 and agent.settings["guidance"] == 0.5
+    assert agent.settings["steps"] == 3 and agent.settings["guidance"] == 2.0  # one turn only
+    from scenewright.tools.output import read_png_metadata
+
+    settings = read_png_metadata(result.paths["image"])["settings"]
+    assert (settings["steps"], settings["guidance"]) == (1, 0.5)
+    assert (sessions.get("other").steps, sessions.get("other").guidance) == (3, 2.0)

@@ -124,7 +124,13 @@ def build_app(agent: Agent) -> gr.Blocks:
 
     from scenewright.agent.nodes import available_strategies
     from scenewright.agent.web_boxes import editor_value, plan_from_boxes
-    from scenewright.agent.web_session import Sessions, answer_messages, run_command, session_settings
+    from scenewright.agent.web_session import (
+        Sessions,
+        answer_messages,
+        cancel_session,
+        run_command,
+        session_settings,
+    )
     from scenewright.errors import ScenewrightError
     from scenewright.tools.overlay import upscale
 
@@ -372,15 +378,7 @@ def build_app(agent: Agent) -> gr.Blocks:
                     yield update
 
         def cancel(thread_id: str | None) -> str:
-            session = session_of(thread_id) if thread_id else None
-            dropped = len(session.pending) if session is not None else 0
-            if session is not None:
-                session.pending.clear()
-            running = bool(thread_id) and agent.cancel(thread_id)
-            if not running and not dropped:
-                return "nothing is rendering"
-            said = "cancelling: the render stops at its next step" if running else "cancelled"
-            return said + (f"; dropped {dropped} waiting request(s)" if dropped else "")
+            return cancel_session(agent, session_of(thread_id)) if thread_id else "nothing is rendering"
 
         def set_seed(value: float | None, thread_id: str | None) -> None:
             if thread_id and value is not None and 0 <= value < 2**63:

@@ -121,6 +121,17 @@ def answer_messages(result: AgentResult) -> list[Message]:
     return messages
 
 
+def cancel_session(agent: Agent, session: Session) -> str:
+    """Cancel: the tab's running render stops at its next step and what waits is dropped."""
+    dropped = len(session.pending)
+    session.pending.clear()
+    running = agent.cancel(session.thread)
+    if not running and not dropped:
+        return "nothing is rendering"
+    said = "cancelling: the render stops at its next step" if running else "cancelled"
+    return said + (f"; dropped {dropped} waiting request(s)" if dropped else "")
+
+
 @dataclass
 class CommandReply:
     """What a command typed in the web box did: the answer, and a turn when it made one."""

@@ -128,3 +128,16 @@ def test_agent_api_refuses_bad_arguments_with_typed_errors(tmp_path: Path) -> No
             call()
         assert str(caught.value).startswith(field), (field, str(caught.value))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_history_that_is_not_a_history_file_is_refused_before_the_first_turn(tmp_path: Path) -> None:
+    from scenewright import Agent
+    from scenewright.errors import InvalidInputError
+
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"not a database" * 100)
+    for path, problem in [(corrupt, "not a usable history file"), (tmp_path, "is a folder")]:
+        with pytest.raises(InvalidInputError) as caught:
+            Agent(history=path, out_dir=tmp_path / "out")
+        assert str(caught.value).startswith("history: ") and problem in str(caught.value)
+    assert corrupt.read_bytes() == b"not a database" * 100  # the user's file is left as it was

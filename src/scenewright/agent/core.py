@@ -8,6 +8,7 @@ the user edited; with ``review=True`` a turn stops after planning until :meth:`A
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import threading
@@ -244,12 +245,27 @@ class Agent:
 
     # ------------------------------------------------------------------------------- set-up
     def _sqlite(self, path: Path) -> BaseCheckpointSaver[Any]:
+        """The history file's saver, opened and checked now: a folder, a read-only file or a file
+        that is not our SQLite history is refused before the first turn, not after its render."""
         from langgraph.checkpoint.sqlite import SqliteSaver
 
-        path.expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # The saver serialises access with its own lock, so threads (the web UI) may share it.
-        self._conn = sqlite3.connect(str(path.expanduser()), check_same_thread=False)
-        return SqliteSaver(self._conn)
+        path = path.expanduser()
+        fix = "give a new file name, or a file an earlier --history wrote"
+        if path.is_dir():
+            raise InvalidInputError("history", f"{path} is a folder", fix)
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            raise InvalidInputError("history", f"{path} cannot be read and written", fix)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # The saver serialises access with its own lock, so threads (the web UI) may share it.
+            self._conn = sqlite3.connect(str(path), check_same_thread=False)
+            saver = SqliteSaver(self._conn)
+            saver.setup()
+        except (sqlite3.Error, OSError) as error:
+            raise InvalidInputError(
+                "history", f"{path} is not a usable history file ({error})", fix
+            ) from None
+        return saver
 
     def load_backend(self) -> Backend:
         """The backend, loaded on first use (planning alone never loads weights)."""

@@ -29,6 +29,7 @@ class Probe:
     setup: Callable[[Path], None] | None = None
     timeout_s: float = 240.0  # the issue called a case past 180 s a hang; a busy 2-core machine needs slack
     env: dict[str, str] = field(default_factory=dict)
+    check_on_error: bool = False  # the check holds after a refusal too (a chat must go on)
 
 
 TINY = ["--steps", "3", "--quiet"]
@@ -171,7 +172,18 @@ def chat_probes() -> list[Probe]:
         ("make it 500 circles", ["a red circle", "make it 500 circles"], None),
     ]:
         argv, stdin = _chat(*lines)
-        probes.append(Probe("chat", name, argv, "either", stdin=stdin, setup=setup, check=_chat_goes_on))
+        probes.append(
+            Probe(
+                "chat",
+                name,
+                argv,
+                "either",
+                stdin=stdin,
+                setup=setup,
+                check=_chat_goes_on,
+                check_on_error=True,
+            )
+        )
     for name, setup in [("--history at a corrupt file", _file("h.sqlite", b"not a database" * 100)),
                         ("--history at a folder", _folder("h.sqlite"))]:  # fmt: skip
         argv, stdin = _chat("a red circle", history="{tmp}/h.sqlite")
@@ -190,7 +202,7 @@ def chat_probes() -> list[Probe]:
         "0",
     ]
     probes.append(Probe("chat", "--review: broken JSON, then /cancel", review, "either",
-                        stdin="a red circle\n{ not json\n/cancel\n/seed 5\n/quit\n", check=_chat_goes_on))  # fmt: skip
+                        stdin="a red circle\n{ not json\n/cancel\n/seed 5\n/quit\n", check=_chat_goes_on, check_on_error=True))  # fmt: skip
     return probes
 
 

@@ -53,9 +53,12 @@ def classify(probe: Probe, code: int | None, stdout: str, stderr: str, tmp: Path
         last = (stderr.strip().splitlines() or [f"exit code {code}"])[-1]
         return "traceback", False, last
     if code == 2:
-        line = _error_line(stderr)
+        line = _error_line(stderr + "\n" + stdout)  # the chat answers errors in the conversation
         if line is None:
             return "traceback", False, "exit 2 without an error line"
+        problem = probe.check(tmp, stdout, stderr) if probe.check and probe.check_on_error else None
+        if problem:
+            return "silently wrong", False, f"{line} and then {problem}"
         return "clean error", probe.expect in ("error", "either"), line
     problem = probe.check(tmp, stdout, stderr) if probe.check else None
     if probe.expect == "error":

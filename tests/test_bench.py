@@ -55,22 +55,65 @@ def test_judge_fails_a_swapped_layout() -> None:
 
 
 def test_bench_cli_writes_table_json_and_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scenewright.bench.toyworld import FAIL_COLOUR, LABEL_BAND, MARK_BOX, PASS_COLOUR
+
     out = tmp_path / "bench.json"
     args = ["bench", "toyworld", "--n", "2", "--steps", "2", "--sets", "single,two", "--json", str(out),
             "--grid-dir", str(tmp_path / "grid"), "--quiet"]  # fmt: skip
     assert main(args) == 0
-    table = capsys.readouterr().out
-    assert "| vanilla |" in table
+    captured = capsys.readouterr()
+    assert "| vanilla |" in captured.out
+    assert "Legend: one column per prompt set" in captured.out
+    assert captured.err == ""  # --quiet: no progress lines
     data = json.loads(out.read_text())
     assert set(data["summary"]["vanilla"]) >= {"single", "two", "single_color", "seconds_per_image"}
     assert len(data["results"]["vanilla"]["single"]) == 2
     grid = Image.open(tmp_path / "grid" / "vanilla.png").convert("RGB")
-    assert grid.size[1] == 22 + 2 * (2 * 64 + 4)  # header, then one row per set
+    row_height = 2 * 64 + LABEL_BAND + 4
+    assert grid.size[1] == 22 + 2 * row_height  # header, then one row per set: tiles over label bands
     for row, set_name in enumerate(("single", "two")):
         for column, result in enumerate(data["results"]["vanilla"][set_name]):
-            corner = grid.getpixel((150 + column * (128 + 4), 22 + row * (128 + 4)))
-            assert corner == ((40, 200, 80) if result["passed"] else (220, 50, 50))
+            left, top = 150 + column * (128 + 4), 22 + row * row_height
+            colour = PASS_COLOUR if result["passed"] else FAIL_COLOUR
+            assert grid.getpixel((left, top)) == colour  # the tile's frame
+            band = grid.crop((left, top + 128, left + 128, top + 128 + LABEL_BAND))
+            assert band.getpixel((MARK_BOX[0], MARK_BOX[1])) == colour  # the pass/fail mark
+            assert band.getpixel((127, LABEL_BAND - 1)) == (245, 245, 245)  # the band's ground
+            dark = sum(1 for p in band.crop((0, 16, 128, LABEL_BAND)).getdata() if max(p) < 150)
+            assert dark > 30  # the prompt is written in it
     assert main(["bench", "toyworld", "--strategy", "nope", "--quiet"]) == 2
+
+
+def test_label_band_marks_a_failed_case_red_and_shortens_its_prompt() -> None:
+    from scenewright.bench.toyworld import FAIL_COLOUR, LABEL_BAND, MARK_BOX, PASS_COLOUR, label_band
+
+    case = make_case("complex", 0, seed=0)
+    case.plan.prompt = "three red circles left of a blue square and a green triangle on the right " * 3
+    failed, passed = label_band(case, False, 128), label_band(case, True, 128)
+    assert failed.size == (128, LABEL_BAND)
+    assert failed.getpixel((MARK_BOX[0] + 1, MARK_BOX[1] + 1)) == FAIL_COLOUR
+    assert passed.getpixel((MARK_BOX[0] + 1, MARK_BOX[1] + 1)) == PASS_COLOUR
+    mark = failed.crop(MARK_BOX)
+    assert sum(1 for p in mark.getdata() if min(p) > 200) > 10  # "FAIL" written on it in white
+    # The long prompt stays inside the tile's width: the band's right edge is untouched.
+    assert all(failed.getpixel((127, y)) == (245, 245, 245) for y in range(LABEL_BAND))
+
+
+def test_progress_lines_and_chart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scenewright.bench.charts import TOYWORLD_SIZE
+
+    chart = tmp_path / "charts" / "toyworld.png"
+    args = ["bench", "toyworld", "--n", "1", "--steps", "1", "--sets", "single,counting",
+            "--strategy", "vanilla", "--grid-dir", str(tmp_path / "grid"), "--chart", str(chart)]  # fmt: skip
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("[")]
+    assert len(lines) == 2  # 1 strategy x 2 sets x 1 case
+    assert lines[0].startswith("[1/2] vanilla single #0 seed ")
+    assert lines[1].startswith("[2/2] vanilla counting #0 seed ")
+    assert all(line.endswith(" s)") and (": passed (" in line or ": failed (" in line) for line in lines)
+    assert f"chart: {chart}" in captured.out
+    assert Image.open(chart).size == TOYWORLD_SIZE
 
 
 def test_table_says_how_to_get_a_time_ratio_when_vanilla_did_not_run() -> None:
@@ -78,7 +121,9 @@ def test_table_says_how_to_get_a_time_ratio_when_vanilla_did_not_run() -> None:
 
     run = StrategyRun(strategy="stitch")
     run.results["position"] = [{"passed": True, "seconds": 0.5}, {"passed": False, "seconds": 0.7}]
-    row = markdown_table([run], ["position"]).splitlines()[-1]
+    lines = markdown_table([run], ["position"]).splitlines()
+    row = lines[2]
+    assert lines[-1].startswith("Legend: ") and "divided by vanilla's s/image" in lines[-1]
     assert row == "| stitch | 50% | 0.60 | n/a (add vanilla to --strategy) |"
 
 
@@ -112,5 +157,6 @@ def test_time_by_objects_compares_each_strategy_with_vanilla_on_the_same_cases()
     ]
     lines = time_by_objects([vanilla, stitch]).splitlines()
     assert lines[2] == "| strategy | 2 objects | 3 objects |"
-    assert lines[-1] == "| stitch | 1.50x | 1.25x |"  # (2 + 3) / (1 + 3)
+    assert lines[-3] == "| stitch | 1.50x | 1.25x |"  # (2 + 3) / (1 + 3)
+    assert lines[-1].startswith("Legend: ") and "divided by vanilla's total" in lines[-1]
     assert time_by_objects([stitch]) == ""

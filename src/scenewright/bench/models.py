@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import io
 import json
 import math
 import os
@@ -560,56 +559,6 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n\n" + LEGEND + "."
 
 
-def chart_png(results: dict[str, Any]) -> bytes | None:
-    """A PNG of grouped bars (warm time x pipeline, peak MiB) per case and model, or None without
-    matplotlib. Uses the Agg canvas directly: no pyplot, no change to any global backend."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    entries = [e for e in results["models"] if not e["error"]]
-    cases: list[str] = []
-    for entry in entries:
-        cases += [c["case"] for c in entry["cases"] if c["case"] not in cases]
-    figure = Figure(figsize=(max(7.0, 1.1 * len(cases) + 2), 7.5), layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(2, 1)
-    width = 0.8 / max(1, len(entries))
-    panels = (
-        ("x_pipeline", 1.0, "warm time / diffusers pipeline"),
-        ("peak_bytes", 2**20, "peak memory above weights (MiB)"),
-    )
-    for ax, (key, unit, title) in zip(axes, panels, strict=True):
-        for i, entry in enumerate(entries):
-            by_case = {c["case"]: c for c in entry["cases"]}
-            xs, heights, failed = [], [], []
-            for j, case in enumerate(cases):
-                x = j - 0.4 + width * (i + 0.5)
-                value = by_case.get(case, {}).get(key)
-                if value is None:
-                    failed.append(x)
-                else:
-                    xs.append(x)
-                    heights.append(value / unit)
-            ax.bar(xs, heights, width=width, label=entry["model"])
-            for x in failed:
-                ax.text(x, 0, "failed", rotation=90, ha="center", va="bottom", fontsize=7, color="red")
-        if key == "x_pipeline":
-            ax.axhline(1.0, color="gray", linewidth=0.8, linestyle="--")
-        ax.set_xticks(range(len(cases)), cases)
-        ax.set_title(title)
-        ax.legend(fontsize=8)
-    config = results["config"]
-    figure.suptitle(
-        f"bench models: {config['scale']} scale, {config['size']} px, {config['steps']} steps, "
-        f"{config['device']} {config['dtype']}"
-    )
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    return buffer.getvalue()
-
-
 # ----------------------------------------------------------------------------- command
 
 
@@ -655,6 +604,7 @@ def register(bench_sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def bench_models_command(args: argparse.Namespace) -> int:
     """Handler of ``scenewright bench models``: table on stdout, progress on stderr, files written."""
+    from scenewright.bench.charts import have_matplotlib, models_chart
     from scenewright.tools.output import atomic_write_bytes, check_free
 
     outputs = [p for p in (args.json, args.chart) if p is not None]
@@ -664,15 +614,8 @@ def bench_models_command(args: argparse.Namespace) -> int:
                 "json" if path == args.json else "chart", f"{path} is a folder", "give a file path"
             )
     check_free(outputs, args.overwrite)  # before any work: a result is never thrown away at the end
-    if args.chart is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            print(
-                "chart: matplotlib is not installed (pip install 'scenewright[bench]'); skipped",
-                file=sys.stderr,
-            )
-            args.chart = None
+    if args.chart is not None and not have_matplotlib():  # said in one line; the run goes on
+        args.chart = None
     config = ModelsBenchConfig(
         models=args.models,
         strategies=args.strategies,
@@ -692,9 +635,8 @@ def bench_models_command(args: argparse.Namespace) -> int:
         data = (json.dumps(results, indent=2, default=str) + "\n").encode()
         print(f"json: {atomic_write_bytes(args.json, data, overwrite=args.overwrite)}", file=sys.stderr)
     if args.chart is not None:
-        png = chart_png(results)
-        if png is not None:
-            print(f"chart: {atomic_write_bytes(args.chart, png, overwrite=args.overwrite)}", file=sys.stderr)
+        png = models_chart(results)
+        print(f"chart: {atomic_write_bytes(args.chart, png, overwrite=args.overwrite)}", file=sys.stderr)
     return 0
 
 

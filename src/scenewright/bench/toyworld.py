@@ -1,14 +1,15 @@
 """``scenewright bench toyworld``: every strategy on toy-world prompt sets, judged exactly.
 
-Prints a markdown table (accuracy per set, seconds per image, time relative to vanilla), writes
-the per-case results as JSON, and saves a grid of example images per strategy.
+Prints a markdown table (accuracy per set, seconds per image, time relative to vanilla) with a
+legend under it, one progress line per case on stderr, writes the per-case results as JSON, saves
+a grid of example images per strategy (each tile labelled with its prompt, set and pass or fail)
+and, with ``--chart``, a bar chart of accuracy per strategy and set.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,28 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
-from tqdm.auto import tqdm
 
 from scenewright.bench.cases import SETS, BenchCase, make_cases
+from scenewright.bench.progress import Progress, silence_library_bars
 from scenewright.errors import InvalidInputError
 from scenewright.tools.evaluator import object_kind, score_plan
 
 GRID_EXAMPLES = 8
+PASS_COLOUR = (40, 200, 80)
+FAIL_COLOUR = (220, 50, 50)
+LABEL_BAND = 40  # pixels under each grid tile: pass/fail mark, set and seed, then the prompt
+MARK_BOX = (3, 3, 35, 15)  # the pass/fail mark within its band
+TABLE_LEGEND = (
+    "Legend: one column per prompt set, the share of its cases that the exact toy-world evaluator "
+    "passes (single: right colour and shape, in brackets right colour only; two, binding: every "
+    "object present; counting: every count exact; position: every relation holds; complex: counts "
+    "and relations); s/image: mean wall seconds of one render, the untimed warm-up excluded; time "
+    "vs vanilla: s/image divided by vanilla's s/image on the same cases (1.00x = vanilla's cost)."
+)
+BY_OBJECTS_LEGEND = (
+    "Legend: a strategy's total seconds over the cases with that many distinct objects, divided "
+    "by vanilla's total over the same cases."
+)
 
 
 def judge(case: BenchCase, image: Image.Image) -> dict[str, Any]:
@@ -78,6 +94,7 @@ def run_benchmark(
     from scenewright.executor.strategies import run_strategy
 
     cases = {s: make_cases(s, n, seed) for s in sets}
+    meter = Progress(len(strategies) * sum(len(c) for c in cases.values()), quiet=not progress)
     runs = []
     for strategy in strategies:
         run = StrategyRun(strategy)
@@ -89,7 +106,7 @@ def run_benchmark(
         for set_name, set_cases in cases.items():
             rows: list[dict[str, Any]] = []
             examples: list[tuple[BenchCase, Image.Image, bool]] = []
-            for case in tqdm(set_cases, desc=f"{strategy}/{set_name}", disable=not progress, file=sys.stderr):
+            for case in set_cases:
                 settings = settings_for(case)
                 started = time.perf_counter()
                 rendered = run_strategy(strategy, backend, case.plan, settings)
@@ -114,6 +131,10 @@ def run_benchmark(
                     row["base_passed"] = judge(case, base)["passed"]
                     row["changed_outside_mask"] = int(outside.any(axis=-1).sum())
                 rows.append(row)
+                verdict = "passed" if row["passed"] else "failed"
+                meter.step(
+                    f"{strategy} {set_name} #{case.index} seed {settings.seed}: {verdict} ({seconds:.2f} s)"
+                )
                 if len(examples) < GRID_EXAMPLES:
                     examples.append((case, rendered.image, bool(row["passed"])))
             run.results[set_name] = rows
@@ -152,6 +173,7 @@ def markdown_table(runs: list[StrategyRun], sets: list[str]) -> str:
         else:
             cells.append(f"{run.seconds_per_image() / vanilla.seconds_per_image():.2f}x")
         lines.append("| " + " | ".join(cells) + " |")
+    lines.append("\n" + TABLE_LEGEND)
     for run in runs:
         summary = refine_summary(run)
         if summary:
@@ -191,7 +213,8 @@ def time_by_objects(runs: list[StrategyRun]) -> str:
             total = sum(base[key][1] for key in keys)
             cells.append(f"{sum(own[key][1] for key in keys) / total:.2f}x" if keys and total > 0 else "-")
         lines.append("| " + " | ".join(cells) + " |")
-    return "Time vs vanilla on the same cases, by distinct objects in the plan:\n\n" + "\n".join(lines)
+    title = "Time vs vanilla on the same cases, by distinct objects in the plan:"
+    return f"{title}\n\n" + "\n".join(lines) + f"\n\n{BY_OBJECTS_LEGEND}"
 
 
 def _tile(case: BenchCase, image: Image.Image, passed: bool, side: int) -> Image.Image:
@@ -201,29 +224,69 @@ def _tile(case: BenchCase, image: Image.Image, passed: bool, side: int) -> Image
     for obj in case.plan.objects:
         for x0, y0, x1, y1 in obj.boxes:
             draw.rectangle((x0 * side, y0 * side, x1 * side - 1, y1 * side - 1), outline=(110, 110, 110))
-    frame = (40, 200, 80) if passed else (220, 50, 50)
-    draw.rectangle((0, 0, side - 1, side - 1), outline=frame, width=3)
+    draw.rectangle((0, 0, side - 1, side - 1), outline=PASS_COLOUR if passed else FAIL_COLOUR, width=3)
     return tile
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, width: float) -> str:
+    """``text`` cut at a word (with "...") so that it fits ``width`` pixels."""
+    if draw.textlength(text) <= width:
+        return text
+    words = text.split()
+    while words and draw.textlength(" ".join(words) + "...") > width:
+        words.pop()
+    return " ".join(words) + "..." if words else "..."
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, width: float, lines: int) -> list[str]:
+    """Up to ``lines`` lines of ``text`` each within ``width`` pixels; the last one shortened."""
+    out: list[str] = []
+    words = text.split()
+    while words and len(out) < lines - 1:
+        line = words.pop(0)
+        while words and draw.textlength(f"{line} {words[0]}") <= width:
+            line += " " + words.pop(0)
+        out.append(line)
+    if words:
+        out.append(_fit(draw, " ".join(words), width))
+    return out
+
+
+def label_band(case: BenchCase, passed: bool, width: int) -> Image.Image:
+    """What goes under a tile: a green PASS or red FAIL mark, the set and seed, the prompt
+    (wrapped to two lines, shortened), so a grid can be read without the JSON beside it."""
+    band = Image.new("RGB", (width, LABEL_BAND), (245, 245, 245))
+    draw = ImageDraw.Draw(band)
+    draw.rectangle(MARK_BOX, fill=PASS_COLOUR if passed else FAIL_COLOUR)
+    draw.text((MARK_BOX[0] + 3, MARK_BOX[1]), "PASS" if passed else "FAIL", fill=(255, 255, 255))
+    set_label = _fit(draw, f"{case.set}  seed {case.seed}", width - MARK_BOX[2] - 6)
+    draw.text((MARK_BOX[2] + 4, MARK_BOX[1]), set_label, fill=(20, 20, 20))
+    for i, line in enumerate(_wrap(draw, case.plan.prompt, width - 6, 2)):
+        draw.text((3, 17 + 11 * i), line, fill=(50, 50, 50))
+    return band
 
 
 def save_grid(run: StrategyRun, path: Path, scale: int = 2) -> Path:
     """One labelled row per set (up to GRID_EXAMPLES examples): plan boxes in grey, frames green
-    when the case passed and red when it failed, the set's accuracy beside its name."""
+    when the case passed and red when it failed, the set's accuracy beside its name, and under
+    each tile its label band (:func:`label_band`)."""
     sets = [name for name, examples in run.examples.items() if examples]
     if not sets:
         raise ValueError("no examples to draw")
     side = run.examples[sets[0]][0][1].width * scale
     label_width, header, gap = 150, 22, 4
-    width = label_width + GRID_EXAMPLES * (side + gap)
-    grid = Image.new("RGB", (width, header + len(sets) * (side + gap)), (30, 30, 30))
+    row_height = side + LABEL_BAND + gap
+    columns = max(len(run.examples[name]) for name in sets)
+    width = label_width + columns * (side + gap)
+    grid = Image.new("RGB", (width, header + len(sets) * row_height), (30, 30, 30))
     draw = ImageDraw.Draw(grid)
     draw.text(
         (6, 5),
-        f"{run.strategy}   (grey: plan boxes; frame green = passed, red = failed)",
+        f"{run.strategy}   (grey: plan boxes; frame and mark green = passed, red = failed)",
         fill=(230, 230, 230),
     )
     for row, name in enumerate(sets):
-        top = header + row * (side + gap)
+        top = header + row * row_height
         draw.text((6, top + side // 2 - 12), name, fill=(230, 230, 230))
         draw.text(
             (6, top + side // 2 + 2),
@@ -231,7 +294,9 @@ def save_grid(run: StrategyRun, path: Path, scale: int = 2) -> Path:
             fill=(170, 170, 170),
         )
         for column, (case, image, passed) in enumerate(run.examples[name]):
-            grid.paste(_tile(case, image, passed, side), (label_width + column * (side + gap), top))
+            left = label_width + column * (side + gap)
+            grid.paste(_tile(case, image, passed, side), (left, top))
+            grid.paste(label_band(case, passed, side), (left, top + side))
     path.parent.mkdir(parents=True, exist_ok=True)
     grid.save(path)
     return path
@@ -253,12 +318,14 @@ def register(bench_sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", dest="json_path", help="write the results here")
     p.add_argument("--grid-dir", default="out/bench", help="where grid PNGs go (default out/bench)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--chart", type=Path, help="write a bar chart PNG of accuracy per strategy and set here")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from scenewright.backends import load_backend, resolve_backend
+    from scenewright.bench.charts import have_matplotlib, toyworld_chart, write_png
     from scenewright.executor.sampler import SamplingSettings
     from scenewright.executor.strategies import get_strategy, parse_options, strategy_names
 
@@ -272,6 +339,11 @@ def run(args: argparse.Namespace) -> int:
     for name in sets:
         if name not in SETS:
             raise InvalidInputError("sets", f"unknown set '{name}'", f"use some of {', '.join(SETS)}")
+    if args.chart is not None and args.chart.is_dir():
+        raise InvalidInputError("chart", f"{args.chart} is a folder", "give a file path ending in .png")
+    chart = args.chart if args.chart is not None and have_matplotlib() else None
+    if args.quiet:
+        silence_library_bars()
     backend = load_backend(resolve_backend(args.backend))
     defaults = backend.defaults
 
@@ -313,4 +385,7 @@ def run(args: argparse.Namespace) -> int:
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_path).write_text(json.dumps(payload, indent=2) + "\n")
         print(f"json: {args.json_path}")
+    if chart is not None:
+        title = f"bench toyworld: backend {args.backend}, {args.n} cases per set, seed {args.seed}"
+        print(f"chart: {write_png(chart, toyworld_chart(runs, sets, title))}")
     return 0

@@ -6,7 +6,9 @@ side in one process: vanilla with the base prompt only, vanilla over the same jo
 the regional run (every regional prompt plus the base prompt, plain attention), and the regional
 run on each kernel. Ratios are printed against both vanillas; time is the fastest of the repeats
 (CPU time of one thread on a CPU, so other work on the machine does not count; wall time on
-CUDA), memory the peak resident (CPU) or allocated (CUDA) growth during a pass.
+CUDA), memory the peak resident (CPU) or allocated (CUDA) growth during a pass. A progress line
+per configuration goes to stderr (``--quiet`` silences it), a legend follows the table, and
+``--chart`` draws the time and memory ratios.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ from pathlib import Path
 from typing import Any
 
 REGION_COUNTS = (1, 2, 4, 8, 16)
+LEGEND = (
+    "Legend: regions: region prompts; text: text tokens in the joint sequence (one prompt per region "
+    "plus the base prompt); base ms: vanilla attention with the base prompt only; same ms: vanilla "
+    "attention over the same joint sequence as the regional pass; <kernel> ms: the regional pass on "
+    "that kernel; x same: its time divided by same ms (the cost of the regional mask alone); x base: "
+    "divided by base ms (the cost of regional prompting against a plain render); mem x: its peak "
+    "memory divided by vanilla's on the same sequence. ms: one transformer pass, the fastest of "
+    "--repeats (CPU time of one thread on a CPU, wall time on CUDA); memory: peak growth during a "
+    "pass (resident size on a CPU, allocator on CUDA)."
+)
 
 
 @dataclass
@@ -175,12 +187,14 @@ def _measure_side_by_side(
     return results
 
 
-def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Measure every configuration; returns the JSON-ready results."""
+def run_bench(config: BenchConfig, log: Callable[[str], None] = print, quiet: bool = False) -> dict[str, Any]:
+    """Measure every configuration; returns the JSON-ready results. ``log`` gets the table's
+    lines, stderr one progress line per configuration unless ``quiet``."""
     import torch
     from diffusers import FluxTransformer2DModel
 
     from scenewright.backends.flux import flux_image_ids
+    from scenewright.bench.progress import Progress
     from scenewright.executor.attention.edits import RegionMask
     from scenewright.executor.attention.engine import AttentionEngine
     from scenewright.executor.attention.install import installed
@@ -234,8 +248,13 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
     prompts = torch.randn(1, config.text_tokens * (max(config.regions) + 1), dim, device=device, dtype=dtype)
     header = " | ".join(f"{k + ' ms':>12} {'x same':>6} {'x base':>6} {'mem x':>5}" for k in config.kernels)
     log(f"{'regions':>7} {'text':>5} | {'base ms':>8} {'same ms':>8} | {header}")
+    meter = Progress(len(config.regions), quiet=quiet)
     for count in config.regions:
         text_len = config.text_tokens * (count + 1)
+        meter.step(
+            f"{count} region{'s' if count > 1 else ''}, {text_len} text tokens: 2 vanillas and "
+            f"{', '.join(config.kernels)}, {config.repeats} timed repeat{'s' if config.repeats != 1 else ''} each"
+        )
         text = prompts[:, :text_len]
         region = RegionMask.from_lengths(
             [config.text_tokens] * count,
@@ -296,6 +315,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = print) -> dict[s
         "threads": _torch.get_num_threads(),
         "device_name": _torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "timing": "seconds: fastest round-robin repeat, CPU time of one thread on a CPU (wall on CUDA)",
+        "legend": LEGEND,
         "results": results,
     }
 
@@ -323,12 +343,17 @@ def register(bench_subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     p.add_argument("--dtype", default="float32", help="float32 (default), bfloat16, float16")
     p.add_argument("--flex-block-size", type=int, default=128, help="BlockMask block size (default 128)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1; 0 keeps torch's)")
+    p.add_argument("--chart", type=Path, help="write a bar chart PNG of the time and memory ratios here")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(handler=bench_attention_command)
     return p
 
 
 def bench_attention_command(args: argparse.Namespace) -> int:
-    """Run the benchmark from parsed arguments; print the table, optionally write JSON."""
+    """Run the benchmark from parsed arguments; print the table, optionally write JSON and a chart."""
+    from scenewright.bench.charts import attention_chart, have_matplotlib, write_png
+    from scenewright.errors import InvalidInputError
+
     config = BenchConfig(
         image_tokens=args.image_tokens,
         text_tokens=args.text_tokens,
@@ -344,11 +369,17 @@ def bench_attention_command(args: argparse.Namespace) -> int:
         flex_block_size=args.flex_block_size,
         threads=args.threads,
     )
-    results = run_bench(config)
+    if args.chart is not None and args.chart.is_dir():
+        raise InvalidInputError("chart", f"{args.chart} is a folder", "give a file path ending in .png")
+    chart = args.chart if args.chart is not None and have_matplotlib() else None
+    results = run_bench(config, quiet=args.quiet)
+    print("\n" + LEGEND)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")
         print(f"results: {args.json}", file=sys.stderr)
+    if chart is not None:
+        print(f"chart: {write_png(chart, attention_chart(results))}", file=sys.stderr)
     return 0
 
 

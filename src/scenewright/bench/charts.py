@@ -51,8 +51,10 @@ def grouped_bars(
     groups: Sequence[str],
     series: Mapping[str, Sequence[float | None]],
     labels: str | None = None,
+    missing: str = "n/a",
 ) -> None:
-    """One cluster of bars per group, one bar per series; a missing value is marked "failed".
+    """One cluster of bars per group, one bar per series; a missing value (None or NaN) is marked
+    with the word ``missing`` in red rather than drawn as a zero.
 
     ``labels`` is a format for the value written above each bar (e.g. ``"{:.0%}"``), or None.
     """
@@ -70,7 +72,7 @@ def grouped_bars(
         if labels is not None:
             ax.bar_label(bars, labels=[labels.format(h) for h in heights], fontsize=7, padding=1)
         for x in failed:
-            ax.text(x, 0, "failed", rotation=90, ha="center", va="bottom", fontsize=7, color="red")
+            ax.text(x, 0, missing, rotation=90, ha="center", va="bottom", fontsize=7, color="red")
     ax.set_xticks(range(len(groups)), list(groups))
     if series:
         ax.legend(fontsize=8)
@@ -130,7 +132,7 @@ def models_chart(results: dict[str, Any]) -> bytes:
             by_case = {c["case"]: c for c in entry["cases"]}
             values = [by_case.get(case, {}).get(key) for case in cases]
             series[entry["model"]] = [None if v is None else v / unit for v in values]
-        grouped_bars(ax, cases, series)
+        grouped_bars(ax, cases, series, missing="failed")
         if key == "x_pipeline":
             ax.axhline(1.0, color="gray", linewidth=0.8, linestyle="--")
         ax.set_title(title)

@@ -128,8 +128,12 @@ def test_web_chat_renders_edits_and_rerenders(server: str) -> None:
 
 
 def _send(page: Any, text: str) -> None:
+    """Type and send ``text``, and wait until the conversation shows it (taken, maybe waiting)."""
+    from playwright.sync_api import expect
+
     page.locator("#request textarea").fill(text)
     page.locator("#request textarea").press("Enter")
+    expect(page.locator("#conversation")).to_contain_text(text)
 
 
 def test_web_studio_queues_routes_commands_undoes_compares_and_edits_boxes(server: str) -> None:
@@ -145,7 +149,7 @@ def test_web_studio_queues_routes_commands_undoes_compares_and_edits_boxes(serve
             page.goto(server)
             conversation, turns = page.locator("#conversation"), page.locator("#turns")
 
-            # Three messages at once: the second and third wait for the first, none is dropped.
+            # Three messages in a row: the second and third wait for the first, none is dropped.
             _send(page, "two red circles left of a blue square")
             _send(page, "make it three circles")
             _send(page, "/seed 5")

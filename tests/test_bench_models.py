@@ -160,7 +160,19 @@ def test_table_legend_progress_and_chart(run: dict[str, Any]) -> None:
     except ImportError:
         assert "matplotlib is not installed" in stderr and not chart.exists()
     else:
+        from PIL import Image
+
         assert chart.read_bytes().startswith(b"\x89PNG")
+        assert Image.open(chart).size == (750, 750)  # 110 px a case (5) + 200, by 750
+
+
+def test_quiet_prints_the_table_and_no_progress() -> None:
+    args = ["bench", "models", *RUN_ARGS, "--models", SD3_MODEL, "--strategies", "vanilla", "--quiet"]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        assert cli_main(args) == 0
+    assert stderr.getvalue() == ""
+    assert f"| {SD3_MODEL} | vanilla | vanilla |" in stdout.getvalue()
 
 
 def test_outputs_are_never_overwritten(run: dict[str, Any], tmp_path: Path) -> None:

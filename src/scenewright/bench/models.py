@@ -598,6 +598,9 @@ def register(bench_sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="write the results to this JSON file")
     p.add_argument("--chart", type=Path, help="write a bar chart PNG here (needs matplotlib)")
     p.add_argument("--overwrite", action="store_true", help="replace existing --json / --chart files")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress lines on stderr (the table says what failed)"
+    )
     p.set_defaults(handler=bench_models_command)
     return p
 
@@ -629,7 +632,7 @@ def bench_models_command(args: argparse.Namespace) -> int:
         prompt=args.prompt,
         t5_tokens=args.t5_tokens,
     )
-    results = run_models_bench(config)
+    results = run_models_bench(config, log=(lambda line: None) if args.quiet else None)
     print(markdown_table(results))
     if args.json is not None:
         data = (json.dumps(results, indent=2, default=str) + "\n").encode()

@@ -31,9 +31,10 @@ MARK_BOX = (3, 3, 35, 15)  # the pass/fail mark within its band
 TABLE_LEGEND = (
     "Legend: one column per prompt set, the share of its cases that the exact toy-world evaluator "
     "passes (single: right colour and shape, in brackets right colour only; two, binding: every "
-    "object present; counting: every count exact; position: every relation holds; complex: counts "
-    "and relations); s/image: mean wall seconds of one render, the untimed warm-up excluded; time "
-    "vs vanilla: s/image divided by vanilla's s/image on the same cases (1.00x = vanilla's cost)."
+    "object drawn in its colour and shape; counting: every count exact; position: every object in "
+    "its box and every relation holding; complex: that and every count exact); s/image: mean wall "
+    "seconds of one render, the untimed warm-up excluded; time vs vanilla: s/image divided by "
+    "vanilla's s/image on the same cases (1.00x = vanilla's cost)."
 )
 BY_OBJECTS_LEGEND = (
     "Legend: a strategy's total seconds over the cases with that many distinct objects, divided "

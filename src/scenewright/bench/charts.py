@@ -52,11 +52,13 @@ def grouped_bars(
     series: Mapping[str, Sequence[float | None]],
     labels: str | None = None,
     missing: str = "n/a",
+    reference: float | None = None,
 ) -> None:
     """One cluster of bars per group, one bar per series; a missing value (None or NaN) is marked
     with the word ``missing`` in red rather than drawn as a zero.
 
-    ``labels`` is a format for the value written above each bar (e.g. ``"{:.0%}"``), or None.
+    ``labels`` is a format for the value written above each bar (e.g. ``"{:.0%}"``), or None;
+    ``reference`` draws a dashed line at that value (1 for a ratio: no extra cost).
     """
     width = 0.8 / max(1, len(series))
     for i, (name, values) in enumerate(series.items()):
@@ -72,7 +74,10 @@ def grouped_bars(
         if labels is not None:
             ax.bar_label(bars, labels=[labels.format(h) for h in heights], fontsize=7, padding=1)
         for x in failed:
-            ax.text(x, 0, missing, rotation=90, ha="center", va="bottom", fontsize=7, color="red")
+            ax.text(x, 0, missing, rotation=90, ha="center", va="bottom", fontsize=8, color="red")
+    if reference is not None:
+        ax.axhline(reference, color="gray", linewidth=0.8, linestyle="--")
+    ax.set_ylim(bottom=0)  # bars start at 0, and a missing value's mark sits there in view
     ax.set_xticks(range(len(groups)), list(groups))
     if series:
         ax.legend(fontsize=8)
@@ -103,8 +108,7 @@ def attention_chart(results: dict[str, Any]) -> bytes:
     )
     for ax, (key, title) in zip(axes, panels, strict=True):
         series = {k: [row[k].get(key) for row in rows] for k in kernels}
-        grouped_bars(ax, groups, series, "{:.2f}")
-        ax.axhline(1.0, color="gray", linewidth=0.8, linestyle="--")
+        grouped_bars(ax, groups, series, "{:.2f}", reference=1.0)
         ax.set_title(title)
         ax.set_xlabel("regions (text tokens in the joint sequence)")
     config = results["config"]
@@ -132,8 +136,7 @@ def models_chart(results: dict[str, Any]) -> bytes:
         for entry in entries:
             by_case = {c["case"]: c for c in entry["cases"]}
             series[entry["model"]] = [by_case.get(case, {}).get(key) for case in cases]
-        grouped_bars(ax, cases, series, missing="failed")
-        ax.axhline(1.0, color="gray", linewidth=0.8, linestyle="--")
+        grouped_bars(ax, cases, series, missing="failed", reference=1.0)
         ax.set_title(title)
     config = results["config"]
     figure.suptitle(

@@ -267,10 +267,13 @@ def edit_examples(plan: Plan) -> list[str]:
     first = plan.objects[0].name if plan.objects else "circle"
     last = plan.objects[-1].name if plan.objects else "square"
     count = (plan.objects[0].count if plan.objects else 1) + 1
+    # Colours and a background the embedded model draws (``scenewright vocab``); on the help's
+    # example scene these follow-ups were measured to render right on seeds 0-3 (2026-12-01),
+    # where "make the triangle red" and "now at night" ([UNK] to the model) failed on some.
     other = next(
         (
             c
-            for c in ("red", "blue", "green", "yellow")
+            for c in ("purple", "yellow", "red", "blue")
             if c not in (plan.objects[-1].attributes if plan.objects else [])
         ),
         "red",
@@ -282,7 +285,7 @@ def edit_examples(plan: Plan) -> list[str]:
         f"move the {last} to the left",
         f"remove the {last}",
         "add a green star",
-        "now at night",
+        "now on a dark background",
     ]  # fmt: skip
 
 

@@ -142,8 +142,8 @@ def build_app(agent: Agent) -> gr.Blocks:
     with gr.Blocks(title="scenewright") as app:
         thread = gr.State(None)
         gr.Markdown(
-            "## scenewright\nAsk for a scene, then follow up: *make it four circles*, *move the "
-            "square to the left*, *make the circles bigger*, *now at night*; `/help` lists more."
+            "## scenewright\nAsk for a scene, then follow up: *make it four circles*, *make the "
+            "square yellow*, *make the circles bigger*, *remove the triangle*; `/help` lists more."
         )
         with gr.Row():
             with gr.Column(scale=5):

@@ -246,3 +246,25 @@ def test_word_soup_never_crashes_and_never_breaks_a_promise() -> None:
             continue
         assert relation_violations(plan) == [] and overlap_violations(plan) == [], text
         assert all(1 <= o.count <= MAX_COUNT and len(o.boxes) == o.count for o in plan.objects)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "problem"),
+    [
+        ("no cats", "not to be drawn ('no cats')"),
+        ("a circle without a square", "not to be drawn ('without a')"),
+        ("two circles but not a square", "not to be drawn ('not a')"),
+        ("-3 circles", "'-3', which is not a count"),
+        ("2.5 circles", "'2.5', which is not a count"),
+    ],
+)
+def test_negations_and_odd_counts_are_refused_not_drawn(prompt: str, problem: str) -> None:
+    """Issue 17: "no cats" gave two cats, "-3 circles" three and "2.5 circles" five."""
+    from scenewright.errors import InvalidInputError
+    from scenewright.planner.llm import check_prompt_length
+    from scenewright.planner.parse import parse
+
+    with pytest.raises(InvalidInputError) as caught:
+        parse(prompt)
+    assert str(caught.value).startswith("prompt: ") and problem in str(caught.value)
+    check_prompt_length(prompt)  # an LLM reads negations: its planner is not refused these

@@ -24,8 +24,7 @@ from typing import Any
 import openai
 from pydantic import ValidationError
 
-from scenewright.errors import InvalidInputError
-from scenewright.planner.parse import check_prompt
+from scenewright.planner.parse import check_prompt_text
 from scenewright.planner.plan import MAX_COUNT, Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
 from scenewright.planner.rules import plan_with_rules
@@ -247,12 +246,9 @@ class LLMPlanner:
 
 
 def check_prompt_length(text: str) -> None:
-    """The LLM reads any language, but not more than the rules planner's length limit."""
-    try:
-        check_prompt(text)
-    except InvalidInputError as error:
-        if "English" not in error.problem:
-            raise
+    """The LLM reads any language and negations, but not more than the rules planner's length
+    limit, and no control characters."""
+    check_prompt_text(text)
 
 
 def _short(error: Exception) -> str:

@@ -100,8 +100,17 @@ def singular(word: str, plural_expected: bool = False) -> str:
     return result if isinstance(result, str) and result else word
 
 
-def check_prompt(prompt: str) -> str:
-    """The prompt with whitespace collapsed, or an :class:`InvalidInputError` saying what is wrong."""
+# "no cats", "a circle without a square": a negated object is not an object to draw. The word must
+# be followed directly by another word, so "no, make it three" (an answer) is not caught.
+_NEGATION = re.compile(r"\b(?:no|not|without|never|except|none of|neither)\s+[^\W\d_]+", re.IGNORECASE)
+
+# "-3 circles" and "2.5 circles" were read as 3 and 5: a count is a whole, positive number.
+_NEGATIVE_NUMBER = re.compile(r"(?:^|(?<=\s))-\s*\d+")
+_DECIMAL_NUMBER = re.compile(r"\b\d+\.\d+\b")
+
+
+def check_prompt_text(prompt: str) -> str:
+    """What every planner needs: text, not too long, no control characters; whitespace collapsed."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvalidInputError("prompt", "is empty", f"describe the scene, {_EXAMPLE}")
     if len(prompt) > MAX_PROMPT_CHARS:
@@ -115,6 +124,13 @@ def check_prompt(prompt: str) -> str:
         raise InvalidInputError(
             "prompt", "contains control characters (e.g. terminal colour codes)", f"remove them, {_EXAMPLE}"
         )
+    return text
+
+
+def check_prompt(prompt: str) -> str:
+    """The prompt as the rules planner reads it, or an :class:`InvalidInputError` saying what it
+    cannot read (another language, a negation, a count that is not a whole positive number)."""
+    text = check_prompt_text(prompt)
     letters = [ch for ch in text if ch.isalpha()]
     latin = [ch for ch in letters if "LATIN" in unicodedata.name(ch, "")]
     if letters and len(latin) < 0.6 * len(letters):
@@ -122,6 +138,20 @@ def check_prompt(prompt: str) -> str:
             "prompt",
             "is not in English (the rules planner reads English only)",
             f"write it in English, {_EXAMPLE}, or use --planner llm",
+        )
+    odd_count = _NEGATIVE_NUMBER.search(text) or _DECIMAL_NUMBER.search(text)
+    if odd_count:
+        raise InvalidInputError(
+            "prompt",
+            f"has {odd_count.group(0).strip()!r}, which is not a count of things",
+            "use a whole number from 1 to 12, e.g. 'three circles' or '3 circles'",
+        )
+    negation = _NEGATION.search(text)
+    if negation:
+        raise InvalidInputError(
+            "prompt",
+            f"asks for something not to be drawn ({negation.group(0)!r}); the planner draws what is named",
+            "name only what should be in the image (with a real model, --negative-prompt steers away)",
         )
     words = re.findall(r"[^\W\d_]+", text.lower())
     foreign = sum(w in FOREIGN_FUNCTION_WORDS for w in words)

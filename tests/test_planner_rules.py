@@ -256,6 +256,7 @@ def test_word_soup_never_crashes_and_never_breaks_a_promise() -> None:
         ("two circles but not a square", "not to be drawn ('not a')"),
         ("-3 circles", "'-3', which is not a count"),
         ("2.5 circles", "'2.5', which is not a count"),
+        ("deux cercles rouges", "does not look like English"),  # "rouges": a plural counts too
     ],
 )
 def test_negations_and_odd_counts_are_refused_not_drawn(prompt: str, problem: str) -> None:
@@ -267,4 +268,4 @@ def test_negations_and_odd_counts_are_refused_not_drawn(prompt: str, problem: st
     with pytest.raises(InvalidInputError) as caught:
         parse(prompt)
     assert str(caught.value).startswith("prompt: ") and problem in str(caught.value)
-    check_prompt_length(prompt)  # an LLM reads negations: its planner is not refused these
+    check_prompt_length(prompt)  # an LLM reads negations and French: its planner is not refused these

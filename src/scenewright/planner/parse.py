@@ -154,7 +154,8 @@ def check_prompt(prompt: str) -> str:
             "name only what should be in the image (with a real model, --negative-prompt steers away)",
         )
     words = re.findall(r"[^\W\d_]+", text.lower())
-    foreign = sum(w in FOREIGN_FUNCTION_WORDS for w in words)
+    # "rouges", "bleus": plurals of listed words count too (the list holds the singular forms).
+    foreign = sum(w in FOREIGN_FUNCTION_WORDS or w.removesuffix("s") in FOREIGN_FUNCTION_WORDS for w in words)
     english = sum(w in ENGLISH_FUNCTION_WORDS for w in words)
     if foreign >= 2 and foreign > 2 * english:
         raise InvalidInputError(

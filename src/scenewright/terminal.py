@@ -6,6 +6,8 @@ A prompt, an LLM's object name or a file name can carry escape sequences (``ESC 
 
 from __future__ import annotations
 
+import os
+import sys
 import unicodedata
 
 _KEPT = {"\n", "\t"}
@@ -18,3 +20,16 @@ def printable(text: str) -> str:
     return "".join(
         ch if ch in _KEPT or unicodedata.category(ch) not in ("Cc", "Cf") else ascii(ch)[1:-1] for ch in text
     )
+
+
+def silence_library_bars() -> None:
+    """No library progress bar (transformers' "Loading weights", hub downloads, diffusers'), for
+    ``--quiet``: stderr then carries results and errors only. One place for every command."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when those libraries are imported
+    for module in ("transformers.utils.logging", "diffusers.utils.logging"):
+        loaded = sys.modules.get(module)
+        if loaded is not None:  # already imported (a test, a long-lived process): switch it off too
+            loaded.disable_progress_bar()
+    hub = sys.modules.get("huggingface_hub.utils")
+    if hub is not None:
+        hub.disable_progress_bars()

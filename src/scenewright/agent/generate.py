@@ -12,7 +12,6 @@ exit code 2, as everywhere in the CLI.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scenewright.errors import InvalidInputError, ScenewrightError
+from scenewright.terminal import silence_library_bars
 
 if TYPE_CHECKING:
     from scenewright.agent.core import Agent, AgentResult
@@ -158,18 +158,6 @@ def _precheck(args: argparse.Namespace) -> Checked:
     return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny")
 
 
-def silence_progress_bars() -> None:
-    """No library progress bar (transformers' "Loading weights", hub downloads, diffusers')."""
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when those libraries are imported
-    for module in ("transformers.utils.logging", "diffusers.utils.logging"):
-        loaded = sys.modules.get(module)
-        if loaded is not None:  # already imported (a test, a long-lived process): switch it off too
-            loaded.disable_progress_bar()
-    hub = sys.modules.get("huggingface_hub.utils")
-    if hub is not None:
-        hub.disable_progress_bars()
-
-
 class _Bar:
     """A tqdm bar that follows the agent's events (percent of the current node)."""
 
@@ -266,7 +254,7 @@ def generate_command(args: argparse.Namespace) -> int:
     from scenewright.tools.output import check_free
 
     if args.quiet:
-        silence_progress_bars()
+        silence_library_bars()
     checked = _precheck(args)
     if args.out is not None:
         check_free(_outputs(Path(args.out), checked.seeds), args.overwrite)

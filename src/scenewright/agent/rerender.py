@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from scenewright.errors import InvalidInputError, ScenewrightError
+from scenewright.terminal import silence_library_bars
 
 EXIT_INTERRUPTED = 130
 
@@ -72,12 +73,12 @@ def replay_strategy(recorded: str) -> str:
 def rerender_command(args: argparse.Namespace) -> int:
     """Render the recorded plan with the recorded settings; print where and how it came out."""
     from scenewright.agent.core import Agent
-    from scenewright.agent.generate import OUTPUTS, judge_result, render_bar, silence_progress_bars
+    from scenewright.agent.generate import OUTPUTS, judge_result, render_bar
     from scenewright.agent.run_folders import DEFAULT_ROOT, fresh_run_folder
     from scenewright.tools.output import check_free, check_output_folder
 
     if args.quiet:
-        silence_progress_bars()
+        silence_library_bars()
     meta = read_recipe(Path(args.image))
     settings = meta["settings"]
     backend = args.backend or str(meta.get("backend", {}).get("name") or "tiny")

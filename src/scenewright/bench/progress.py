@@ -3,7 +3,6 @@ that garbles logs or the table on stdout."""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TextIO
 
@@ -22,16 +21,3 @@ class Progress:
         self.done += 1
         if not self.quiet:
             print(f"[{self.done}/{self.total}] {label}", file=self.stream or sys.stderr, flush=True)
-
-
-def silence_library_bars() -> None:
-    """No library progress bar (transformers' "Loading weights", hub downloads, diffusers'), for
-    ``--quiet``: stderr then carries errors only."""
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # read when those libraries are imported
-    for module in ("transformers.utils.logging", "diffusers.utils.logging"):
-        loaded = sys.modules.get(module)
-        if loaded is not None:  # already imported: switch it off there too
-            loaded.disable_progress_bar()
-    hub = sys.modules.get("huggingface_hub.utils")
-    if hub is not None:
-        hub.disable_progress_bars()

@@ -19,8 +19,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from scenewright.bench.cases import SETS, BenchCase, make_cases
-from scenewright.bench.progress import Progress, silence_library_bars
+from scenewright.bench.progress import Progress
 from scenewright.errors import InvalidInputError
+from scenewright.terminal import silence_library_bars
 from scenewright.tools.evaluator import object_kind, score_plan
 
 GRID_EXAMPLES = 8

@@ -158,6 +158,19 @@ def _precheck(args: argparse.Namespace) -> Checked:
     return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny")
 
 
+def settle_turn(result: Any, command: str) -> bool:
+    """Print a finished turn's notes as warnings; False when it was cancelled (and say so), a
+    one-line error when it failed. Shared by generate and rerender."""
+    for note in result.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    if result.status == "cancelled":
+        print("interrupted: the render was cancelled; nothing more was written", file=sys.stderr)
+        return False
+    if not result.ok:
+        raise ScenewrightError(result.errors[0] if result.errors else f"{command}: {result.status}")
+    return True
+
+
 class _Bar:
     """A tqdm bar that follows the agent's events (percent of the current node)."""
 
@@ -272,13 +285,8 @@ def generate_command(args: argparse.Namespace) -> int:
             agent.tools.out_dir = folder / f"seed-{seed}" if several else folder
             label = f"seed {seed} ({index + 1}/{len(checked.seeds)}) " if several else ""
             result = _render(agent, checked.prompt, seed, args.quiet, label)
-            for note in result.notes:
-                print(f"warning: {note}", file=sys.stderr)
-            if result.status == "cancelled":
-                print("interrupted: the render was cancelled; nothing more was written", file=sys.stderr)
+            if not settle_turn(result, "generate"):
                 return EXIT_INTERRUPTED
-            if not result.ok:
-                raise ScenewrightError(result.errors[0] if result.errors else f"generate: {result.status}")
             if index == 0 and result.plan is not None and checked.tiny:
                 dropped = background_note(result.plan.background, agent.backend_name)
                 if dropped:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scenewright.errors import InvalidInputError, ScenewrightError
+from scenewright.errors import InvalidInputError
 from scenewright.terminal import silence_library_bars
 
 EXIT_INTERRUPTED = 130
@@ -73,7 +73,7 @@ def replay_strategy(recorded: str) -> str:
 def rerender_command(args: argparse.Namespace) -> int:
     """Render the recorded plan with the recorded settings; print where and how it came out."""
     from scenewright.agent.core import Agent
-    from scenewright.agent.generate import OUTPUTS, judge_result, render_bar
+    from scenewright.agent.generate import OUTPUTS, judge_result, render_bar, settle_turn
     from scenewright.agent.run_folders import DEFAULT_ROOT, fresh_run_folder
     from scenewright.tools.output import check_free, check_output_folder
 
@@ -113,13 +113,8 @@ def rerender_command(args: argparse.Namespace) -> int:
                 strategy=replay_strategy(recorded),
                 on_event=bar,
             )
-        for note in result.notes:
-            print(f"warning: {note}", file=sys.stderr)
-        if result.status == "cancelled":
-            print("interrupted: the render was cancelled; nothing more was written", file=sys.stderr)
+        if not settle_turn(result, "rerender"):
             return EXIT_INTERRUPTED
-        if not result.ok:
-            raise ScenewrightError(result.errors[0] if result.errors else f"rerender: {result.status}")
         if recorded and result.strategy != recorded:
             print(f"warning: strategy: recorded {recorded}, rendered with {result.strategy}", file=sys.stderr)
         for kind, path in result.paths.items():

@@ -257,10 +257,6 @@ def build_app(agent: Agent) -> gr.Blocks:
             """The tab's session (a new one when the page has not said which yet)."""
             return sessions.get(thread_id or uuid.uuid4().hex)
 
-        def start() -> tuple[Any, ...]:
-            session = sessions.get(uuid.uuid4().hex)
-            return session.thread, session.seed
-
         def accept(message: str, thread_id: str | None) -> dict[Any, Any]:
             """Take a request at once (never dropped): shown in the conversation, then queued."""
             session = session_of(thread_id)
@@ -396,7 +392,9 @@ def build_app(agent: Agent) -> gr.Blocks:
             if thread_id and value:
                 session_of(thread_id).strategy = value
 
-        app.load(start, None, [thread, seed], queue=False)
+        # The tab's thread is made by its first event (and handed back to the page's state), not by
+        # a load event: a load answered after the first request would switch the tab to a new
+        # thread and lose that request's turn.
         queued: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "render"}
         # A request is taken at once (never dropped, even mid-render), then waits in the one
         # queue slot every render shares, in the order it was sent.

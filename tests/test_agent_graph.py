@@ -16,6 +16,7 @@ from PIL import Image
 
 from scenewright import Agent
 from scenewright.agent.core import AgentResult
+from scenewright.errors import InvalidInputError
 from scenewright.executor import strategies
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.geometry import overlap_violations
@@ -209,9 +210,11 @@ def test_failing_strategies_fall_back_to_vanilla_and_lose_nothing(
     assert third.ok and third.strategy == "vanilla" and any("nan failed" in n for n in third.notes)
     assert Path(first.paths["image"]).is_file() and Path(second.paths["image"]).is_file()
 
-    unknown = agent.run("make the square green", strategy="nope")
-    assert unknown.ok and unknown.strategy == "vanilla"
-    assert any("'nope' is not available" in n for n in unknown.notes)
+    # An unknown name is the caller's mistake, refused before the turn (issue 17: it used to
+    # render vanilla quietly); the thread is left as it was.
+    with pytest.raises(InvalidInputError, match="nope"):
+        agent.run("make the square green", strategy="nope")
+    assert agent.current().paths == third.paths
 
 
 def test_refine_loop_is_bounded_and_only_runs_when_registered(

@@ -269,3 +269,20 @@ def test_negations_and_odd_counts_are_refused_not_drawn(prompt: str, problem: st
         parse(prompt)
     assert str(caught.value).startswith("prompt: ") and problem in str(caught.value)
     check_prompt_length(prompt)  # an LLM reads negations and French: its planner is not refused these
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "draw a red circle",
+        "please make a red circle",
+        "I want to see a red circle",
+        "can you show me a red circle",
+    ],
+)
+def test_the_request_around_a_scene_is_not_an_object(prompt: str) -> None:
+    """Issue 14: "draw a red circle" planned an object named "draw"."""
+    from scenewright.planner.parse import parse
+
+    scene = parse(prompt)
+    assert [(o.name, o.count, o.attributes) for o in scene.objects] == [("circle", 1, ["red"])]

@@ -199,10 +199,46 @@ def _words(text: str) -> list[str]:
     return out
 
 
+# "draw a red circle", "please make two squares", "I want to see a star": the request around the
+# scene, not objects in it (they were planned as objects named "draw" and "please make").
+_REQUEST_WORDS = frozenset(
+    [
+        "please",
+        "draw",
+        "make",
+        "create",
+        "show",
+        "paint",
+        "render",
+        "generate",
+        "produce",
+        "sketch",
+        "depict",
+        "give",
+        "me",
+        "us",
+        "i",
+        "we",
+        "want",
+        "need",
+        "would",
+        "like",
+        "can",
+        "could",
+        "you",
+        "see",
+    ]
+)
+
+
 def _strip_medium(words: list[str]) -> tuple[list[str], str | None]:
     """Drop an opening "a photo of" / "a watercolor painting of"; return the style it names."""
     i = 0
-    while i < len(words) and words[i] in ("there", "is", "are", "here"):
+    while i < len(words) and (
+        words[i] in ("there", "is", "are", "here")
+        or words[i] in _REQUEST_WORDS
+        or (words[i] == "to" and i > 0 and words[i - 1] in _REQUEST_WORDS)  # "I want to see"
+    ):
         i += 1
     j = i + 1 if i < len(words) and words[i] in ("a", "an", "the") else i
     for k in range(min(len(words) - 1, j + 4), j, -1):

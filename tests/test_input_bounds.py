@@ -141,3 +141,12 @@ def test_a_history_that_is_not_a_history_file_is_refused_before_the_first_turn(t
             Agent(history=path, out_dir=tmp_path / "out")
         assert str(caught.value).startswith("history: ") and problem in str(caught.value)
     assert corrupt.read_bytes() == b"not a database" * 100  # the user's file is left as it was
+
+
+def test_an_edited_plan_without_objects_is_refused_by_field(tmp_path: Path) -> None:
+    from scenewright import Agent
+
+    agent = Agent(steps=2, out_dir=tmp_path / "out", strategy="vanilla", max_refine_rounds=0)
+    result = agent.render_plan({"prompt": "a yellow star above a purple heart", "objects": []})
+    assert result.status == "invalid" and result.errors[0].startswith("objects: is empty")
+    assert not (tmp_path / "out").exists()

@@ -266,9 +266,9 @@ def _plan_case(thread: _Thread, text: str) -> None:
     event(f"plan {result.status}")
     assert result.status in ("done", "invalid", "failed"), result.summary()
     if result.status == "done":
+        thread.last_good = np.asarray(result.image)
         assert result.plan is not None and 1 <= len(result.plan.objects) <= MAX_OBJECTS
         assert Path(result.paths["image"]).is_file()
-        thread.last_good = np.asarray(result.image)
     else:
         assert result.errors, result.summary()
         for error in result.errors:

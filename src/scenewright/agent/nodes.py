@@ -194,6 +194,11 @@ def validate_node(state: AgentState) -> dict[str, Any]:
         plan = Plan.model_validate(data)
     except ValidationError as error:
         return {"status": "invalid", "errors": describe_errors(error)}
+    if not plan.objects:  # nothing to place, check or refine: a planner's plan never looks like this
+        return {
+            "status": "invalid",
+            "errors": ['objects: is empty; add at least one, e.g. {"name": "circle", "count": 1}'],
+        }
     notes = list(state.get("notes", []))
     reference = state.get("reference")
     if state.get("plan_source") == "user" and isinstance(reference, dict):

@@ -31,7 +31,7 @@ def main() -> int:
     from playwright.sync_api import expect, sync_playwright
 
     from scenewright import Agent
-    from scenewright.agent.web import build_app, launch_options
+    from scenewright.agent.web import build_app, launch_in_background
 
     chromium = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
     with tempfile.TemporaryDirectory() as out, socket.socket() as probe:
@@ -40,13 +40,7 @@ def main() -> int:
         probe.close()
         agent = Agent(seed=args.seed, out_dir=out, max_refine_rounds=0)
         app = build_app(agent)
-        app.launch(
-            server_name="127.0.0.1",
-            server_port=port,
-            prevent_thread_lock=True,
-            quiet=True,
-            **launch_options(out),
-        )
+        launch_in_background(app, out, port)
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(

@@ -110,18 +110,12 @@ def test_uploads_are_bounded(tmp_path: Path) -> None:
     import httpx
 
     from scenewright import Agent
-    from scenewright.agent.web import build_app, launch_options
+    from scenewright.agent.web import build_app, launch_in_background
 
     agent = Agent(steps=1, strategy="vanilla", max_refine_rounds=0, out_dir=tmp_path)
     app = build_app(agent)
     port = _free_port()
-    app.launch(
-        server_name="127.0.0.1",
-        server_port=port,
-        prevent_thread_lock=True,
-        quiet=True,
-        **launch_options(tmp_path),
-    )
+    launch_in_background(app, tmp_path, port)
     try:
         url = f"http://127.0.0.1:{port}/gradio_api/upload"
         small = httpx.post(url, files={"files": ("plan.json", b"{}" * 100)}, timeout=30)

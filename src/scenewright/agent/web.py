@@ -55,6 +55,19 @@ def launch_options(out_dir: str | Path) -> dict[str, Any]:
     return {"allowed_paths": [str(Path(out_dir).resolve())], "max_file_size": MAX_UPLOAD}
 
 
+def launch_in_background(app: Any, out_dir: str | Path, port: int) -> str:
+    """Serve ``app`` on 127.0.0.1:``port`` from a background thread (tests, the screenshot
+    script) with the same file and upload limits as ``serve``; returns the URL."""
+    app.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        **launch_options(out_dir),
+    )
+    return f"http://127.0.0.1:{port}"
+
+
 def serve_command(args: argparse.Namespace) -> int:
     """Entry point of ``scenewright serve``."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local tool: no usage pings

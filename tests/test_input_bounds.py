@@ -150,3 +150,28 @@ def test_an_edited_plan_without_objects_is_refused_by_field(tmp_path: Path) -> N
     result = agent.render_plan({"prompt": "a yellow star above a purple heart", "objects": []})
     assert result.status == "invalid" and result.errors[0].startswith("objects: is empty")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["generate", "chat"])
+def test_llm_timeout_is_an_option_of_every_face_and_is_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    code = main([command, *(["a red circle"] if command == "generate" else []), "--planner", "llm",
+                 "--llm-timeout", "0", "--out", str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: llm-timeout: 0.0 is not a positive number of seconds"), err
+
+
+def test_the_wait_for_an_llm_is_announced_with_its_bound(tmp_path: Path) -> None:
+    from scenewright import Agent
+    from scenewright.planner.llm import LLMSettings
+
+    settings = LLMSettings(model="m", base_url="http://127.0.0.1:9/v1", api_key="k", timeout=4.0, backoff=0.0)
+    agent = Agent(
+        steps=2, out_dir=tmp_path / "out", planner="llm", llm_settings=settings, max_refine_rounds=0
+    )
+    events: list[dict[str, object]] = []
+    result = agent.run("a red circle", on_event=events.append)
+    assert result.status == "done" and any("LLM" in n for n in result.notes)  # the rules planner took over
+    said = [str(e["message"]) for e in events if str(e.get("message", "")).startswith("asking the LLM")]
+    assert said == ["asking the LLM (up to 8 s without an answer, then the rules planner)"]

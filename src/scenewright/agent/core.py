@@ -31,6 +31,7 @@ from scenewright.agent.nodes import (
     PlannerFn,
     Toolbox,
     Verifier,
+    emit,
     report_verifier,
     strategy_options,
     toy_verifier,
@@ -78,6 +79,10 @@ def _planner(choice: str | PlannerFn, llm_settings: Any = None) -> PlannerFn:
         base = llm_settings or LLMSettings()
 
         def plan(prompt: str, seed: int) -> PlanResult:
+            most = base.timeout * base.timeout_attempts
+            emit(
+                "plan", 0, 1, f"asking the LLM (up to {most:.0f} s without an answer, then the rules planner)"
+            )
             return plan_with_llm(prompt, replace(base, seed=seed))
 
         return plan

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scenewright.agent.options import add_llm_timeout, llm_settings
 from scenewright.errors import InvalidInputError, ScenewrightError
 from scenewright.terminal import silence_library_bars
 
@@ -79,6 +80,7 @@ def add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--planner", default="rules", choices=["rules", "llm"], help="rules (offline, default) or llm"
     )
+    add_llm_timeout(p)
     p.add_argument(
         "--refine-rounds",
         type=int,
@@ -218,6 +220,7 @@ def _agent(args: argparse.Namespace, out_dir: Path) -> Agent:
         flat_output=True,
         overwrite=args.overwrite,
         sam=getattr(args, "sam", None),
+        llm_settings=llm_settings(args),
     )
     if getattr(args, "detector", None):
         from scenewright.agent.detection import attach_detector

@@ -17,6 +17,7 @@ def add_agent_options(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument(
         "--planner", default="rules", choices=["rules", "llm"], help="rules (offline, default) or llm"
     )
+    add_llm_timeout(p)
     p.add_argument("--strategy", default="auto", help="auto (default) or a strategy name, e.g. vanilla")
     p.add_argument(
         "--refine-rounds",
@@ -78,7 +79,24 @@ def agent_settings(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device,
         "dtype": args.dtype,
         "sam": getattr(args, "sam", None),
+        "llm_settings": llm_settings(args),
     }
+
+
+def llm_settings(args: argparse.Namespace) -> Any:
+    """The LLM planner's settings when ``--planner llm`` is chosen, with ``--llm-timeout``."""
+    if getattr(args, "planner", "rules") != "llm":
+        return None
+    from scenewright.planner.llm import settings_with_timeout
+
+    return settings_with_timeout(getattr(args, "llm_timeout", None))
+
+
+def add_llm_timeout(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--llm-timeout", type=float, metavar="SECONDS",
+        help="seconds to wait for each LLM answer (default 30; twice without an answer, then the rules planner)",
+    )  # fmt: skip
 
 
 def check_detector(args: argparse.Namespace) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 from typing import Any, TextIO
@@ -49,15 +48,9 @@ def make_plan(
 
         return plan_with_rules(prompt, seed)
     if planner == "llm":
-        from scenewright.planner.llm import DEFAULT_MODEL, LLMPlanner, LLMSettings
+        from scenewright.planner.llm import DEFAULT_MODEL, LLMPlanner, settings_with_timeout
 
-        settings = LLMSettings(model=model or DEFAULT_MODEL, seed=seed)
-        if timeout is not None:
-            if not (timeout > 0 and math.isfinite(timeout)):
-                raise InvalidInputError(
-                    "llm-timeout", f"{timeout} is not a positive number of seconds", "use --llm-timeout 30"
-                )
-            settings.timeout = timeout
+        settings = settings_with_timeout(timeout, model=model or DEFAULT_MODEL, seed=seed)
         return LLMPlanner(settings).plan(prompt)
     raise InvalidInputError(
         "planner", f"{planner!r} is not a planner", "use --planner rules or --planner llm"

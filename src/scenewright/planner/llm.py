@@ -11,6 +11,7 @@ answers instead and the result carries a warning that says so.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import re
@@ -24,6 +25,7 @@ from typing import Any
 import openai
 from pydantic import ValidationError
 
+from scenewright.errors import InvalidInputError
 from scenewright.planner.parse import check_prompt_text
 from scenewright.planner.plan import MAX_COUNT, Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
@@ -243,6 +245,19 @@ class LLMPlanner:
         except ValueError:
             pass
         return delay
+
+
+def settings_with_timeout(timeout: float | None, **fields: Any) -> LLMSettings:
+    """LLM settings with ``--llm-timeout`` checked (positive, finite seconds); one check for
+    every face that takes the option."""
+    settings = LLMSettings(**fields)
+    if timeout is not None:
+        if not (timeout > 0 and math.isfinite(timeout)):
+            raise InvalidInputError(
+                "llm-timeout", f"{timeout} is not a positive number of seconds", "use --llm-timeout 30"
+            )
+        settings.timeout = timeout
+    return settings
 
 
 def check_prompt_length(text: str) -> None:

@@ -97,18 +97,21 @@ def run_benchmark(
 
     cases = {s: make_cases(s, n, seed) for s in sets}
     meter = Progress(len(strategies) * sum(len(c) for c in cases.values()), quiet=not progress)
-    runs = []
+    runs = {strategy: StrategyRun(strategy) for strategy in strategies}
+    first = next(iter(cases.values()))[:1]
     for strategy in strategies:
-        run = StrategyRun(strategy)
         # One untimed run first: a strategy's first call pays one-off costs (kernel compilation,
         # lazy imports) that would otherwise be charged to whichever case comes first.
-        first = next(iter(cases.values()))[:1]
         for case in first:
             run_strategy(strategy, backend, case.plan, settings_for(case))
-        for set_name, set_cases in cases.items():
-            rows: list[dict[str, Any]] = []
-            examples: list[tuple[BenchCase, Image.Image, bool]] = []
-            for case in set_cases:
+    for set_name, set_cases in cases.items():
+        for run in runs.values():
+            run.results[set_name] = []
+            run.examples[set_name] = []
+        # Strategies take turns case by case, so a change in the machine's load falls on all of
+        # them alike and the time ratios stay fair.
+        for case in set_cases:
+            for strategy, run in runs.items():
                 settings = settings_for(case)
                 started = time.perf_counter()
                 rendered = run_strategy(strategy, backend, case.plan, settings)
@@ -132,17 +135,14 @@ def run_benchmark(
                     )
                     row["base_passed"] = judge(case, base)["passed"]
                     row["changed_outside_mask"] = int(outside.any(axis=-1).sum())
-                rows.append(row)
+                run.results[set_name].append(row)
                 verdict = "passed" if row["passed"] else "failed"
                 meter.step(
                     f"{strategy} {set_name} #{case.index} seed {settings.seed}: {verdict} ({seconds:.2f} s)"
                 )
-                if len(examples) < GRID_EXAMPLES:
-                    examples.append((case, rendered.image, bool(row["passed"])))
-            run.results[set_name] = rows
-            run.examples[set_name] = examples
-        runs.append(run)
-    return runs
+                if len(run.examples[set_name]) < GRID_EXAMPLES:
+                    run.examples[set_name].append((case, rendered.image, bool(row["passed"])))
+    return list(runs.values())
 
 
 def refine_summary(run: StrategyRun) -> dict[str, int] | None:

@@ -126,3 +126,32 @@ def test_leading_components_match_the_exact_svd_on_large_feature_matrices() -> N
         cosine = abs(fast[:, i] @ exact[:, i]) / (np.linalg.norm(fast[:, i]) * np.linalg.norm(exact[:, i]))
         assert cosine > 0.999
     assert np.allclose(np.linalg.norm(fast, axis=0), s[:3], rtol=1e-3)
+
+
+def test_instances_of_one_noun_sharing_features_on_a_diffuse_map_count_apart() -> None:
+    """A small model's reference pass: every instance has the same features (one prototype) and
+    the noun's map never falls below a third of its peak. The instances are still told apart
+    (connected pieces), and the diffuse floor is not mistaken for one (Otsu's threshold)."""
+    rng = np.random.default_rng(4)
+    rows, cols = np.mgrid[:H, :W]
+    background, heart = rng.normal(0, 1, (2, 16))
+    features = background + rng.normal(0, 0.05, (H * W, 16))
+    cross = 0.35 + rng.uniform(0, 0.05, (H, W))
+    centres = [(5, 5), (5, 18), (18, 5), (18, 18)]
+    for r, c in centres:
+        disc = ((rows - r) ** 2 + (cols - c) ** 2 <= 9).ravel()
+        features[disc] = heart + rng.normal(0, 0.05, (int(disc.sum()), 16))
+        cross.ravel()[disc] = 1.0
+    layout = build_count_layout(features, cross, 3)
+    assert layout.found == 4 and len(layout.instances) == 3 and len(layout.removed) == 1
+    for inst in [*layout.instances, *layout.removed]:
+        r0, c0 = inst.box[1] * H, inst.box[0] * W
+        assert any(abs(r0 - (r - 3)) <= 1 and abs(c0 - (c - 3)) <= 1 for r, c in centres)
+
+
+def test_otsu_threshold_splits_two_levels() -> None:
+    from scenewright.planner.count_layout import otsu_threshold
+
+    values = np.concatenate([np.full(100, 0.3), np.full(20, 0.9)])
+    assert 0.3 < otsu_threshold(values) <= 0.9
+    assert otsu_threshold(np.full(5, 0.7)) == 0.7

@@ -389,22 +389,6 @@ def test_free_stitch_runs_one_row_per_instance_and_checks_its_option(
     assert run_strategy("stitch", backend, plan, settings).report["object_pass"] == "box"
 
 
-def test_auto_routes_each_kind_of_plan_and_says_why() -> None:
-    from scenewright.executor.auto import choose_strategy
-
-    assert choose_strategy(Plan(prompt="a quiet scene"))[0] == "vanilla"
-    assert choose_strategy(count_plan(3)) == (
-        "stitch",
-        "circle x3 with boxes: each object drawn apart, then put in its boxes",
-    )
-    unboxed = Plan(prompt="3 red circles", objects=[PlanObject(name="circle", count=3, attributes=["red"])])
-    assert choose_strategy(unboxed)[0] == "numina"
-    name, why = choose_strategy(two_object_plan())
-    assert name == "stitch" and "2 objects with boxes" in why
-    single = Plan(prompt="a red circle", objects=[PlanObject(name="circle", attributes=["red"])])
-    assert choose_strategy(single)[0] == "taca"
-
-
 def test_footprint_spread_tells_a_formed_object_from_a_faint_haze() -> None:
     from scenewright.executor.stitch_free import MAX_SPREAD, footprint_spread
 

@@ -118,6 +118,9 @@ class Backend(ABC):
     # Strategy options tuned for this model (``{"regional": {"text_boost": 3.0}}``): they replace
     # the strategy's own defaults, and options the user names replace them in turn.
     strategy_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
+    # The strategies ranked per kind of plan by the toy-world benchmark on this model (written by
+    # ``scenewright bench auto-table``); empty: ``auto`` uses the embedded default model's table.
+    auto_table: Mapping[str, Any] = MappingProxyType({})
     transformer: Any  # a diffusers transformer model (FluxTransformer2DModel, SD3Transformer2DModel)
     scheduler: FlowMatchEulerDiscreteScheduler
     device: torch.device

@@ -40,6 +40,8 @@ ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 CODEC_FILE = "codec.json"
 # Strategy options tuned on this model by the toy-world bench (optional; see Backend.strategy_defaults).
 STRATEGY_DEFAULTS_FILE = "strategy_defaults.json"
+# The measured ranking ``auto`` picks from (optional; see Backend.auto_table).
+AUTO_TABLE_FILE = "auto_table.json"
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld"
 
 
@@ -114,6 +116,22 @@ def build_components(
     return transformer, text_encoder, tokenizer, scheduler
 
 
+def read_auto_table(root: Path) -> dict[str, Any]:
+    """The ``auto`` table in a model folder, or {} when it has none."""
+    path = root / AUTO_TABLE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        table = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise BackendError(f"backend: {path} is not valid JSON ({error})") from error
+    if not isinstance(table, dict) or not isinstance(table.get("kinds"), dict):
+        raise BackendError(
+            f"backend: {path} has no 'kinds' mapping; rebuild it with scenewright bench auto-table"
+        )
+    return table
+
+
 def _place(module: ModuleT, device: torch.device, dtype: torch.dtype) -> ModuleT:
     """Move to ``device``; cast only when the dtype differs (diffusers warns on needless casts)."""
     module = module.to(device)
@@ -142,9 +160,11 @@ class TinyBackend(Backend):
         dtype: torch.dtype = torch.float32,
         trained: bool = True,
         strategy_defaults: Mapping[str, Mapping[str, Any]] | None = None,
+        auto_table: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.strategy_defaults = dict(strategy_defaults or {})
+        self.auto_table = dict(auto_table or {})
         self.config = config
         self.device = torch.device(device)
         self.dtype = dtype
@@ -191,6 +211,8 @@ class TinyBackend(Backend):
                 kwargs["strategy_defaults"] = json.loads(tuned.read_text())
             except json.JSONDecodeError as error:
                 raise BackendError(f"backend: {tuned} is not valid JSON ({error})") from error
+        if "auto_table" not in kwargs:
+            kwargs["auto_table"] = read_auto_table(root)
         return cls(transformer, text_encoder, tokenizer, scheduler, config, **kwargs)
 
     @classmethod
@@ -212,6 +234,8 @@ class TinyBackend(Backend):
         self.tokenizer.save_pretrained(root / "tokenizer")
         self.scheduler.save_pretrained(root / "scheduler")
         (root / CODEC_FILE).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        if self.auto_table:
+            (root / AUTO_TABLE_FILE).write_text(json.dumps(self.auto_table, indent=2) + "\n")
         if self.strategy_defaults:
             (root / STRATEGY_DEFAULTS_FILE).write_text(json.dumps(self.strategy_defaults, indent=2) + "\n")
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -23,6 +24,9 @@ from scenewright.bench.progress import Progress
 from scenewright.errors import InvalidInputError
 from scenewright.terminal import silence_library_bars
 from scenewright.tools.evaluator import object_kind, score_plan
+
+if TYPE_CHECKING:
+    from scenewright.executor.sampler import SamplingSettings
 
 GRID_EXAMPLES = 8
 PASS_COLOUR = (40, 200, 80)
@@ -325,10 +329,30 @@ def register(bench_sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def case_settings(
+    backend: Any, steps: int | None, guidance: float | None, guidance_max_sigma: float | None
+) -> Callable[[BenchCase], SamplingSettings]:
+    """The settings of each case: the model's defaults, the overrides given, the case's seed."""
+    from scenewright.executor.sampler import SamplingSettings
+
+    defaults = backend.defaults
+
+    def settings_for(case: BenchCase) -> SamplingSettings:
+        return SamplingSettings(
+            height=defaults.height,
+            width=defaults.width,
+            steps=steps or defaults.steps,
+            guidance=defaults.guidance if guidance is None else guidance,
+            seed=case.seed,
+            guidance_max_sigma=guidance_max_sigma,
+        )
+
+    return settings_for
+
+
 def run(args: argparse.Namespace) -> int:
     from scenewright.backends import load_backend, resolve_backend
     from scenewright.bench.charts import have_matplotlib, toyworld_chart, write_png
-    from scenewright.executor.sampler import SamplingSettings
     from scenewright.executor.strategies import get_strategy, parse_options, strategy_names
 
     if args.n < 1:
@@ -347,18 +371,7 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         silence_library_bars()
     backend = load_backend(resolve_backend(args.backend))
-    defaults = backend.defaults
-
-    def settings_for(case: BenchCase) -> SamplingSettings:
-        return SamplingSettings(
-            height=defaults.height,
-            width=defaults.width,
-            steps=args.steps or defaults.steps,
-            guidance=defaults.guidance if args.guidance is None else args.guidance,
-            seed=case.seed,
-            guidance_max_sigma=args.guidance_max_sigma,
-        )
-
+    settings_for = case_settings(backend, args.steps, args.guidance, args.guidance_max_sigma)
     runs = run_benchmark(backend, strategies, sets, args.n, args.seed, settings_for, progress=not args.quiet)
     print(markdown_table(runs, sets))
     by_objects = time_by_objects(runs)

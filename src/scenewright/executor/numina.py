@@ -36,9 +36,16 @@ from scenewright.planner.plan import Plan
 
 DEFAULT_REFERENCE_FRACTION = 0.4
 # What ``numina:key=value`` may set (checked when the name is parsed).
-OPTIONS: dict[str, Bound] = {"reference_fraction": Range(0.05, 1.0)}
+# NUMINA's bias strengths (its public code): +0.8 on added instances, -10 on removed ones. They
+# are options because a model's logit scale decides what 0.8 does (tuned per model in its
+# strategy_defaults.json).
 ADDED_STRENGTH = 0.8
 REMOVED_STRENGTH = -10.0
+OPTIONS: dict[str, Bound] = {
+    "reference_fraction": Range(0.05, 1.0),
+    "added_strength": Range(0.0, 20.0),
+    "removed_strength": Range(-50.0, 0.0),
+}
 
 
 class _BlockFeatures(SamplerHook):
@@ -70,6 +77,8 @@ def render_numina(
     edits: Sequence[Edit] = (),
     progress: bool = False,
     reference_fraction: float = DEFAULT_REFERENCE_FRACTION,
+    added_strength: float = ADDED_STRENGTH,
+    removed_strength: float = REMOVED_STRENGTH,
 ) -> RenderResult:
     """Render ``plan`` with each object's instance count steered to what the plan asks."""
     encoding = backend.encode_prompts([plan.global_prompt])
@@ -112,9 +121,9 @@ def render_numina(
         spatial = np.zeros(grid, dtype=np.float32)
         for instance in layout.instances:
             if instance.origin == "added":
-                spatial[np.asarray(instance.mask, dtype=bool)] += ADDED_STRENGTH
+                spatial[np.asarray(instance.mask, dtype=bool)] += added_strength
         for instance in layout.removed:
-            spatial[np.asarray(instance.mask, dtype=bool)] += REMOVED_STRENGTH
+            spatial[np.asarray(instance.mask, dtype=bool)] += removed_strength
         layouts[f"{i}:{obj.name}"] = {
             "found": layout.found,
             "added": sum(inst.origin == "added" for inst in layout.instances),
@@ -128,7 +137,12 @@ def render_numina(
     active_edits = [bias, *edits] if bias_maps else list(edits)
     result = sample_with_edits(backend, encoding, settings, active_edits, hooks=hooks, progress=progress)
     image = backend.to_pil(result.images)[0]
-    report = {"reference_steps": reference_steps, "feature_block": f"{kind}{index}", "layouts": layouts}
+    report = {
+        "reference_steps": reference_steps,
+        "feature_block": f"{kind}{index}",
+        "layouts": layouts,
+        "strengths": {"added": added_strength, "removed": removed_strength},
+    }
     return RenderResult(
         image=image, plan=plan, settings=settings, strategy="numina", sample=result, report=report
     )

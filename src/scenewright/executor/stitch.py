@@ -53,7 +53,12 @@ from scenewright.executor.composition import (
 from scenewright.executor.explain import concept_vectors
 from scenewright.executor.options import Bound, Choice, Range
 from scenewright.executor.placement import DEFAULT_FILL
-from scenewright.executor.regional import DEFAULT_IMAGE_ATTENTION, regional_edit
+from scenewright.executor.regional import (
+    DEFAULT_IMAGE_ATTENTION,
+    DEFAULT_TEXT_BOOST,
+    regional_edit,
+    text_boost_edit,
+)
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, sample
 from scenewright.executor.stitch_free import DEFAULT_PLACEMENT, PLACEMENTS, free_object_tokens
 from scenewright.executor.vanilla import RenderResult, render_vanilla
@@ -86,7 +91,8 @@ OPTIONS: dict[str, Bound] = {
     "object_fraction": Range(-1.0, 0.95),
     "keep_mass": Range(0.05, 1.0),
     "hold_fraction": Range(0.0, 1.0),
-    "image_attention": Choice(("region", "all")),
+    "image_attention": Choice(("region", "context", "all")),
+    "text_boost": Range(0.0, 10.0),
     "object_pass": Choice(OBJECT_PASSES),
     "placement": Choice(PLACEMENTS),
     "fill": Range(0.05, 1.0),
@@ -166,6 +172,7 @@ def _boxed_object_tokens(
     keep_mass: float,
     background_prompt: str,
     image_attention: str,
+    text_boost: float,
     edits: Sequence[Edit],
     hooks: Sequence[SamplerHook],
     progress: bool,
@@ -189,7 +196,8 @@ def _boxed_object_tokens(
     readers = cutout_head(backend, plan, spans[:-1], grid, row, switch)
     selection = readers[-1]
     assert isinstance(selection, HeadSelection)
-    with attention_engine(backend, [mask, *readers, *edits]) as engine:
+    boost = text_boost_edit(backend, encoding, mask, settings, text_boost)
+    with attention_engine(backend, [mask, *([boost] if boost else []), *readers, *edits]) as engine:
         objects = sample(
             backend, encoding, settings, negative=negative, hooks=[engine, *hooks], progress=progress,
             decode=False, max_steps=switch,
@@ -228,6 +236,7 @@ def render_stitch(
     fill: float = DEFAULT_FILL,
     finish_prompt: str = DEFAULT_FINISH_PROMPT,
     object_steps: int = DEFAULT_OBJECT_STEPS,
+    text_boost: float = DEFAULT_TEXT_BOOST,
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
@@ -275,8 +284,8 @@ def render_stitch(
         )  # fmt: skip
         tokens = backend.image_tokens(background.latents).clone()
         object_tokens, sources, targets, found = _boxed_object_tokens(
-            backend, plan, settings, switch, keep_mass, background_prompt, image_attention, edits,
-            hooks, progress,
+            backend, plan, settings, switch, keep_mass, background_prompt, image_attention, text_boost,
+            edits, hooks, progress,
         )  # fmt: skip
         tokens[:, targets.to(tokens.device)] = object_tokens[:, sources.to(tokens.device)]
         pasted_tokens = int(targets.unique().numel())

@@ -35,7 +35,6 @@ STRATEGIES: dict[str, Strategy] = {
     "taca": render_taca,
     "numina": render_numina,
     "stitch": render_stitch,
-    "auto": render_auto,
 }
 # The ranges and choices of each strategy's options, declared in its own module.
 OPTION_BOUNDS: dict[str, dict[str, Bound]] = {
@@ -119,9 +118,13 @@ def run_strategy(
     settings: SamplingSettings,
     *,
     hooks: Sequence[SamplerHook] = (),
+    edits: Sequence[Edit] = (),
     progress: bool = False,
 ) -> RenderResult:
-    function, edits = get_strategy(name)
+    """Render ``plan`` with the strategy ``name`` (options and ``+taca`` included), the model's
+    tuned options first; ``edits`` are extra attention edits laid on top."""
+    function, suffix_edits = get_strategy(name)
+    edits = [*suffix_edits, *edits]
     options = {
         **tuned_options(function, name, backend),
         **parse_options(function, name, name.partition(":")[2]),
@@ -136,6 +139,7 @@ def run_strategy(
     return result
 
 
-# Refine renders its base strategy through this registry; it is handed the runner rather than
-# importing the module that lists it (no import circle).
+# Refine renders its base strategy, and auto its choice, through this registry; each is handed the
+# runner rather than importing the module that lists it (no import circle).
+STRATEGIES["auto"] = functools.partial(render_auto, run_chosen=run_strategy)
 STRATEGIES["refine"] = functools.partial(render_refine, run_base=run_strategy)

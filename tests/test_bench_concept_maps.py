@@ -1,0 +1,48 @@
+"""``bench concept-maps``: the localisation ratio and its command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scenewright.backends.tiny import TinyBackend, TinyConfig
+from scenewright.bench.concept_maps import box_mask, localisation, summary
+from scenewright.cli import main
+
+
+def test_box_mask_takes_the_tokens_whose_centres_are_inside() -> None:
+    mask = box_mask([(0.0, 0.0, 0.5, 0.25)], (4, 4))
+    assert mask.sum() == 2 and mask[0, :2].all()
+    both = box_mask([(0.0, 0.0, 0.5, 0.25), (0.75, 0.75, 1.0, 1.0)], (4, 4))
+    assert both.sum() == 3 and both[3, 3]
+
+
+def test_localisation_is_inside_mean_over_outside_mean() -> None:
+    inside = np.zeros((4, 4), dtype=bool)
+    inside[:2, :2] = True
+    flat = np.ones((4, 4))
+    assert localisation(flat, inside) == pytest.approx(1.0)
+    peaked = np.where(inside, 0.9, 0.1)
+    assert localisation(peaked, inside) == pytest.approx(9.0)
+    assert localisation(np.where(inside, 1.0, 0.0), inside) == float("inf")
+    figures = summary([{"ratio": 9.0}, {"ratio": 1.0}, {"ratio": 4.0}])
+    assert figures == {"objects": 3, "median_ratio": 4.0, "min_ratio": 1.0, "share_at_bar": 2 / 3}
+
+
+def test_the_command_prints_the_table_and_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    TinyBackend.random(TinyConfig(double_blocks=1, single_blocks=1, text_layers=1)).save_pretrained(
+        tmp_path / "m"
+    )
+    out = tmp_path / "maps.json"
+    args = ["bench", "concept-maps", "--backend", str(tmp_path / "m"), "--n", "1", "--sets", "position"]
+    assert main([*args, "--strategy", "vanilla", "--json", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "| objects in their boxes | median inside/outside | lowest | share >= 3x |" in printed
+    payload = json.loads(out.read_text())
+    assert payload["strategy"] == "vanilla" and payload["objects"] == len(payload["rows"])
+    assert main([*args, "--sets", "nowhere"]) != 0

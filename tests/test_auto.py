@@ -179,3 +179,24 @@ def test_the_recorded_command_leaves_out_where_the_table_went() -> None:
         "scenewright bench auto-table --backend tiny --n 20"
     )
     assert recorded_command(["--out=x.json"]) == "scenewright bench auto-table"
+
+
+def test_the_taca_suffix_takes_the_model_s_tuned_taca_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scenewright.executor import strategies
+
+    made: list[dict[str, float]] = []
+    original = strategies.taca_edit
+
+    def recording(**options: float) -> object:
+        made.append(options)
+        return original(**options)
+
+    monkeypatch.setattr(strategies, "taca_edit", recording)
+    backend = TinyBackend.random(TinyConfig(double_blocks=1, single_blocks=1, text_layers=1))
+    backend.strategy_defaults = {"taca": {"gamma": 1.3, "early_fraction": 0.2}}
+    plan = Plan(prompt="a red circle", objects=[obj("circle")])
+    run_strategy("regional+taca", backend, plan, SamplingSettings(32, 32, steps=2, guidance=3.0, seed=0))
+    assert made[-1] == {"gamma": 1.3, "early_fraction": 0.2}
+    backend.strategy_defaults = {}
+    run_strategy("regional+taca", backend, plan, SamplingSettings(32, 32, steps=2, guidance=3.0, seed=0))
+    assert made[-1] == {}

@@ -124,6 +124,8 @@ def run_strategy(
     """Render ``plan`` with the strategy ``name`` (options and ``+taca`` included), the model's
     tuned options first; ``edits`` are extra attention edits laid on top."""
     function, suffix_edits = get_strategy(name)
+    if suffix_edits:  # "+taca": TACA with the options this model was tuned with, if any
+        suffix_edits = [taca_edit(**tuned_options(render_taca, "taca", backend))]
     edits = [*suffix_edits, *edits]
     options = {
         **tuned_options(function, name, backend),

@@ -3,7 +3,7 @@
 The choice comes from a table the toy-world benchmark wrote (``scenewright bench auto-table``):
 for each kind of plan (one object, a count, several objects, a layout with relations, counts and
 a layout together) the strategies ranked by how often the exact evaluator passed them, ties to
-the faster one. ``auto`` takes the best-ranked strategy the plan can run (the box-bound ones need
+the cheaper one (within 5%, to the simpler). ``auto`` takes the best-ranked strategy the plan can run (the box-bound ones need
 boxes). A model ships its own table beside its weights (``Backend.auto_table``); a model without
 one (FLUX, SD3) uses the embedded default model's table, and the reason says so.
 """

@@ -35,12 +35,12 @@ from scenewright.planner.count_layout import build_count_layout
 from scenewright.planner.plan import Plan
 
 DEFAULT_REFERENCE_FRACTION = 0.4
-# What ``numina:key=value`` may set (checked when the name is parsed).
 # NUMINA's bias strengths (its public code): +0.8 on added instances, -10 on removed ones. They
-# are options because a model's logit scale decides what 0.8 does (tuned per model in its
-# strategy_defaults.json).
+# are options because a model's logit scale decides what 0.8 does (a model's tuned values go in
+# its strategy_defaults.json).
 ADDED_STRENGTH = 0.8
 REMOVED_STRENGTH = -10.0
+# What ``numina:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = {
     "reference_fraction": Range(0.05, 1.0),
     "added_strength": Range(0.0, 20.0),

@@ -240,7 +240,8 @@ def render_stitch(
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
-    token grids, box elsewhere; the report says which ran)."""
+    token grids, box elsewhere; the report says which ran). The box pass takes regional's
+    ``image_attention`` and ``text_boost`` (see executor.regional)."""
     if object_pass not in OBJECT_PASSES:
         raise InvalidInputError(
             "object_pass", f"unknown object pass {object_pass!r}", f"use one of {', '.join(OBJECT_PASSES)}"

@@ -10,6 +10,7 @@ one (FLUX, SD3) uses the embedded default model's table, and the reason says so.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -45,11 +46,15 @@ def _needs_boxes(strategy: str) -> bool:
     return strategy.partition(":")[0].partition("+")[0] in NEEDS_BOXES
 
 
+@functools.cache
+def _embedded_table() -> dict[str, Any]:
+    """The default model's table, read once per process rather than once per render."""
+    return read_auto_table(EMBEDDED_MODEL_DIR)
+
+
 def table_for(backend: Backend) -> dict[str, Any]:
     """The backend's own table, else the embedded default model's."""
-    if backend.auto_table:
-        return dict(backend.auto_table)
-    return read_auto_table(EMBEDDED_MODEL_DIR)
+    return dict(backend.auto_table or _embedded_table())
 
 
 def choose_strategy(plan: Plan, table: Mapping[str, Any]) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from scenewright.backends.base import Backend
@@ -90,14 +90,15 @@ def parse_options(function: Strategy, name: str, text: str) -> dict[str, Any]:
     return options
 
 
-def get_strategy(name: str) -> tuple[Strategy, list[Edit]]:
-    """The function for ``name`` (without options) and the extra edits its suffix asks for."""
+def get_strategy(name: str, taca_options: Mapping[str, Any] | None = None) -> tuple[Strategy, list[Edit]]:
+    """The function for ``name`` (without options) and the extra edits its suffix asks for
+    (``+taca``: TACA with ``taca_options``, the module's defaults when None)."""
     base, _, extra = name.partition(":")[0].partition("+")
     if base not in STRATEGIES or extra not in ("", "taca") or (extra and base not in TACA_COMPOSABLE):
         raise InvalidInputError(
             "strategy", f"unknown strategy '{name}'", f"use one of {', '.join(strategy_names())}"
         )
-    return STRATEGIES[base], ([taca_edit()] if extra else [])
+    return STRATEGIES[base], ([taca_edit(**(taca_options or {}))] if extra else [])
 
 
 def tuned_options(function: Strategy, name: str, backend: Backend) -> dict[str, Any]:
@@ -123,9 +124,8 @@ def run_strategy(
 ) -> RenderResult:
     """Render ``plan`` with the strategy ``name`` (options and ``+taca`` included), the model's
     tuned options first; ``edits`` are extra attention edits laid on top."""
-    function, suffix_edits = get_strategy(name)
-    if suffix_edits:  # "+taca": TACA with the options this model was tuned with, if any
-        suffix_edits = [taca_edit(**tuned_options(render_taca, "taca", backend))]
+    # "+taca" takes TACA with the options this model was tuned with, if any.
+    function, suffix_edits = get_strategy(name, tuned_options(render_taca, "taca", backend))
     edits = [*suffix_edits, *edits]
     options = {
         **tuned_options(function, name, backend),

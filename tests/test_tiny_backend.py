@@ -168,3 +168,38 @@ def test_guidance_interval_limits_cfg_to_low_noise_steps() -> None:
     assert backend.defaults.guidance_max_sigma == SMALL.default_guidance_max_sigma
     with pytest.raises(InvalidInputError, match="guidance_max_sigma"):
         run(4.0, 1.5)
+
+
+def test_unguided_steps_skip_the_unconditional_row_unless_a_hook_needs_it() -> None:
+    from scenewright.executor.sampler import SamplerHook
+
+    class InsideModel(SamplerHook):  # the default: a hook that may read the CFG batch
+        pass
+
+    class BetweenSteps(SamplerHook):
+        needs_model_batch = False
+
+    backend = TinyBackend.random(SMALL, seed=2)
+    encoding = backend.encode_prompts(["a red circle", "a blue square"])
+    settings = SamplingSettings(64, 64, steps=6, guidance=4.0, seed=3, guidance_max_sigma=0.5)
+    forward = backend.forward
+    rows: list[int] = []
+
+    def counting_forward(latents: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        rows.append(latents.shape[0])
+        return forward(latents, *args, **kwargs)
+
+    backend.forward = counting_forward  # type: ignore[method-assign]
+    results = {}
+    for name, hooks in (("none", []), ("between", [BetweenSteps()]), ("inside", [InsideModel()])):
+        rows.clear()
+        results[name] = sample(backend, encoding, settings, hooks=hooks, progress=False, decode=False).latents
+        results[name + " rows"] = list(rows)
+    sigmas = backend.new_scheduler()
+    backend.set_timesteps(sigmas, 6, 64, 64)
+    guided = [float(s) <= 0.5 + 1e-6 for s in sigmas.sigmas[:6]]
+    assert any(guided) and not all(guided)
+    assert results["none rows"] == [4 if g else 2 for g in guided]
+    assert results["between rows"] == results["none rows"]
+    assert results["inside rows"] == [4] * 6
+    assert torch.allclose(results["none"], results["inside"], atol=1e-5)

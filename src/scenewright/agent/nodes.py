@@ -102,6 +102,8 @@ def emit(node: str, step: int = 0, steps: int = 1, message: str = "") -> None:
 class ProgressHook(SamplerHook):
     """Streams one event per denoising step, so the faces can draw a progress bar."""
 
+    needs_model_batch = False  # acts between steps only
+
     def __init__(self, label: str) -> None:
         self.label = label
 

@@ -21,6 +21,8 @@ from scenewright.executor.sampler import SamplerHook, StepContext
 class KeepOutsideMask(SamplerHook):
     """Pins the image tokens outside ``token_mask`` to the original's noisy path."""
 
+    needs_model_batch = False  # acts between steps only
+
     def __init__(
         self, backend: Backend, clean: torch.Tensor, noise: torch.Tensor, token_mask: torch.Tensor
     ) -> None:

@@ -45,6 +45,8 @@ class LastStepSplit(SamplerHook):
     """Records the last sampler step so that its latents can be split into the clean image the
     model predicts and the noise that remains (exact for the Euler step just taken)."""
 
+    needs_model_batch = False  # acts between steps only
+
     def __init__(self) -> None:
         self.before: torch.Tensor | None = None
         self.after: torch.Tensor | None = None

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from tqdm.auto import tqdm
@@ -97,6 +97,12 @@ class SamplerHook:
     hook overrides them, so plain sampling pays nothing.
     """
 
+    # True for hooks that read or change what happens inside the transformer (attention, blocks):
+    # they see the CFG batch [unconditional; conditional] at every step. Hooks that only watch or
+    # replace the latents between steps set it False, and then the sampler skips the
+    # unconditional row at the steps outside the guidance interval, where it would be discarded.
+    needs_model_batch: ClassVar[bool] = True
+
     def before_step(self, ctx: StepContext) -> None:
         """Called before the transformer runs at ``ctx.step``."""
 
@@ -122,6 +128,8 @@ class CancelCheck(SamplerHook):
     The check runs before each transformer call, so a cancel costs at most one step; raising (not
     returning early) unwinds every strategy phase and restores the model's processors.
     """
+
+    needs_model_batch = False
 
     def __init__(self, is_cancelled: Callable[[], bool]) -> None:
         self.is_cancelled = is_cancelled
@@ -216,6 +224,7 @@ def sample(
     max_sigma = settings.guidance_max_sigma
     if max_sigma is None:
         max_sigma = backend.defaults.guidance_max_sigma
+    skip_unguided_row = not any(hook.needs_model_batch for hook in hooks)
 
     scheduler = backend.new_scheduler()
     timesteps = backend.set_timesteps(scheduler, settings.steps, height, width)
@@ -246,22 +255,22 @@ def sample(
             for hook in hooks:
                 hook.before_step(ctx)
                 attention_kwargs.update(hook.attention_kwargs(ctx))
-            model_input = torch.cat([latents, latents]) if use_cfg else latents
+            guided = use_cfg and ctx.sigma <= max_sigma + 1e-6
+            # Outside the interval the conditional velocity is used alone, so its unconditional
+            # row is skipped, unless a hook inside the model needs one batch layout throughout.
+            both_rows = guided or (use_cfg and not skip_unguided_row)
             velocity = backend.forward(
-                model_input,
+                torch.cat([latents, latents]) if both_rows else latents,
                 t,
-                model_encoding,
+                model_encoding if both_rows else encoding,
                 height=height,
                 width=width,
                 guidance=embedded_guidance,
                 attention_kwargs=attention_kwargs or None,
             )
-            if use_cfg:
-                # Both rows run at every step (hooks see one batch layout throughout); outside the
-                # interval the conditional velocity is used alone.
+            if both_rows:
                 uncond, cond = velocity.chunk(2)
-                scale = settings.guidance if ctx.sigma <= max_sigma + 1e-6 else 1.0
-                velocity = uncond + scale * (cond - uncond)
+                velocity = uncond + (settings.guidance if guided else 1.0) * (cond - uncond)
             latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
             for hook in hooks:
                 replaced = hook.after_step(ctx, latents)

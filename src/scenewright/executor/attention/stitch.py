@@ -165,6 +165,8 @@ class LatentPaste(SamplerHook):
     the backend's layout (or a callable returning them at that step).
     """
 
+    needs_model_batch = False  # acts between steps only
+
     def __init__(self, backend: Backend, step: int, token_mask: torch.Tensor, source: Source) -> None:
         self.backend = backend
         self.step = step
@@ -184,6 +186,8 @@ class LatentPaste(SamplerHook):
 
 class LatentRecorder(SamplerHook):
     """Keeps the latents after ``step`` (the object passes of Stitch), for a later paste."""
+
+    needs_model_batch = False  # acts between steps only
 
     def __init__(self, step: int) -> None:
         self.step = step

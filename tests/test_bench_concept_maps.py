@@ -46,3 +46,16 @@ def test_the_command_prints_the_table_and_writes_json(
     payload = json.loads(out.read_text())
     assert payload["strategy"] == "vanilla" and payload["objects"] == len(payload["rows"])
     assert main([*args, "--sets", "nowhere"]) != 0
+
+
+def test_the_command_reads_the_maps_as_told(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    TinyBackend.random(TinyConfig(double_blocks=1, single_blocks=1, text_layers=1)).save_pretrained(
+        tmp_path / "m"
+    )
+    out = tmp_path / "maps.json"
+    args = ["bench", "concept-maps", "--backend", str(tmp_path / "m"), "--n", "1", "--sets", "position"]
+    assert main([*args, "--reader", "cross", "--blocks", "double", "--json", str(out), "--quiet"]) == 0
+    assert "reading: cross, double blocks, at 0.5 of the schedule" in capsys.readouterr().out
+    assert json.loads(out.read_text())["reading"] == {"reader": "cross", "blocks": "double", "read_fraction": 0.5}
+    assert main([*args, "--reader", "saliency"]) != 0
+    assert "maps.reader" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def localisation(object_map: np.ndarray, inside: np.ndarray) -> float:
 
 
 def measure(
-    backend: Any, strategy: str, sets: list[str], n: int, seed: int, progress: bool
+    backend: Any, strategy: str, sets: list[str], n: int, seed: int, progress: bool, reading: Any = None
 ) -> list[dict[str, Any]]:
     """One row per object drawn in its boxes: case, object, ratio."""
     from scenewright.arrays import to_numpy
@@ -62,7 +63,7 @@ def measure(
         settings = settings_for(case)
         image = run_strategy(strategy, backend, case.plan, settings).image
         score = score_plan(image, case.plan)
-        maps = to_numpy(object_maps(backend, image, case.plan, settings))
+        maps = to_numpy(object_maps(backend, image, case.plan, settings, reading))
         grid = (maps.shape[1], maps.shape[2])
         measured = 0
         for index, (obj, judged) in enumerate(zip(case.plan.objects, score.objects, strict=True)):
@@ -98,9 +99,21 @@ def register(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sets", default="position,binding", help="toy-world sets (default position,binding)")
     p.add_argument("--n", type=int, default=20, help="cases per set (default 20)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reader", help="concept or cross (default: the model's reading)")
+    p.add_argument("--blocks", help="late, double or all (default: the model's reading)")
+    p.add_argument("--read-fraction", type=float, help="point of the schedule read (default: the model's)")
     p.add_argument("--json", dest="json_path", type=Path, help="write every object's ratio here")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(handler=run)
+
+
+def reading_for(backend: Any, args: argparse.Namespace) -> Any:
+    """The model's map reading with any of ``--reader``, ``--blocks``, ``--read-fraction`` replaced."""
+    from scenewright.executor.explain import MapReading, map_reading
+
+    given = {"reader": args.reader, "blocks": args.blocks, "read_fraction": args.read_fraction}
+    changes = {key: value for key, value in given.items() if value is not None}
+    return MapReading(**{**asdict(map_reading(backend)), **changes})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,8 +129,12 @@ def run(args: argparse.Namespace) -> int:
             raise InvalidInputError("sets", f"unknown set '{name}'", f"use some of {', '.join(SETS)}")
     get_strategy(args.strategy)
     backend = load_backend(resolve_backend(args.backend))
-    rows = measure(backend, args.strategy, sets, args.n, args.seed, progress=not args.quiet)
+    reading = reading_for(backend, args)
+    rows = measure(backend, args.strategy, sets, args.n, args.seed, progress=not args.quiet, reading=reading)
     figures = summary(rows)
+    print(
+        f"reading: {reading.reader}, {reading.blocks} blocks, at {reading.read_fraction:g} of the schedule\n"
+    )
     print("| objects in their boxes | median inside/outside | lowest | share >= 3x |")
     print("|---|---|---|---|")
     print(
@@ -135,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
             "strategy": args.strategy,
             "sets": sets,
             "n": args.n,
+            "reading": asdict(reading),
             **figures,
             "rows": rows,
         }

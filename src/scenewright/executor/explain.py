@@ -1,13 +1,20 @@
 """Why an image looks as it does: per-object saliency maps read from the model itself.
 
-The finished image is re-noised to the middle of the schedule and passed once through the
-transformer with ConceptAttention (FLUX-class models: one concept per planned object plus
-"background", maps from attention outputs, softmax over concepts) or, for SD3, with each object's
-cross-attention normalised over the objects. Used by refine to check objects and by the agent
-for the attention-map sheet.
+The finished image is re-noised to a point of the schedule and passed once through the
+transformer, and each planned object's map is read in one of two ways (:class:`MapReading`):
+ConceptAttention (one concept per object plus "background", maps from attention outputs, softmax
+over concepts; the default on FLUX-class models) or the cross-attention of image queries on the
+object's noun in the prompt, normalised over the objects (SD3's default). Which reads a model
+best is measured by ``scenewright bench concept-maps``; a model folder can name its reading under
+``"maps"`` in its ``strategy_defaults.json``. Used by refine to check objects and by the agent for
+the attention-map sheet.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,12 +22,79 @@ from PIL import Image
 
 from scenewright.arrays import to_numpy
 from scenewright.backends.base import Backend
+from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import CaptureMaps, ConceptAttention, Edit, Sites, attention_engine
 from scenewright.executor.composition import conditional_rows, instance_prompt, noun_tokens
 from scenewright.executor.sampler import SamplingSettings, make_generator, sample
 from scenewright.planner.plan import Plan
 
 READ_FRACTION = 0.5  # re-noise the image to the middle of the schedule to read the maps
+READERS = ("concept", "cross")
+BLOCK_CHOICES = ("late", "double", "all")
+MAPS_KEY = "maps"  # where a model folder's strategy_defaults.json names its reading
+
+
+@dataclass(frozen=True)
+class MapReading:
+    """How the per-object maps are read from a model.
+
+    ``reader``: "concept" (ConceptAttention) or "cross" (cross-attention on the objects' nouns).
+    ``blocks``: "late" (the later half of the double-stream or joint blocks, as ConceptAttention's
+    paper reads), "double" (every double-stream or joint block; FLUX's single-stream blocks left
+    out) or "all". ``read_fraction``: where in the schedule the image is re-noised to.
+    """
+
+    reader: str = "concept"
+    blocks: str = "late"
+    read_fraction: float = READ_FRACTION
+
+    def __post_init__(self) -> None:
+        if self.reader not in READERS:
+            raise InvalidInputError(
+                "maps.reader", f"unknown reader {self.reader!r}", f"use one of {', '.join(READERS)}"
+            )
+        if self.blocks not in BLOCK_CHOICES:
+            raise InvalidInputError(
+                "maps.blocks", f"unknown blocks {self.blocks!r}", f"use one of {', '.join(BLOCK_CHOICES)}"
+            )
+        if not 0 <= self.read_fraction < 1:
+            raise InvalidInputError(
+                "maps.read_fraction",
+                f"{self.read_fraction} is not a point of the schedule",
+                "use a value in [0, 1)",
+            )
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> MapReading:
+        """From a JSON object, naming any unknown key."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise InvalidInputError(
+                "maps", f"unknown option {unknown[0]!r}", f"use some of {', '.join(sorted(known))}"
+            )
+        return cls(**options)
+
+
+def map_reading(backend: Backend) -> MapReading:
+    """The model's own reading if its folder names one, else its family's default."""
+    tuned = backend.strategy_defaults.get(MAPS_KEY)
+    if tuned:
+        return MapReading.from_options(tuned)
+    if hasattr(backend.transformer, "single_transformer_blocks"):
+        return MapReading()
+    return MapReading(reader="cross", blocks="all")  # SD3: no double-stream blocks to carry concepts
+
+
+def reading_sites(backend: Backend, blocks: str) -> Sites:
+    """The blocks a reading averages over, on FLUX-class (double/single) or SD3 (joint) models."""
+    transformer = backend.transformer
+    flux = hasattr(transformer, "single_transformer_blocks")
+    count = len(transformer.transformer_blocks)
+    if blocks == "all":
+        return Sites.make()
+    chosen = range(count // 2, count) if blocks == "late" else range(count)
+    return Sites.make(double=chosen, single=[]) if flux else Sites.make(joint=chosen)
 
 
 def image_tensor(image: Image.Image) -> torch.Tensor:
@@ -39,26 +113,36 @@ def concept_vectors(backend: Backend, plan: Plan) -> torch.Tensor:
     return torch.stack(vectors)
 
 
-def object_maps(backend: Backend, image: Image.Image, plan: Plan, settings: SamplingSettings) -> torch.Tensor:
-    """(objects + 1, rows, cols): per image token, a distribution over the objects and background."""
+def object_maps(
+    backend: Backend,
+    image: Image.Image,
+    plan: Plan,
+    settings: SamplingSettings,
+    reading: MapReading | None = None,
+) -> torch.Tensor:
+    """(objects + 1, rows, cols): per image token, a distribution over the objects and background.
+
+    ``reading`` defaults to the model's (:func:`map_reading`)."""
+    reading = reading or map_reading(backend)
     clean = backend.encode_image(image_tensor(image), settings.height, settings.width)
     noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
-    step = min(settings.steps - 1, round(READ_FRACTION * settings.steps))
+    step = min(settings.steps - 1, round(reading.read_fraction * settings.steps))
     scheduler = backend.new_scheduler()
     backend.set_timesteps(scheduler, settings.steps, settings.height, settings.width)
     sigma = float(scheduler.sigmas[step])
     noisy = (1 - sigma) * clean + sigma * noise
     encoding = backend.encode_prompts([plan.global_prompt])
     row = conditional_rows(backend, settings)[0]
-    if hasattr(backend.transformer, "single_transformer_blocks"):
-        doubles = len(backend.transformer.transformer_blocks)
-        late = range(doubles // 2, doubles)
-        reader: Edit = ConceptAttention(
-            concepts=concept_vectors(backend, plan), sites=Sites.make(double=late)
-        )
-    else:  # SD3 has no double-stream blocks: per-object cross-attention, normalised over objects
+    sites = reading_sites(backend, reading.blocks)
+    if reading.reader == "concept":
+        if not hasattr(backend.transformer, "single_transformer_blocks"):
+            raise InvalidInputError(
+                "maps.reader", "ConceptAttention needs double-stream blocks", "use reader cross"
+            )
+        reader: Edit = ConceptAttention(concepts=concept_vectors(backend, plan), sites=sites)
+    else:
         tokens = [noun_tokens(encoding, 0, o.name) or [0] for o in plan.objects]
-        reader = CaptureMaps(tokens=[t for group in tokens for t in group])
+        reader = CaptureMaps(tokens=[t for group in tokens for t in group], sites=sites)
     with attention_engine(backend, [reader]) as engine:
         sample(
             backend, encoding, settings, hooks=[engine], latents=noisy, start_step=step, max_steps=step + 1,

@@ -1,0 +1,59 @@
+"""How the per-object maps are read: the reading's options, its defaults per model, and its blocks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from scenewright.backends.tiny import TinyBackend, TinyConfig
+from scenewright.errors import InvalidInputError
+from scenewright.executor.explain import MapReading, map_reading, object_maps, reading_sites
+from scenewright.executor.sampler import SamplingSettings
+from scenewright.planner.rules import plan_with_rules
+
+SMALL = TinyConfig(double_blocks=2, single_blocks=2, text_layers=1)
+
+
+def test_a_reading_names_the_bad_field() -> None:
+    with pytest.raises(InvalidInputError, match=r"maps\.reader"):
+        MapReading(reader="saliency")
+    with pytest.raises(InvalidInputError, match=r"maps\.blocks"):
+        MapReading(blocks="middle")
+    with pytest.raises(InvalidInputError, match=r"maps\.read_fraction"):
+        MapReading(read_fraction=1.0)
+    with pytest.raises(InvalidInputError, match="unknown option 'step'"):
+        MapReading.from_options({"reader": "cross", "step": 3})
+
+
+def test_the_model_folder_names_its_reading_else_the_family_default() -> None:
+    assert map_reading(TinyBackend.random(SMALL)) == MapReading("concept", "late", 0.5)
+    tuned = TinyBackend.random(
+        SMALL, strategy_defaults={"maps": {"reader": "cross", "blocks": "double", "read_fraction": 0.8}}
+    )
+    assert map_reading(tuned) == MapReading("cross", "double", 0.8)
+    broken = TinyBackend.random(SMALL, strategy_defaults={"maps": {"reader": "nope"}})
+    with pytest.raises(InvalidInputError, match=r"maps\.reader"):
+        map_reading(broken)
+
+
+def test_reading_sites_choose_double_stream_blocks() -> None:
+    backend = TinyBackend.random(SMALL)
+    late, double, every = (reading_sites(backend, blocks) for blocks in ("late", "double", "all"))
+    assert late.double == frozenset({1}) and late.single == frozenset()
+    assert double.double == frozenset({0, 1}) and double.single == frozenset()
+    assert every.double is None and every.single is None
+
+
+def test_cross_maps_are_distributions_and_depend_on_the_blocks_read() -> None:
+    backend = TinyBackend.random(SMALL, seed=1)
+    plan = plan_with_rules("a red circle left of a blue square").plan
+    settings = SamplingSettings(64, 64, steps=4, guidance=4.0, seed=0)
+    image = Image.new("RGB", (64, 64), (30, 30, 30))
+    double = object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.5))
+    every = object_maps(backend, image, plan, settings, MapReading("cross", "all", 0.5))
+    assert double.shape == (len(plan.objects) + 1, 8, 8)
+    assert torch.allclose(double.sum(dim=0), torch.ones(8, 8), atol=1e-5)
+    assert not torch.allclose(double, every, atol=1e-4)
+    later = object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.75))
+    assert not torch.allclose(double, later, atol=1e-4)

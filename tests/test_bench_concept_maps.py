@@ -56,6 +56,10 @@ def test_the_command_reads_the_maps_as_told(tmp_path: Path, capsys: pytest.Captu
     args = ["bench", "concept-maps", "--backend", str(tmp_path / "m"), "--n", "1", "--sets", "position"]
     assert main([*args, "--reader", "cross", "--blocks", "double", "--json", str(out), "--quiet"]) == 0
     assert "reading: cross, double blocks, at 0.5 of the schedule" in capsys.readouterr().out
-    assert json.loads(out.read_text())["reading"] == {"reader": "cross", "blocks": "double", "read_fraction": 0.5}
+    assert json.loads(out.read_text())["reading"] == {
+        "reader": "cross",
+        "blocks": "double",
+        "read_fraction": 0.5,
+    }
     assert main([*args, "--reader", "saliency"]) != 0
     assert "maps.reader" in capsys.readouterr().err

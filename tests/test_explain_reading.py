@@ -57,3 +57,22 @@ def test_cross_maps_are_distributions_and_depend_on_the_blocks_read() -> None:
     assert not torch.allclose(double, every, atol=1e-4)
     later = object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.75))
     assert not torch.allclose(double, later, atol=1e-4)
+
+
+def test_the_sheet_shows_each_objects_attention_and_the_background_share() -> None:
+    from scenewright.executor.explain import named_maps, read_object_maps
+
+    backend = TinyBackend.random(SMALL, seed=1)
+    plan = plan_with_rules("a red circle left of a blue square").plan
+    settings = SamplingSettings(64, 64, steps=4, guidance=4.0, seed=0)
+    image = Image.new("RGB", (64, 64), (30, 30, 30))
+    maps = read_object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.5))
+    assert maps.attention.shape == (len(plan.objects), 8, 8)
+    # the attention is the reading's own probabilities, not the per-token distribution
+    assert not torch.allclose(maps.attention, maps.ownership[:-1], atol=1e-4)
+    assert float(maps.attention.sum(dim=0).max()) < 1.0
+    named = named_maps(maps, plan)
+    assert list(named) == ["1: red circle", "2: blue square", "background"]
+    assert named["1: red circle"] == pytest.approx(maps.attention[0].numpy())
+    concept = read_object_maps(backend, image, plan, settings, MapReading("concept", "late", 0.5))
+    assert torch.equal(concept.attention, concept.ownership[:-1])

@@ -539,10 +539,10 @@ def _explain(
     """
     if not plan.objects:
         return None
-    from scenewright.executor.explain import named_maps, object_maps
+    from scenewright.executor.explain import named_maps, read_object_maps
 
     try:
-        return dict(named_maps(object_maps(backend, image, plan, settings), plan))
+        return dict(named_maps(read_object_maps(backend, image, plan, settings), plan))
     except Exception as error:  # the maps explain; they must not break a finished render
         notes.append(f"no attention maps ({type(error).__name__}: {error})".splitlines()[0][:300])
         return None

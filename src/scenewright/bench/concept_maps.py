@@ -1,11 +1,12 @@
 """``scenewright bench concept-maps``: do the attention maps put each object where it is?
 
-The maps refine's attention verifier and the agent's attention sheet show (executor.explain:
-ConceptAttention on FLUX-class models) are judged on toy-world images whose objects the exact
-evaluator finds in their boxes: for each such object, the mean of its map inside its boxes over
-the mean outside. A map that localises gives a ratio well above 1 (issue 16's bar: >= 3x). Images
+Each object's map as the agent's attention sheet shows it (``executor.explain``: the model's map
+reading, ConceptAttention by default on FLUX-class models) is judged on toy-world images whose
+objects the exact evaluator finds in their boxes: the mean of its map inside its boxes over the
+mean outside. A map that localises gives a ratio well above 1 (issue 16's bar: >= 3x). Images
 are rendered by ``--strategy`` (default the free-pass Stitch, which places most objects where the
-plan asks), so the maps are read on the kind of image refine checks.
+plan asks), so the maps are read on the kind of image refine checks. ``--reader``, ``--blocks``
+and ``--read-fraction`` try other readings than the model's.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def measure(
     from scenewright.bench.cases import make_cases
     from scenewright.bench.progress import Progress
     from scenewright.bench.toyworld import case_settings
-    from scenewright.executor.explain import object_maps
+    from scenewright.executor.explain import read_object_maps
     from scenewright.executor.strategies import run_strategy
     from scenewright.tools.evaluator import score_plan
 
@@ -63,7 +64,7 @@ def measure(
         settings = settings_for(case)
         image = run_strategy(strategy, backend, case.plan, settings).image
         score = score_plan(image, case.plan)
-        maps = to_numpy(object_maps(backend, image, case.plan, settings, reading))
+        maps = to_numpy(read_object_maps(backend, image, case.plan, settings, reading).attention)
         grid = (maps.shape[1], maps.shape[2])
         measured = 0
         for index, (obj, judged) in enumerate(zip(case.plan.objects, score.objects, strict=True)):

@@ -113,16 +113,28 @@ def concept_vectors(backend: Backend, plan: Plan) -> torch.Tensor:
     return torch.stack(vectors)
 
 
-def object_maps(
+@dataclass
+class ObjectMaps:
+    """One image's per-object maps, as read and as a per-token distribution.
+
+    ``attention`` (objects, rows, cols) is each object's own map as the reading gives it (the
+    attention on its noun, or ConceptAttention's share): what the attention sheet shows and what
+    ``bench concept-maps`` scores. ``ownership`` (objects + 1, rows, cols) is, per image token, a
+    distribution over the objects and the background: what refine's checks take the argmax of.
+    """
+
+    attention: torch.Tensor
+    ownership: torch.Tensor
+
+
+def read_object_maps(
     backend: Backend,
     image: Image.Image,
     plan: Plan,
     settings: SamplingSettings,
     reading: MapReading | None = None,
-) -> torch.Tensor:
-    """(objects + 1, rows, cols): per image token, a distribution over the objects and background.
-
-    ``reading`` defaults to the model's (:func:`map_reading`)."""
+) -> ObjectMaps:
+    """Both views of ``image``'s maps; ``reading`` defaults to the model's (:func:`map_reading`)."""
     reading = reading or map_reading(backend)
     clean = backend.encode_image(image_tensor(image), settings.height, settings.width)
     noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
@@ -149,7 +161,8 @@ def object_maps(
             progress=False, decode=False,
         )  # fmt: skip
     if isinstance(reader, ConceptAttention):
-        return reader.maps()[row].float().cpu()
+        shares = reader.maps()[row].float().cpu()
+        return ObjectMaps(attention=shares[: len(plan.objects)], ownership=shares)
     assert isinstance(reader, CaptureMaps)
     raw = reader.maps()[row].float().cpu()
     per_object, start = [], 0
@@ -157,12 +170,28 @@ def object_maps(
         per_object.append(raw[start : start + len(group)].mean(dim=0))
         start += len(group)
     stacked = torch.stack(per_object)
+    # The background's share is a constant, the mean attention on the nouns: a token belongs to
+    # an object only where that object's attention stands out from the average.
     background = torch.full_like(stacked[:1], float(stacked.mean()))
     both = torch.cat([stacked, background])
-    return both / both.sum(dim=0, keepdim=True).clamp_min(1e-8)
+    return ObjectMaps(attention=stacked, ownership=both / both.sum(dim=0, keepdim=True).clamp_min(1e-8))
 
 
-def named_maps(maps: torch.Tensor, plan: Plan) -> dict[str, np.ndarray]:
-    """``object_maps`` output keyed by a readable label ("1: red circle"), background last."""
+def object_maps(
+    backend: Backend,
+    image: Image.Image,
+    plan: Plan,
+    settings: SamplingSettings,
+    reading: MapReading | None = None,
+) -> torch.Tensor:
+    """(objects + 1, rows, cols): per image token, a distribution over the objects and background."""
+    return read_object_maps(backend, image, plan, settings, reading).ownership
+
+
+def named_maps(maps: ObjectMaps, plan: Plan) -> dict[str, np.ndarray]:
+    """The sheet's maps keyed by a readable label ("1: red circle"): each object's attention, then
+    the background's share of the ownership."""
     labels = [f"{i + 1}: {' '.join([*o.attributes, o.name])}" for i, o in enumerate(plan.objects)]
-    return {label: to_numpy(maps[i]) for i, label in enumerate([*labels, "background"])}
+    named = {label: to_numpy(maps.attention[i]) for i, label in enumerate(labels)}
+    named["background"] = to_numpy(maps.ownership[-1])
+    return named

@@ -116,7 +116,8 @@ class Backend(ABC):
     # SD3 did; the embedded model's captions never carry them (issue 7), so to it they are filler.
     knows_layout_words: bool = True
     # Strategy options tuned for this model (``{"regional": {"text_boost": 3.0}}``): they replace
-    # the strategy's own defaults, and options the user names replace them in turn.
+    # the strategy's own defaults, and options the user names replace them in turn. The key
+    # "maps" holds how the attention maps are read on this model (executor.explain.MapReading).
     strategy_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
     # The strategies ranked per kind of plan by the toy-world benchmark on this model (written by
     # ``scenewright bench auto-table``); empty: ``auto`` uses the embedded default model's table.

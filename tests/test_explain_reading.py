@@ -76,3 +76,17 @@ def test_the_sheet_shows_each_objects_attention_and_the_background_share() -> No
     assert named["1: red circle"] == pytest.approx(maps.attention[0].numpy())
     concept = read_object_maps(backend, image, plan, settings, MapReading("concept", "late", 0.5))
     assert torch.equal(concept.attention, concept.ownership[:-1])
+
+
+def test_objects_sharing_a_noun_read_their_own_tokens() -> None:
+    from scenewright.executor.explain import object_tokens
+
+    backend = TinyBackend.random(SMALL)
+    plan = plan_with_rules("a red circle and a blue circle").plan
+    encoding = backend.encode_prompts([plan.global_prompt])
+    red, blue = (object_tokens(encoding, obj) for obj in plan.objects)
+    assert red and blue and not set(red) & set(blue)
+    assert red == encoding.tokens_for(0, "red circle")[-1:]
+    single = plan_with_rules("two circles").plan
+    circles = backend.encode_prompts([single.global_prompt])
+    assert object_tokens(circles, single.objects[0]) == circles.tokens_for(0, "circles")

@@ -21,12 +21,12 @@ import torch
 from PIL import Image
 
 from scenewright.arrays import to_numpy
-from scenewright.backends.base import Backend
+from scenewright.backends.base import Backend, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import CaptureMaps, ConceptAttention, Edit, Sites, attention_engine
 from scenewright.executor.composition import conditional_rows, instance_prompt, noun_tokens
 from scenewright.executor.sampler import SamplingSettings, make_generator, sample
-from scenewright.planner.plan import Plan
+from scenewright.planner.plan import Plan, PlanObject
 
 READ_FRACTION = 0.5  # re-noise the image to the middle of the schedule to read the maps
 READERS = ("concept", "cross")
@@ -127,6 +127,18 @@ class ObjectMaps:
     ownership: torch.Tensor
 
 
+def object_tokens(encoding: PromptEncoding, obj: PlanObject) -> list[int]:
+    """The tokens of ``obj``'s noun in the prompt, only where its attributes name it when they do:
+    in "a red circle and a blue circle" each circle gets its own "circle"."""
+    nouns = noun_tokens(encoding, 0, obj.name)
+    if obj.attributes:
+        named = set(encoding.tokens_for(0, " ".join([*obj.attributes, obj.name])))
+        own = [token for token in nouns if token in named]
+        if own:
+            return own
+    return nouns or [0]
+
+
 def read_object_maps(
     backend: Backend,
     image: Image.Image,
@@ -153,7 +165,7 @@ def read_object_maps(
             )
         reader: Edit = ConceptAttention(concepts=concept_vectors(backend, plan), sites=sites)
     else:
-        tokens = [noun_tokens(encoding, 0, o.name) or [0] for o in plan.objects]
+        tokens = [object_tokens(encoding, o) for o in plan.objects]
         reader = CaptureMaps(tokens=[t for group in tokens for t in group], sites=sites)
     with attention_engine(backend, [reader]) as engine:
         sample(

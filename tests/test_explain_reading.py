@@ -90,3 +90,22 @@ def test_objects_sharing_a_noun_read_their_own_tokens() -> None:
     single = plan_with_rules("two circles").plan
     circles = backend.encode_prompts([single.global_prompt])
     assert object_tokens(circles, single.objects[0]) == circles.tokens_for(0, "circles")
+
+
+def test_a_stray_blob_counts_only_where_the_object_peaks_as_high_as_in_its_box() -> None:
+    from scenewright.executor.refine import check_objects
+    from scenewright.planner.plan import Plan, PlanObject
+
+    plan = Plan(prompt="a red circle", objects=[PlanObject(name="circle", boxes=[(0.0, 0.0, 0.5, 0.5)])])
+    attention = torch.zeros(1, 8, 8)
+    attention[0, :4, :4] = 0.8  # in its box
+    attention[0, 6:, 6:] = 0.3  # a weaker blob outside: spill
+    background = torch.full((1, 8, 8), 0.1)
+    ownership = torch.cat([attention, background]) / torch.cat([attention, background]).sum(dim=0)
+    weak_checks, weak_strays = check_objects(ownership, plan, attention)
+    assert weak_checks[0].ok and not weak_strays[0].any()
+    assert check_objects(ownership, plan)[0][0].stray_blobs == 1  # without attention: every blob
+    attention[0, 6:, 6:] = 0.9  # as strong as in its box: a stray copy
+    ownership = torch.cat([attention, background]) / torch.cat([attention, background]).sum(dim=0)
+    strong_checks, strong_strays = check_objects(ownership, plan, attention)
+    assert strong_checks[0].stray_blobs == 1 and int(strong_strays[0].sum()) == 4

@@ -217,9 +217,9 @@ def test_refine_masks_with_the_segmenter_and_changes_nothing_outside(
     real_check = refine.check_objects
     calls = []
 
-    def failing_then_fixed(maps: torch.Tensor, plan: Plan) -> Any:
+    def failing_then_fixed(maps: torch.Tensor, plan: Plan, attention: torch.Tensor | None = None) -> Any:
         """The first image fails its check, the repaired one passes: the round is kept."""
-        checks, strays = real_check(maps, plan)
+        checks, strays = real_check(maps, plan, attention)
         calls.append(maps)
         for check in checks:
             check.boxes_hit, check.stray_blobs = (0, 0) if len(calls) == 1 else (check.boxes, 0)

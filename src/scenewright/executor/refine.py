@@ -1,8 +1,9 @@
 """Refine: check every planned object in the finished image, re-generate the failures in place.
 
-The check reads ConceptAttention maps (one concept per object plus "background") from a pass over
-the finished image re-noised at a middle step; an object passes when it owns tokens in each of
-its boxes and no blob of it lies outside them. Each failing object gets a mask on the token grid:
+The check reads the model's attention maps (:mod:`scenewright.executor.explain`: ConceptAttention
+on FLUX, cross-attention on each object's noun on SD3 and the embedded models) from a pass over
+the finished image re-noised; an object passes when it owns tokens in each of its boxes and no
+blob of it, as strong as in its boxes, lies outside them. Each failing object gets a mask on the token grid:
 what a segmenter finds in its boxes and in its stray blobs' boxes (a SAM model when one is given,
 else the object's own attention map thresholded near them; see :mod:`scenewright.tools.segment`),
 together with those boxes and stray blobs themselves, grown by a token but kept out of the boxes
@@ -191,7 +192,7 @@ class Verdict:
 
 
 def attention_verdict(checks: list[ObjectCheck]) -> Verdict:
-    """From ConceptAttention checks: passing, boxes owned (more is better), stray blobs (fewer)."""
+    """From the attention checks: passing, boxes owned (more is better), stray blobs (fewer)."""
     return Verdict(
         ok=[c.ok for c in checks],
         states=[(float(c.ok), float(c.boxes_hit), -float(c.stray_blobs)) for c in checks],
@@ -242,7 +243,7 @@ def detector_verdict(image: Image.Image, plan: Plan, detector: DetectorVerifier)
 def resolve_verifier(verifier: str, backend: Backend, detector: DetectorVerifier | None = None) -> str:
     """ "auto" made concrete: the exact detector on the embedded model (where attention made 9 of
     100 images worse on the benchmark), else the open-vocabulary detector when one is given,
-    else ConceptAttention."""
+    else the attention maps."""
     if verifier != "auto":
         return verifier
     from scenewright.backends.tiny import TinyBackend
@@ -287,7 +288,7 @@ def render_refine(
 
     ``segmenter`` draws each failing object's mask (None: its attention map); the report says
     which one made every mask. ``verifier`` decides which objects fail and whether a round is
-    kept: "attention" (ConceptAttention, any model), "evaluator" (the toy world's exact detector,
+    kept: "attention" (the model's attention maps, any model), "evaluator" (the toy world's exact detector,
     for the embedded model) or "auto" (the evaluator on the embedded model, where attention
     made 9 of 100 images worse on the benchmark; the detector where one is given, attention
     elsewhere) or "detector" (``detector``, a :class:`~scenewright.tools.detection.verify.

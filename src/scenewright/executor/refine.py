@@ -241,9 +241,9 @@ def detector_verdict(image: Image.Image, plan: Plan, detector: DetectorVerifier)
 
 
 def resolve_verifier(verifier: str, backend: Backend, detector: DetectorVerifier | None = None) -> str:
-    """ "auto" made concrete: the exact detector on the embedded model (where attention made 9 of
-    100 images worse on the benchmark), else the open-vocabulary detector when one is given,
-    else the attention maps."""
+    """ "auto" made concrete: the exact detector on the embedded models (it is the judge, and
+    attention still made 2 of 100 of tiny16's images worse on the benchmark), else the
+    open-vocabulary detector when one is given, else the attention maps."""
     if verifier != "auto":
         return verifier
     from scenewright.backends.tiny import TinyBackend
@@ -289,9 +289,9 @@ def render_refine(
     ``segmenter`` draws each failing object's mask (None: its attention map); the report says
     which one made every mask. ``verifier`` decides which objects fail and whether a round is
     kept: "attention" (the model's attention maps, any model), "evaluator" (the toy world's exact detector,
-    for the embedded model) or "auto" (the evaluator on the embedded model, where attention
-    made 9 of 100 images worse on the benchmark; the detector where one is given, attention
-    elsewhere) or "detector" (``detector``, a :class:`~scenewright.tools.detection.verify.
+    for the embedded model) or "auto" (the evaluator on the embedded models, where attention
+    still made 2 of 100 of tiny16's images worse on the benchmark; the detector where one is
+    given, attention elsewhere) or "detector" (``detector``, a :class:`~scenewright.tools.detection.verify.
     DetectorVerifier`, which may also be passed as ``verifier`` itself). ``run_base`` renders a
     strategy by name (the registry passes its ``run_strategy``: refine cannot import the registry
     that lists refine itself).

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
@@ -18,6 +20,7 @@ from scenewright.executor.regional import regional_edit, render_regional, text_b
 from scenewright.executor.sampler import SamplingSettings
 from scenewright.executor.strategies import run_strategy, tuned_options
 from scenewright.planner.plan import Plan, PlanObject
+from scenewright.planner.rules import plan_with_rules
 
 SMALL = TinyConfig(double_blocks=1, single_blocks=1, text_layers=1)
 
@@ -130,3 +133,46 @@ def test_tiny16_is_shipped_with_16x16_tokens_and_its_tuned_regional() -> None:
     assert isinstance(model, TinyBackend)
     assert model.config.patch == 4 and model.config.image_size // model.config.patch == 16
     assert model.strategy_defaults["regional"]["image_attention"] == "context"
+
+
+def test_every_face_renders_with_the_models_tuning_and_refine_repairs_with_it(tmp_path: Path) -> None:
+    from scenewright.agent.nodes import Toolbox, _run_strategy
+    from scenewright.executor.refine import repair_pass
+    from scenewright.executor.strategies import STRATEGIES, model_options
+
+    tuned = {"regional": {"text_boost": 1.5, "image_attention": "context", "base_ratio": 0.15}}
+    model = TinyBackend.random(SMALL, seed=3, strategy_defaults=tuned)
+    seen: dict[str, Any] = {}
+
+    def regional_like(
+        backend: Any,
+        plan: Any,
+        settings: Any,
+        text_boost: float = 0.0,
+        base_ratio: float = 0.3,
+        image_attention: str = "region",
+        **_: Any,
+    ) -> Any:
+        seen.update(text_boost=text_boost, base_ratio=base_ratio, image_attention=image_attention)
+        return SimpleNamespace(strategy="regional")
+
+    tools = Toolbox(
+        planner=lambda *_: None,  # type: ignore[arg-type,return-value]
+        backend=lambda: model,
+        verifier=lambda *_: ([], None),
+        out_dir=tmp_path,
+        strategies={"regional": regional_like},
+    )
+    plan = plan_with_rules("a red circle left of a blue square").plan
+    settings = SamplingSettings(64, 64, steps=2, guidance=4.0)
+    _run_strategy(tools, "regional", model, plan, settings)  # the agent's faces (CLI, chat, web)
+    assert seen == {"text_boost": 1.5, "base_ratio": 0.15, "image_attention": "context"}
+    _run_strategy(tools, "regional:text_boost=2", model, plan, settings)
+    assert seen["text_boost"] == 2.0 and seen["base_ratio"] == 0.15  # the user's option wins
+
+    repair = model_options(STRATEGIES["refine"], "refine", model)["repair_options"]
+    assert repair == {"text_boost": 1.5, "image_attention": "context", "base_ratio": 0.15}
+    _, _, edits = repair_pass(model, plan, settings, repair)
+    region, boost = edits
+    assert region.image_attention == "context" and region.base_ratio == 0.15 and boost.maps
+    assert len(repair_pass(model, plan, settings, {})[2]) == 1  # untuned: the paper's regional alone

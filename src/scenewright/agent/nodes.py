@@ -368,6 +368,8 @@ def _run_strategy(
     previous: str | None = None,
     cancel: CancelCheck | None = None,
 ) -> RenderResult:
+    from scenewright.executor import strategies as registry
+
     hooks: list[SamplerHook] = [ProgressHook(name)] if cancel is None else [cancel, ProgressHook(name)]
     key, options = strategy_options(tools, name)
     strategy = tools.strategies.get(key)
@@ -384,14 +386,13 @@ def _run_strategy(
         if "verifier" in parameters:
             # refine keeps a round by the same judge the verify node uses: exact on the toy world
             extra["verifier"] = tools.refine_verifier(backend)
+        tuned = registry.model_options(strategy, key, backend)  # the model's tuning, then the user's
         result: RenderResult = strategy(
-            backend, plan, settings, progress=False, hooks=hooks, **{**extra, **options}
+            backend, plan, settings, progress=False, hooks=hooks, **{**extra, **tuned, **options}
         )
         if options:
             result.strategy = name  # the record says which options ran
         return result
-    from scenewright.executor import strategies as registry
-
     run: Callable[..., RenderResult] = registry.run_strategy
     return run(name, backend, plan, settings, hooks=hooks, progress=False)
 

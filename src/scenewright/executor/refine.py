@@ -18,7 +18,7 @@ better; at most ``rounds``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ from PIL import Image
 from scipy import ndimage
 
 from scenewright.arrays import to_numpy, to_numpy_bool
-from scenewright.backends.base import Backend
+from scenewright.backends.base import Backend, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit
 from scenewright.executor.attention.masks import box_to_tokens
@@ -38,7 +38,7 @@ from scenewright.executor.explain import image_tensor, read_object_maps
 from scenewright.executor.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
 from scenewright.executor.options import Bound, Choice, Range
 from scenewright.executor.refine_story import explain_outcome, explain_round
-from scenewright.executor.regional import regional_edit
+from scenewright.executor.regional import regional_edit, text_boost_edit
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, make_generator
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan
@@ -267,6 +267,19 @@ def _verdict(
     return evaluator_verdict(image, plan)
 
 
+def repair_pass(
+    backend: Backend, sub_plan: Plan, settings: SamplingSettings, options: Mapping[str, Any]
+) -> tuple[PromptEncoding, PromptEncoding, list[Edit]]:
+    """The regional pass that redraws the failing objects, on every step, with the regional
+    options the model was tuned with (``options``: its ``strategy_defaults["regional"]``, already
+    checked by the registry); with the paper's defaults on tiny16 regional drew 14% of position
+    cases, tuned 48%."""
+    shape = {key: options[key] for key in ("base_ratio", "image_attention", "base_prompt") if key in options}
+    encoding, negative, region = regional_edit(backend, sub_plan, settings, inject_fraction=1.0, **shape)
+    boost = text_boost_edit(backend, encoding, region, settings, float(options.get("text_boost", 0.0)))
+    return encoding, negative, [region, *([boost] if boost else [])]
+
+
 def render_refine(
     backend: Backend,
     plan: Plan,
@@ -282,6 +295,7 @@ def render_refine(
     verifier: str | DetectorVerifier = "auto",
     run_base: Callable[..., RenderResult] | None = None,
     detector: DetectorVerifier | None = None,
+    repair_options: Mapping[str, Any] | None = None,
 ) -> RenderResult:
     """Run ``base`` (or take ``image``, already rendered from ``plan``), then up to ``rounds`` of
     check-and-inpaint on the objects that fail.
@@ -359,13 +373,13 @@ def render_refine(
             history[-1]["explanation"] = explain_round(plan, history[-1], verdict.record(), None)
             break
         sub_plan = plan.model_copy(update={"objects": [plan.objects[i] for i in failing], "relations": []})
-        encoding, negative, region = regional_edit(backend, sub_plan, settings, inject_fraction=1.0)
+        encoding, negative, repair_edits = repair_pass(backend, sub_plan, settings, repair_options or {})
         clean = backend.encode_image(image_tensor(image), settings.height, settings.width)
         retry = SamplingSettings(**{**asdict(settings), "seed": settings.seed + round_index})
         noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(retry.seed))
         keep = KeepOutsideMask(backend, clean, noise, token_mask)
         redone = sample_with_edits(
-            backend, encoding, retry, [region, *edits], negative=negative, hooks=[keep], latents=noise,
+            backend, encoding, retry, [*repair_edits, *edits], negative=negative, hooks=[keep], latents=noise,
             progress=progress,
         )  # fmt: skip
         pixel_mask = token_mask_to_pixels(token_mask, image.size)

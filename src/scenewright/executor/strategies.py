@@ -112,6 +112,18 @@ def tuned_options(function: Strategy, name: str, backend: Backend) -> dict[str, 
     return parse_options(function, base, text)
 
 
+def model_options(function: Strategy, name: str, backend: Backend) -> dict[str, Any]:
+    """Keyword arguments the model was tuned with for this strategy: its ``strategy_defaults``,
+    and for refine the tuned regional options of its repair pass (which is regional prompting).
+    Every face renders through this, so a model's tuning applies wherever it runs."""
+    if not getattr(backend, "strategy_defaults", None):
+        return {}
+    options = tuned_options(function, name, backend)
+    if "repair_options" in inspect.signature(function).parameters:
+        options["repair_options"] = tuned_options(render_regional, "regional", backend)
+    return options
+
+
 def run_strategy(
     name: str,
     backend: Backend,
@@ -128,7 +140,7 @@ def run_strategy(
     function, suffix_edits = get_strategy(name, tuned_options(render_taca, "taca", backend))
     edits = [*suffix_edits, *edits]
     options = {
-        **tuned_options(function, name, backend),
+        **model_options(function, name, backend),
         **parse_options(function, name, name.partition(":")[2]),
     }
     if edits:

@@ -10,6 +10,7 @@ from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
 from scenewright.executor.explain import MapReading, map_reading, object_maps, reading_sites
 from scenewright.executor.sampler import SamplingSettings
+from scenewright.planner.plan import Plan
 from scenewright.planner.rules import plan_with_rules
 
 SMALL = TinyConfig(double_blocks=2, single_blocks=2, text_layers=1)
@@ -45,11 +46,18 @@ def test_reading_sites_choose_double_stream_blocks() -> None:
     assert every.double is None and every.single is None
 
 
-def test_cross_maps_are_distributions_and_depend_on_the_blocks_read() -> None:
-    backend = TinyBackend.random(SMALL, seed=1)
+@pytest.fixture
+def scene() -> tuple[TinyBackend, Plan, SamplingSettings, Image.Image]:
+    """A random small model, a two-object plan, and a flat image to read maps from."""
     plan = plan_with_rules("a red circle left of a blue square").plan
     settings = SamplingSettings(64, 64, steps=4, guidance=4.0, seed=0)
-    image = Image.new("RGB", (64, 64), (30, 30, 30))
+    return TinyBackend.random(SMALL, seed=1), plan, settings, Image.new("RGB", (64, 64), (30, 30, 30))
+
+
+def test_cross_maps_are_distributions_and_depend_on_the_blocks_read(
+    scene: tuple[TinyBackend, Plan, SamplingSettings, Image.Image],
+) -> None:
+    backend, plan, settings, image = scene
     double = object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.5))
     every = object_maps(backend, image, plan, settings, MapReading("cross", "all", 0.5))
     assert double.shape == (len(plan.objects) + 1, 8, 8)
@@ -59,13 +67,12 @@ def test_cross_maps_are_distributions_and_depend_on_the_blocks_read() -> None:
     assert not torch.allclose(double, later, atol=1e-4)
 
 
-def test_the_sheet_shows_each_objects_attention_and_the_background_share() -> None:
+def test_the_sheet_shows_each_objects_attention_and_the_background_share(
+    scene: tuple[TinyBackend, Plan, SamplingSettings, Image.Image],
+) -> None:
     from scenewright.executor.explain import named_maps, read_object_maps
 
-    backend = TinyBackend.random(SMALL, seed=1)
-    plan = plan_with_rules("a red circle left of a blue square").plan
-    settings = SamplingSettings(64, 64, steps=4, guidance=4.0, seed=0)
-    image = Image.new("RGB", (64, 64), (30, 30, 30))
+    backend, plan, settings, image = scene
     maps = read_object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.5))
     assert maps.attention.shape == (len(plan.objects), 8, 8)
     # the attention is the reading's own probabilities, not the per-token distribution

@@ -4,10 +4,11 @@ The finished image is re-noised to a point of the schedule and passed once throu
 transformer, and each planned object's map is read in one of two ways (:class:`MapReading`):
 ConceptAttention (one concept per object plus "background", maps from attention outputs, softmax
 over concepts; the default on FLUX-class models) or the cross-attention of image queries on the
-object's noun in the prompt, normalised over the objects (SD3's default). Which reads a model
-best is measured by ``scenewright bench concept-maps``; a model folder can name its reading under
-``"maps"`` in its ``strategy_defaults.json``. Used by refine to check objects and by the agent for
-the attention-map sheet.
+object's own noun tokens in the prompt (SD3's default, and the embedded models'). Which reads a
+model best is measured by ``scenewright bench concept-maps``; a model folder can name its reading
+under ``"maps"`` in its ``strategy_defaults.json``. Each read gives two views (:class:`ObjectMaps`):
+the objects' own maps, for the agent's attention sheet, and a per-token ownership, for refine's
+checks.
 """
 
 from __future__ import annotations

@@ -281,3 +281,37 @@ def test_cancelled_turn_in_chat_keeps_the_chat(tmp_path: Path) -> None:
     assert "rendered with vanilla" in text  # the next line still rendered
     assert code == 0
     assert len(agent.history()) == 1
+
+
+def test_a_history_file_another_process_is_setting_up_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'database is locked' while the file is switched to WAL is waited out, not reported."""
+    import sqlite3
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from scenewright.agent import core
+    from scenewright.errors import InvalidInputError
+
+    real_setup = SqliteSaver.setup
+    calls: list[int] = []
+
+    def locked_twice(self: SqliteSaver) -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        real_setup(self)
+
+    monkeypatch.setattr(SqliteSaver, "setup", locked_twice)
+    monkeypatch.setattr(core.time, "sleep", lambda _s: None)
+    with Agent(history=tmp_path / "history.sqlite", out_dir=tmp_path / "out") as agent:
+        assert len(calls) == 3  # two locked tries, then the one that opened it
+        assert agent.history() == []
+
+    def always_locked(self: SqliteSaver) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(SqliteSaver, "setup", always_locked)
+    with pytest.raises(InvalidInputError, match="database is locked"):
+        Agent(history=tmp_path / "other.sqlite", out_dir=tmp_path / "out")

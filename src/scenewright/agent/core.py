@@ -12,6 +12,7 @@ import os
 import signal
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -46,6 +47,10 @@ from scenewright.planner.plan import Plan, PlanResult
 from scenewright.tools.segment import Segmenter, SegmenterSpec, load_segmenter, resolve_segmenter
 
 DEFAULT_OUT = Path("out") / "agent"
+# Two processes opening one history file at once: switching it to WAL takes an exclusive lock
+# that SQLite's busy timeout does not always wait for, so opening is retried a few times.
+HISTORY_BUSY_SECONDS = 30.0
+HISTORY_OPEN_ATTEMPTS = 5
 EventCallback = Callable[[Event], None]
 
 _BACKENDS: dict[tuple[str, str, str, bool | str | None], Backend] = {}
@@ -262,15 +267,28 @@ class Agent:
             raise InvalidInputError("history", f"{path} cannot be read and written", fix)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            # The saver serialises access with its own lock, so threads (the web UI) may share it.
-            self._conn = sqlite3.connect(str(path), check_same_thread=False)
-            saver = SqliteSaver(self._conn)
-            saver.setup()
-        except (sqlite3.Error, OSError) as error:
+        except OSError as error:
             raise InvalidInputError(
                 "history", f"{path} is not a usable history file ({error})", fix
             ) from None
-        return saver
+        for attempt in range(1, HISTORY_OPEN_ATTEMPTS + 1):
+            try:
+                # The saver serialises access with its own lock, so threads (the web UI) may share it.
+                self._conn = sqlite3.connect(str(path), check_same_thread=False, timeout=HISTORY_BUSY_SECONDS)
+                saver = SqliteSaver(self._conn)
+                saver.setup()
+                return saver
+            except (sqlite3.Error, OSError) as error:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                locked = isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+                if not locked or attempt == HISTORY_OPEN_ATTEMPTS:
+                    raise InvalidInputError(
+                        "history", f"{path} is not a usable history file ({error})", fix
+                    ) from None
+                time.sleep(0.2 * attempt)  # another process is setting the file up: wait for it
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def load_backend(self) -> Backend:
         """The backend, loaded on first use (planning alone never loads weights)."""

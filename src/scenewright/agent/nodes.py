@@ -29,7 +29,7 @@ from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError, RenderCancelled, ScenewrightError, UnsupportedEditError
 from scenewright.executor.memory import is_out_of_memory, memory_error, release_cached_memory
 from scenewright.executor.sampler import CancelCheck, SamplerHook, SamplingSettings, StepContext
-from scenewright.executor.strategies import STRATEGIES, get_strategy, parse_options
+from scenewright.executor.strategies import STRATEGIES, get_strategy, model_options, parse_options
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
@@ -368,8 +368,6 @@ def _run_strategy(
     previous: str | None = None,
     cancel: CancelCheck | None = None,
 ) -> RenderResult:
-    from scenewright.executor import strategies as registry
-
     hooks: list[SamplerHook] = [ProgressHook(name)] if cancel is None else [cancel, ProgressHook(name)]
     key, options = strategy_options(tools, name)
     strategy = tools.strategies.get(key)
@@ -386,13 +384,15 @@ def _run_strategy(
         if "verifier" in parameters:
             # refine keeps a round by the same judge the verify node uses: exact on the toy world
             extra["verifier"] = tools.refine_verifier(backend)
-        tuned = registry.model_options(strategy, key, backend)  # the model's tuning, then the user's
+        tuned = model_options(strategy, key, backend)  # the model's tuning, then the user's
         result: RenderResult = strategy(
             backend, plan, settings, progress=False, hooks=hooks, **{**extra, **tuned, **options}
         )
         if options:
             result.strategy = name  # the record says which options ran
         return result
+    from scenewright.executor import strategies as registry
+
     run: Callable[..., RenderResult] = registry.run_strategy
     return run(name, backend, plan, settings, hooks=hooks, progress=False)
 

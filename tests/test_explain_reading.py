@@ -8,7 +8,7 @@ from PIL import Image
 
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
-from scenewright.executor.explain import MapReading, map_reading, object_maps, reading_sites
+from scenewright.executor.explain import MapReading, map_reading, read_object_maps, reading_sites
 from scenewright.executor.sampler import SamplingSettings
 from scenewright.planner.plan import Plan
 from scenewright.planner.rules import plan_with_rules
@@ -58,19 +58,19 @@ def test_cross_maps_are_distributions_and_depend_on_the_blocks_read(
     scene: tuple[TinyBackend, Plan, SamplingSettings, Image.Image],
 ) -> None:
     backend, plan, settings, image = scene
-    double = object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.5))
-    every = object_maps(backend, image, plan, settings, MapReading("cross", "all", 0.5))
+    double = read_object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.5)).ownership
+    every = read_object_maps(backend, image, plan, settings, MapReading("cross", "all", 0.5)).ownership
     assert double.shape == (len(plan.objects) + 1, 8, 8)
     assert torch.allclose(double.sum(dim=0), torch.ones(8, 8), atol=1e-5)
     assert not torch.allclose(double, every, atol=1e-4)
-    later = object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.75))
+    later = read_object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.75)).ownership
     assert not torch.allclose(double, later, atol=1e-4)
 
 
 def test_the_sheet_shows_each_objects_attention_and_the_background_share(
     scene: tuple[TinyBackend, Plan, SamplingSettings, Image.Image],
 ) -> None:
-    from scenewright.executor.explain import named_maps, read_object_maps
+    from scenewright.executor.explain import named_maps
 
     backend, plan, settings, image = scene
     maps = read_object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.5))

@@ -190,17 +190,6 @@ def read_object_maps(
     return ObjectMaps(attention=stacked, ownership=both / both.sum(dim=0, keepdim=True).clamp_min(1e-8))
 
 
-def object_maps(
-    backend: Backend,
-    image: Image.Image,
-    plan: Plan,
-    settings: SamplingSettings,
-    reading: MapReading | None = None,
-) -> torch.Tensor:
-    """(objects + 1, rows, cols): per image token, a distribution over the objects and background."""
-    return read_object_maps(backend, image, plan, settings, reading).ownership
-
-
 def named_maps(maps: ObjectMaps, plan: Plan) -> dict[str, np.ndarray]:
     """The sheet's maps keyed by a readable label ("1: red circle"): each object's attention, then
     the background's share of the ownership."""

@@ -101,8 +101,8 @@ def _clip_boxes(boxes: Sequence[PixelBox], size: tuple[int, int]) -> list[list[f
 class AttentionMaskSegmenter:
     """The fallback without a checkpoint: one object's attention map, thresholded near the boxes.
 
-    Built per object from its (rows, cols) map (a row of :func:`~scenewright.executor.explain.
-    object_maps`); tokens at or above ``threshold`` times the map's maximum count, but only within
+    Built per object from its (rows, cols) map (a row of the ownership of
+    :func:`~scenewright.executor.explain.read_object_maps`); tokens at or above ``threshold`` times the map's maximum count, but only within
     each prompt box grown by ``near`` of its size, so the mask stays where the object was asked
     for or was found (refine passes stray blobs' boxes as prompts too).
     """

@@ -176,3 +176,45 @@ def test_every_face_renders_with_the_models_tuning_and_refine_repairs_with_it(tm
     region, boost = edits
     assert region.image_attention == "context" and region.base_ratio == 0.15 and boost.maps
     assert len(repair_pass(model, plan, settings, {})[2]) == 1  # untuned: the paper's regional alone
+
+
+def test_image_attention_opens_across_regions_after_open_image_after() -> None:
+    from scenewright.executor.regional import regional_phases
+
+    backend = TinyBackend.random(SMALL, seed=3)
+    settings = SamplingSettings(32, 32, steps=10, guidance=3.0, seed=1)
+    _, _, mask = regional_edit(backend, plan(), settings, inject_fraction=0.8, image_attention="context")
+    phases = regional_phases(mask, settings, 0.3)
+    assert [(p.image_attention, p.sites.steps) for p in phases] == [("context", (0, 3)), ("all", (3, 8))]
+    assert all(p.text_spans == mask.text_spans and p.base_ratio == mask.base_ratio for p in phases)
+    # 1.0 (the paper, the default) keeps one phase; the first phase is never empty; "all" has no second.
+    assert [p.sites.steps for p in regional_phases(mask, settings, 1.0)] == [(0, 8)]
+    assert [p.sites.steps for p in regional_phases(mask, settings, 0.0)] == [(0, 1), (1, 8)]
+    opened = regional_edit(backend, plan(), settings, inject_fraction=0.8, image_attention="all")[2]
+    assert [p.sites.steps for p in regional_phases(opened, settings, 0.3)] == [(0, 8)]
+
+
+def test_open_image_after_changes_the_image_and_reports_its_phases(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=6, guidance=3.0, seed=1)
+    closed = render_regional(backend, plan(), settings, inject_fraction=1.0)
+    opened = render_regional(backend, plan(), settings, inject_fraction=1.0, open_image_after=0.5)
+    assert closed.report["phases"] == [("region", (0, 6))]
+    assert opened.report["phases"] == [("region", (0, 3)), ("all", (3, 6))]
+    assert opened.sample.images.shape == closed.sample.images.shape
+    assert not torch.allclose(opened.sample.images, closed.sample.images)
+    with pytest.raises(InvalidInputError, match="open_image_after"):
+        run_strategy("regional:open_image_after=1.5", backend, plan(), settings)
+
+
+def test_guidance_steps_all_guides_the_steps_the_model_leaves_unguided() -> None:
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=1)
+    partly = TinyBackend.random(
+        TinyConfig(double_blocks=1, single_blocks=1, text_layers=1, default_guidance_max_sigma=0.5), seed=3
+    )
+    everywhere = TinyBackend.random(SMALL, seed=3)  # the model guides every step already
+    for model, differs in ((partly, True), (everywhere, False)):
+        own = render_regional(model, plan(), settings, guidance_steps="model").sample.images
+        every = render_regional(model, plan(), settings, guidance_steps="all").sample.images
+        assert (not torch.equal(own, every)) is differs
+    with pytest.raises(InvalidInputError, match="guidance_steps"):
+        run_strategy("regional:guidance_steps=sometimes", everywhere, plan(), settings)

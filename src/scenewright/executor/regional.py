@@ -5,19 +5,26 @@ The text sequence is ``[instance 1; ...; instance N; background; base]``; for th
 background prompt covers what no box does, and the base (global) prompt's pass is blended in with
 ``base_ratio``. After that, plain attention with the base prompt finishes the image.
 
-Two additions of ours, measured on the 16x16-token toy model (docs/benchmarks.md): image tokens
-in a box may also read the uncovered canvas (``image_attention="context"``), and a box's image
-queries get ``text_boost`` added to their logits on their own prompt's words, so a small region
-commits to drawing its object instead of leaving its box empty.
+Our additions, measured on the 16x16-token toy model (docs/benchmarks.md):
+- image tokens in a box may also read the uncovered canvas (``image_attention="context"``), and a
+  box's image queries get ``text_boost`` added to their logits on their own prompt's words, so a
+  small region commits to drawing its object instead of leaving its box empty;
+- ``open_image_after``: once the layout is set, image tokens attend across regions (the text stays
+  bound to its box), so a box a few tokens wide draws its shape with the whole image's help
+  instead of a shapeless blob of the right colour;
+- ``guidance_steps="all"``: classifier-free guidance on every regional step, also at the noise
+  levels where the model's own settings skip it, because that is where a box commits.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
 
 from scenewright.backends.base import Backend, PromptEncoding
+from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites
 from scenewright.executor.attention.masks import Box, box_to_tokens
 from scenewright.executor.composition import (
@@ -36,6 +43,8 @@ from scenewright.planner.plan import Plan
 DEFAULT_BASE_RATIO = 0.3
 DEFAULT_INJECT_FRACTION = 0.4
 DEFAULT_TEXT_BOOST = 0.0
+DEFAULT_OPEN_IMAGE_AFTER = 1.0  # never: the paper keeps image attention within regions throughout
+GUIDANCE_STEPS = ("model", "all")
 # What ``regional:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = {
     "base_ratio": Range(0.0, 1.0),
@@ -43,6 +52,8 @@ OPTIONS: dict[str, Bound] = {
     "image_attention": Choice(("region", "context", "all")),
     "text_boost": Range(0.0, 10.0),
     "base_prompt": Choice(SCENE_PROMPTS),
+    "open_image_after": Range(0.0, 1.0),
+    "guidance_steps": Choice(GUIDANCE_STEPS),
 }
 DEFAULT_IMAGE_ATTENTION = "region"  # or "context", "all": see RegionMask.image_attention
 BOOST_MAP_SIDE = 128  # boxes are drawn at this resolution, then resized to the token grid
@@ -104,6 +115,37 @@ def text_boost_edit(
     return AttentionBias(maps=maps, sites=mask.sites, rows=conditional_rows(backend, settings))
 
 
+def regional_phases(
+    mask: RegionMask, settings: SamplingSettings, open_image_after: float
+) -> list[RegionMask]:
+    """The region mask split at ``open_image_after`` of the steps: before it as given, after it
+    (until the inject steps end) with image attention open across regions ("all").
+
+    One mask per sampling call, since one call holds one region mask."""
+    start, inject = mask.sites.steps if mask.sites.steps else (0, settings.steps)
+    opened = min(inject, max(start + 1, round(open_image_after * settings.steps)))
+    if opened >= inject or mask.image_attention == "all":
+        return [mask]
+    before = dataclasses.replace(mask.sites, steps=(start, opened))
+    after = dataclasses.replace(mask.sites, steps=(opened, inject))
+    return [
+        dataclasses.replace(mask, sites=before),
+        dataclasses.replace(mask, sites=after, image_attention="all"),
+    ]
+
+
+def regional_settings(settings: SamplingSettings, guidance_steps: str) -> SamplingSettings:
+    """The sampling settings of the regional steps: CFG on every step when ``guidance_steps`` is
+    "all" (a CFG model only; a guidance-distilled one has no unconditional pass to add)."""
+    if guidance_steps not in GUIDANCE_STEPS:
+        raise InvalidInputError(
+            "guidance_steps", f"unknown value {guidance_steps!r}", f"use one of {', '.join(GUIDANCE_STEPS)}"
+        )
+    if guidance_steps == "model":
+        return settings
+    return dataclasses.replace(settings, guidance_max_sigma=1.0)
+
+
 def render_regional(
     backend: Backend,
     plan: Plan,
@@ -119,30 +161,38 @@ def render_regional(
     # "global" by default: naming the objects instead ("objects") did not help regional on the
     # 16x16 toy model (position 44% vs 56% on the tuning set), unlike Stitch's finish pass.
     base_prompt: str = "global",
+    open_image_after: float = DEFAULT_OPEN_IMAGE_AFTER,
+    guidance_steps: str = "model",
 ) -> RenderResult:
     """Render ``plan`` with every instance drawn by its own prompt inside its own box."""
     if not plan_regions(plan):
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
         fallback.report["note"] = "no boxes in the plan: rendered without regions"
         return fallback
+    boxed_settings = regional_settings(settings, guidance_steps)
     encoding, negative, mask = regional_edit(
         backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
         image_attention=image_attention, base_prompt=base_prompt,
     )  # fmt: skip
     inject = mask.sites.steps[1] if mask.sites.steps else settings.steps
-    boost = text_boost_edit(backend, encoding, mask, settings, text_boost)
-    result = sample_with_edits(
-        backend, encoding, settings, [mask, *([boost] if boost else []), *edits], negative=negative,
-        hooks=hooks, progress=progress,
-        max_steps=inject, decode=inject >= settings.steps,
-    )  # fmt: skip
+    latents: torch.Tensor | None = None
+    phases = regional_phases(mask, settings, open_image_after)
+    for phase in phases:
+        start, end = phase.sites.steps or (0, inject)
+        boost = text_boost_edit(backend, encoding, phase, settings, text_boost)
+        result = sample_with_edits(
+            backend, encoding, boxed_settings, [phase, *([boost] if boost else []), *edits], negative=negative,
+            hooks=hooks, progress=progress, latents=latents, start_step=start,
+            max_steps=end, decode=end >= settings.steps,
+        )  # fmt: skip
+        latents = result.latents
     if inject < settings.steps:
         # After the inject steps image and base tokens attend only to [base; image]: the regional
         # prompts no longer reach the image, so dropping them from the sequence changes nothing
         # but the cost, which returns to vanilla's.
         result = sample_with_edits(
             backend, backend.encode_prompts([scene_prompt(backend, plan, base_prompt)]), settings, edits, hooks=hooks,
-            latents=result.latents, start_step=inject, progress=progress,
+            latents=latents, start_step=inject, progress=progress,
         )  # fmt: skip
     image = backend.to_pil(result.images)[0]
     report = {
@@ -151,6 +201,8 @@ def render_regional(
         "text_boost": text_boost,
         "base_prompt": base_prompt,
         "inject_steps": mask.sites.steps,
+        "phases": [(p.image_attention, p.sites.steps) for p in phases],
+        "guidance_steps": guidance_steps,
         "regions": len(mask.shapes) - 1,
     }
     return RenderResult(

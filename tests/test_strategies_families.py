@@ -37,7 +37,13 @@ def _plan() -> Plan:
     )
 
 
-@pytest.mark.parametrize("strategy", [*strategy_names(), "stitch:object_pass=box", "stitch:placement=token"])
+# Regional as tuned on tiny16 (closed "context" phase with a boost, then open, guided every step).
+OPENED_REGIONAL = "regional:image_attention=context:text_boost=2:open_image_after=0.5:guidance_steps=all"
+
+
+@pytest.mark.parametrize(
+    "strategy", [*strategy_names(), "stitch:object_pass=box", "stitch:placement=token", OPENED_REGIONAL]
+)
 def test_every_strategy_runs_on_flux_and_sd3(family_backend: Backend, strategy: str) -> None:
     settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
     result = run_strategy(strategy, family_backend, _plan(), settings)
@@ -62,7 +68,17 @@ def half_backend(request: pytest.FixtureRequest) -> Backend:
 
 @pytest.mark.parametrize(
     "strategy",
-    ["vanilla", "taca", "regional", "numina", "stitch", "stitch:object_pass=box", "refine", "auto"],
+    [
+        "vanilla",
+        "taca",
+        "regional",
+        OPENED_REGIONAL,
+        "numina",
+        "stitch",
+        "stitch:object_pass=box",
+        "refine",
+        "auto",
+    ],
 )
 def test_every_strategy_runs_in_half_precision(half_backend: Backend, strategy: str) -> None:
     settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
@@ -80,3 +96,14 @@ def test_maps_accumulate_in_float32_on_a_half_precision_model(half_backend: Back
     assert capture.total is not None and capture.total.dtype == torch.float32
     maps = capture.maps()
     assert torch.isfinite(maps).all() and 0 < float(maps.max()) <= 1.0
+
+
+def test_guidance_on_every_regional_step_changes_nothing_where_the_model_guides_every_step(
+    family_backend: Backend,
+) -> None:
+    # FLUX is guidance-distilled (no unconditional pass) and SD3 guides every step already, so
+    # tiny16's "guidance_steps=all" must leave their images exactly as the paper's regional draws them.
+    settings = SamplingSettings(32, 32, steps=3, guidance=3.0, seed=5)
+    own = run_strategy("regional:guidance_steps=model", family_backend, _plan(), settings)
+    every = run_strategy("regional:guidance_steps=all", family_backend, _plan(), settings)
+    assert torch.equal(own.sample.images, every.sample.images)

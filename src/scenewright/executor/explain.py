@@ -8,7 +8,11 @@ object's own noun tokens in the prompt (SD3's default, and the embedded models')
 model best is measured by ``scenewright bench concept-maps``; a model folder can name its reading
 under ``"maps"`` in its ``strategy_defaults.json``. Each read gives two views (:class:`ObjectMaps`):
 the objects' own maps, for the agent's attention sheet, and a per-token ownership, for refine's
-checks.
+checks. The prompt read is the scene prompt the model understands (``scene_prompt``): the plan's
+global prompt on FLUX and SD3, its objects named plainly on a model that never learned layout
+words, where a relation's repeated noun ("... and a red circle below the star") pulled an object's
+map away from it (tiny16's worst object: 0.19x inside/outside with the relation sentence, 2.52x
+with the objects named; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from scenewright.arrays import to_numpy
 from scenewright.backends.base import Backend, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import CaptureMaps, ConceptAttention, Edit, Sites, attention_engine
-from scenewright.executor.composition import conditional_rows, instance_prompt, noun_tokens
+from scenewright.executor.composition import conditional_rows, instance_prompt, noun_tokens, scene_prompt
 from scenewright.executor.sampler import SamplingSettings, make_generator, sample
 from scenewright.planner.plan import Plan, PlanObject
 
@@ -156,7 +160,7 @@ def read_object_maps(
     backend.set_timesteps(scheduler, settings.steps, settings.height, settings.width)
     sigma = float(scheduler.sigmas[step])
     noisy = (1 - sigma) * clean + sigma * noise
-    encoding = backend.encode_prompts([plan.global_prompt])
+    encoding = backend.encode_prompts([scene_prompt(backend, plan)])
     row = conditional_rows(backend, settings)[0]
     sites = reading_sites(backend, reading.blocks)
     if reading.reader == "concept":

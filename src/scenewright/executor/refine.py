@@ -273,7 +273,11 @@ def repair_pass(
     """The regional pass that redraws the failing objects, on every step, with the regional
     options the model was tuned with (``options``: its ``strategy_defaults["regional"]``, already
     checked by the registry); with the paper's defaults on tiny16 regional drew 14% of position
-    cases, tuned 48%."""
+    cases, tuned 48%.
+
+    It takes the mask's shape and boost only: ``open_image_after`` needs a second sampling call
+    and ``guidance_steps`` other settings, and refine's bar was measured without both, so they
+    are left to regional itself until measured here."""
     shape = {key: options[key] for key in ("base_ratio", "image_attention", "base_prompt") if key in options}
     encoding, negative, region = regional_edit(backend, sub_plan, settings, inject_fraction=1.0, **shape)
     boost = text_boost_edit(backend, encoding, region, settings, float(options.get("text_boost", 0.0)))

@@ -181,3 +181,25 @@ def test_train_command_refuses_shares_that_do_not_add_up(
     assert main(argv) != 0
     assert "empty_fraction" in capsys.readouterr().err
     assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_train_command_continues_a_model_with_its_own_sizes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--init-from takes the sizes and sampling defaults recorded beside the weights it starts
+    from, so continuing a non-default model (tiny16's 4x4 patches) needs no --model-* options."""
+    import dataclasses
+    import json
+
+    from scenewright.cli import main
+
+    source = dataclasses.replace(SMALL, patch=4, default_guidance_max_sigma=0.8)
+    Trainer(_cfg(tmp_path / "a", 1), source).run()
+    argv = ["train-toyworld", "--out", str(tmp_path / "b"), "--steps", "1", "--batch", "2"]
+    assert main([*argv, "--init-from", str(tmp_path / "a" / "export")]) == 0
+    codec = json.loads((tmp_path / "b" / "export" / "codec.json").read_text())
+    assert codec == dataclasses.asdict(source)
+
+    assert main([*argv, "--init-from", str(tmp_path / "nothing")]) != 0
+    err = capsys.readouterr().err
+    assert "init_from" in err and "codec.json" in err

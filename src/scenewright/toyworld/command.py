@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from dataclasses import fields
+from pathlib import Path
 
 from scenewright.errors import InvalidInputError
 from scenewright.toyworld.model_config import TinyConfig
@@ -71,6 +73,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def _init_from_config(folder: str) -> dict[str, object]:
+    """The ``TinyConfig`` fields recorded in an exported model folder's ``codec.json``."""
+    codec = Path(folder) / "codec.json"
+    if not codec.is_file():
+        raise InvalidInputError(
+            "init_from",
+            f"{folder} holds no exported model (no codec.json)",
+            "pass a run's export/ folder or a shipped model folder",
+        )
+    names = {f.name for f in fields(TinyConfig)}
+    return {k: v for k, v in json.loads(codec.read_text()).items() if k in names}
+
+
 def run(args: argparse.Namespace) -> int:
     from scenewright.toyworld.train import TrainConfig, check_runtime, parameter_count, ship, train
 
@@ -124,8 +139,11 @@ def run(args: argparse.Namespace) -> int:
                 name, f"{getattr(args, name)} must be positive", f"use --{name.replace('_', '-')} 1 or more"
             )
     overrides = {f.name: getattr(args, f"model_{f.name}") for f in fields(TinyConfig)}
+    # A continued run keeps the sizes and sampling defaults of the model it starts from; a
+    # --model-* option still replaces one (and a size that differs fails on loading the weights).
+    start = _init_from_config(args.init_from) if args.init_from else {}
     try:
-        model_cfg = TinyConfig(**{k: v for k, v in overrides.items() if v is not None})
+        model_cfg = TinyConfig(**{**start, **{k: v for k, v in overrides.items() if v is not None}})
     except ValueError as error:
         raise InvalidInputError("model", str(error), "see --help for the --model-* options") from error
     cfg = TrainConfig(

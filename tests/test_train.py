@@ -203,3 +203,44 @@ def test_train_command_continues_a_model_with_its_own_sizes(
     assert main([*argv, "--init-from", str(tmp_path / "nothing")]) != 0
     err = capsys.readouterr().err
     assert "init_from" in err and "codec.json" in err
+
+
+def test_ship_keeps_the_tuning_records_of_the_folder_it_replaces(tmp_path: Path) -> None:
+    """Shipping new weights into a model folder (tiny16's) keeps the strategy options and auto's
+    table measured there, and reads a multi-line training command of the earlier record whole."""
+    from scenewright.toyworld.train import earlier_runs, ship
+
+    Trainer(_cfg(tmp_path / "run", 1), SMALL).run()
+    dest = tmp_path / "models" / "toyworld16"
+    ship(tmp_path / "run", dest, "first ship")
+    (dest / "strategy_defaults.json").write_text('{"regional": {"text_boost": 3}}')
+    (dest / "TRAINING.md").write_text(
+        "intro\n\n```bash\nscenewright train-toyworld --out runs/a --device cuda \\\n"
+        "  --steps 10 --model-patch 4\ncp -r runs/a/export/. somewhere\n```\n"
+    )
+    assert earlier_runs(str(dest)) == [
+        "scenewright train-toyworld --out runs/a --device cuda --steps 10 --model-patch 4"
+    ]
+    shipped = ship(tmp_path / "run", dest, "second ship")
+    assert (shipped / "strategy_defaults.json").read_text() == '{"regional": {"text_boost": 3}}'
+    assert not (shipped / "auto_table.json").exists()
+    assert "(`toyworld16`)" in (shipped / "TRAINING.md").read_text()
+
+
+def test_ship_to_refuses_a_folder_that_holds_no_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scenewright.cli import main
+
+    Trainer(_cfg(tmp_path / "run", 1), SMALL).run()
+    argv = [
+        "train-toyworld",
+        "--out",
+        str(tmp_path / "run"),
+        "--ship",
+        "--ship-to",
+        str(tmp_path / "nowhere"),
+    ]
+    assert main(argv) != 0
+    assert "ship_to" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()

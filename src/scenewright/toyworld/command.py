@@ -66,7 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ship",
         action="store_true",
-        help="do not train: copy OUT's EMA weights into the package (src/scenewright/models/toyworld)",
+        help="do not train: copy OUT's EMA weights into the package (src/scenewright/models/toyworld, or --ship-to)",
+    )
+    p.add_argument(
+        "--ship-to",
+        help="with --ship: the model folder to replace (default: the embedded default model's); "
+        "e.g. src/scenewright/models/toyworld16",
     )
     for f in fields(TinyConfig):
         p.add_argument(f"--model-{f.name.replace('_', '-')}", dest=f"model_{f.name}", type=type(f.default))
@@ -97,11 +102,19 @@ def run(args: argparse.Namespace) -> int:
             for f in fields(TinyConfig)
             if getattr(args, f"model_{f.name}") is not None
         }
-        command = f"scenewright train-toyworld --out {args.out} --ship" + "".join(
+        dest = Path(args.ship_to) if args.ship_to else EMBEDDED_MODEL_DIR
+        if args.ship_to and not (dest / "codec.json").is_file():
+            raise InvalidInputError(
+                "ship_to",
+                f"{dest} is not a model folder (no codec.json)",
+                "pass an existing model folder under src/scenewright/models",
+            )
+        target = f" --ship-to {args.ship_to}" if args.ship_to else ""
+        command = f"scenewright train-toyworld --out {args.out} --ship{target}" + "".join(
             f" --model-{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in sampling.items()
         )
         try:
-            print(f"shipped: {ship(args.out, EMBEDDED_MODEL_DIR, command, sampling)}")
+            print(f"shipped: {ship(args.out, dest, command, sampling)}")
         except FileNotFoundError as error:
             raise InvalidInputError(
                 "out", str(error), "pass the run folder given to --out when training"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -463,9 +464,11 @@ def earlier_runs(init_from: str | None) -> list[str]:
     record = Path(init_from) / "TRAINING.md"
     if not record.is_file():
         return []
+    # A command may be written over several lines with a trailing backslash.
+    joined = re.sub(r"\\\n\s*", "", record.read_text())
     return [
-        line.strip()
-        for line in record.read_text().splitlines()
+        " ".join(line.split())
+        for line in joined.splitlines()
         if line.startswith("scenewright train-toyworld") and "--ship" not in line
     ]
 
@@ -480,11 +483,18 @@ def _chained_commands(cfg: dict[str, Any], model: dict[str, Any]) -> list[str]:
     return [*earlier, current]
 
 
+# Files of a shipped model folder that are not weights but what was measured on it (the
+# strategy options tuned on the model, auto's table): shipping new weights keeps them, and the
+# shipper measures them again (``scripts/auto_tables.sh``, docs/benchmarks.md).
+KEPT_ON_SHIP = ("strategy_defaults.json", "auto_table.json")
+
+
 def ship(run_dir: str | Path, dest: str | Path, command: str, sampling: dict[str, Any] | None = None) -> Path:
-    """Copy a run's EMA export into ``dest`` (the package's model folder) with a TRAINING.md record.
+    """Copy a run's EMA export into ``dest`` (a package model folder) with a TRAINING.md record.
 
     ``sampling`` sets the shipped sampling defaults (tuned on the benchmark after training);
-    nothing else of the model config can change after training.
+    nothing else of the model config can change after training. The files in ``KEPT_ON_SHIP``
+    already in ``dest`` stay.
     """
     import shutil
 
@@ -513,7 +523,7 @@ def ship(run_dir: str | Path, dest: str | Path, command: str, sampling: dict[str
     fields.update(sampling)
     codec.write_text(json.dumps(asdict(TinyConfig(**fields)), indent=2) + "\n")
     cfg = state["train_config"]
-    record = f"""# The shipped toy-world model
+    record = f"""# The shipped toy-world model (`{target.name}`)
 
 EMA weights after **{state.get("prior_steps", 0) + state["step"]} steps** in all (batch {cfg["batch"]}, AdamW lr {cfg["lr"]}, EMA {cfg["ema"]},
 seed {cfg["seed"]}, logit-normal t at location {cfg.get("t_mean", 0.0)}, 10% caption dropout, the model predicting
@@ -532,12 +542,23 @@ Sampling defaults (in `codec.json`, tuned on the benchmark after training): {", 
 The run may have been stopped and resumed from `checkpoint.pt`, and given a longer `--steps` or
 its `--decay-steps` while the learning rate was still constant: batches are a pure function of
 (seed, step), so the command above reproduces it. A fresh machine continues from these weights
-with `--init-from src/scenewright/models/toyworld`. Model sizes are in `codec.json`.
+with `--init-from {_package_path(target)}`. Model sizes are in `codec.json`.
 """
     (tmp / "TRAINING.md").write_text(record)
     total = int(state.get("prior_steps", 0)) + int(state["step"])
     (tmp / TRAINED_STEPS_FILE).write_text(json.dumps({"steps": total}) + "\n")
+    for name in KEPT_ON_SHIP:
+        if (target / name).is_file():
+            shutil.copy2(target / name, tmp / name)
     if target.exists():
         shutil.rmtree(target)
     tmp.replace(target)
     return target
+
+
+def _package_path(folder: Path) -> str:
+    """``folder`` as the repository path ``src/scenewright/models/...`` where it lies there."""
+    parts = folder.resolve().parts
+    if "src" in parts:
+        return "/".join(parts[parts.index("src") :])
+    return str(folder)

@@ -1,4 +1,4 @@
-"""The bars of issues 5 and 7 on the shipped model, judged by the exact evaluator (minutes: slow).
+"""The bars of issues 5, 7 and 16 on the shipped models, judged by the exact evaluator (minutes: slow).
 
 `make test-slow` runs them; docs/benchmarks.md holds the figures they guard. Speed bars live in
 `bench toyworld`'s side-by-side ratios, not here.
@@ -9,9 +9,7 @@ from __future__ import annotations
 import pytest
 
 from scenewright.backends.tiny import TinyBackend
-from scenewright.bench.cases import BenchCase
-from scenewright.bench.toyworld import StrategyRun, run_benchmark
-from scenewright.executor.sampler import SamplingSettings
+from scenewright.bench.toyworld import StrategyRun, case_settings, run_benchmark
 
 pytestmark = pytest.mark.slow
 
@@ -21,14 +19,16 @@ def embedded() -> TinyBackend:
     return TinyBackend.embedded()
 
 
+@pytest.fixture(scope="module")
+def tiny16() -> TinyBackend:
+    from scenewright.backends.registry import TINY16_DIR
+
+    return TinyBackend.from_pretrained(TINY16_DIR, name="tiny16")
+
+
 def _run(backend: TinyBackend, strategies: list[str], sets: list[str], n: int) -> dict[str, StrategyRun]:
-    defaults = backend.defaults
-
-    def settings_for(case: BenchCase) -> SamplingSettings:
-        return SamplingSettings(
-            defaults.height, defaults.width, defaults.steps, defaults.guidance, seed=case.seed
-        )
-
+    # The settings `bench toyworld` gives each case: the model's defaults and the case's seed.
+    settings_for = case_settings(backend, None, None, None)
     runs = run_benchmark(backend, strategies, sets, n, seed=0, settings_for=settings_for, progress=False)
     return {run.strategy: run for run in runs}
 
@@ -47,3 +47,20 @@ def test_stitch_meets_the_strategy_bars(embedded: TinyBackend) -> None:
     for name, bar in (("counting", 0.80), ("position", 0.85), ("binding", 0.80), ("complex", 0.60)):
         assert stitch.accuracy(name) >= bar, name
         assert stitch.accuracy(name) >= 1.5 * vanilla.accuracy(name), name
+
+
+def test_tiny16_meets_its_single_object_bar_and_keeps_its_two_object_gain(tiny16: TinyBackend) -> None:
+    """Issue 16, item 2. Single objects: the bar (97%); measured 100%. Two objects both present:
+    the bar is 75% and is NOT met (67% measured, 50% before the CPU continuation); 60% guards
+    the gain."""
+    vanilla = _run(tiny16, ["vanilla"], ["single", "two"], 100)["vanilla"]
+    assert vanilla.accuracy("single") >= 0.97
+    assert vanilla.accuracy("two") >= 0.60
+
+
+def test_tiny16_regional_meets_its_position_bar(tiny16: TinyBackend) -> None:
+    """Issue 16, item 3: regional position >= 80% (measured 82%, vanilla 6%). Its binding bar
+    (vanilla + 20) is not met (74% against vanilla's 68%) and is not asserted here."""
+    runs = _run(tiny16, ["vanilla", "regional"], ["position"], 50)
+    assert runs["regional"].accuracy("position") >= 0.80
+    assert runs["regional"].accuracy("position") >= runs["vanilla"].accuracy("position") + 0.5

@@ -204,6 +204,10 @@ def test_train_command_continues_a_model_with_its_own_sizes(
     err = capsys.readouterr().err
     assert "init_from" in err and "codec.json" in err
 
+    assert main([*argv, "--init-from", str(tmp_path / "a" / "export"), "--model-patch", "8"]) != 0
+    err = capsys.readouterr().err
+    assert "patch=4" in err and "Traceback" not in err
+
 
 def test_ship_keeps_the_tuning_records_of_the_folder_it_replaces(tmp_path: Path) -> None:
     """Shipping new weights into a model folder (tiny16's) keeps the strategy options and auto's

@@ -92,7 +92,14 @@ def _init_from_config(folder: str) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scenewright.toyworld.train import TrainConfig, check_runtime, parameter_count, ship, train
+    from scenewright.toyworld.train import (
+        SAMPLING_DEFAULTS,
+        TrainConfig,
+        check_runtime,
+        parameter_count,
+        ship,
+        train,
+    )
 
     if args.ship:
         from scenewright.backends.tiny import EMBEDDED_MODEL_DIR
@@ -153,8 +160,19 @@ def run(args: argparse.Namespace) -> int:
             )
     overrides = {f.name: getattr(args, f"model_{f.name}") for f in fields(TinyConfig)}
     # A continued run keeps the sizes and sampling defaults of the model it starts from; a
-    # --model-* option still replaces one (and a size that differs fails on loading the weights).
+    # --model-* option may replace a sampling default, never a size (the weights would not fit).
     start = _init_from_config(args.init_from) if args.init_from else {}
+    resized = sorted(
+        k
+        for k, v in overrides.items()
+        if v is not None and k in start and k not in SAMPLING_DEFAULTS and v != start[k]
+    )
+    if resized:
+        raise InvalidInputError(
+            "model",
+            f"--init-from {args.init_from} has {', '.join(f'{k}={start[k]}' for k in resized)}; its weights cannot take other sizes",
+            "drop those --model-* options, or train a new model without --init-from",
+        )
     try:
         model_cfg = TinyConfig(**{**start, **{k: v for k, v in overrides.items() if v is not None}})
     except ValueError as error:

@@ -248,3 +248,14 @@ def test_ship_to_refuses_a_folder_that_holds_no_model(
     assert main(argv) != 0
     assert "ship_to" in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_folder_from_before_the_prediction_field_reads_as_velocity_everywhere(tmp_path: Path) -> None:
+    """Loading, shipping and --init-from read codec.json through one reader, so an old folder
+    (no "prediction") continues as the velocity model it is, not as the newer default."""
+    import json
+
+    from scenewright.toyworld.command import _init_from_config
+
+    (tmp_path / "codec.json").write_text(json.dumps({"patch": 4, "heads": 2}))
+    assert _init_from_config(str(tmp_path)) == {"patch": 4, "heads": 2, "prediction": "velocity"}

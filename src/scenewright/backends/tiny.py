@@ -34,10 +34,9 @@ from scenewright.backends.base import (
 from scenewright.backends.flux import flux_blocks, flux_forward, flux_set_timesteps, word_spans
 from scenewright.errors import BackendError
 from scenewright.toyworld import vocab
-from scenewright.toyworld.model_config import TinyConfig
+from scenewright.toyworld.model_config import CODEC_FILE, TinyConfig, read_codec
 
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
-CODEC_FILE = "codec.json"
 # Strategy options tuned on this model by the toy-world bench (optional; see Backend.strategy_defaults).
 STRATEGY_DEFAULTS_FILE = "strategy_defaults.json"
 # The measured ranking ``auto`` picks from (optional; see Backend.auto_table).
@@ -198,9 +197,7 @@ class TinyBackend(Backend):
         root = Path(path)
         if not (root / CODEC_FILE).is_file():
             raise BackendError(f"backend: {root} is not a tiny model folder (no {CODEC_FILE})")
-        fields = json.loads((root / CODEC_FILE).read_text())
-        fields.setdefault("prediction", "velocity")  # folders written before the field existed
-        config = TinyConfig(**fields)
+        config = TinyConfig(**read_codec(root))
         transformer = FluxTransformer2DModel.from_pretrained(root / "transformer")
         text_encoder = CLIPTextModel.from_pretrained(root / "text_encoder")
         tokenizer = PreTrainedTokenizerFast.from_pretrained(root / "tokenizer")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from scenewright.errors import InvalidInputError
-from scenewright.toyworld.model_config import TinyConfig
+from scenewright.toyworld.model_config import CODEC_FILE, TinyConfig, read_codec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,17 +78,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _init_from_config(folder: str) -> dict[str, object]:
-    """The ``TinyConfig`` fields recorded in an exported model folder's ``codec.json``."""
-    codec = Path(folder) / "codec.json"
-    if not codec.is_file():
+def _init_from_config(folder: str) -> dict[str, Any]:
+    """The ``TinyConfig`` fields of the exported model folder a run continues from."""
+    try:
+        return read_codec(folder)
+    except FileNotFoundError as error:
         raise InvalidInputError(
             "init_from",
-            f"{folder} holds no exported model (no codec.json)",
+            f"{folder} holds no exported model (no {CODEC_FILE})",
             "pass a run's export/ folder or a shipped model folder",
-        )
-    names = {f.name for f in fields(TinyConfig)}
-    return {k: v for k, v in json.loads(codec.read_text()).items() if k in names}
+        ) from error
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,10 +109,10 @@ def run(args: argparse.Namespace) -> int:
             if getattr(args, f"model_{f.name}") is not None
         }
         dest = Path(args.ship_to) if args.ship_to else EMBEDDED_MODEL_DIR
-        if args.ship_to and not (dest / "codec.json").is_file():
+        if args.ship_to and not (dest / CODEC_FILE).is_file():
             raise InvalidInputError(
                 "ship_to",
-                f"{dest} is not a model folder (no codec.json)",
+                f"{dest} is not a model folder (no {CODEC_FILE})",
                 "pass an existing model folder under src/scenewright/models",
             )
         target = f" --ship-to {args.ship_to}" if args.ship_to else ""

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 PREDICTIONS = ("sample", "velocity")
+CODEC_FILE = "codec.json"  # a model folder's TinyConfig, beside its weights
 
 
 @dataclass(frozen=True)
@@ -49,3 +53,13 @@ class TinyConfig:
     @property
     def channels(self) -> int:
         return 3 * self.patch * self.patch
+
+
+def read_codec(folder: str | Path) -> dict[str, Any]:
+    """The ``TinyConfig`` fields in ``folder``'s ``codec.json`` (FileNotFoundError if it has none).
+
+    The one reader of the file: loading a model, shipping one and continuing one from it agree.
+    """
+    fields = json.loads((Path(folder) / CODEC_FILE).read_text())
+    fields.setdefault("prediction", "velocity")  # folders written before the field existed
+    return fields

@@ -34,6 +34,7 @@ from scenewright.backends.flux import flux_forward
 from scenewright.backends.tiny import TinyBackend, TinyConfig, build_components, velocity_from_output
 from scenewright.errors import InvalidInputError
 from scenewright.toyworld.batches import BatchStream, RenderedBatch, SceneRecipe, render_scenes
+from scenewright.toyworld.model_config import CODEC_FILE, read_codec
 from scenewright.toyworld.scene import random_scene
 
 TRAINED_STEPS_FILE = "training.json"  # total steps behind exported weights, across runs
@@ -500,7 +501,7 @@ def ship(run_dir: str | Path, dest: str | Path, command: str, sampling: dict[str
 
     run = Path(run_dir)
     export = run / "export"
-    if not (export / "codec.json").is_file():
+    if not (export / CODEC_FILE).is_file():
         raise FileNotFoundError(f"{export} holds no exported model: train first")
     state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
     lines = [json.loads(line) for line in (run / "train.log").read_text().splitlines() if line.strip()]
@@ -517,11 +518,9 @@ def ship(run_dir: str | Path, dest: str | Path, command: str, sampling: dict[str
         raise ValueError(
             f"only the sampling defaults ({', '.join(SAMPLING_DEFAULTS)}) can be set when shipping, not {sorted(unknown)}"
         )
-    codec = tmp / "codec.json"
-    fields = json.loads(codec.read_text())
-    fields.setdefault("prediction", "velocity")
+    fields = read_codec(tmp)
     fields.update(sampling)
-    codec.write_text(json.dumps(asdict(TinyConfig(**fields)), indent=2) + "\n")
+    (tmp / CODEC_FILE).write_text(json.dumps(asdict(TinyConfig(**fields)), indent=2) + "\n")
     cfg = state["train_config"]
     record = f"""# The shipped toy-world model (`{target.name}`)
 

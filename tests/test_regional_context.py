@@ -218,3 +218,39 @@ def test_guidance_steps_all_guides_the_steps_the_model_leaves_unguided() -> None
         assert (not torch.equal(own, every)) is differs
     with pytest.raises(InvalidInputError, match="guidance_steps"):
         run_strategy("regional:guidance_steps=sometimes", everywhere, plan(), settings)
+
+
+def test_the_box_pass_guides_its_object_steps_where_the_model_would_not() -> None:
+    """Stitch's box pass is the first steps, the ones a toy model leaves unguided: "all" guides
+    them, "model" (the default) keeps the model's interval; on a model that guides every step the
+    two are the same render. The free pass takes none of the box pass's options."""
+    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=2)
+    partly = TinyBackend.random(
+        TinyConfig(double_blocks=1, single_blocks=1, text_layers=1, default_guidance_max_sigma=0.5), seed=3
+    )
+    everywhere = TinyBackend.random(SMALL, seed=3)
+    for model, differs in ((partly, True), (everywhere, False)):
+        own = run_strategy("stitch:object_pass=box", model, plan(), settings)
+        every = run_strategy("stitch:object_pass=box:guidance_steps=all", model, plan(), settings)
+        assert (not torch.equal(own.sample.images, every.sample.images)) is differs
+    free = run_strategy("stitch:object_pass=free", partly, plan(), settings)
+    free_with_box_options = run_strategy(
+        "stitch:object_pass=free:guidance_steps=all:image_attention=context:text_boost=3",
+        partly,
+        plan(),
+        settings,
+    )
+    assert torch.equal(free.sample.images, free_with_box_options.sample.images)
+    with pytest.raises(InvalidInputError, match="guidance_steps"):
+        run_strategy("stitch:guidance_steps=sometimes", everywhere, plan(), settings)
+
+
+def test_the_stitch_hold_can_open_image_attention(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=8, guidance=3.0, seed=4)
+    box = "stitch:object_pass=box:image_attention=context:hold_fraction=0.5"
+    same = run_strategy(box, backend, plan(), settings)
+    opened = run_strategy(f"{box}:hold_image_attention=all", backend, plan(), settings)
+    assert same.report["hold_steps"] == opened.report["hold_steps"] == 4
+    assert not torch.equal(same.sample.images, opened.sample.images)
+    with pytest.raises(InvalidInputError, match="hold_image_attention"):
+        run_strategy(f"{box}:hold_image_attention=wide", backend, plan(), settings)

@@ -56,7 +56,9 @@ from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import (
     DEFAULT_IMAGE_ATTENTION,
     DEFAULT_TEXT_BOOST,
+    GUIDANCE_STEPS,
     regional_edit,
+    regional_settings,
     text_boost_edit,
 )
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, sample
@@ -80,6 +82,10 @@ DEFAULT_FINISH_PROMPT = "auto"
 DEFAULT_OBJECT_STEPS = -1
 FIT_OBJECT_STEPS = 6
 OBJECT_PASSES = ("auto", "box", "free")
+# Image attention while the pasted objects are held to their prompts: "same" as the object pass,
+# or "all" (open across boxes: the layout is set by then, and on the 16x16-token model a box a
+# few tokens wide draws its shape with the whole image's help; see regional's open_image_after).
+HOLD_IMAGE_ATTENTION = ("same", "region", "context", "all")
 DEFAULT_OBJECT_PASS = "auto"
 # "auto" takes the free pass on token grids at most this many tokens a side: there a box is two or
 # three tokens wide and a model cannot draw a whole object inside it alone (measured on the
@@ -98,6 +104,8 @@ OPTIONS: dict[str, Bound] = {
     "fill": Range(0.05, 1.0),
     "finish_prompt": Choice(FINISH_PROMPTS),
     "object_steps": Range(-1, 1000),
+    "guidance_steps": Choice(GUIDANCE_STEPS),
+    "hold_image_attention": Choice(HOLD_IMAGE_ATTENTION),
 }
 
 
@@ -237,11 +245,17 @@ def render_stitch(
     finish_prompt: str = DEFAULT_FINISH_PROMPT,
     object_steps: int = DEFAULT_OBJECT_STEPS,
     text_boost: float = DEFAULT_TEXT_BOOST,
+    guidance_steps: str = "model",
+    hold_image_attention: str = "same",
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
     token grids, box elsewhere; the report says which ran). The box pass takes regional's
-    ``image_attention`` and ``text_boost`` (see executor.regional)."""
+    ``image_attention``, ``text_boost`` and ``guidance_steps`` (see executor.regional): a model
+    that skips CFG at high noise (the toy models) would otherwise draw its boxes unguided, since
+    the object pass is exactly those first steps. The hold steps take them too, with
+    ``hold_image_attention``."""
+    object_settings = regional_settings(settings, guidance_steps)
     if object_pass not in OBJECT_PASSES:
         raise InvalidInputError(
             "object_pass", f"unknown object pass {object_pass!r}", f"use one of {', '.join(OBJECT_PASSES)}"
@@ -285,7 +299,7 @@ def render_stitch(
         )  # fmt: skip
         tokens = backend.image_tokens(background.latents).clone()
         object_tokens, sources, targets, found = _boxed_object_tokens(
-            backend, plan, settings, switch, keep_mass, background_prompt, image_attention, text_boost,
+            backend, plan, object_settings, switch, keep_mass, background_prompt, image_attention, text_boost,
             edits, hooks, progress,
         )  # fmt: skip
         tokens[:, targets.to(tokens.device)] = object_tokens[:, sources.to(tokens.device)]
@@ -303,11 +317,20 @@ def render_stitch(
     # ring" into two green rings) before the objects are settled.
     hold = min(settings.steps - switch, round(hold_fraction * settings.steps))
     if hold > 0:
-        held, held_negative, region = regional_edit(backend, plan, settings, image_attention=image_attention)
+        if hold_image_attention not in HOLD_IMAGE_ATTENTION:
+            raise InvalidInputError(
+                "hold_image_attention",
+                f"unknown value {hold_image_attention!r}",
+                f"use one of {', '.join(HOLD_IMAGE_ATTENTION)}",
+            )
+        held_attention = image_attention if hold_image_attention == "same" else hold_image_attention
+        held, held_negative, region = regional_edit(backend, plan, settings, image_attention=held_attention)
         region = replace(region, sites=Sites.make(steps=(switch, switch + hold)))
+        boost = text_boost_edit(backend, held, region, settings, text_boost)
         start = sample_with_edits(
-            backend, held, settings, [region, *edits], negative=held_negative, hooks=hooks,
-            latents=start, start_step=switch, max_steps=switch + hold, decode=False, progress=progress,
+            backend, held, object_settings, [region, *([boost] if boost else []), *edits],
+            negative=held_negative, hooks=hooks, latents=start, start_step=switch, max_steps=switch + hold,
+            decode=False, progress=progress,
         ).latents  # fmt: skip
     finish_text = finish_prompt_text(backend, plan, finish_prompt)
     result = sample_with_edits(

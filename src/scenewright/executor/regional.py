@@ -24,7 +24,6 @@ from collections.abc import Sequence
 import torch
 
 from scenewright.backends.base import Backend, PromptEncoding
-from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites
 from scenewright.executor.attention.masks import Box, box_to_tokens
 from scenewright.executor.composition import (
@@ -36,7 +35,7 @@ from scenewright.executor.composition import (
     scene_prompt,
 )
 from scenewright.executor.options import Bound, Choice, Range
-from scenewright.executor.sampler import SamplerHook, SamplingSettings
+from scenewright.executor.sampler import GUIDANCE_STEPS, SamplerHook, SamplingSettings, settings_guided_on
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
@@ -44,7 +43,6 @@ DEFAULT_BASE_RATIO = 0.3
 DEFAULT_INJECT_FRACTION = 0.4
 DEFAULT_TEXT_BOOST = 0.0
 DEFAULT_OPEN_IMAGE_AFTER = 1.0  # never: the paper keeps image attention within regions throughout
-GUIDANCE_STEPS = ("model", "all")
 # What ``regional:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = {
     "base_ratio": Range(0.0, 1.0),
@@ -134,18 +132,6 @@ def regional_phases(
     ]
 
 
-def regional_settings(settings: SamplingSettings, guidance_steps: str) -> SamplingSettings:
-    """The sampling settings of the regional steps: CFG on every step when ``guidance_steps`` is
-    "all" (a CFG model only; a guidance-distilled one has no unconditional pass to add)."""
-    if guidance_steps not in GUIDANCE_STEPS:
-        raise InvalidInputError(
-            "guidance_steps", f"unknown value {guidance_steps!r}", f"use one of {', '.join(GUIDANCE_STEPS)}"
-        )
-    if guidance_steps == "model":
-        return settings
-    return dataclasses.replace(settings, guidance_max_sigma=1.0)
-
-
 def render_regional(
     backend: Backend,
     plan: Plan,
@@ -169,7 +155,7 @@ def render_regional(
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
         fallback.report["note"] = "no boxes in the plan: rendered without regions"
         return fallback
-    boxed_settings = regional_settings(settings, guidance_steps)
+    boxed_settings = settings_guided_on(settings, guidance_steps)
     encoding, negative, mask = regional_edit(
         backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
         image_attention=image_attention, base_prompt=base_prompt,

@@ -11,7 +11,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import torch
@@ -72,6 +72,24 @@ class SamplingSettings:
         check_seed(self.seed)
         if backend is not None:
             backend.check_size(self.height, self.width)
+
+
+# Where a strategy applies classifier-free guidance: "model" keeps the model's own interval
+# (``guidance_max_sigma``), "all" guides every step. The toy models skip CFG at high noise, which
+# is where a region commits to its object (regional, Stitch's box pass) and where TACA acts.
+GUIDANCE_STEPS = ("model", "all")
+
+
+def settings_guided_on(settings: SamplingSettings, guidance_steps: str) -> SamplingSettings:
+    """``settings`` with CFG on every step when ``guidance_steps`` is "all" (a CFG model only; a
+    guidance-distilled one has no unconditional pass to add, and ignores it)."""
+    if guidance_steps not in GUIDANCE_STEPS:
+        raise InvalidInputError(
+            "guidance_steps", f"unknown value {guidance_steps!r}", f"use one of {', '.join(GUIDANCE_STEPS)}"
+        )
+    if guidance_steps == "model":
+        return settings
+    return replace(settings, guidance_max_sigma=1.0)
 
 
 @dataclass

@@ -56,12 +56,16 @@ from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import (
     DEFAULT_IMAGE_ATTENTION,
     DEFAULT_TEXT_BOOST,
-    GUIDANCE_STEPS,
     regional_edit,
-    regional_settings,
     text_boost_edit,
 )
-from scenewright.executor.sampler import SamplerHook, SamplingSettings, sample
+from scenewright.executor.sampler import (
+    GUIDANCE_STEPS,
+    SamplerHook,
+    SamplingSettings,
+    sample,
+    settings_guided_on,
+)
 from scenewright.executor.stitch_free import DEFAULT_PLACEMENT, PLACEMENTS, free_object_tokens
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
@@ -255,7 +259,7 @@ def render_stitch(
     that skips CFG at high noise (the toy models) would otherwise draw its boxes unguided, since
     the object pass is exactly those first steps. The hold steps take them too, with
     ``hold_image_attention``."""
-    object_settings = regional_settings(settings, guidance_steps)
+    object_settings = settings_guided_on(settings, guidance_steps)
     if object_pass not in OBJECT_PASSES:
         raise InvalidInputError(
             "object_pass", f"unknown object pass {object_pass!r}", f"use one of {', '.join(OBJECT_PASSES)}"

@@ -254,24 +254,3 @@ def test_the_stitch_hold_can_open_image_attention(backend: TinyBackend) -> None:
     assert not torch.equal(same.sample.images, opened.sample.images)
     with pytest.raises(InvalidInputError, match="hold_image_attention"):
         run_strategy(f"{box}:hold_image_attention=wide", backend, plan(), settings)
-
-
-def test_taca_can_guide_its_early_steps_and_a_tuned_guidance_stays_off_the_plus_taca_suffix() -> None:
-    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=1)
-    partly = TinyBackend.random(
-        TinyConfig(double_blocks=1, single_blocks=1, text_layers=1, default_guidance_max_sigma=0.5),
-        seed=3,
-        strategy_defaults={"taca": {"gamma": 1.2, "guidance_steps": "all"}},
-    )
-    tuned = run_strategy("taca", partly, plan(), settings)
-    model = run_strategy("taca:guidance_steps=model", partly, plan(), settings)
-    assert tuned.report["guidance_steps"] == "all" and model.report["guidance_steps"] == "model"
-    assert not torch.equal(tuned.sample.images, model.sample.images)
-    # "+taca" lays only the temperature (gamma 1.2) on regional: guidance stays regional's own.
-    with_taca = run_strategy("regional+taca", partly, plan(), settings)
-    partly.strategy_defaults = {"taca": {"gamma": 1.2}}
-    assert torch.equal(
-        with_taca.sample.images, run_strategy("regional+taca", partly, plan(), settings).sample.images
-    )
-    with pytest.raises(InvalidInputError, match="guidance_steps"):
-        run_strategy("taca:guidance_steps=often", partly, plan(), settings)

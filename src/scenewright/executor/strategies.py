@@ -98,10 +98,7 @@ def get_strategy(name: str, taca_options: Mapping[str, Any] | None = None) -> tu
         raise InvalidInputError(
             "strategy", f"unknown strategy '{name}'", f"use one of {', '.join(strategy_names())}"
         )
-    # The temperature's own options only: a tuned ``guidance_steps`` of standalone TACA belongs to
-    # its vanilla render, not to the strategy the temperature is laid on.
-    temperature = {k: v for k, v in (taca_options or {}).items() if k in ("gamma", "early_fraction")}
-    return STRATEGIES[base], ([taca_edit(**temperature)] if extra else [])
+    return STRATEGIES[base], ([taca_edit(**(taca_options or {}))] if extra else [])
 
 
 def tuned_options(function: Strategy, name: str, backend: Backend) -> dict[str, Any]:

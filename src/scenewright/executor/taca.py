@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from scenewright.backends.base import Backend
 from scenewright.executor.attention import Edit, Temperature, taca_gamma
-from scenewright.executor.options import Bound, Choice, Range
-from scenewright.executor.sampler import GUIDANCE_STEPS, SamplerHook, SamplingSettings, settings_guided_on
+from scenewright.executor.options import Bound, Range
+from scenewright.executor.sampler import SamplerHook, SamplingSettings
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
@@ -19,11 +19,7 @@ DEFAULT_GAMMA = 1.1
 DEFAULT_EARLY_FRACTION = 0.1
 # What ``taca:key=value`` may set: a temperature below 0.5 (gamma above 2) turns outlines
 # cartoonish (TACA's paper), and a gamma at or below 0 inverts attention.
-OPTIONS: dict[str, Bound] = {
-    "gamma": Range(0.5, 2.0),
-    "early_fraction": Range(0.0, 1.0),
-    "guidance_steps": Choice(GUIDANCE_STEPS),
-}
+OPTIONS: dict[str, Bound] = {"gamma": Range(0.5, 2.0), "early_fraction": Range(0.0, 1.0)}
 
 
 def taca_edit(gamma: float = DEFAULT_GAMMA, early_fraction: float = DEFAULT_EARLY_FRACTION) -> Temperature:
@@ -41,19 +37,15 @@ def render_taca(
     progress: bool = False,
     gamma: float = DEFAULT_GAMMA,
     early_fraction: float = DEFAULT_EARLY_FRACTION,
-    guidance_steps: str = "model",
 ) -> RenderResult:
-    """Vanilla with the temperature on its early steps. ``guidance_steps="all"`` also guides the
-    steps a toy model leaves unguided (noise above its guidance interval), which are the steps
-    the temperature acts on."""
     result = render_vanilla(
         backend,
         plan,
-        settings_guided_on(settings, guidance_steps),
+        settings,
         hooks=hooks,
         edits=[taca_edit(gamma, early_fraction), *edits],
         progress=progress,
     )
     result.strategy = "taca"
-    result.report.update(gamma=gamma, early_fraction=early_fraction, guidance_steps=guidance_steps)
+    result.report.update(gamma=gamma, early_fraction=early_fraction)
     return result

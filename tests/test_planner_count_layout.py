@@ -155,3 +155,34 @@ def test_otsu_threshold_splits_two_levels() -> None:
     values = np.concatenate([np.full(100, 0.3), np.full(20, 0.9)])
     assert 0.3 < otsu_threshold(values) <= 0.9
     assert otsu_threshold(np.full(5, 0.7)) == 0.7
+
+
+def test_touching_instances_of_one_piece_are_split_at_their_peaks() -> None:
+    """Two blobs that touch make one connected piece of one feature cluster; the noun's map has a
+    peak on each, so the layout still finds two (before the peak split it found one)."""
+    rng = np.random.default_rng(5)
+    rows, cols = np.mgrid[:H, :W]
+    background, star = rng.normal(0, 1, (2, 16))
+    features = background + rng.normal(0, 0.05, (H * W, 16))
+    cross = rng.uniform(0, 0.01, (H, W))
+    for r, c in [(12, 8), (12, 15)]:
+        dist2 = (rows - r) ** 2 + (cols - c) ** 2
+        features[(dist2 <= 16).ravel()] = star + rng.normal(0, 0.05, (int((dist2 <= 16).sum()), 16))
+        cross += np.exp(-dist2 / 8.0)
+    layout = build_count_layout(features, cross, 2)
+    assert layout.found == 2 and layout.removed == [] and len(layout.instances) == 2
+    lefts = sorted(inst.box[0] * W for inst in layout.instances)
+    assert lefts[0] < 8 < lefts[1] <= 12  # one instance each side of the seam (column 11.5)
+    masks = np.stack([inst.mask for inst in layout.instances])
+    assert masks.sum(axis=0).max() == 1  # the split shares no token
+
+
+def test_split_at_peaks_keeps_a_piece_with_one_peak_whole() -> None:
+    from scenewright.planner.count_layout import split_at_peaks
+
+    piece = np.zeros((8, 8), dtype=bool)
+    piece[2:6, 1:7] = True
+    assert [m.sum() for m in split_at_peaks([piece], [(3, 3)])] == [24]
+    halves = split_at_peaks([piece], [(3, 1), (3, 6)])
+    assert [int(m.sum()) for m in halves] == [12, 12]
+    assert halves[0][2:6, 1:4].all() and not halves[0][:, 4:].any()

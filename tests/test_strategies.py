@@ -131,6 +131,47 @@ def test_numina_biases_the_noun_where_instances_are_added(
     )
 
 
+def test_numina_bias_words_object_also_biases_the_attributes(backend: TinyBackend) -> None:
+    from scenewright.executor.composition import noun_tokens
+    from scenewright.executor.numina import bias_tokens
+
+    encoding = backend.encode_prompts(["three red stars and a blue circle"])
+    star = PlanObject(name="star", count=3, attributes=["red"])
+    nouns = noun_tokens(encoding, 0, "star")
+    assert bias_tokens(encoding, star, nouns, "noun") == nouns
+    both = bias_tokens(encoding, star, nouns, "object")
+    red = encoding.tokens_for(0, "red")
+    assert set(nouns) < set(both) and set(red) <= set(both)
+    assert not set(encoding.tokens_for(0, "blue")) & set(both)  # another object's colour stays out
+    bare = PlanObject(name="star", count=3)
+    assert bias_tokens(encoding, bare, nouns, "object") == nouns
+
+
+def test_numina_bias_words_changes_the_render_and_is_checked(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from scenewright.executor import numina
+    from scenewright.planner.count_layout import CountLayout, Instance
+
+    def add_one(features, cross, count):  # type: ignore[no-untyped-def]
+        mask = np.zeros(cross.shape, dtype=bool)
+        mask[:4, :4] = True
+        return CountLayout(instances=[Instance(mask=mask, box=(0, 0, 0.5, 0.5), origin="added")], found=0)
+
+    monkeypatch.setattr(numina, "build_count_layout", add_one)
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
+    plan = Plan(prompt="a red circle", objects=[PlanObject(name="circle", attributes=["red"])])
+    noun = run_strategy("numina", backend, plan, settings)
+    both = run_strategy("numina:bias_words=object", backend, plan, settings)
+    assert both.report["bias_words"] == "object"
+    assert not torch.equal(noun.sample.images, both.sample.images)
+    with pytest.raises(InvalidInputError) as info:
+        run_strategy("numina:bias_words=colour", backend, plan, settings)
+    assert "bias_words" in str(info.value)
+
+
 def test_stitch_cutout_stays_in_the_box_and_keeps_the_mass() -> None:
     from scenewright.executor.stitch import cutout
 

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from scenewright.arrays import to_numpy
-from scenewright.backends.base import Backend
+from scenewright.backends.base import Backend, PromptEncoding
+from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import (
     AttentionBias,
     CaptureMaps,
@@ -28,11 +29,11 @@ from scenewright.executor.attention import (
     numina_delta,
 )
 from scenewright.executor.composition import conditional_rows, noun_tokens, sample_with_edits
-from scenewright.executor.options import Bound, Range
+from scenewright.executor.options import Bound, Choice, Range
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, sample
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.count_layout import build_count_layout
-from scenewright.planner.plan import Plan
+from scenewright.planner.plan import Plan, PlanObject
 
 DEFAULT_REFERENCE_FRACTION = 0.4
 # NUMINA's bias strengths (its public code): +0.8 on added instances, -10 on removed ones. They
@@ -41,10 +42,15 @@ DEFAULT_REFERENCE_FRACTION = 0.4
 ADDED_STRENGTH = 0.8
 REMOVED_STRENGTH = -10.0
 # What ``numina:key=value`` may set (checked when the name is parsed).
+# Which words the bias goes on: "noun" (the paper) or "object" (the noun and its attributes,
+# "red stars": on a model that draws colour from the colour word, a bias on the noun alone adds
+# or removes little).
+BIAS_WORDS = ("noun", "object")
 OPTIONS: dict[str, Bound] = {
     "reference_fraction": Range(0.05, 1.0),
     "added_strength": Range(0.0, 20.0),
     "removed_strength": Range(-50.0, 0.0),
+    "bias_words": Choice(BIAS_WORDS),
 }
 
 
@@ -68,6 +74,14 @@ def _middle_block(backend: Backend) -> tuple[str, int]:
     return chosen.kind, chosen.index
 
 
+def bias_tokens(encoding: PromptEncoding, obj: PlanObject, nouns: list[int], words: str) -> list[int]:
+    """The tokens NUMINA's bias goes on: the noun's, or with ``words="object"`` also those of its
+    attributes where they stand with it in the prompt ("red" in "three red stars")."""
+    if words == "noun" or not obj.attributes:
+        return nouns
+    return sorted(set(nouns) | set(noun_tokens(encoding, 0, " ".join([*obj.attributes, obj.name]))))
+
+
 def render_numina(
     backend: Backend,
     plan: Plan,
@@ -79,8 +93,13 @@ def render_numina(
     reference_fraction: float = DEFAULT_REFERENCE_FRACTION,
     added_strength: float = ADDED_STRENGTH,
     removed_strength: float = REMOVED_STRENGTH,
+    bias_words: str = "noun",
 ) -> RenderResult:
     """Render ``plan`` with each object's instance count steered to what the plan asks."""
+    if bias_words not in BIAS_WORDS:
+        raise InvalidInputError(
+            "bias_words", f"unknown value {bias_words!r}", f"use one of {', '.join(BIAS_WORDS)}"
+        )
     encoding = backend.encode_prompts([plan.global_prompt])
     targets = [(i, obj, noun_tokens(encoding, 0, obj.name)) for i, obj in enumerate(plan.objects)]
     targets = [(i, obj, tokens) for i, obj, tokens in targets if tokens]
@@ -130,7 +149,7 @@ def render_numina(
             "removed": len(layout.removed),
         }
         if spatial.any():
-            for token in tokens:
+            for token in bias_tokens(encoding, obj, tokens, bias_words):
                 bias_maps[token] = bias_maps.get(token, torch.zeros(grid)) + torch.from_numpy(spatial)
 
     bias = AttentionBias(maps=bias_maps, schedule=numina_delta, rows=rows)
@@ -142,6 +161,7 @@ def render_numina(
         "feature_block": f"{kind}{index}",
         "layouts": layouts,
         "strengths": {"added": added_strength, "removed": removed_strength},
+        "bias_words": bias_words,
     }
     return RenderResult(
         image=image, plan=plan, settings=settings, strategy="numina", sample=result, report=report

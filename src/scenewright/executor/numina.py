@@ -7,6 +7,10 @@
 3. Regeneration from the same seed with an additive pre-softmax bias on the noun's tokens
    (conditional branch only): ``+added_strength`` on added instances, ``removed_strength`` on
    removed ones, scaled by NUMINA's delta(t), which fades to zero after about half the steps.
+   ``bias_words="object"`` (ours) also biases the object's attribute words.
+
+The regeneration starts again from the first step, so ``reference_fraction`` only decides how
+late the instances are read: a later read counts better and costs more (docs/benchmarks.md).
 """
 
 from __future__ import annotations

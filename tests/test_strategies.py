@@ -8,7 +8,7 @@ import torch
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
 from scenewright.executor.regional import render_regional
-from scenewright.executor.sampler import SamplingSettings
+from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext
 from scenewright.executor.strategies import get_strategy, run_strategy, strategy_names
 from scenewright.planner.plan import Plan, PlanObject
 
@@ -103,9 +103,22 @@ def test_numina_without_changes_to_make_equals_vanilla(
     monkeypatch.setattr(numina, "build_count_layout", exact)
     settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
     plan = Plan(prompt="two red circles", objects=[PlanObject(name="circle", count=2, attributes=["red"])])
-    result = run_strategy("numina", backend, plan, settings)
+
+    class Steps(SamplerHook):
+        needs_model_batch = False
+
+        def __init__(self) -> None:
+            self.steps: list[int] = []
+
+        def before_step(self, ctx: StepContext) -> None:
+            self.steps.append(ctx.step)
+
+    seen = Steps()
+    result = run_strategy("numina", backend, plan, settings, hooks=[seen])
     assert result.report["layouts"]["0:circle"] == {"found": 2, "added": 0, "removed": 0}
     assert torch.equal(result.sample.images, run_strategy("vanilla", backend, plan, settings).sample.images)
+    # Nothing to change: the reference pass is finished, not drawn again (vanilla's cost).
+    assert result.report["continued"] and seen.steps == [0, 1, 2, 3]
 
 
 def test_numina_biases_the_noun_where_instances_are_added(
@@ -125,7 +138,7 @@ def test_numina_biases_the_noun_where_instances_are_added(
     settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
     plan = Plan(prompt="a red circle", objects=[PlanObject(name="circle", attributes=["red"])])
     result = run_strategy("numina", backend, plan, settings)
-    assert result.report["layouts"]["0:circle"]["added"] == 1
+    assert result.report["layouts"]["0:circle"]["added"] == 1 and not result.report["continued"]
     assert not torch.equal(
         result.sample.images, run_strategy("vanilla", backend, plan, settings).sample.images
     )
@@ -463,7 +476,7 @@ def test_free_stitch_redraws_a_row_that_drew_nothing(
 
 @pytest.mark.parametrize("object_pass", ["box", "free"])
 def test_stitch_reports_progress_through_both_phases(backend: TinyBackend, object_pass: str) -> None:
-    from scenewright.executor.sampler import SamplerHook, StepContext
+    from scenewright.executor.sampler import SamplerHook
 
     class Steps(SamplerHook):
         def __init__(self) -> None:
@@ -514,7 +527,7 @@ def test_free_stitch_runs_its_object_rows_on_a_coarser_schedule_to_the_same_nois
     backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from scenewright.executor import stitch_free
-    from scenewright.executor.sampler import SamplerHook, StepContext
+    from scenewright.executor.sampler import SamplerHook
     from scenewright.executor.stitch_free import switch_sigma
 
     monkeypatch.setattr(stitch_free, "MAX_SPREAD", 1.0)  # no redraws: one run of the rows

@@ -122,11 +122,11 @@ def render_numina(
     ]
     features = _BlockFeatures(kind, index, read_step)
     with attention_engine(backend, captures) as engine:
-        sample(
+        reference = sample(
             backend,
             encoding,
             settings,
-            hooks=[engine, features],
+            hooks=[engine, features, *hooks],
             progress=progress,
             decode=False,
             max_steps=reference_steps,
@@ -157,11 +157,25 @@ def render_numina(
                 bias_maps[token] = bias_maps.get(token, torch.zeros(grid)) + torch.from_numpy(spatial)
 
     bias = AttentionBias(maps=bias_maps, schedule=numina_delta, rows=rows)
-    active_edits = [bias, *edits] if bias_maps else list(edits)
-    result = sample_with_edits(backend, encoding, settings, active_edits, hooks=hooks, progress=progress)
+    if bias_maps:
+        # The bias acts from the first step, so the image is drawn again from the same noise.
+        result = sample_with_edits(
+            backend, encoding, settings, [bias, *edits], hooks=hooks, progress=progress
+        )
+    elif edits:
+        # Other strategies' edits (numina+taca) did not run in the reference pass: draw again.
+        result = sample_with_edits(backend, encoding, settings, edits, hooks=hooks, progress=progress)
+    else:
+        # Every count is already what the reference pass shows: that pass is vanilla's first
+        # steps, so finishing it gives vanilla's image at vanilla's cost.
+        result = sample(
+            backend, encoding, settings, hooks=hooks, progress=progress, latents=reference.latents,
+            start_step=reference_steps,
+        )  # fmt: skip
     image = backend.to_pil(result.images)[0]
     report = {
         "reference_steps": reference_steps,
+        "continued": not bias_maps and not edits,
         "feature_block": f"{kind}{index}",
         "layouts": layouts,
         "strengths": {"added": added_strength, "removed": removed_strength},

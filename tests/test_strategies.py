@@ -121,9 +121,8 @@ def test_numina_without_changes_to_make_equals_vanilla(
     assert result.report["continued"] and seen.steps == [0, 1, 2, 3]
 
 
-def test_numina_biases_the_noun_where_instances_are_added(
-    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _one_added_instance(monkeypatch: pytest.MonkeyPatch) -> tuple[Plan, SamplingSettings]:
+    """NUMINA's layout patched to add one instance in the top-left corner; a plan and settings."""
     import numpy as np
 
     from scenewright.executor import numina
@@ -136,7 +135,13 @@ def test_numina_biases_the_noun_where_instances_are_added(
 
     monkeypatch.setattr(numina, "build_count_layout", add_one)
     settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
-    plan = Plan(prompt="a red circle", objects=[PlanObject(name="circle", attributes=["red"])])
+    return Plan(prompt="a red circle", objects=[PlanObject(name="circle", attributes=["red"])]), settings
+
+
+def test_numina_biases_the_noun_where_instances_are_added(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan, settings = _one_added_instance(monkeypatch)
     result = run_strategy("numina", backend, plan, settings)
     assert result.report["layouts"]["0:circle"]["added"] == 1 and not result.report["continued"]
     assert not torch.equal(
@@ -163,19 +168,7 @@ def test_numina_bias_words_object_also_biases_the_attributes(backend: TinyBacken
 def test_numina_bias_words_changes_the_render_and_is_checked(
     backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import numpy as np
-
-    from scenewright.executor import numina
-    from scenewright.planner.count_layout import CountLayout, Instance
-
-    def add_one(features, cross, count):  # type: ignore[no-untyped-def]
-        mask = np.zeros(cross.shape, dtype=bool)
-        mask[:4, :4] = True
-        return CountLayout(instances=[Instance(mask=mask, box=(0, 0, 0.5, 0.5), origin="added")], found=0)
-
-    monkeypatch.setattr(numina, "build_count_layout", add_one)
-    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
-    plan = Plan(prompt="a red circle", objects=[PlanObject(name="circle", attributes=["red"])])
+    plan, settings = _one_added_instance(monkeypatch)
     noun = run_strategy("numina", backend, plan, settings)
     both = run_strategy("numina:bias_words=object", backend, plan, settings)
     assert both.report["bias_words"] == "object"

@@ -45,11 +45,11 @@ DEFAULT_REFERENCE_FRACTION = 0.4
 # its strategy_defaults.json).
 ADDED_STRENGTH = 0.8
 REMOVED_STRENGTH = -10.0
-# What ``numina:key=value`` may set (checked when the name is parsed).
 # Which words the bias goes on: "noun" (the paper) or "object" (the noun and its attributes,
 # "red stars": on a model that draws colour from the colour word, a bias on the noun alone adds
 # or removes little).
 BIAS_WORDS = ("noun", "object")
+# What ``numina:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = {
     "reference_fraction": Range(0.05, 1.0),
     "added_strength": Range(0.0, 20.0),
@@ -157,14 +157,11 @@ def render_numina(
                 bias_maps[token] = bias_maps.get(token, torch.zeros(grid)) + torch.from_numpy(spatial)
 
     bias = AttentionBias(maps=bias_maps, schedule=numina_delta, rows=rows)
-    if bias_maps:
-        # The bias acts from the first step, so the image is drawn again from the same noise.
-        result = sample_with_edits(
-            backend, encoding, settings, [bias, *edits], hooks=hooks, progress=progress
-        )
-    elif edits:
-        # Other strategies' edits (numina+taca) did not run in the reference pass: draw again.
-        result = sample_with_edits(backend, encoding, settings, edits, hooks=hooks, progress=progress)
+    if bias_maps or edits:
+        # The bias acts from the first step, and other strategies' edits (numina+taca) did not
+        # run in the reference pass: the image is drawn again from the same noise.
+        active_edits = [bias, *edits] if bias_maps else list(edits)
+        result = sample_with_edits(backend, encoding, settings, active_edits, hooks=hooks, progress=progress)
     else:
         # Every count is already what the reference pass shows: that pass is vanilla's first
         # steps, so finishing it gives vanilla's image at vanilla's cost.

@@ -38,6 +38,8 @@ def render_taca(
     gamma: float = DEFAULT_GAMMA,
     early_fraction: float = DEFAULT_EARLY_FRACTION,
 ) -> RenderResult:
+    """Vanilla with the temperature on its early steps, under the model's own guidance (CFG on
+    the toy models' unguided early steps measured worse, docs/benchmarks.md)."""
     result = render_vanilla(
         backend,
         plan,

@@ -42,12 +42,18 @@ class SceneRecipe:
     empty_fraction: float = 0.0
 
 
+# One object of a scene as a batch carries it, for the grounding loss: (colour, shape, pixel box).
+ObjectRecord = tuple[str, str, tuple[float, float, float, float]]
+
+
 class RenderedBatch(NamedTuple):
-    """One step's scenes: ``images`` is (batch, height, width, 3) uint8."""
+    """One step's scenes: ``images`` is (batch, height, width, 3) uint8; ``objects`` lists what
+    each scene holds (the ground truth the grounding loss needs)."""
 
     step: int
     images: np.ndarray
     captions: list[str]
+    objects: tuple[list[ObjectRecord], ...] = ()
 
 
 def render_scenes(step: int, recipe: SceneRecipe, draw: SceneDraw = random_scene) -> RenderedBatch:
@@ -57,7 +63,7 @@ def render_scenes(step: int, recipe: SceneRecipe, draw: SceneDraw = random_scene
     """
     rng = random.Random(recipe.seed * 1_000_003 + step)
     mixed = recipe.simple_fraction > 0 or recipe.empty_fraction > 0
-    images, captions = [], []
+    images, captions, objects = [], [], []
     for _ in range(recipe.batch):
         # One draw picks the kind of scene; none when neither option is on (the batches of older runs).
         roll = rng.random() if mixed else 1.0
@@ -68,11 +74,12 @@ def render_scenes(step: int, recipe: SceneRecipe, draw: SceneDraw = random_scene
         else:
             scene, groups = draw(rng)
         images.append(scene.render())
+        objects.append([(o.color, o.shape, o.box) for o in scene.objects])
         if rng.random() < recipe.caption_dropout:
             captions.append("")
         else:
             captions.append(caption(groups, rng) if groups else empty_caption(rng))
-    return RenderedBatch(step, np.stack(images), captions)
+    return RenderedBatch(step, np.stack(images), captions, tuple(objects))
 
 
 def worker_context() -> BaseContext:

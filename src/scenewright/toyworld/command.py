@@ -41,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         help="share of training scenes with no object, captioned as a black background (0 to 1)",
     )
+    p.add_argument(
+        "--grounding-weight",
+        type=float,
+        default=0.0,
+        help="weight of the grounding loss: each object's words attend to its pixels (0: off)",
+    )
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=250)
@@ -146,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{getattr(args, name)} is not a share",
                 f"use --{name.replace('_', '-')} between 0 and 1",
             )
+    if args.grounding_weight < 0:
+        raise InvalidInputError(
+            "grounding_weight", f"{args.grounding_weight} is negative", "use --grounding-weight 0 or more"
+        )
     if args.simple_fraction + args.empty_fraction > 1:
         raise InvalidInputError(
             "empty_fraction",
@@ -194,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         workers=args.workers,
         precision=args.precision,
+        grounding_weight=args.grounding_weight,
     )
     cfg.device = str(check_runtime(cfg))  # "auto" resolved, so the checkpoint records the device
     print(f"model: {parameter_count(model_cfg) / 1e6:.2f}M parameters; run folder {cfg.out}")

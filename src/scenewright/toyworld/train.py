@@ -34,6 +34,7 @@ from scenewright.backends.flux import flux_forward
 from scenewright.backends.tiny import TinyBackend, TinyConfig, build_components, velocity_from_output
 from scenewright.errors import InvalidInputError
 from scenewright.toyworld.batches import BatchStream, RenderedBatch, SceneRecipe, render_scenes
+from scenewright.toyworld.grounding import AttentionGrounding, grounding_targets
 from scenewright.toyworld.model_config import CODEC_FILE, read_codec
 from scenewright.toyworld.scene import random_scene
 
@@ -78,6 +79,9 @@ class TrainConfig:
     # Processes rendering batches ahead (0: in the training process); the batches are the same.
     workers: int = 0
     precision: str = "fp32"  # one of PRECISIONS
+    # Weight of the grounding loss (``grounding``: each group's words attend to its pixels) added
+    # to the velocity loss; 0 trains as runs made before this option existed.
+    grounding_weight: float = 0.0
 
     def scenes(self) -> SceneRecipe:
         """What the scene workers need to know."""
@@ -202,6 +206,8 @@ class Trainer:
             lr=cfg.lr,
             betas=(0.9, 0.99),
         )
+        self.grounding = AttentionGrounding(self.transformer) if cfg.grounding_weight > 0 else None
+        self.grounding_terms: list[float] = []  # since the last log line
         self.step = 0
         self.prior_steps = 0  # steps behind the weights this run started from (--init-from)
         self.generator = torch.Generator(self.device).manual_seed(cfg.seed)
@@ -343,13 +349,15 @@ class Trainer:
         t = torch.sigmoid(self.cfg.t_mean + torch.randn(batch, generator=self.generator, device=self.device))
         noise = torch.randn(tokens.shape, generator=self.generator, device=self.device)
         noisy = (1 - t[:, None, None]) * tokens + t[:, None, None] * noise
-        ids = self.tokenizer(
+        tokenized = self.tokenizer(
             captions,
             padding="max_length",
             max_length=self.model_cfg.max_text_tokens,
             truncation=True,
             return_tensors="pt",
-        ).input_ids.to(self.device)
+            return_offsets_mapping=self.grounding is not None,
+        )
+        ids = tokenized.input_ids.to(self.device)
         grid = (self.model_cfg.image_size // self.model_cfg.patch,) * 2
         with self._autocast():
             text = self.text_encoder(ids)
@@ -358,10 +366,24 @@ class Trainer:
         # The loss is on the velocity whatever the model predicts (for x0 prediction this weights
         # the x0 error by 1/t^2, which "Back to Basics" found to work best).
         loss = F.mse_loss(velocity_from_output(self.model_cfg, output.float(), noisy, t), noise - tokens)
+        total = loss  # what is optimised; the velocity loss alone is what the log reports
+        if self.grounding is not None:
+            targets = grounding_targets(
+                captions,
+                tokenized.offset_mapping.tolist(),
+                rendered.objects,
+                grid[0],
+                self.model_cfg.image_size,
+                self.device,
+            )
+            grounding = self.grounding.loss(targets)
+            if grounding is not None:
+                self.grounding_terms.append(float(grounding.detach()))
+                total = loss + self.cfg.grounding_weight * grounding
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.step)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(self.params, 1.0)
         self.optimizer.step()
         decay = min(self.cfg.ema, (1 + self.step) / (10 + self.step))
@@ -401,10 +423,14 @@ class Trainer:
             "samples_per_sec": self.cfg.batch * len(losses) / elapsed,
             "time": time.time(),
         }
+        if self.grounding_terms:
+            record["grounding"] = sum(self.grounding_terms) / len(self.grounding_terms)
+            self.grounding_terms = []
         log.write(json.dumps(record) + "\n")
         log.flush()
+        grounding = f" grounding {record['grounding']:.4f}" if "grounding" in record else ""
         print(
-            f"step {self.step} loss {record['loss']:.4f} {record['sec_per_step']:.2f}s/step "
+            f"step {self.step} loss {record['loss']:.4f}{grounding} {record['sec_per_step']:.2f}s/step "
             f"{record['samples_per_sec']:.0f} samples/s",
             file=sys.stderr,
         )
@@ -445,6 +471,8 @@ def training_command(cfg: dict[str, Any], model: dict[str, Any]) -> str:
         line += " --device cuda"
     if cfg.get("precision", "fp32") != "fp32":
         line += f" --precision {cfg['precision']}"
+    if cfg.get("grounding_weight"):
+        line += f" --grounding-weight {cfg['grounding_weight']}"
     if cfg.get("init_from"):
         line += f" --init-from {cfg['init_from']}"
     defaults = asdict(TinyConfig())

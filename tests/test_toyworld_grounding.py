@@ -1,0 +1,173 @@
+"""The grounding loss: the right words, the right pixels, the attention the block really ran."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from scenewright.backends.base import PromptEncoding
+from scenewright.backends.flux import flux_forward
+from scenewright.backends.tiny import TinyConfig, build_components, build_tokenizer
+from scenewright.toyworld.batches import SceneRecipe, render_scenes
+from scenewright.toyworld.grounding import (
+    AttentionGrounding,
+    GroundingTarget,
+    grounding_targets,
+    group_masks,
+    group_tokens,
+)
+from scenewright.toyworld.train import TrainConfig, Trainer, training_command
+
+SMALL = TinyConfig(double_blocks=2, single_blocks=1, text_layers=1, heads=2, head_dim=16, text_width=32)
+
+
+def _offsets(caption: str) -> list[tuple[int, int]]:
+    tokenizer = build_tokenizer(24)
+    encoded = tokenizer([caption], padding="max_length", max_length=24, return_offsets_mapping=True)
+    return [tuple(span) for span in encoded.offset_mapping[0]]
+
+
+def test_group_tokens_are_the_colour_and_the_noun_where_they_stand_together() -> None:
+    caption = "the scene: three red circles with a blue star at night"
+    offsets = _offsets(caption)
+    # [BOS] the scene : three red circles with a blue star at night [EOS]
+    assert group_tokens(caption, offsets, "red", "circle") == [5, 6]
+    assert group_tokens(caption, offsets, "blue", "star") == [9, 10]
+    assert group_tokens(caption, offsets, "green", "star") == []
+    split = "three red zebra circles"
+    assert group_tokens(split, _offsets(split), "red", "circle") == []
+    assert group_tokens("", _offsets(""), "red", "circle") == []
+
+
+def test_group_masks_cover_each_groups_shapes_on_the_token_grid() -> None:
+    objects = [("red", "square", (0.0, 0.0, 16.0, 16.0)), ("red", "square", (32.0, 32.0, 48.0, 48.0))]
+    objects.append(("blue", "circle", (40.0, 0.0, 64.0, 24.0)))
+    masks = group_masks(objects, grid=16, image_size=64)
+    red = masks[("red", "square")]
+    assert red.shape == (16, 16)
+    assert red[:4, :4].min() == pytest.approx(1.0) and red[8:12, 8:12].min() == pytest.approx(1.0)
+    assert red.sum() == pytest.approx(32.0, abs=0.5) and red.max() <= 1.0
+    assert masks[("blue", "circle")][:4, :4].sum() == 0
+
+
+def test_rendered_batches_carry_each_scenes_objects() -> None:
+    batch = render_scenes(3, SceneRecipe(seed=1, batch=6, caption_dropout=0.0))
+    assert len(batch.objects) == 6
+    for caption, objects in zip(batch.captions, batch.objects, strict=True):
+        assert objects
+        for color, shape, box in objects:
+            assert color in caption and shape in caption
+            assert 0 <= box[0] < box[2] <= 64
+
+
+Components = tuple[torch.nn.Module, PromptEncoding, int]
+
+
+def _components() -> Components:
+    """A small transformer and an encoded batch of two captions."""
+    torch.manual_seed(0)
+    transformer, text_encoder, tokenizer, _ = build_components(SMALL, 0)
+    captions = ["a red circle and a blue star", "two green squares"]
+    ids = tokenizer(
+        captions, padding="max_length", max_length=SMALL.max_text_tokens, return_tensors="pt"
+    ).input_ids
+    text = text_encoder(ids)
+    encoding = PromptEncoding(captions, text.last_hidden_state, text.pooler_output)
+    return transformer, encoding, SMALL.image_size // SMALL.patch
+
+
+def _forward(components: Components) -> torch.Tensor:
+    transformer, encoding, grid = components
+    latents = torch.randn(2, grid * grid, 3 * SMALL.patch**2, generator=torch.Generator().manual_seed(1))
+    return flux_forward(transformer, latents, torch.tensor([500.0]), encoding, (grid, grid), None, None)
+
+
+def test_recorded_probabilities_are_the_attention_the_block_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    components = _components()
+    plain = _forward(components)
+    ran: list[torch.Tensor] = []
+    sdpa = F.scaled_dot_product_attention
+
+    def watching(
+        query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
+        ran.append(((query @ key.transpose(-1, -2)) * query.shape[-1] ** -0.5).softmax(dim=-1).detach())
+        return sdpa(query, key, value, *args, **kwargs)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", watching)
+    recorder = AttentionGrounding(components[0])
+    hooked = _forward(components)
+    assert torch.equal(plain, hooked)  # the hook reads; it changes nothing
+    grid, n_text = components[2], SMALL.max_text_tokens
+    assert len(recorder.probabilities) == SMALL.double_blocks
+    assert len(ran) == SMALL.double_blocks + SMALL.single_blocks  # the blocks' own attention, watched
+    for block, recorded in enumerate(recorder.probabilities):
+        expected = ran[block][:, :, n_text:, :n_text].mean(dim=1)
+        assert recorded.shape == (2, grid * grid, n_text)
+        torch.testing.assert_close(recorded.detach(), expected, atol=1e-5, rtol=1e-4)
+    recorder.remove()
+    _forward(components)
+    assert len(recorder.probabilities) == SMALL.double_blocks  # removed hooks record nothing more
+
+
+def test_the_loss_rewards_attention_inside_the_mask_and_reaches_the_double_blocks() -> None:
+    components = _components()
+    recorder = AttentionGrounding(components[0])
+    _forward(components)
+    mass = recorder.probabilities[0][0][:, [2, 3]].sum(-1).detach()
+    where = (mass >= mass.median()).float()
+    kept = list(recorder.probabilities)
+    inside = recorder.loss([GroundingTarget(0, [2, 3], where)])
+    recorder.probabilities = kept
+    outside = recorder.loss([GroundingTarget(0, [2, 3], 1 - where)])
+    assert inside is not None and outside is not None
+    assert float(inside.detach()) < float(outside.detach())
+    assert recorder.probabilities == []  # read once
+    assert recorder.loss([GroundingTarget(0, [2], where)]) is None  # nothing recorded since
+    outside.backward()
+    transformer: Any = components[0]
+    assert transformer.transformer_blocks[0].attn.to_q.weight.grad.abs().sum() > 0
+    assert transformer.transformer_blocks[0].attn.add_k_proj.weight.grad.abs().sum() > 0
+    assert transformer.single_transformer_blocks[0].attn.to_q.weight.grad is None
+
+
+def test_targets_skip_dropped_captions_and_take_each_named_group() -> None:
+    captions = ["a red circle and a blue star", ""]
+    objects = [
+        [("red", "circle", (0.0, 0.0, 20.0, 20.0)), ("blue", "star", (30.0, 30.0, 60.0, 60.0))],
+        [("green", "square", (0.0, 0.0, 20.0, 20.0))],
+    ]
+    targets = grounding_targets(
+        captions, [_offsets(c) for c in captions], objects, 16, 64, torch.device("cpu")
+    )
+    assert [(t.row, t.tokens) for t in targets] == [(0, [2, 3]), (0, [6, 7])]
+    assert targets[0].mask.shape == (256,)
+
+
+def test_grounding_training_lowers_the_grounding_term(tmp_path: Path) -> None:
+    cfg = TrainConfig(out=str(tmp_path), steps=1, batch=4, lr=3e-3, warmup=1, grounding_weight=1.0)
+    trainer = Trainer(cfg, SMALL)
+    for _ in range(3):
+        trainer.step = 0
+        trainer.train_step()
+    first = sum(trainer.grounding_terms) / 3
+    for _ in range(25):
+        trainer.step = 0  # the same batch: the attention must learn where its objects are
+        trainer.train_step()
+    assert trainer.grounding_terms[-1] < 0.7 * first
+    assert "--grounding-weight 1.0" in training_command(vars(cfg), vars(SMALL))
+    assert "--grounding-weight" not in training_command(vars(TrainConfig()), vars(SMALL))
+
+
+def test_train_command_refuses_a_negative_grounding_weight(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scenewright.cli import main
+
+    assert main(["train-toyworld", "--out", str(tmp_path), "--grounding-weight", "-1"]) != 0
+    assert "grounding_weight" in capsys.readouterr().err
+    assert not (tmp_path / "checkpoint.pt").exists()

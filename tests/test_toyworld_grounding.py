@@ -171,3 +171,27 @@ def test_train_command_refuses_a_negative_grounding_weight(
     assert main(["train-toyworld", "--out", str(tmp_path), "--grounding-weight", "-1"]) != 0
     assert "grounding_weight" in capsys.readouterr().err
     assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_grounding_max_noise_leaves_noisier_samples_to_the_velocity_loss(tmp_path: Path) -> None:
+    quiet = TrainConfig(
+        out=str(tmp_path), steps=1, batch=4, warmup=1, grounding_weight=1.0, grounding_max_noise=1e-6
+    )
+    trainer = Trainer(quiet, SMALL)
+    trainer.train_step()
+    assert trainer.grounding_terms == []  # every sample is noisier than 1e-6: nothing grounded
+    line = training_command(vars(quiet), vars(SMALL))
+    assert "--grounding-weight 1.0 --grounding-max-noise 1e-06" in line
+    assert "--grounding-max-noise" not in training_command(
+        vars(TrainConfig(grounding_weight=1.0)), vars(SMALL)
+    )
+
+
+@pytest.mark.parametrize("level", ["0", "1.5"])
+def test_train_command_refuses_a_noise_level_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], level: str
+) -> None:
+    from scenewright.cli import main
+
+    assert main(["train-toyworld", "--out", str(tmp_path), "--grounding-max-noise", level]) != 0
+    assert "grounding_max_noise" in capsys.readouterr().err

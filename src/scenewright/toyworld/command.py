@@ -47,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         help="weight of the grounding loss: each object's words attend to its pixels (0: off)",
     )
+    p.add_argument(
+        "--grounding-max-noise",
+        type=float,
+        default=1.0,
+        help="apply the grounding loss only to samples noised up to this level (0 to 1; default 1: all)",
+    )
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=250)
@@ -156,6 +162,12 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             "grounding_weight", f"{args.grounding_weight} is negative", "use --grounding-weight 0 or more"
         )
+    if not 0 < args.grounding_max_noise <= 1:
+        raise InvalidInputError(
+            "grounding_max_noise",
+            f"{args.grounding_max_noise} is not a noise level",
+            "use --grounding-max-noise above 0 and at most 1",
+        )
     if args.simple_fraction + args.empty_fraction > 1:
         raise InvalidInputError(
             "empty_fraction",
@@ -205,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         precision=args.precision,
         grounding_weight=args.grounding_weight,
+        grounding_max_noise=args.grounding_max_noise,
     )
     cfg.device = str(check_runtime(cfg))  # "auto" resolved, so the checkpoint records the device
     print(f"model: {parameter_count(model_cfg) / 1e6:.2f}M parameters; run folder {cfg.out}")

@@ -82,6 +82,9 @@ class TrainConfig:
     # Weight of the grounding loss (``grounding``: each group's words attend to its pixels) added
     # to the velocity loss; 0 trains as runs made before this option existed.
     grounding_weight: float = 0.0
+    # The grounding loss only on samples noised up to this level: below it the objects are
+    # visible, above it the layout is still being decided and is left to the velocity loss.
+    grounding_max_noise: float = 1.0
 
     def scenes(self) -> SceneRecipe:
         """What the scene workers need to know."""
@@ -376,6 +379,8 @@ class Trainer:
                 self.model_cfg.image_size,
                 self.device,
             )
+            noise_levels = t.tolist()
+            targets = [g for g in targets if noise_levels[g.row] <= self.cfg.grounding_max_noise]
             grounding = self.grounding.loss(targets)
             if grounding is not None:
                 self.grounding_terms.append(float(grounding.detach()))
@@ -473,6 +478,8 @@ def training_command(cfg: dict[str, Any], model: dict[str, Any]) -> str:
         line += f" --precision {cfg['precision']}"
     if cfg.get("grounding_weight"):
         line += f" --grounding-weight {cfg['grounding_weight']}"
+        if cfg.get("grounding_max_noise", 1.0) < 1.0:
+            line += f" --grounding-max-noise {cfg['grounding_max_noise']}"
     if cfg.get("init_from"):
         line += f" --init-from {cfg['init_from']}"
     defaults = asdict(TinyConfig())

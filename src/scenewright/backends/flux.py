@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
+from diffusers.models.embeddings import apply_rotary_emb
+from diffusers.models.transformers.transformer_flux import _get_qkv_projections
 from diffusers.utils.torch_utils import randn_tensor
 
 from scenewright.backends.base import (
@@ -63,6 +65,34 @@ def flux_blocks(transformer: Any) -> list[BlockRef]:
     double = [BlockRef("double", i, m) for i, m in enumerate(transformer.transformer_blocks)]
     single = [BlockRef("single", i, m) for i, m in enumerate(transformer.single_transformer_blocks)]
     return double + single
+
+
+def flux_qkv(
+    attn: Any,
+    hidden_states: torch.Tensor,
+    encoder_hidden_states: torch.Tensor | None,
+    image_rotary_emb: Any,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A Flux attention module's queries, keys and values as its processor forms them: projected,
+    normalised, [text; image] on double-stream blocks, with the rotary embedding; (B, S, H, D).
+    Shared by our attention processors and the embedded model's grounding loss."""
+    query, key, value, enc_query, enc_key, enc_value = _get_qkv_projections(
+        attn, hidden_states, encoder_hidden_states
+    )
+    query = attn.norm_q(query.unflatten(-1, (-1, attn.head_dim)))
+    key = attn.norm_k(key.unflatten(-1, (-1, attn.head_dim)))
+    value = value.unflatten(-1, (-1, attn.head_dim))
+    if attn.added_kv_proj_dim is not None and encoder_hidden_states is not None:
+        enc_query = attn.norm_added_q(enc_query.unflatten(-1, (-1, attn.head_dim)))
+        enc_key = attn.norm_added_k(enc_key.unflatten(-1, (-1, attn.head_dim)))
+        enc_value = enc_value.unflatten(-1, (-1, attn.head_dim))
+        query = torch.cat([enc_query, query], dim=1)
+        key = torch.cat([enc_key, key], dim=1)
+        value = torch.cat([enc_value, value], dim=1)
+    if image_rotary_emb is not None:
+        query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
+        key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
+    return query, key, value
 
 
 def flux_forward(

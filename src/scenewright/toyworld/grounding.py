@@ -6,7 +6,9 @@ caption ("three red circles"), the attention of the image queries on its colour 
 should fall inside that group's shapes. The token loss of one group in one block is
 ``(1 - mass inside / mass everywhere) ** 2`` on the head-averaged probabilities of the image
 queries on those tokens. Its aim here: the vanilla model's most common two-object failure is one
-object drawn twice, the other's words left without a place of their own (docs/benchmarks.md).
+object drawn twice, the other's words left without a place of their own. Measured on tiny16
+(docs/benchmarks.md): the maps then localise, but regional prompting and binding lose, so the
+shipped weights are trained without it.
 
 The probabilities are recomputed from the attention module's own projections in a forward
 pre-hook on the double-stream blocks, so the model's forward pass (and its fused attention)
@@ -22,9 +24,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from diffusers.models.embeddings import apply_rotary_emb
-from diffusers.models.transformers.transformer_flux import _get_qkv_projections
 
+from scenewright.backends.flux import flux_qkv
 from scenewright.toyworld.batches import ObjectRecord
 from scenewright.toyworld.shapes import shape_coverage
 from scenewright.toyworld.vocab import SHAPES
@@ -108,16 +109,7 @@ class AttentionGrounding:
         rotary = kwargs.get("image_rotary_emb")
         if hidden is None or text is None:
             return
-        query, key, _, text_query, text_key, _ = _get_qkv_projections(attn, hidden, text)
-        query = attn.norm_q(query.unflatten(-1, (-1, attn.head_dim)))
-        key = attn.norm_k(key.unflatten(-1, (-1, attn.head_dim)))
-        text_query = attn.norm_added_q(text_query.unflatten(-1, (-1, attn.head_dim)))
-        text_key = attn.norm_added_k(text_key.unflatten(-1, (-1, attn.head_dim)))
-        query = torch.cat([text_query, query], dim=1)
-        key = torch.cat([text_key, key], dim=1)
-        if rotary is not None:
-            query = apply_rotary_emb(query, rotary, sequence_dim=1)
-            key = apply_rotary_emb(key, rotary, sequence_dim=1)
+        query, key, _ = flux_qkv(attn, hidden, text, rotary)
         n_text = text.shape[1]
         # The full softmax over [text; image] keys, as the block's attention takes it; small
         # enough on the embedded model (256 image tokens) to form outright.

@@ -14,9 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention_dispatch import dispatch_attention_fn
-from diffusers.models.embeddings import apply_rotary_emb
-from diffusers.models.transformers.transformer_flux import _get_qkv_projections
 
+from scenewright.backends.flux import flux_qkv
 from scenewright.executor.attention.engine import AttentionEngine
 from scenewright.executor.attention.schedules import Site
 
@@ -39,22 +38,7 @@ class FluxEngineProcessor:
         attention_mask: torch.Tensor | None = None,
         image_rotary_emb: Any = None,
     ) -> Any:
-        query, key, value, enc_query, enc_key, enc_value = _get_qkv_projections(
-            attn, hidden_states, encoder_hidden_states
-        )
-        query = attn.norm_q(query.unflatten(-1, (-1, attn.head_dim)))
-        key = attn.norm_k(key.unflatten(-1, (-1, attn.head_dim)))
-        value = value.unflatten(-1, (-1, attn.head_dim))
-        if attn.added_kv_proj_dim is not None:
-            enc_query = attn.norm_added_q(enc_query.unflatten(-1, (-1, attn.head_dim)))
-            enc_key = attn.norm_added_k(enc_key.unflatten(-1, (-1, attn.head_dim)))
-            enc_value = enc_value.unflatten(-1, (-1, attn.head_dim))
-            query = torch.cat([enc_query, query], dim=1)
-            key = torch.cat([enc_key, key], dim=1)
-            value = torch.cat([enc_value, value], dim=1)
-        if image_rotary_emb is not None:
-            query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
-            key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
+        query, key, value = flux_qkv(attn, hidden_states, encoder_hidden_states, image_rotary_emb)
 
         engine = self.engine
         if encoder_hidden_states is not None:

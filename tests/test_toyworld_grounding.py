@@ -146,6 +146,10 @@ def test_targets_skip_dropped_captions_and_take_each_named_group() -> None:
     )
     assert [(t.row, t.tokens) for t in targets] == [(0, [2, 3]), (0, [6, 7])]
     assert targets[0].mask.shape == (256,)
+    only_second = grounding_targets(
+        captions, [_offsets(c) for c in captions], objects, 16, 64, torch.device("cpu"), rows={1}
+    )
+    assert only_second == []  # row 1's caption was dropped; row 0 was not asked for
 
 
 def test_grounding_training_lowers_the_grounding_term(tmp_path: Path) -> None:

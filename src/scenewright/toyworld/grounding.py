@@ -18,7 +18,7 @@ stays exactly as diffusers runs it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,10 +73,13 @@ def grounding_targets(
     grid: int,
     image_size: int,
     device: torch.device,
+    rows: Collection[int] | None = None,
 ) -> list[GroundingTarget]:
-    """Every group that its caption names and that covers some token."""
+    """Every group that its caption names and that covers some token, in ``rows`` (default all)."""
     targets = []
     for row, (text, spans, scene) in enumerate(zip(captions, offsets, objects, strict=True)):
+        if rows is not None and row not in rows:
+            continue
         for (color, shape), mask in group_masks(scene, grid, image_size).items():
             tokens = group_tokens(text, spans, color, shape)
             if tokens and mask.sum() > 0:

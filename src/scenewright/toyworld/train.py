@@ -371,6 +371,8 @@ class Trainer:
         loss = F.mse_loss(velocity_from_output(self.model_cfg, output.float(), noisy, t), noise - tokens)
         total = loss  # what is optimised; the velocity loss alone is what the log reports
         if self.grounding is not None:
+            # Masks are drawn only for the samples the loss applies to.
+            grounded = {row for row, level in enumerate(t.tolist()) if level <= self.cfg.grounding_max_noise}
             targets = grounding_targets(
                 captions,
                 tokenized.offset_mapping.tolist(),
@@ -378,9 +380,8 @@ class Trainer:
                 grid[0],
                 self.model_cfg.image_size,
                 self.device,
+                rows=grounded,
             )
-            noise_levels = t.tolist()
-            targets = [g for g in targets if noise_levels[g.row] <= self.cfg.grounding_max_noise]
             grounding = self.grounding.loss(targets)
             if grounding is not None:
                 self.grounding_terms.append(float(grounding.detach()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -199,3 +200,80 @@ def test_train_command_refuses_a_noise_level_out_of_range(
 
     assert main(["train-toyworld", "--out", str(tmp_path), "--grounding-max-noise", level]) != 0
     assert "grounding_max_noise" in capsys.readouterr().err
+
+
+NO_BLOCKS = SimpleNamespace(transformer_blocks=[])  # a transformer to hook nothing on
+
+
+def _two_group_attention(own: float) -> tuple[torch.Tensor, list[GroundingTarget]]:
+    """One row, 4 image tokens, 4 text tokens: tokens 0-1 are group A's pixels, 2-3 group B's.
+    A's words are text 0-1, B's text 2-3; a pixel gives ``own`` of its object attention to its
+    own words. Pixel 3 is background for the mass of both masks (mask 0 there)."""
+    probabilities = torch.zeros(1, 4, 4)
+    for pixel, mine, theirs in ((0, [0, 1], [2, 3]), (1, [0, 1], [2, 3]), (2, [2, 3], [0, 1])):
+        probabilities[0, pixel, mine] = own / 2
+        probabilities[0, pixel, theirs] = (1 - own) / 2
+    probabilities[0, 3] = 0.25
+    a = GroundingTarget(0, [0, 1], torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    b = GroundingTarget(0, [2, 3], torch.tensor([0.0, 0.0, 1.0, 0.0]))
+    return probabilities, [a, b]
+
+
+def test_the_share_loss_rewards_each_objects_pixels_attending_to_its_own_words() -> None:
+    bound, targets = _two_group_attention(own=0.9)
+    swapped, _ = _two_group_attention(own=0.1)
+    recorder = AttentionGrounding(NO_BLOCKS, kind="share")
+    recorder.probabilities = [bound]
+    low = recorder.loss(targets)
+    recorder.probabilities = [swapped]
+    high = recorder.loss(targets)
+    assert low is not None and high is not None
+    assert float(low) == pytest.approx(0.01, abs=1e-6)  # (1 - 0.9) ** 2 for both groups
+    assert float(high) == pytest.approx(0.81, abs=1e-6)
+    # The background (pixel 3) is left alone: any attention there gives the same loss.
+    shifted = bound.clone()
+    shifted[0, 3] = torch.tensor([0.7, 0.1, 0.1, 0.1])
+    recorder.probabilities = [shifted]
+    same = recorder.loss(targets)
+    assert same is not None and float(same) == pytest.approx(float(low))
+    # A caption that names one group binds nothing: there is no other object to confuse it with.
+    recorder.probabilities = [bound]
+    assert recorder.loss(targets[:1]) is None
+    # The mass kind, on the same attention, does see the background.
+    mass = AttentionGrounding(NO_BLOCKS, kind="mass")
+    mass.probabilities = [bound]
+    before = mass.loss(targets)
+    mass.probabilities = [shifted]
+    after = mass.loss(targets)
+    assert before is not None and after is not None and float(after) != pytest.approx(float(before))
+
+
+def test_grounding_kinds_are_checked_and_recorded(tmp_path: Path) -> None:
+    from scenewright.toyworld import command
+    from scenewright.toyworld.grounding import GROUNDING_KINDS
+
+    with pytest.raises(ValueError, match="grounding kind"):
+        AttentionGrounding(NO_BLOCKS, kind="inside")
+    parser = command.argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    command.register(sub)
+    action = next(a for a in sub.choices["train-toyworld"]._actions if a.dest == "grounding_kind")
+    assert tuple(action.choices or ()) == GROUNDING_KINDS
+    cfg = TrainConfig(out=str(tmp_path), grounding_weight=1.0, grounding_kind="share")
+    assert "--grounding-weight 1.0 --grounding-kind share" in training_command(vars(cfg), vars(SMALL))
+    assert "--grounding-kind" not in training_command(vars(TrainConfig(grounding_weight=1.0)), vars(SMALL))
+
+
+def test_share_grounding_trains_on_two_object_captions(tmp_path: Path) -> None:
+    cfg = TrainConfig(
+        out=str(tmp_path), steps=1, batch=8, lr=3e-3, warmup=1, grounding_weight=1.0, grounding_kind="share"
+    )
+    trainer = Trainer(cfg, SMALL)
+    for _ in range(3):
+        trainer.step = 0
+        trainer.train_step()
+    first = sum(trainer.grounding_terms) / 3
+    for _ in range(25):
+        trainer.step = 0  # the same batch
+        trainer.train_step()
+    assert trainer.grounding_terms[-1] < 0.7 * first

@@ -53,6 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1.0,
         help="apply the grounding loss only to samples noised up to this level (0 to 1; default 1: all)",
     )
+    p.add_argument(
+        "--grounding-kind",
+        choices=("mass", "share"),  # grounding.GROUNDING_KINDS, kept literal so --help imports no torch
+        default="mass",
+        help="mass: each group's attention inside its shapes; share: inside its shapes, its words "
+        "take the largest share of the attention on the object words (default mass)",
+    )
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=250)
@@ -218,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         grounding_weight=args.grounding_weight,
         grounding_max_noise=args.grounding_max_noise,
+        grounding_kind=args.grounding_kind,
     )
     cfg.device = str(check_runtime(cfg))  # "auto" resolved, so the checkpoint records the device
     print(f"model: {parameter_count(model_cfg) / 1e6:.2f}M parameters; run folder {cfg.out}")

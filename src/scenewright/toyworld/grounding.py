@@ -10,6 +10,15 @@ object drawn twice, the other's words left without a place of their own. Measure
 (docs/benchmarks.md): the maps then localise, but regional prompting and binding lose, so the
 shipped weights are trained without it.
 
+Two kinds of loss (``GROUNDING_KINDS``):
+- ``mass``: the group's attention mass should lie inside its shapes, as above. It also pulls the
+  attention of the background away from every object's words, so the tokens where an object has
+  yet to appear (the ones regional prompting's boxes rely on) lose their pull.
+- ``share``: inside a group's shapes, the group's words should take the largest share of the
+  attention on the caption's object words, ``(1 - mean share inside) ** 2``. It says nothing
+  about the background, and only binds where a caption names two groups or more: it is aimed at
+  one object drawn twice (the pixels of both copies attending to the same words).
+
 The probabilities are recomputed from the attention module's own projections in a forward
 pre-hook on the double-stream blocks, so the model's forward pass (and its fused attention)
 stays exactly as diffusers runs it.
@@ -29,6 +38,8 @@ from scenewright.backends.flux import flux_qkv
 from scenewright.toyworld.batches import ObjectRecord
 from scenewright.toyworld.shapes import shape_coverage
 from scenewright.toyworld.vocab import SHAPES
+
+GROUNDING_KINDS = ("mass", "share")
 
 
 @dataclass(frozen=True)
@@ -94,10 +105,13 @@ class AttentionGrounding:
     (B, N image, T text) at every double-stream block of a Flux transformer."""
 
     transformer: Any
+    kind: str = "mass"  # one of GROUNDING_KINDS
     probabilities: list[torch.Tensor] = field(default_factory=list)
     _handles: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.kind not in GROUNDING_KINDS:
+            raise ValueError(f"unknown grounding kind {self.kind!r}; use one of {', '.join(GROUNDING_KINDS)}")
         for block in self.transformer.transformer_blocks:
             self._handles.append(block.attn.register_forward_pre_hook(self._record, with_kwargs=True))
 
@@ -121,15 +135,43 @@ class AttentionGrounding:
         self.probabilities.append(probabilities)
 
     def loss(self, targets: Sequence[GroundingTarget]) -> torch.Tensor | None:
-        """Mean over blocks and targets of ``(1 - inside share) ** 2``; None with nothing to ground.
+        """Mean over blocks and targets of the kind's term; None with nothing to ground.
         Clears what was recorded."""
         recorded, self.probabilities = self.probabilities, []
         if not targets or not recorded:
             return None
-        terms = []
-        for probabilities in recorded:
-            for target in targets:
-                mass = probabilities[target.row][:, target.tokens].sum(dim=-1)
-                inside = (mass * target.mask).sum() / mass.sum().clamp_min(1e-8)
-                terms.append((1 - inside) ** 2)
-        return torch.stack(terms).mean()
+        terms = [
+            term
+            for probabilities in recorded
+            for term in (mass_terms if self.kind == "mass" else share_terms)(probabilities, targets)
+        ]
+        return torch.stack(terms).mean() if terms else None
+
+
+def mass_terms(probabilities: torch.Tensor, targets: Sequence[GroundingTarget]) -> list[torch.Tensor]:
+    """Per target: ``(1 - its words' attention mass inside its shapes / everywhere) ** 2``."""
+    terms = []
+    for target in targets:
+        mass = probabilities[target.row][:, target.tokens].sum(dim=-1)
+        inside = (mass * target.mask).sum() / mass.sum().clamp_min(1e-8)
+        terms.append((1 - inside) ** 2)
+    return terms
+
+
+def share_terms(probabilities: torch.Tensor, targets: Sequence[GroundingTarget]) -> list[torch.Tensor]:
+    """Per target whose row names two groups or more: ``(1 - mean share inside) ** 2``, where a
+    token's share is its attention on the target's words over its attention on all the row's
+    object words, averaged with the target's soft mask as weights."""
+    by_row: dict[int, list[GroundingTarget]] = {}
+    for target in targets:
+        by_row.setdefault(target.row, []).append(target)
+    terms = []
+    for row, group in by_row.items():
+        if len(group) < 2:
+            continue
+        masses = torch.stack([probabilities[row][:, t.tokens].sum(dim=-1) for t in group])
+        shares = masses / masses.sum(dim=0, keepdim=True).clamp_min(1e-8)
+        for share, target in zip(shares, group, strict=True):
+            inside = (share * target.mask).sum() / target.mask.sum().clamp_min(1e-8)
+            terms.append((1 - inside) ** 2)
+    return terms

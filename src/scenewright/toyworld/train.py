@@ -85,6 +85,7 @@ class TrainConfig:
     # The grounding loss only on samples noised up to this level: below it the objects are
     # visible, above it the layout is still being decided and is left to the velocity loss.
     grounding_max_noise: float = 1.0
+    grounding_kind: str = "mass"  # one of grounding.GROUNDING_KINDS
 
     def scenes(self) -> SceneRecipe:
         """What the scene workers need to know."""
@@ -209,7 +210,9 @@ class Trainer:
             lr=cfg.lr,
             betas=(0.9, 0.99),
         )
-        self.grounding = AttentionGrounding(self.transformer) if cfg.grounding_weight > 0 else None
+        self.grounding = (
+            AttentionGrounding(self.transformer, cfg.grounding_kind) if cfg.grounding_weight > 0 else None
+        )
         self.grounding_terms: list[float] = []  # since the last log line
         self.step = 0
         self.prior_steps = 0  # steps behind the weights this run started from (--init-from)
@@ -481,6 +484,8 @@ def training_command(cfg: dict[str, Any], model: dict[str, Any]) -> str:
         line += f" --grounding-weight {cfg['grounding_weight']}"
         if cfg.get("grounding_max_noise", 1.0) < 1.0:
             line += f" --grounding-max-noise {cfg['grounding_max_noise']}"
+        if cfg.get("grounding_kind", "mass") != "mass":
+            line += f" --grounding-kind {cfg['grounding_kind']}"
     if cfg.get("init_from"):
         line += f" --init-from {cfg['init_from']}"
     defaults = asdict(TinyConfig())

@@ -17,7 +17,9 @@ Two kinds of loss (``GROUNDING_KINDS``):
 - ``share``: inside a group's shapes, the group's words should take the largest share of the
   attention on the caption's object words, ``(1 - mean share inside) ** 2``. It says nothing
   about the background, and only binds where a caption names two groups or more: it is aimed at
-  one object drawn twice (the pixels of both copies attending to the same words).
+  one object drawn twice (the pixels of both copies attending to the same words). Measured on
+  tiny16 (docs/benchmarks.md): two objects up on one seed and down on another, regional
+  position down on every seed, so it is not shipped either.
 
 The probabilities are recomputed from the attention module's own projections in a forward
 pre-hook on the double-stream blocks, so the model's forward pass (and its fused attention)

@@ -161,3 +161,46 @@ def test_time_by_objects_compares_each_strategy_with_vanilla_on_the_same_cases()
     assert lines[-3] == "| stitch | 1.50x | 1.25x |"  # (2 + 3) / (1 + 3)
     assert lines[-1].startswith("Legend: ") and "divided by vanilla's total" in lines[-1]
     assert time_by_objects([stitch]) == ""
+
+
+def test_several_seeds_pool_their_cases_and_show_each_seeds_rates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", "toyworld", "--n", "2", "--steps", "1", "--sets", "single", "--seed", "3,5",
+            "--json", str(out), "--grid-dir", str(tmp_path / "grid"), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    rows = data["results"]["vanilla"]["single"]
+    assert data["seed"] == [3, 5]
+    assert [(r["case_seed"], r["index"]) for r in rows] == [(3, 0), (3, 1), (5, 0), (5, 1)]
+    assert [r["seed"] for r in rows] == [make_case("single", i, seed).seed for seed in (3, 5) for i in (0, 1)]
+    assert [r["prompt"] for r in rows] == [
+        make_case("single", i, seed).plan.prompt for seed in (3, 5) for i in (0, 1)
+    ]
+    rates = [sum(r["passed"] for r in rows if r["case_seed"] == seed) / 2 for seed in (3, 5)]
+    pooled = sum(r["passed"] for r in rows) / 4
+    assert "| strategy | set | seed 3 | seed 5 | all |" in printed
+    assert f"| vanilla | single | {rates[0]:.0%} | {rates[1]:.0%} | {pooled:.0%} |" in printed
+    assert data["summary"]["vanilla"]["single"] == pooled
+
+
+def test_seed_spread_is_empty_for_one_seed_and_exact_for_several() -> None:
+    from scenewright.bench.toyworld import StrategyRun, seed_spread
+
+    run = StrategyRun("regional")
+    run.results["binding"] = [{"case_seed": 0, "passed": p} for p in (True, True, False, False)]
+    run.results["binding"] += [{"case_seed": 200, "passed": p} for p in (True, True, True, False)]
+    assert seed_spread([run], ["binding"]).splitlines()[-1] == "| regional | binding | 50% | 75% | 62% |"
+    run.results["binding"] = run.results["binding"][:4]
+    assert seed_spread([run], ["binding"]) == ""
+
+
+@pytest.mark.parametrize(("given", "fault"), [("0,x", "not a seed"), ("2,2", "twice")])
+def test_bad_seed_lists_are_one_line_errors(
+    capsys: pytest.CaptureFixture[str], given: str, fault: str
+) -> None:
+    assert main(["bench", "toyworld", "--seed", given, "--n", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "seed" in err and fault in err and "Traceback" not in err

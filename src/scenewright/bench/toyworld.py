@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,16 +93,19 @@ def run_benchmark(
     strategies: list[str],
     sets: list[str],
     n: int,
-    seed: int,
+    seed: int | Sequence[int],
     settings_for: Any,
     progress: bool = True,
 ) -> list[StrategyRun]:
+    """Every strategy on ``n`` cases per set and per seed (several seeds pool their cases)."""
     from scenewright.executor.strategies import run_strategy
 
-    cases = {s: make_cases(s, n, seed) for s in sets}
+    seeds = [seed] if isinstance(seed, int) else list(seed)
+    # Each case with the seed of the set it was drawn from (its own sampling seed is derived).
+    cases = {s: [(one, case) for one in seeds for case in make_cases(s, n, one)] for s in sets}
     meter = Progress(len(strategies) * sum(len(c) for c in cases.values()), quiet=not progress)
     runs = {strategy: StrategyRun(strategy) for strategy in strategies}
-    first = next(iter(cases.values()))[:1]
+    first = [case for _, case in next(iter(cases.values()))[:1]]
     for strategy in strategies:
         # One untimed run first: a strategy's first call pays one-off costs (kernel compilation,
         # lazy imports) that would otherwise be charged to whichever case comes first.
@@ -114,7 +117,7 @@ def run_benchmark(
             run.examples[set_name] = []
         # Strategies take turns case by case, so a change in the machine's load falls on all of
         # them alike and the time ratios stay fair.
-        for case in set_cases:
+        for case_seed, case in set_cases:
             for strategy, run in runs.items():
                 settings = settings_for(case)
                 started = time.perf_counter()
@@ -124,6 +127,7 @@ def run_benchmark(
                 row.update(
                     {
                         "index": case.index,
+                        "case_seed": case_seed,
                         "prompt": case.plan.prompt,
                         "seed": settings.seed,
                         "seconds": seconds,
@@ -188,6 +192,42 @@ def markdown_table(runs: list[StrategyRun], sets: list[str]) -> str:
                 f"worse in {summary['worse']}; pixels changed outside its masks: {summary['changed_outside_mask']}"
             )
     return "\n".join(lines)
+
+
+def seed_spread(runs: list[StrategyRun], sets: list[str]) -> str:
+    """Each strategy's pass rate per set on each seed's cases and on all of them; empty for one
+    seed. One seed's 50 cases move a rate by 2 points a case, so a difference between strategies
+    is worth trusting only where it holds across seeds."""
+    seeds = sorted({r["case_seed"] for run in runs for rows in run.results.values() for r in rows})
+    if len(seeds) < 2:
+        return ""
+    header = ["strategy", "set", *(f"seed {one}" for one in seeds), "all"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in runs:
+        for set_name in sets:
+            rows = run.results.get(set_name, [])
+            cells = [run.strategy, set_name]
+            for one in seeds:
+                mine = [r for r in rows if r["case_seed"] == one]
+                cells.append(f"{sum(bool(r['passed']) for r in mine) / len(mine):.0%}" if mine else "-")
+            cells.append(f"{run.accuracy(set_name):.0%}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seed``: one seed ("0") or several, comma-separated ("0,200"), each a whole number."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InvalidInputError(
+            "seed",
+            f"{text!r} is not a seed or a list of seeds",
+            "use whole numbers, e.g. --seed 0 or --seed 0,200",
+        ) from None
+    if len(set(seeds)) != len(seeds):
+        raise InvalidInputError("seed", f"{text!r} names a seed twice", "give each seed once")
+    return seeds
 
 
 def time_by_objects(runs: list[StrategyRun]) -> str:
@@ -312,10 +352,15 @@ def register(bench_sub: argparse._SubParsersAction) -> None:
     p = bench_sub.add_parser(
         "toyworld", help="strategies on toy-world prompt sets, judged by the exact evaluator"
     )
-    p.add_argument("--n", type=int, default=50, help="cases per set (default 50)")
+    p.add_argument("--n", type=int, default=50, help="cases per set and seed (default 50)")
     p.add_argument("--strategy", default="vanilla", help="comma-separated strategy names, or 'all'")
     p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated sets of {', '.join(SETS)}")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed",
+        default="0",
+        help="case seed, or several comma-separated (0,200): their cases are pooled, and a table "
+        "shows each seed's pass rates beside the pooled ones (default 0)",
+    )
     p.add_argument("--backend", default="tiny")
     p.add_argument("--steps", type=int)
     p.add_argument("--guidance", type=float)
@@ -357,6 +402,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise InvalidInputError("n", f"{args.n} cases is too few", "use --n 1 or more")
+    seeds = parse_seeds(args.seed)
     strategies = strategy_names() if args.strategy == "all" else [s.strip() for s in args.strategy.split(",")]
     for name in strategies:
         function, _ = get_strategy(name)  # a clear error for an unknown name, before any model loads
@@ -372,8 +418,11 @@ def run(args: argparse.Namespace) -> int:
         silence_library_bars()
     backend = load_backend(resolve_backend(args.backend))
     settings_for = case_settings(backend, args.steps, args.guidance, args.guidance_max_sigma)
-    runs = run_benchmark(backend, strategies, sets, args.n, args.seed, settings_for, progress=not args.quiet)
+    runs = run_benchmark(backend, strategies, sets, args.n, seeds, settings_for, progress=not args.quiet)
     print(markdown_table(runs, sets))
+    spread = seed_spread(runs, sets)
+    if spread:
+        print("\nPass rates per seed (the table above pools them):\n\n" + spread)
     by_objects = time_by_objects(runs)
     if by_objects:
         print("\n" + by_objects + "\n")
@@ -384,7 +433,7 @@ def run(args: argparse.Namespace) -> int:
         payload = {
             "backend": backend.describe(),
             "n": args.n,
-            "seed": args.seed,
+            "seed": seeds[0] if len(seeds) == 1 else seeds,
             "sets": sets,
             "summary": {
                 r.strategy: {

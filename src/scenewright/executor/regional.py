@@ -13,7 +13,11 @@ Our additions, measured on the 16x16-token toy model (docs/benchmarks.md):
   bound to its box), so a box a few tokens wide draws its shape with the whole image's help
   instead of a shapeless blob of the right colour;
 - ``guidance_steps="all"``: classifier-free guidance on every regional step, also at the noise
-  levels where the model's own settings skip it, because that is where a box commits.
+  levels where the model's own settings skip it, because that is where a box commits;
+- ``region_guidance``: a CFG scale of its own for the regional steps (the run's guidance
+  finishes the image), since a box commits more surely under stronger guidance;
+- ``noise_tries``: each box's starting noise picked from a few draws by the first step's
+  prediction (``box_noise``), since a box whose noise does not favour its object stays empty.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from collections.abc import Sequence
 
 import torch
 
-from scenewright.backends.base import Backend, PromptEncoding
+from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites
 from scenewright.executor.attention.masks import Box, box_to_tokens
+from scenewright.executor.box_noise import committed_noise
 from scenewright.executor.composition import (
     SCENE_PROMPTS,
     conditional_rows,
@@ -52,6 +57,8 @@ OPTIONS: dict[str, Bound] = {
     "base_prompt": Choice(SCENE_PROMPTS),
     "open_image_after": Range(0.0, 1.0),
     "guidance_steps": Choice(GUIDANCE_STEPS),
+    "region_guidance": Range(0.0, 30.0),
+    "noise_tries": Range(1, 16),
 }
 DEFAULT_IMAGE_ATTENTION = "region"  # or "context", "all": see RegionMask.image_attention
 BOOST_MAP_SIDE = 128  # boxes are drawn at this resolution, then resized to the token grid
@@ -149,6 +156,8 @@ def render_regional(
     base_prompt: str = "global",
     open_image_after: float = DEFAULT_OPEN_IMAGE_AFTER,
     guidance_steps: str = "model",
+    region_guidance: float = 0.0,
+    noise_tries: int = 1,
 ) -> RenderResult:
     """Render ``plan`` with every instance drawn by its own prompt inside its own box."""
     if not plan_regions(plan):
@@ -156,16 +165,26 @@ def render_regional(
         fallback.report["note"] = "no boxes in the plan: rendered without regions"
         return fallback
     boxed_settings = settings_guided_on(settings, guidance_steps)
+    if region_guidance > 0 and backend.guidance_mode is GuidanceMode.CFG and settings.guidance > 1:
+        boxed_settings = dataclasses.replace(boxed_settings, guidance=region_guidance)
     encoding, negative, mask = regional_edit(
         backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
         image_attention=image_attention, base_prompt=base_prompt,
     )  # fmt: skip
     inject = mask.sites.steps[1] if mask.sites.steps else settings.steps
-    latents: torch.Tensor | None = None
     phases = regional_phases(mask, settings, open_image_after)
+    latents: torch.Tensor | None = None
+    if noise_tries > 1:
+        first = phases[0]
+        boost = text_boost_edit(backend, encoding, first, boxed_settings, text_boost)
+        boxes = [shape for shape in mask.shapes if shape is not None and not isinstance(shape, torch.Tensor)]
+        latents = committed_noise(
+            backend, encoding, negative, boxed_settings, [first, *([boost] if boost else []), *edits],
+            boxes, int(noise_tries),
+        )  # fmt: skip
     for phase in phases:
         start, end = phase.sites.steps or (0, inject)
-        boost = text_boost_edit(backend, encoding, phase, settings, text_boost)
+        boost = text_boost_edit(backend, encoding, phase, boxed_settings, text_boost)
         result = sample_with_edits(
             backend, encoding, boxed_settings, [phase, *([boost] if boost else []), *edits], negative=negative,
             hooks=hooks, progress=progress, latents=latents, start_step=start,
@@ -189,6 +208,8 @@ def render_regional(
         "inject_steps": mask.sites.steps,
         "phases": [(p.image_attention, p.sites.steps) for p in phases],
         "guidance_steps": guidance_steps,
+        "region_guidance": boxed_settings.guidance,
+        "noise_tries": noise_tries,
         "regions": len(mask.shapes) - 1,
     }
     return RenderResult(

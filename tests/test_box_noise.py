@@ -1,0 +1,93 @@
+"""Regional's box-by-box starting noise and its own guidance scale for the box steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from scenewright.backends.tiny import TinyBackend, TinyConfig
+from scenewright.errors import InvalidInputError
+from scenewright.executor.attention import region_token_masks
+from scenewright.executor.box_noise import DRAW_SEED_STRIDE, _FirstPrediction, box_scores, committed_noise
+from scenewright.executor.composition import sample_with_edits
+from scenewright.executor.regional import regional_edit, render_regional
+from scenewright.executor.sampler import SamplingSettings, make_generator
+from scenewright.executor.strategies import run_strategy
+from scenewright.planner.plan import Plan, PlanObject
+
+BOXES = [(0.0, 0.0, 0.5, 0.5), (0.5, 0.5, 1.0, 1.0), (0.5, 0.5, 0.75, 0.75)]
+
+
+@pytest.fixture(scope="module")
+def backend() -> TinyBackend:
+    return TinyBackend.random(TinyConfig(double_blocks=1, single_blocks=1, text_layers=1), seed=3)
+
+
+def plan() -> Plan:
+    return Plan(
+        prompt="a red circle, a blue square and a green star",
+        objects=[
+            PlanObject(name="circle", attributes=["red"], boxes=[BOXES[0]]),
+            PlanObject(name="square", attributes=["blue"], boxes=[BOXES[1]]),
+            PlanObject(name="star", attributes=["green"], boxes=[BOXES[2]]),
+        ],
+    )
+
+
+def test_a_box_scores_by_its_distance_from_the_empty_canvas(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=2, guidance=3.0, seed=1)
+    grid = backend.token_grid(32, 32)  # 8x8 tokens: box 0 is 16 tokens, box 2 four
+    masks = region_token_masks(BOXES, grid)
+    tokens = torch.full((1, grid[0] * grid[1], backend.config.channels), 0.5)
+    tokens[0, masks[0]] += 2.0
+    tokens[0, masks[2]] -= 1.0  # box 2 lies inside box 1: box 1 averages its 4 moved tokens of 16
+    scores = box_scores(backend, backend.from_image_tokens(tokens, 32, 32), masks, settings)
+    width = backend.config.channels**0.5
+    assert torch.allclose(scores, torch.tensor([2.0 * width, 0.25 * width, 1.0 * width]))
+
+
+def test_each_box_keeps_the_draw_whose_first_step_shows_it_most(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=2)
+    encoding, negative, mask = regional_edit(backend, plan(), settings)
+    own = backend.prepare_noise(1, 32, 32, make_generator(2))
+    assert torch.equal(committed_noise(backend, encoding, negative, settings, [mask], BOXES, 1), own)
+    chosen = backend.image_tokens(committed_noise(backend, encoding, negative, settings, [mask], BOXES, 3))[0]
+    masks = region_token_masks(BOXES, backend.token_grid(32, 32))
+    draws, scores = [], []
+    for k in range(3):
+        draw = backend.prepare_noise(1, 32, 32, make_generator(2 + k * DRAW_SEED_STRIDE))
+        first = _FirstPrediction()
+        sample_with_edits(backend, encoding, settings, [mask], hooks=[first], negative=negative,
+                          latents=draw, max_steps=1, decode=False, progress=False)  # fmt: skip
+        assert first.predicted is not None
+        draws.append(backend.image_tokens(draw)[0])
+        scores.append(box_scores(backend, first.predicted, masks, settings))
+    best = torch.stack(scores).argmax(dim=0)
+    canvas = ~masks.any(dim=0)
+    assert torch.equal(chosen[canvas], draws[0][canvas])  # the canvas keeps the run's own noise
+    assert torch.equal(chosen[masks[0]], draws[int(best[0])][masks[0]])
+    assert torch.equal(chosen[masks[2]], draws[int(best[2])][masks[2]])  # the smaller box wins overlaps
+    outer = masks[1] & ~masks[2]
+    assert torch.equal(chosen[outer], draws[int(best[1])][outer])
+    assert len(set(best.tolist())) > 1 or not torch.equal(chosen, draws[0])  # a real choice was made
+
+
+def test_noise_tries_and_region_guidance_change_the_render_and_are_reported(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=3, guidance=3.0, seed=1)
+    plain = render_regional(backend, plan(), settings)
+    assert torch.equal(
+        render_regional(backend, plan(), settings, noise_tries=1).sample.images, plain.sample.images
+    )
+    tried = render_regional(backend, plan(), settings, noise_tries=3)
+    assert tried.report["noise_tries"] == 3 and not torch.allclose(tried.sample.images, plain.sample.images)
+    strong = render_regional(backend, plan(), settings, region_guidance=9.0)
+    assert strong.report["region_guidance"] == 9.0 and plain.report["region_guidance"] == 3.0
+    assert not torch.allclose(strong.sample.images, plain.sample.images)
+    # A run without guidance stays unguided: the option scales guidance, it does not switch it on.
+    unguided = SamplingSettings(32, 32, steps=3, guidance=1.0, seed=1)
+    a = render_regional(backend, plan(), unguided)
+    b = render_regional(backend, plan(), unguided, region_guidance=9.0)
+    assert torch.equal(a.sample.images, b.sample.images) and b.report["region_guidance"] == 1.0
+    for bad in ("noise_tries=0", "noise_tries=40", "region_guidance=-1"):
+        with pytest.raises(InvalidInputError, match=bad.split("=")[0]):
+            run_strategy(f"regional:{bad}", backend, plan(), settings)

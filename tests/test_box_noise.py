@@ -91,3 +91,16 @@ def test_noise_tries_and_region_guidance_change_the_render_and_are_reported(back
     for bad in ("noise_tries=0", "noise_tries=40", "region_guidance=-1"):
         with pytest.raises(InvalidInputError, match=bad.split("=")[0]):
             run_strategy(f"regional:{bad}", backend, plan(), settings)
+
+
+def test_the_box_pass_takes_both_options_and_the_free_pass_neither(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)  # a seed where another draw wins
+    box = run_strategy("stitch:object_pass=box", backend, plan(), settings).sample.images
+    for options in ("noise_tries=3", "region_guidance=9"):
+        changed = run_strategy(f"stitch:object_pass=box:{options}", backend, plan(), settings).sample.images
+        assert not torch.allclose(box, changed), options
+    free = run_strategy("stitch:object_pass=free", backend, plan(), settings).sample.images
+    free_with = run_strategy(
+        "stitch:object_pass=free:noise_tries=3:region_guidance=9", backend, plan(), settings
+    )
+    assert torch.equal(free, free_with.sample.images)

@@ -120,6 +120,18 @@ def text_boost_edit(
     return AttentionBias(maps=maps, sites=mask.sites, rows=conditional_rows(backend, settings))
 
 
+def box_settings(
+    backend: Backend, settings: SamplingSettings, guidance_steps: str, region_guidance: float
+) -> SamplingSettings:
+    """The settings of the steps where boxes commit: CFG on every step with ``guidance_steps``
+    "all", at ``region_guidance`` when it is above 0 (a CFG model on a run that guides at all:
+    the option scales guidance, it never switches it on)."""
+    boxed = settings_guided_on(settings, guidance_steps)
+    if region_guidance > 0 and backend.guidance_mode is GuidanceMode.CFG and settings.guidance > 1:
+        boxed = dataclasses.replace(boxed, guidance=region_guidance)
+    return boxed
+
+
 def regional_phases(
     mask: RegionMask, settings: SamplingSettings, open_image_after: float
 ) -> list[RegionMask]:
@@ -164,9 +176,7 @@ def render_regional(
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
         fallback.report["note"] = "no boxes in the plan: rendered without regions"
         return fallback
-    boxed_settings = settings_guided_on(settings, guidance_steps)
-    if region_guidance > 0 and backend.guidance_mode is GuidanceMode.CFG and settings.guidance > 1:
-        boxed_settings = dataclasses.replace(boxed_settings, guidance=region_guidance)
+    boxed_settings = box_settings(backend, settings, guidance_steps, region_guidance)
     encoding, negative, mask = regional_edit(
         backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
         image_attention=image_attention, base_prompt=base_prompt,

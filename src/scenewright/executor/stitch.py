@@ -42,6 +42,7 @@ from scenewright.executor.attention import (
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.attention.masks import mass_cutout as cutout
 from scenewright.executor.attention.stitch import HeadSelection, head_scores
+from scenewright.executor.box_noise import committed_noise
 from scenewright.executor.composition import (
     SCENE_PROMPTS,
     conditional_rows,
@@ -56,6 +57,7 @@ from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import (
     DEFAULT_IMAGE_ATTENTION,
     DEFAULT_TEXT_BOOST,
+    box_settings,
     regional_edit,
     text_boost_edit,
 )
@@ -64,7 +66,6 @@ from scenewright.executor.sampler import (
     SamplerHook,
     SamplingSettings,
     sample,
-    settings_guided_on,
 )
 from scenewright.executor.stitch_free import DEFAULT_PLACEMENT, PLACEMENTS, free_object_tokens
 from scenewright.executor.vanilla import RenderResult, render_vanilla
@@ -110,6 +111,8 @@ OPTIONS: dict[str, Bound] = {
     "object_steps": Range(-1, 1000),
     "guidance_steps": Choice(GUIDANCE_STEPS),
     "hold_image_attention": Choice(HOLD_IMAGE_ATTENTION),
+    "region_guidance": Range(0.0, 30.0),
+    "noise_tries": Range(1, 16),
 }
 
 
@@ -185,11 +188,13 @@ def _boxed_object_tokens(
     background_prompt: str,
     image_attention: str,
     text_boost: float,
+    noise_tries: int,
     edits: Sequence[Edit],
     hooks: Sequence[SamplerHook],
     progress: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, object]]:
-    """The paper's object pass: every instance bound to its box in one latent.
+    """The paper's object pass: every instance bound to its box in one latent, from noise picked
+    box by box among ``noise_tries`` draws (see ``box_noise``).
 
     Returns the pass's image tokens (1, N, C), the source and target flat token indices to paste
     (the same here: nothing moves), and the report on the cutout head.
@@ -209,10 +214,14 @@ def _boxed_object_tokens(
     selection = readers[-1]
     assert isinstance(selection, HeadSelection)
     boost = text_boost_edit(backend, encoding, mask, settings, text_boost)
+    boxes = [r.box for r in regions]
+    start = committed_noise(
+        backend, encoding, negative, settings, [mask, *([boost] if boost else []), *edits], boxes, noise_tries
+    )
     with attention_engine(backend, [mask, *([boost] if boost else []), *readers, *edits]) as engine:
         objects = sample(
             backend, encoding, settings, negative=negative, hooks=[engine, *hooks], progress=progress,
-            decode=False, max_steps=switch,
+            decode=False, max_steps=switch, latents=start,
         )  # fmt: skip
     maps = selection.maps().cpu()
     pasted = torch.zeros(grid, dtype=torch.bool)
@@ -251,15 +260,17 @@ def render_stitch(
     text_boost: float = DEFAULT_TEXT_BOOST,
     guidance_steps: str = "model",
     hold_image_attention: str = "same",
+    region_guidance: float = 0.0,
+    noise_tries: int = 1,
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
     token grids, box elsewhere; the report says which ran). The box pass takes regional's
-    ``image_attention``, ``text_boost`` and ``guidance_steps`` (see executor.regional): a model
-    that skips CFG at high noise (the toy models) would otherwise draw its boxes unguided, since
-    the object pass is exactly those first steps. The hold steps take them too, with
-    ``hold_image_attention``."""
-    object_settings = settings_guided_on(settings, guidance_steps)
+    ``image_attention``, ``text_boost``, ``guidance_steps``, ``region_guidance`` and
+    ``noise_tries`` (see executor.regional): a model that skips CFG at high noise (the toy models)
+    would otherwise draw its boxes unguided, since the object pass is exactly those first steps.
+    The hold steps take them too (but the noise), with ``hold_image_attention``."""
+    object_settings = box_settings(backend, settings, guidance_steps, region_guidance)
     if object_pass not in OBJECT_PASSES:
         raise InvalidInputError(
             "object_pass", f"unknown object pass {object_pass!r}", f"use one of {', '.join(OBJECT_PASSES)}"
@@ -304,7 +315,7 @@ def render_stitch(
         tokens = backend.image_tokens(background.latents).clone()
         object_tokens, sources, targets, found = _boxed_object_tokens(
             backend, plan, object_settings, switch, keep_mass, background_prompt, image_attention, text_boost,
-            edits, hooks, progress,
+            int(noise_tries), edits, hooks, progress,
         )  # fmt: skip
         tokens[:, targets.to(tokens.device)] = object_tokens[:, sources.to(tokens.device)]
         pasted_tokens = int(targets.unique().numel())

@@ -112,6 +112,26 @@ def test_a_model_s_tuned_defaults_apply_unless_the_user_names_the_option(backend
         run_strategy("regional", broken, plan(), settings)
 
 
+def test_a_composition_s_own_tuning_overrides_its_base_s(backend: TinyBackend) -> None:
+    from scenewright.executor.regional import render_regional as function
+
+    defaults = {
+        "regional": {"text_boost": 2.0, "region_guidance": 9.0},
+        "regional+taca": {"region_guidance": 0.0},
+    }
+    tuned = TinyBackend.random(SMALL, seed=3, strategy_defaults=defaults)
+    assert tuned_options(function, "regional", tuned) == {"text_boost": 2.0, "region_guidance": 9.0}
+    assert tuned_options(function, "regional+taca", tuned) == {"text_boost": 2.0, "region_guidance": 0.0}
+    settings = SamplingSettings(32, 32, steps=2, guidance=3.0, seed=1)
+    assert run_strategy("regional", tuned, plan(), settings).report["region_guidance"] == 9.0
+    assert run_strategy("regional+taca", tuned, plan(), settings).report["region_guidance"] == 3.0
+    typed = run_strategy("regional+taca:region_guidance=5", tuned, plan(), settings)
+    assert typed.report["region_guidance"] == 5.0  # what the user types still wins
+    broken = TinyBackend.random(SMALL, seed=3, strategy_defaults={"regional+taca": {"noise_tries": 99}})
+    with pytest.raises(InvalidInputError, match="noise_tries"):
+        run_strategy("regional+taca", broken, plan(), settings)
+
+
 def test_tuned_defaults_travel_with_the_model_folder(tmp_path: Path) -> None:
     model = TinyBackend.random(SMALL, seed=3, strategy_defaults={"regional": {"text_boost": 1.5}})
     model.save_pretrained(tmp_path / "m")

@@ -103,9 +103,16 @@ def get_strategy(name: str, taca_options: Mapping[str, Any] | None = None) -> tu
 
 def tuned_options(function: Strategy, name: str, backend: Backend) -> dict[str, Any]:
     """The options ``backend`` was tuned with for this strategy (its ``strategy_defaults``),
-    checked like options typed by a user so that a bad file fails with the option's name."""
-    base = name.partition(":")[0].partition("+")[0]
-    tuned = backend.strategy_defaults.get(base, {})
+    checked like options typed by a user so that a bad file fails with the option's name.
+
+    A composition ("regional+taca") takes its base's tuned options, overridden by those the file
+    holds under the composition's own name: options tuned for a strategy alone can hurt it
+    beside TACA (on tiny16, regional's guidance and TACA's temperature together overshoot)."""
+    composed = name.partition(":")[0]
+    base = composed.partition("+")[0]
+    tuned = {**backend.strategy_defaults.get(base, {})}
+    if composed != base:
+        tuned.update(backend.strategy_defaults.get(composed, {}))
     if not tuned:
         return {}
     text = ":".join(f"{key}={value}" for key, value in tuned.items())

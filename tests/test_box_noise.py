@@ -35,13 +35,12 @@ def plan() -> Plan:
 
 
 def test_a_box_scores_by_its_distance_from_the_empty_canvas(backend: TinyBackend) -> None:
-    settings = SamplingSettings(32, 32, steps=2, guidance=3.0, seed=1)
     grid = backend.token_grid(32, 32)  # 8x8 tokens: box 0 is 16 tokens, box 2 four
     masks = region_token_masks(BOXES, grid)
     tokens = torch.full((1, grid[0] * grid[1], backend.config.channels), 0.5)
     tokens[0, masks[0]] += 2.0
     tokens[0, masks[2]] -= 1.0  # box 2 lies inside box 1: box 1 averages its 4 moved tokens of 16
-    scores = box_scores(backend, backend.from_image_tokens(tokens, 32, 32), masks, settings)
+    scores = box_scores(backend, backend.from_image_tokens(tokens, 32, 32), masks)
     width = backend.config.channels**0.5
     assert torch.allclose(scores, torch.tensor([2.0 * width, 0.25 * width, 1.0 * width]))
 
@@ -61,7 +60,7 @@ def test_each_box_keeps_the_draw_whose_first_step_shows_it_most(backend: TinyBac
                           latents=draw, max_steps=1, decode=False, progress=False)  # fmt: skip
         assert first.predicted is not None
         draws.append(backend.image_tokens(draw)[0])
-        scores.append(box_scores(backend, first.predicted, masks, settings))
+        scores.append(box_scores(backend, first.predicted, masks))
     best = torch.stack(scores).argmax(dim=0)
     canvas = ~masks.any(dim=0)
     assert torch.equal(chosen[canvas], draws[0][canvas])  # the canvas keeps the run's own noise

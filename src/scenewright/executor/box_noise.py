@@ -45,9 +45,7 @@ class _FirstPrediction(SamplerHook):
         self.predicted = self.start - self.sigma * velocity
 
 
-def box_scores(
-    backend: Backend, predicted: torch.Tensor, masks: torch.Tensor, settings: SamplingSettings
-) -> torch.Tensor:
+def box_scores(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """How far each box's first prediction stands from the canvas: mean over the box's tokens of
     the distance to the mean prediction on tokens outside every box (all tokens if none)."""
     tokens = backend.image_tokens(predicted)[0].float()
@@ -87,7 +85,7 @@ def committed_noise(
             latents=draw, max_steps=1, decode=False, progress=False,
         )  # fmt: skip
         assert first.predicted is not None
-        scores.append(box_scores(backend, first.predicted, masks, settings))
+        scores.append(box_scores(backend, first.predicted, masks))
     best = torch.stack(scores).argmax(dim=0)  # (boxes,): the draw each box keeps
     tokens = backend.image_tokens(draws[0]).clone()
     draw_tokens = [backend.image_tokens(d) for d in draws]

@@ -11,6 +11,7 @@ from scenewright.arrays import to_numpy
 from scenewright.backends.base import Backend
 from scenewright.backends.flux import FluxBackend
 from scenewright.backends.sd3 import SD3Backend
+from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import CaptureMaps, attention_engine
 from scenewright.executor.sampler import SamplingSettings, sample
 from scenewright.executor.strategies import run_strategy, strategy_names
@@ -123,3 +124,30 @@ def test_guidance_on_every_regional_step_changes_nothing_where_the_model_guides_
     own = run_strategy("regional:guidance_steps=model", family_backend, _plan(), settings)
     every = run_strategy("regional:guidance_steps=all", family_backend, _plan(), settings)
     assert torch.equal(own.sample.images, every.sample.images)
+
+
+@pytest.mark.parametrize("pooled", ["box", "box_single"])
+def test_boxes_take_their_own_pooled_vector_on_flux_and_sd3_is_told_it_cannot(
+    family_backend: Backend, pooled: str
+) -> None:
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
+    strategy = f"regional:pooled={pooled}:pooled_from=0.25"
+    if isinstance(family_backend, SD3Backend):
+        # SD3's joint blocks take their modulation another way: a one-line error, not a silent no-op.
+        with pytest.raises(InvalidInputError, match="pooled"):
+            run_strategy(strategy, family_backend, _plan(), settings)
+        return
+    scene = run_strategy("regional", family_backend, _plan(), settings)
+    boxes = run_strategy(strategy, family_backend, _plan(), settings)
+    assert boxes.report["pooled"] == pooled and np.isfinite(to_numpy(boxes.sample.images)).all()
+    assert not torch.equal(boxes.sample.images, scene.sample.images)
+
+
+def test_boxes_take_their_own_pooled_vector_in_half_precision(half_backend: Backend) -> None:
+    if isinstance(half_backend, SD3Backend):
+        pytest.skip("SD3 refuses pooled=box (the test above)")
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=5)
+    scene = run_strategy("regional:noise_tries=2", half_backend, _plan(), settings)
+    boxes = run_strategy("regional:pooled=box:noise_tries=2", half_backend, _plan(), settings)
+    assert np.isfinite(to_numpy(boxes.sample.images)).all()
+    assert not torch.equal(boxes.sample.images, scene.sample.images)

@@ -17,17 +17,22 @@ Our additions, measured on the 16x16-token toy model (docs/benchmarks.md):
 - ``region_guidance``: a CFG scale of its own for the regional steps (the run's guidance
   finishes the image), since a box commits more surely under stronger guidance;
 - ``noise_tries``: each box's starting noise picked from a few draws by the first step's
-  prediction (``box_noise``), since a box whose noise does not favour its object stays empty.
+  prediction (``box_noise``), since a box whose noise does not favour its object stays empty;
+- ``pooled="box"``: on FLUX-class models each box's tokens are modulated by its own prompt's
+  pooled vector (``region_pooled``), since the scene's pooled vector names every object to every
+  box and a box then draws its neighbour's shape.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 
 import torch
 
 from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
+from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites
 from scenewright.executor.attention.masks import Box, box_to_tokens
 from scenewright.executor.box_noise import committed_noise
@@ -40,6 +45,7 @@ from scenewright.executor.composition import (
     scene_prompt,
 )
 from scenewright.executor.options import Bound, Choice, Range
+from scenewright.executor.region_pooled import region_pooled, supports_region_pooled, token_regions
 from scenewright.executor.sampler import GUIDANCE_STEPS, SamplerHook, SamplingSettings, settings_guided_on
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
@@ -48,6 +54,9 @@ DEFAULT_BASE_RATIO = 0.3
 DEFAULT_INJECT_FRACTION = 0.4
 DEFAULT_TEXT_BOOST = 0.0
 DEFAULT_OPEN_IMAGE_AFTER = 1.0  # never: the paper keeps image attention within regions throughout
+# Whose pooled vector modulates a box's tokens: the scene prompt's, as the paper does, or the box's
+# own, in every block ("box") or in the single-stream blocks only ("box_single").
+POOLED_CHOICES = ("scene", "box", "box_single")
 # What ``regional:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = {
     "base_ratio": Range(0.0, 1.0),
@@ -59,6 +68,8 @@ OPTIONS: dict[str, Bound] = {
     "guidance_steps": Choice(GUIDANCE_STEPS),
     "region_guidance": Range(0.0, 30.0),
     "noise_tries": Range(1, 16),
+    "pooled": Choice(POOLED_CHOICES),
+    "pooled_from": Range(0.0, 1.0),
 }
 DEFAULT_IMAGE_ATTENTION = "region"  # or "context", "all": see RegionMask.image_attention
 BOOST_MAP_SIDE = 128  # boxes are drawn at this resolution, then resized to the token grid
@@ -151,6 +162,47 @@ def regional_phases(
     ]
 
 
+def check_pooled(backend: Backend, pooled: str) -> None:
+    """Refuse a box's own pooled vector on a model whose blocks cannot take it, before any work."""
+    if pooled != "scene" and not supports_region_pooled(backend):
+        raise InvalidInputError(
+            "regional.pooled",
+            f"pooled={pooled} needs a FLUX-class model (double and single blocks), "
+            f"not {type(backend.transformer).__name__}",
+            "use pooled=scene on this model",
+        )
+
+
+@contextmanager
+def box_pooled(
+    backend: Backend,
+    plan: Plan,
+    encoding: PromptEncoding,
+    mask: RegionMask,
+    settings: SamplingSettings,
+    pooled: str,
+) -> Iterator[None]:
+    """With ``pooled="box"``, each box's image and text tokens take its own prompt's pooled
+    vector while open (:mod:`.region_pooled`), in the blocks "box_single" names; with "scene"
+    nothing changes."""
+    if pooled == "scene":
+        with nullcontext():
+            yield
+        return
+    check_pooled(backend, pooled)
+    boxes = [shape for shape in mask.shapes if shape is not None and not isinstance(shape, torch.Tensor)]
+    if len(boxes) != len(mask.shapes) - 1:
+        raise InvalidInputError("regional.pooled", "pooled=box needs boxes, not masks", "use pooled=scene")
+    own = backend.encode_prompts([region.prompt for region in plan_regions(plan)]).pooled
+    text = torch.zeros(encoding.embeds.shape[1], dtype=torch.long)
+    for region, (start, end) in enumerate(mask.text_spans[: len(boxes)], start=1):
+        text[start:end] = region
+    image = token_regions(boxes, backend.token_grid(settings.height, settings.width))
+    blocks = "single" if pooled == "box_single" else "all"
+    with region_pooled(backend, encoding.pooled, own, image, text, blocks=blocks):
+        yield
+
+
 def render_regional(
     backend: Backend,
     plan: Plan,
@@ -170,12 +222,15 @@ def render_regional(
     guidance_steps: str = "model",
     region_guidance: float = 0.0,
     noise_tries: int = 1,
+    pooled: str = "scene",
+    pooled_from: float = 0.0,
 ) -> RenderResult:
     """Render ``plan`` with every instance drawn by its own prompt inside its own box."""
     if not plan_regions(plan):
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
         fallback.report["note"] = "no boxes in the plan: rendered without regions"
         return fallback
+    check_pooled(backend, pooled)
     boxed_settings = box_settings(backend, settings, guidance_steps, region_guidance)
     encoding, negative, mask = regional_edit(
         backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
@@ -184,23 +239,34 @@ def render_regional(
     inject = mask.sites.steps[1] if mask.sites.steps else settings.steps
     phases = regional_phases(mask, settings, open_image_after)
     latents: torch.Tensor | None = None
+    # The boxes take their own pooled vectors from ``pooled_from`` of the steps: before it the
+    # scene's vector, which names every object, helps each box commit to drawing something.
+    switch = round(pooled_from * settings.steps) if pooled != "scene" else 0
     if noise_tries > 1:
         first = phases[0]
         boost = text_boost_edit(backend, encoding, first, boxed_settings, text_boost)
         boxes = [shape for shape in mask.shapes if shape is not None and not isinstance(shape, torch.Tensor)]
-        latents = committed_noise(
-            backend, encoding, negative, boxed_settings, [first, *([boost] if boost else []), *edits],
-            boxes, int(noise_tries),
-        )  # fmt: skip
+        with box_pooled(backend, plan, encoding, mask, settings, pooled if switch == 0 else "scene"):
+            latents = committed_noise(
+                backend, encoding, negative, boxed_settings, [first, *([boost] if boost else []), *edits],
+                boxes, int(noise_tries),
+            )  # fmt: skip
     for phase in phases:
         start, end = phase.sites.steps or (0, inject)
         boost = text_boost_edit(backend, encoding, phase, boxed_settings, text_boost)
-        result = sample_with_edits(
-            backend, encoding, boxed_settings, [phase, *([boost] if boost else []), *edits], negative=negative,
-            hooks=hooks, progress=progress, latents=latents, start_step=start,
-            max_steps=end, decode=end >= settings.steps,
-        )  # fmt: skip
-        latents = result.latents
+        for piece_start, piece_end, piece_pooled in (
+            (start, min(end, switch), "scene"),
+            (max(start, switch), end, pooled),
+        ):
+            if piece_start >= piece_end:
+                continue
+            with box_pooled(backend, plan, encoding, mask, settings, piece_pooled):
+                result = sample_with_edits(
+                    backend, encoding, boxed_settings, [phase, *([boost] if boost else []), *edits],
+                    negative=negative, hooks=hooks, progress=progress, latents=latents, start_step=piece_start,
+                    max_steps=piece_end, decode=piece_end >= settings.steps,
+                )  # fmt: skip
+            latents = result.latents
     if inject < settings.steps:
         # After the inject steps image and base tokens attend only to [base; image]: the regional
         # prompts no longer reach the image, so dropping them from the sequence changes nothing
@@ -220,6 +286,8 @@ def render_regional(
         "guidance_steps": guidance_steps,
         "region_guidance": boxed_settings.guidance,
         "noise_tries": noise_tries,
+        "pooled": pooled,
+        "pooled_from": pooled_from,
         "regions": len(mask.shapes) - 1,
     }
     return RenderResult(

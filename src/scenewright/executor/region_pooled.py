@@ -72,12 +72,19 @@ class _Modulation:
     embeddings: torch.Tensor | None = field(default=None, init=False)  # (B, R + 1, D)
     stash: dict[tuple[int, str], dict[str, torch.Tensor]] = field(default_factory=dict, init=False)
 
-    def per_token(self, module: nn.Module, index: torch.Tensor) -> torch.Tensor:
-        """(B, len(index), out): ``module``'s modulation (its linear of the SiLU'd embedding) for
-        every token, each from its own region's embedding."""
+    def per_region(self, module: nn.Module, chunks: int) -> tuple[torch.Tensor, ...]:
+        """``module``'s modulation (its linear of the SiLU'd embedding) for every row and region,
+        split into its ``chunks`` (shift, scale, gate, ...), each (B, R + 1, D). Kept per region
+        and spread to the tokens only where applied (:func:`_at`), so a block's transient memory
+        is one (B, tokens, D) tensor at a time, not six."""
         assert self.embeddings is not None, "the time-text embedding hook has not run"
-        per_region = _child(module, "linear")(_child(module, "silu")(self.embeddings))  # (B, R + 1, out)
-        return per_region[:, index.to(per_region.device)]
+        values = _child(module, "linear")(_child(module, "silu")(self.embeddings))
+        return values.chunk(chunks, dim=-1)
+
+
+def _at(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(B, len(index), D): each token's row of the per-region ``values``."""
+    return values[:, index.to(values.device)]
 
 
 def _embedding_hook(state: _Modulation) -> Any:
@@ -99,8 +106,9 @@ def _embedding_hook(state: _Modulation) -> Any:
     return hook
 
 
-def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return x * (1 + scale) + shift
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """adaLN per token: ``x * (1 + scale) + shift``, with per-region ``shift`` and ``scale``."""
+    return x * (1 + _at(scale, index)) + _at(shift, index)
 
 
 def _install_stream(
@@ -115,7 +123,7 @@ def _install_stream(
     scale 0), then each token's own are applied to its attention output, ``norm2`` and ``ff``."""
 
     def first(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Any:
-        shift, scale, gate, shift_mlp, scale_mlp, gate_mlp = state.per_token(module, index).chunk(6, dim=-1)
+        shift, scale, gate, shift_mlp, scale_mlp, gate_mlp = state.per_region(module, 6)
         state.stash[key] = {
             "gate": gate,
             "shift_mlp": shift_mlp,
@@ -123,14 +131,14 @@ def _install_stream(
             "gate_mlp": gate_mlp,
         }
         ones, zeros = torch.ones_like(output[1]), torch.zeros_like(output[1])
-        return _modulate(_child(module, "norm")(args[0]), shift, scale), ones, zeros, zeros, ones
+        return _modulate(_child(module, "norm")(args[0]), shift, scale, index), ones, zeros, zeros, ones
 
     def second(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
         saved = state.stash[key]
-        return _modulate(output, saved["shift_mlp"], saved["scale_mlp"])
+        return _modulate(output, saved["shift_mlp"], saved["scale_mlp"], index)
 
     def feed_forward(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
-        return state.stash.pop(key)["gate_mlp"] * output
+        return _at(state.stash.pop(key)["gate_mlp"], index) * output
 
     return [
         norm1.register_forward_hook(first, with_kwargs=True),
@@ -146,9 +154,9 @@ def _install_double(block: nn.Module, state: _Modulation) -> list[Any]:
 
     def attn(module: nn.Module, args: Any, output: Any) -> Any:
         image, text, *rest = output
-        image = state.stash[image_key]["gate"] * image
+        image = _at(state.stash[image_key]["gate"], state.image_region) * image
         if with_text:
-            text = state.stash[text_key]["gate"] * text
+            text = _at(state.stash[text_key]["gate"], state.text_region) * text
         return (image, text, *rest)
 
     handles = _install_stream(
@@ -179,12 +187,13 @@ def _install_single(block: nn.Module, state: _Modulation) -> list[Any]:
         text_tokens = args[0].shape[1] - len(state.image_region)
         text = state.text_region if len(state.text_region) else state.image_region.new_zeros(text_tokens)
         index = torch.cat([text, state.image_region])
-        shift, scale, gate = state.per_token(module, index).chunk(3, dim=-1)
-        state.stash[key] = {"gate": gate}
-        return _modulate(_child(module, "norm")(args[0]), shift, scale), torch.ones_like(output[1])
+        shift, scale, gate = state.per_region(module, 3)
+        state.stash[key] = {"gate": gate, "index": index}
+        return _modulate(_child(module, "norm")(args[0]), shift, scale, index), torch.ones_like(output[1])
 
     def proj_out(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
-        return state.stash.pop(key)["gate"] * output
+        saved = state.stash.pop(key)
+        return _at(saved["gate"], saved["index"]) * output
 
     return [
         _child(block, "norm").register_forward_hook(norm, with_kwargs=True),
@@ -196,8 +205,9 @@ def _install_output(norm_out: nn.Module, state: _Modulation) -> Any:
     """The final AdaLayerNormContinuous (image tokens only): scale first, then shift."""
 
     def hook(module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
-        scale, shift = state.per_token(module, state.image_region).chunk(2, dim=-1)
-        return _modulate(_child(module, "norm")(args[0]), shift.to(output.dtype), scale.to(output.dtype))
+        scale, shift = state.per_region(module, 2)
+        normed = _child(module, "norm")(args[0])
+        return _modulate(normed, shift.to(output.dtype), scale.to(output.dtype), state.image_region)
 
     return norm_out.register_forward_hook(hook)
 

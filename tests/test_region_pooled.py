@@ -8,7 +8,10 @@ import torch
 
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
+from scenewright.executor.attention import ConceptAttention
+from scenewright.executor.explain import concept_vectors
 from scenewright.executor.region_pooled import region_pooled, token_regions
+from scenewright.executor.regional import render_regional
 from scenewright.executor.sampler import SamplingSettings
 from scenewright.executor.strategies import run_strategy
 from scenewright.planner.plan import Plan, PlanObject
@@ -129,3 +132,16 @@ def test_an_unknown_pooled_choice_is_refused_before_any_work(backend: TinyBacken
         run_strategy(
             "regional:pooled=boxes", backend, _two_box_plan(), SamplingSettings(32, 32, steps=2, guidance=3.0)
         )
+
+
+def test_concept_maps_read_during_a_box_pooled_render_leave_it_unchanged(backend: TinyBackend) -> None:
+    # ConceptAttention runs its concepts through the text stream's own layers, which the pooled
+    # hooks also watch: those calls must pass untouched, and the image must stay the same.
+    settings = SamplingSettings(32, 32, steps=3, guidance=3.0, seed=2)
+    options = {"image_attention": "context", "inject_fraction": 1.0, "pooled": "box"}
+    alone = render_regional(backend, _two_box_plan(), settings, **options)  # type: ignore[arg-type]
+    reader = ConceptAttention(concepts=concept_vectors(backend, _two_box_plan()))
+    read = render_regional(backend, _two_box_plan(), settings, edits=[reader], **options)  # type: ignore[arg-type]
+    assert torch.allclose(read.sample.images, alone.sample.images, atol=1e-5)
+    maps = reader.maps()
+    assert maps.shape[1] == 3 and torch.isfinite(maps).all()

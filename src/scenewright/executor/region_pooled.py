@@ -106,6 +106,13 @@ def _embedding_hook(state: _Modulation) -> Any:
     return hook
 
 
+def _ours(tokens: torch.Tensor, index: torch.Tensor) -> bool:
+    """Whether a layer's input or output is the stream the index covers. Other code may run the
+    same layers on other tokens (ConceptAttention carries its concepts through the text stream's
+    layers), and those calls are left alone."""
+    return tokens.dim() == 3 and tokens.shape[1] == len(index)
+
+
 def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """adaLN per token: ``x * (1 + scale) + shift``, with per-region ``shift`` and ``scale``."""
     return x * (1 + _at(scale, index)) + _at(shift, index)
@@ -123,6 +130,8 @@ def _install_stream(
     scale 0), then each token's own are applied to its attention output, ``norm2`` and ``ff``."""
 
     def first(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Any:
+        if not _ours(args[0], index):
+            return None
         shift, scale, gate, shift_mlp, scale_mlp, gate_mlp = state.per_region(module, 6)
         state.stash[key] = {
             "gate": gate,
@@ -133,11 +142,15 @@ def _install_stream(
         ones, zeros = torch.ones_like(output[1]), torch.zeros_like(output[1])
         return _modulate(_child(module, "norm")(args[0]), shift, scale, index), ones, zeros, zeros, ones
 
-    def second(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+    def second(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor | None:
+        if key not in state.stash or not _ours(output, index):
+            return None
         saved = state.stash[key]
         return _modulate(output, saved["shift_mlp"], saved["scale_mlp"], index)
 
-    def feed_forward(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+    def feed_forward(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor | None:
+        if key not in state.stash or not _ours(output, index):
+            return None
         return _at(state.stash.pop(key)["gate_mlp"], index) * output
 
     return [
@@ -153,9 +166,13 @@ def _install_double(block: nn.Module, state: _Modulation) -> list[Any]:
     with_text = bool(state.text_region.any())
 
     def attn(module: nn.Module, args: Any, output: Any) -> Any:
+        if not isinstance(output, tuple) or len(output) < 2 or image_key not in state.stash:
+            return None
         image, text, *rest = output
+        if not _ours(image, state.image_region):
+            return None
         image = _at(state.stash[image_key]["gate"], state.image_region) * image
-        if with_text:
+        if with_text and text_key in state.stash and _ours(text, state.text_region):
             text = _at(state.stash[text_key]["gate"], state.text_region) * text
         return (image, text, *rest)
 
@@ -185,13 +202,17 @@ def _install_single(block: nn.Module, state: _Modulation) -> list[Any]:
 
     def norm(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Any:
         text_tokens = args[0].shape[1] - len(state.image_region)
+        if text_tokens < 0 or (len(state.text_region) and text_tokens != len(state.text_region)):
+            return None
         text = state.text_region if len(state.text_region) else state.image_region.new_zeros(text_tokens)
         index = torch.cat([text, state.image_region])
         shift, scale, gate = state.per_region(module, 3)
         state.stash[key] = {"gate": gate, "index": index}
         return _modulate(_child(module, "norm")(args[0]), shift, scale, index), torch.ones_like(output[1])
 
-    def proj_out(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+    def proj_out(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor | None:
+        if key not in state.stash or not _ours(output, state.stash[key]["index"]):
+            return None
         saved = state.stash.pop(key)
         return _at(saved["gate"], saved["index"]) * output
 
@@ -204,7 +225,9 @@ def _install_single(block: nn.Module, state: _Modulation) -> list[Any]:
 def _install_output(norm_out: nn.Module, state: _Modulation) -> Any:
     """The final AdaLayerNormContinuous (image tokens only): scale first, then shift."""
 
-    def hook(module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
+    def hook(module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor | None:
+        if not _ours(args[0], state.image_region):
+            return None
         scale, shift = state.per_region(module, 2)
         normed = _child(module, "norm")(args[0])
         return _modulate(normed, shift.to(output.dtype), scale.to(output.dtype), state.image_region)

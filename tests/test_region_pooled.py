@@ -145,3 +145,14 @@ def test_concept_maps_read_during_a_box_pooled_render_leave_it_unchanged(backend
     assert torch.allclose(read.sample.images, alone.sample.images, atol=1e-5)
     maps = reader.maps()
     assert maps.shape[1] == 3 and torch.isfinite(maps).all()
+
+
+def test_the_box_pass_takes_each_box_s_pooled_vector_and_the_free_pass_does_not(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
+    box = run_strategy("stitch:object_pass=box", backend, _two_box_plan(), settings)
+    own = run_strategy("stitch:object_pass=box:pooled=box", backend, _two_box_plan(), settings)
+    assert box.report["pooled"] == "scene" and own.report["pooled"] == "box"
+    assert not torch.allclose(box.sample.images, own.sample.images)
+    free = run_strategy("stitch:object_pass=free", backend, _two_box_plan(), settings)
+    free_with = run_strategy("stitch:object_pass=free:pooled=box", backend, _two_box_plan(), settings)
+    assert torch.equal(free.sample.images, free_with.sample.images)

@@ -57,7 +57,10 @@ from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import (
     DEFAULT_IMAGE_ATTENTION,
     DEFAULT_TEXT_BOOST,
+    POOLED_CHOICES,
+    box_pooled,
     box_settings,
+    check_pooled,
     regional_edit,
     text_boost_edit,
 )
@@ -113,6 +116,7 @@ OPTIONS: dict[str, Bound] = {
     "hold_image_attention": Choice(HOLD_IMAGE_ATTENTION),
     "region_guidance": Range(0.0, 30.0),
     "noise_tries": Range(1, 16),
+    "pooled": Choice(POOLED_CHOICES),
 }
 
 
@@ -189,6 +193,7 @@ def _boxed_object_tokens(
     image_attention: str,
     text_boost: float,
     noise_tries: int,
+    pooled: str,
     edits: Sequence[Edit],
     hooks: Sequence[SamplerHook],
     progress: bool,
@@ -215,14 +220,21 @@ def _boxed_object_tokens(
     assert isinstance(selection, HeadSelection)
     boost = text_boost_edit(backend, encoding, mask, settings, text_boost)
     boxes = [r.box for r in regions]
-    start = committed_noise(
-        backend, encoding, negative, settings, [mask, *([boost] if boost else []), *edits], boxes, noise_tries
-    )
-    with attention_engine(backend, [mask, *([boost] if boost else []), *readers, *edits]) as engine:
-        objects = sample(
-            backend, encoding, settings, negative=negative, hooks=[engine, *hooks], progress=progress,
-            decode=False, max_steps=switch, latents=start,
-        )  # fmt: skip
+    with box_pooled(backend, plan, encoding, mask, settings, pooled):
+        start = committed_noise(
+            backend,
+            encoding,
+            negative,
+            settings,
+            [mask, *([boost] if boost else []), *edits],
+            boxes,
+            noise_tries,
+        )
+        with attention_engine(backend, [mask, *([boost] if boost else []), *readers, *edits]) as engine:
+            objects = sample(
+                backend, encoding, settings, negative=negative, hooks=[engine, *hooks], progress=progress,
+                decode=False, max_steps=switch, latents=start,
+            )  # fmt: skip
     maps = selection.maps().cpu()
     pasted = torch.zeros(grid, dtype=torch.bool)
     for region_map, box in zip(maps, selection.boxes, strict=True):
@@ -262,15 +274,18 @@ def render_stitch(
     hold_image_attention: str = "same",
     region_guidance: float = 0.0,
     noise_tries: int = 1,
+    pooled: str = "scene",
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
     token grids, box elsewhere; the report says which ran). The box pass takes regional's
-    ``image_attention``, ``text_boost``, ``guidance_steps``, ``region_guidance`` and
-    ``noise_tries`` (see executor.regional): a model that skips CFG at high noise (the toy models)
+    ``image_attention``, ``text_boost``, ``guidance_steps``, ``region_guidance``, ``noise_tries``
+    and ``pooled`` (see executor.regional; the box pass's own pooled vector is the background
+    prompt's): a model that skips CFG at high noise (the toy models)
     would otherwise draw its boxes unguided, since the object pass is exactly those first steps.
     The hold steps take them too (but the noise), with ``hold_image_attention``."""
     object_settings = box_settings(backend, settings, guidance_steps, region_guidance)
+    check_pooled(backend, pooled)
     if object_pass not in OBJECT_PASSES:
         raise InvalidInputError(
             "object_pass", f"unknown object pass {object_pass!r}", f"use one of {', '.join(OBJECT_PASSES)}"
@@ -315,7 +330,7 @@ def render_stitch(
         tokens = backend.image_tokens(background.latents).clone()
         object_tokens, sources, targets, found = _boxed_object_tokens(
             backend, plan, object_settings, switch, keep_mass, background_prompt, image_attention, text_boost,
-            int(noise_tries), edits, hooks, progress,
+            int(noise_tries), pooled, edits, hooks, progress,
         )  # fmt: skip
         tokens[:, targets.to(tokens.device)] = object_tokens[:, sources.to(tokens.device)]
         pasted_tokens = int(targets.unique().numel())
@@ -357,6 +372,8 @@ def render_stitch(
         "object_pass": object_pass, "switch_step": switch, "hold_steps": hold,
         "finish_prompt": finish_text, "pasted_tokens": pasted_tokens, "objects": len(regions), **found,
     }  # fmt: skip
+    if object_pass == "box":
+        report["pooled"] = pooled
     return RenderResult(
         image=image, plan=plan, settings=settings, strategy="stitch", sample=result, report=report
     )

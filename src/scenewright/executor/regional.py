@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 import torch
 
@@ -186,8 +186,7 @@ def box_pooled(
     vector while open (:mod:`.region_pooled`), in the blocks "box_single" names; with "scene"
     nothing changes."""
     if pooled == "scene":
-        with nullcontext():
-            yield
+        yield
         return
     check_pooled(backend, pooled)
     boxes = [shape for shape in mask.shapes if shape is not None and not isinstance(shape, torch.Tensor)]

@@ -162,6 +162,11 @@ def regional_phases(
     ]
 
 
+def mask_boxes(mask: RegionMask) -> list[Box]:
+    """The mask's regions that are boxes (not pixel masks, not the background's ``None``)."""
+    return [shape for shape in mask.shapes if shape is not None and not isinstance(shape, torch.Tensor)]
+
+
 def check_pooled(backend: Backend, pooled: str) -> None:
     """Refuse a box's own pooled vector on a model whose blocks cannot take it, before any work."""
     if pooled != "scene" and not supports_region_pooled(backend):
@@ -189,7 +194,7 @@ def box_pooled(
         yield
         return
     check_pooled(backend, pooled)
-    boxes = [shape for shape in mask.shapes if shape is not None and not isinstance(shape, torch.Tensor)]
+    boxes = mask_boxes(mask)
     if len(boxes) != len(mask.shapes) - 1:
         raise InvalidInputError("regional.pooled", "pooled=box needs boxes, not masks", "use pooled=scene")
     own = backend.encode_prompts([region.prompt for region in plan_regions(plan)]).pooled
@@ -244,7 +249,7 @@ def render_regional(
     if noise_tries > 1:
         first = phases[0]
         boost = text_boost_edit(backend, encoding, first, boxed_settings, text_boost)
-        boxes = [shape for shape in mask.shapes if shape is not None and not isinstance(shape, torch.Tensor)]
+        boxes = mask_boxes(mask)
         with box_pooled(backend, plan, encoding, mask, settings, pooled if switch == 0 else "scene"):
             latents = committed_noise(
                 backend, encoding, negative, boxed_settings, [first, *([boost] if boost else []), *edits],

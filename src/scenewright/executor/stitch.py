@@ -283,7 +283,8 @@ def render_stitch(
     and ``pooled`` (see executor.regional; the box pass's own pooled vector is the background
     prompt's): a model that skips CFG at high noise (the toy models)
     would otherwise draw its boxes unguided, since the object pass is exactly those first steps.
-    The hold steps take them too (but the noise), with ``hold_image_attention``."""
+    The hold steps take them too (but the noise and the pooled vectors), with
+    ``hold_image_attention``."""
     object_settings = box_settings(backend, settings, guidance_steps, region_guidance)
     check_pooled(backend, pooled)
     if object_pass not in OBJECT_PASSES:

@@ -55,11 +55,18 @@ def test_the_command_reads_the_maps_as_told(tmp_path: Path, capsys: pytest.Captu
     out = tmp_path / "maps.json"
     args = ["bench", "concept-maps", "--backend", str(tmp_path / "m"), "--n", "1", "--sets", "position"]
     assert main([*args, "--reader", "cross", "--blocks", "double", "--json", str(out), "--quiet"]) == 0
-    assert "reading: cross, double blocks, at 0.5 of the schedule" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "reading: cross, double blocks, at 0.5 of the schedule, less each map's 0.25 quantile" in printed
     assert json.loads(out.read_text())["reading"] == {
         "reader": "cross",
         "blocks": "double",
         "read_fraction": 0.5,
+        "floor": 0.25,
     }
+    assert main([*args, "--reader", "cross", "--floor", "0", "--json", str(out), "--quiet"]) == 0
+    assert "quantile" not in capsys.readouterr().out
+    assert json.loads(out.read_text())["reading"]["floor"] == 0.0
+    assert main([*args, "--floor", "1"]) != 0
+    assert "maps.floor" in capsys.readouterr().err
     assert main([*args, "--reader", "saliency"]) != 0
     assert "maps.reader" in capsys.readouterr().err

@@ -23,6 +23,8 @@ def test_a_reading_names_the_bad_field() -> None:
         MapReading(blocks="middle")
     with pytest.raises(InvalidInputError, match=r"maps\.read_fraction"):
         MapReading(read_fraction=1.0)
+    with pytest.raises(InvalidInputError, match=r"maps\.floor"):
+        MapReading(floor=1.0)
     with pytest.raises(InvalidInputError, match="unknown option 'step'"):
         MapReading.from_options({"reader": "cross", "step": 3})
 
@@ -83,6 +85,38 @@ def test_the_sheet_shows_each_objects_attention_and_the_background_share(
     assert named["1: red circle"] == pytest.approx(maps.attention[0].numpy())
     concept = read_object_maps(backend, image, plan, settings, MapReading("concept", "late", 0.5))
     assert torch.equal(concept.attention, concept.ownership[:-1])
+
+
+def test_the_floor_comes_off_each_map_and_leaves_its_order() -> None:
+    from scenewright.executor.explain import without_floor
+
+    maps = torch.full((2, 8, 8), 0.3)
+    maps[0, 1:3, 1:3] = 0.9  # an object on a flat floor, as tiny16's stars read
+    maps[1] = torch.linspace(0.0, 1.0, 64).reshape(8, 8)
+    floored = without_floor(maps, 0.25)
+    assert float(floored[0].max()) == pytest.approx(0.6) and int((floored[0] > 0).sum()) == 4
+    # the ratio inside/outside the object's tokens goes from 3x to unbounded
+    assert float(floored[0][maps[0] < 0.5].max()) == 0.0
+    # a map without a flat part keeps its ranking: the same tokens stay above zero, in order
+    kept = floored[1].flatten() > 0
+    assert int(kept.sum()) == 48 and torch.equal(
+        floored[1].flatten()[kept].argsort(), maps[1].flatten()[kept].argsort()
+    )
+    assert torch.equal(without_floor(maps, 0.0), maps)
+
+
+def test_the_cross_reader_takes_the_floor_off_the_sheet_only(
+    scene: tuple[TinyBackend, Plan, SamplingSettings, Image.Image],
+) -> None:
+    from scenewright.executor.explain import without_floor
+
+    backend, plan, settings, image = scene
+    raw = read_object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.5, floor=0.0))
+    floored = read_object_maps(backend, image, plan, settings, MapReading("cross", "double", 0.5, floor=0.25))
+    assert torch.allclose(floored.attention, without_floor(raw.attention, 0.25), atol=1e-6)
+    assert not torch.allclose(floored.attention, raw.attention, atol=1e-6)
+    # refine's per-token ownership is read from the raw attention either way
+    assert torch.allclose(floored.ownership, raw.ownership, atol=1e-6)
 
 
 def test_objects_sharing_a_noun_read_their_own_tokens() -> None:

@@ -103,16 +103,27 @@ def register(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reader", help="concept or cross (default: the model's reading)")
     p.add_argument("--blocks", help="late, double or all (default: the model's reading)")
     p.add_argument("--read-fraction", type=float, help="point of the schedule read (default: the model's)")
+    p.add_argument(
+        "--floor",
+        type=float,
+        help="quantile taken off each cross-attention map, 0 for the raw map (default: the model's)",
+    )
     p.add_argument("--json", dest="json_path", type=Path, help="write every object's ratio here")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     p.set_defaults(handler=run)
 
 
 def reading_for(backend: Any, args: argparse.Namespace) -> Any:
-    """The model's map reading with any of ``--reader``, ``--blocks``, ``--read-fraction`` replaced."""
+    """The model's map reading with any of ``--reader``, ``--blocks``, ``--read-fraction``, ``--floor``
+    replaced."""
     from scenewright.executor.explain import MapReading, map_reading
 
-    given = {"reader": args.reader, "blocks": args.blocks, "read_fraction": args.read_fraction}
+    given = {
+        "reader": args.reader,
+        "blocks": args.blocks,
+        "read_fraction": args.read_fraction,
+        "floor": args.floor,
+    }
     changes = {key: value for key, value in given.items() if value is not None}
     return MapReading(**{**asdict(map_reading(backend)), **changes})
 
@@ -134,7 +145,13 @@ def run(args: argparse.Namespace) -> int:
     rows = measure(backend, args.strategy, sets, args.n, args.seed, progress=not args.quiet, reading=reading)
     figures = summary(rows)
     print(
-        f"reading: {reading.reader}, {reading.blocks} blocks, at {reading.read_fraction:g} of the schedule\n"
+        f"reading: {reading.reader}, {reading.blocks} blocks, at {reading.read_fraction:g} of the schedule"
+        + (
+            f", less each map's {reading.floor:g} quantile"
+            if reading.reader == "cross" and reading.floor
+            else ""
+        )
+        + "\n"
     )
     print("| objects in their boxes | median inside/outside | lowest | share >= 3x |")
     print("|---|---|---|---|")

@@ -21,6 +21,7 @@ from transformers import (
 )
 
 from scenewright.bench.geometry import word_level_tokenizer
+from scenewright.planner.plan import Plan, PlanObject
 
 WORDS = [
     "a",
@@ -181,4 +182,16 @@ def tiny_sd3_pipeline(seed: int = 0, sd35: bool = False) -> StableDiffusion3Pipe
         tokenizer_2=word_tokenizer(77),
         text_encoder_3=_t5(32, seed + 4),
         tokenizer_3=word_tokenizer(256),
+    )
+
+
+def two_box_plan(prompt: str = "a red circle left of a blue square") -> Plan:
+    """A red circle in the top-left quarter and a blue square in the bottom-right one: the
+    smallest plan with two disjoint boxes, for the regional and Stitch tests."""
+    return Plan(
+        prompt=prompt,
+        objects=[
+            PlanObject(name="circle", attributes=["red"], boxes=[(0.0, 0.0, 0.5, 0.5)]),
+            PlanObject(name="square", attributes=["blue"], boxes=[(0.5, 0.5, 1.0, 1.0)]),
+        ],
     )

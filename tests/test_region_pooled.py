@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from builders import two_box_plan
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import ConceptAttention
@@ -14,7 +15,7 @@ from scenewright.executor.region_pooled import region_pooled, token_regions
 from scenewright.executor.regional import render_regional
 from scenewright.executor.sampler import SamplingSettings
 from scenewright.executor.strategies import run_strategy
-from scenewright.planner.plan import Plan, PlanObject
+from scenewright.planner.plan import Plan
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +99,7 @@ def test_a_model_without_a_pooled_modulation_is_told_so() -> None:
 
 
 def _two_box_plan() -> Plan:
-    return Plan(
-        prompt="a red circle and a blue square",
-        objects=[
-            PlanObject(name="circle", attributes=["red"], boxes=[(0.0, 0.0, 0.5, 0.5)]),
-            PlanObject(name="square", attributes=["blue"], boxes=[(0.5, 0.5, 1.0, 1.0)]),
-        ],
-    )
+    return two_box_plan("a red circle and a blue square")
 
 
 def test_regional_takes_each_box_s_pooled_vector_from_the_step_asked(backend: TinyBackend) -> None:

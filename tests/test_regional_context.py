@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 
+from builders import two_box_plan
 from scenewright.backends.registry import ALIASES, load_backend, resolve_backend
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
@@ -19,7 +20,7 @@ from scenewright.executor.attention.masks import RegionLayout
 from scenewright.executor.regional import regional_edit, render_regional, text_boost_edit
 from scenewright.executor.sampler import SamplingSettings
 from scenewright.executor.strategies import run_strategy, tuned_options
-from scenewright.planner.plan import Plan, PlanObject
+from scenewright.planner.plan import Plan
 from scenewright.planner.rules import plan_with_rules
 
 SMALL = TinyConfig(double_blocks=1, single_blocks=1, text_layers=1)
@@ -31,13 +32,7 @@ def backend() -> TinyBackend:
 
 
 def plan() -> Plan:
-    return Plan(
-        prompt="a red circle left of a blue square",
-        objects=[
-            PlanObject(name="circle", attributes=["red"], boxes=[(0.0, 0.0, 0.5, 0.5)]),
-            PlanObject(name="square", attributes=["blue"], boxes=[(0.5, 0.5, 1.0, 1.0)]),
-        ],
-    )
+    return two_box_plan()
 
 
 def test_context_lets_boxes_read_the_canvas_one_way() -> None:

@@ -282,7 +282,12 @@ def build_app(agent: Agent) -> gr.Blocks:
             return {**update, status: f"**queued**: {waiting}"}
 
         def process(thread_id: str | None) -> Iterator[dict[Any, Any]]:
-            """Answer the oldest waiting request of this tab: a command or a turn."""
+            """Answer the oldest waiting request of this tab: a command or a turn.
+
+            One request per event, never a loop over all that wait: Gradio streams a generator's
+            later outputs as diffs against its own previous yield, and ``accept`` (unqueued)
+            changes the conversation in between, so a second conversation yield in one event
+            would be applied to a value it was not computed from (the page shows it blank)."""
             session = session_of(thread_id)
             if not session.pending:
                 return  # cancelled while it waited

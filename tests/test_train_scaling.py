@@ -233,3 +233,51 @@ def test_recorded_command_names_a_cuda_device_and_the_precision_but_not_the_work
     for key in ("device", "workers", "precision"):
         del older[key]  # a checkpoint written before these options
     assert training_command(older, {}) == cpu
+
+
+def test_shape_weights_oversample_the_named_shapes_and_leave_other_runs_batches_alone() -> None:
+    import hashlib
+    from collections import Counter
+
+    from scenewright.toyworld.batches import render_scenes
+
+    def shapes(recipe: SceneRecipe) -> Counter[str]:
+        return Counter(
+            shape
+            for step in range(4)
+            for scene in render_scenes(step, recipe).objects
+            for _, shape, _ in scene
+        )
+
+    plain = SceneRecipe(seed=2, batch=48, simple_fraction=0.5, empty_fraction=0.05)
+    favoured = SceneRecipe(
+        seed=2, batch=48, simple_fraction=0.5, empty_fraction=0.05, shape_weights=(("star", 6.0),)
+    )
+    uniform, stars = shapes(plain), shapes(favoured)
+    assert uniform["star"] / sum(uniform.values()) < 0.3 < stars["star"] / sum(stars.values())
+    # Without weights the captions are those of runs made before the option existed (this digest
+    # was taken from the code before it): rng.choice still draws the shapes.
+    captions = "|".join(render_scenes(1, plain).captions)
+    assert hashlib.sha256(captions.encode()).hexdigest()[:16] == "87436af69661f446"
+    line = training_command(
+        asdict(TrainConfig(out="runs/x", shape_weights=(("triangle", 2.0), ("star", 3.0)))), {}
+    )
+    assert line.endswith("--threads 0 --shape-weights triangle=2,star=3")
+
+
+def test_shape_weights_are_read_in_vocabulary_order_and_bad_ones_name_the_option() -> None:
+    from scenewright.errors import InvalidInputError
+    from scenewright.toyworld.command import parse_shape_weights
+    from scenewright.toyworld.vocab import SHAPES
+
+    read = parse_shape_weights("star=3, triangle=2")
+    assert dict(read) == {"star": 3.0, "triangle": 2.0}
+    assert [name for name, _ in read] == [name for name in SHAPES if name in ("star", "triangle")]
+    assert parse_shape_weights("") == ()
+    for bad, said in (
+        ("moon=2", "'moon' is not a shape"),
+        ("star=0", "no positive weight"),
+        ("star", "no positive weight"),
+    ):
+        with pytest.raises(InvalidInputError, match=f"shape_weights.*{said}"):
+            parse_shape_weights(bad)

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from scenewright.toyworld.captions import caption, empty_caption
-from scenewright.toyworld.scene import Group, Scene, random_scene, simple_groups
+from scenewright.toyworld.scene import Group, Scene, ShapeWeights, random_groups, random_scene, simple_groups
 
 # Batches in flight per worker: one rendering, one waiting, so that no worker idles between steps.
 AHEAD_PER_WORKER = 2
@@ -40,6 +40,7 @@ class SceneRecipe:
     caption_dropout: float = 0.1
     simple_fraction: float = 0.0
     empty_fraction: float = 0.0
+    shape_weights: ShapeWeights = ()
 
 
 # One object of a scene as a batch carries it, for the grounding loss: (colour, shape, pixel box).
@@ -68,11 +69,13 @@ def render_scenes(step: int, recipe: SceneRecipe, draw: SceneDraw = random_scene
         # One draw picks the kind of scene; none when neither option is on (the batches of older runs).
         roll = rng.random() if mixed else 1.0
         if roll < recipe.simple_fraction:
-            scene, groups = draw(rng, simple_groups(rng))
+            scene, groups = draw(rng, simple_groups(rng, recipe.shape_weights))
         elif roll < recipe.simple_fraction + recipe.empty_fraction:
             scene, groups = Scene([]), []
+        elif recipe.shape_weights:
+            scene, groups = draw(rng, random_groups(rng, shape_weights=recipe.shape_weights))
         else:
-            scene, groups = draw(rng)
+            scene, groups = draw(rng)  # the sampler picks the groups: the batches of older runs
         images.append(scene.render())
         objects.append([(o.color, o.shape, o.box) for o in scene.objects])
         if rng.random() < recipe.caption_dropout:

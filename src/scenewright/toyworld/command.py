@@ -10,6 +10,7 @@ from typing import Any
 
 from scenewright.errors import InvalidInputError
 from scenewright.toyworld.model_config import CODEC_FILE, TinyConfig, read_codec
+from scenewright.toyworld.vocab import SHAPES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=0.0,
         help="share of training scenes with no object, captioned as a black background (0 to 1)",
+    )
+    p.add_argument(
+        "--shape-weights",
+        default="",
+        help="draw some shapes more often than the others, e.g. star=3,triangle=2 (others weigh 1; "
+        "default: every shape alike)",
     )
     p.add_argument(
         "--grounding-weight",
@@ -165,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{getattr(args, name)} is not a share",
                 f"use --{name.replace('_', '-')} between 0 and 1",
             )
+    shape_weights = parse_shape_weights(args.shape_weights)
     if args.grounding_weight < 0:
         raise InvalidInputError(
             "grounding_weight", f"{args.grounding_weight} is negative", "use --grounding-weight 0 or more"
@@ -215,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
         t_mean=args.t_mean,
         simple_fraction=args.simple_fraction,
         empty_fraction=args.empty_fraction,
+        shape_weights=shape_weights,
         ema=args.ema,
         seed=args.seed,
         save_every=args.save_every,
@@ -232,3 +241,25 @@ def run(args: argparse.Namespace) -> int:
     export = train(cfg, model_cfg)
     print(f"EMA weights: {export}")
     return 0
+
+
+def parse_shape_weights(text: str) -> tuple[tuple[str, float], ...]:
+    """``star=3,triangle=2`` as ((shape, weight), ...) in the vocabulary's order; "" is uniform."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in SHAPES:
+            raise InvalidInputError(
+                "shape_weights", f"{name!r} is not a shape", f"name shapes among {', '.join(SHAPES)}"
+            )
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not 0 < weight < float("inf"):
+            raise InvalidInputError(
+                "shape_weights", f"{part!r} has no positive weight", "write each as shape=weight, e.g. star=3"
+            )
+        weights[name] = weight
+    return tuple((name, weights[name]) for name in SHAPES if name in weights)

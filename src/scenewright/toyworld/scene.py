@@ -80,7 +80,21 @@ class Group:
     count: int
 
 
-def random_groups(rng: random.Random, max_objects: int = 6) -> list[Group]:
+# How often each shape is drawn against the others, by name (an absent name weighs 1); empty: uniform.
+ShapeWeights = tuple[tuple[str, float], ...]
+
+
+def pick_shape(rng: random.Random, weights: ShapeWeights = ()) -> str:
+    """A shape name, uniform unless ``weights`` favour some (training oversamples the shapes the
+    model loses beside others). Uniform draws use ``rng.choice`` as before, so batches of runs
+    without weights stay the same."""
+    if not weights:
+        return rng.choice(list(SHAPES))
+    table = dict(weights)
+    return rng.choices(list(SHAPES), weights=[table.get(name, 1.0) for name in SHAPES])[0]
+
+
+def random_groups(rng: random.Random, max_objects: int = 6, shape_weights: ShapeWeights = ()) -> list[Group]:
     """Groups with distinct (colour, shape), biased to few objects as captions get harder."""
     n_groups = rng.choices([1, 2, 3], weights=[0.45, 0.4, 0.15])[0]
     kinds: set[tuple[str, str]] = set()
@@ -91,7 +105,7 @@ def random_groups(rng: random.Random, max_objects: int = 6) -> list[Group]:
         most = max(1, min(budget - left, 6 if n_groups == 1 else 4))
         count = rng.choices(range(1, most + 1), weights=[3.0] + [1.0] * (most - 1))[0]
         while True:
-            kind = (rng.choice(list(COLORS)), rng.choice(list(SHAPES)))
+            kind = (rng.choice(list(COLORS)), pick_shape(rng, shape_weights))
             if kind not in kinds:
                 kinds.add(kind)
                 break
@@ -100,17 +114,17 @@ def random_groups(rng: random.Random, max_objects: int = 6) -> list[Group]:
     return groups
 
 
-def simple_groups(rng: random.Random) -> list[Group]:
+def simple_groups(rng: random.Random, shape_weights: ShapeWeights = ()) -> list[Group]:
     """One object, or two single objects of different kinds: the scenes the vanilla bars ask for.
 
     Training mixes these in (``TrainConfig.simple_fraction``) because ``random_groups`` rarely
     draws them, and a default model that cannot draw one or two things cannot be composed either.
     """
-    first = (rng.choice(list(COLORS)), rng.choice(list(SHAPES)))
+    first = (rng.choice(list(COLORS)), pick_shape(rng, shape_weights))
     groups = [Group(first[0], first[1], 1)]
     if rng.random() < 0.5:
         while True:
-            second = (rng.choice(list(COLORS)), rng.choice(list(SHAPES)))
+            second = (rng.choice(list(COLORS)), pick_shape(rng, shape_weights))
             if second != first:
                 break
         groups.append(Group(second[0], second[1], 1))

@@ -36,7 +36,7 @@ from scenewright.errors import InvalidInputError
 from scenewright.toyworld.batches import BatchStream, RenderedBatch, SceneRecipe, render_scenes
 from scenewright.toyworld.grounding import AttentionGrounding, grounding_targets
 from scenewright.toyworld.model_config import CODEC_FILE, read_codec
-from scenewright.toyworld.scene import random_scene
+from scenewright.toyworld.scene import ShapeWeights, random_scene
 
 TRAINED_STEPS_FILE = "training.json"  # total steps behind exported weights, across runs
 # fp32: exact fp32 matmuls; tf32: TF32 matmuls; bf16: bf16 autocast of the forward passes (and
@@ -68,6 +68,9 @@ class TrainConfig:
     simple_fraction: float = 0.0
     # Share of scenes with no object at all, captioned as a black background (``empty_caption``).
     empty_fraction: float = 0.0
+    # Shapes drawn more (or less) often than the others, e.g. (("star", 3.0),); empty: uniform,
+    # the batches of runs made before this option existed.
+    shape_weights: ShapeWeights = ()
     seed: int = 0
     save_every: int = 250
     log_every: int = 25
@@ -90,7 +93,12 @@ class TrainConfig:
     def scenes(self) -> SceneRecipe:
         """What the scene workers need to know."""
         return SceneRecipe(
-            self.seed, self.batch, self.caption_dropout, self.simple_fraction, self.empty_fraction
+            self.seed,
+            self.batch,
+            self.caption_dropout,
+            self.simple_fraction,
+            self.empty_fraction,
+            tuple(self.shape_weights),
         )
 
 
@@ -486,6 +494,8 @@ def training_command(cfg: dict[str, Any], model: dict[str, Any]) -> str:
             line += f" --grounding-max-noise {cfg['grounding_max_noise']}"
         if cfg.get("grounding_kind", "mass") != "mass":
             line += f" --grounding-kind {cfg['grounding_kind']}"
+    if cfg.get("shape_weights"):
+        line += " --shape-weights " + ",".join(f"{name}={weight:g}" for name, weight in cfg["shape_weights"])
     if cfg.get("init_from"):
         line += f" --init-from {cfg['init_from']}"
     defaults = asdict(TinyConfig())

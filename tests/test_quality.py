@@ -49,25 +49,33 @@ def test_stitch_meets_the_strategy_bars(embedded: TinyBackend) -> None:
         assert stitch.accuracy(name) >= 1.5 * vanilla.accuracy(name), name
 
 
-def test_tiny16_meets_its_single_object_bar_and_keeps_its_two_object_gain(tiny16: TinyBackend) -> None:
-    """Issue 16, item 2. Single objects: the bar (97%); measured 100%. Two objects both present:
-    the bar is 75% and is NOT met (67% measured, 50% before the CPU continuation); 60% guards
-    the gain."""
+def test_tiny16_meets_its_single_and_two_object_bars(tiny16: TinyBackend) -> None:
+    """Issue 16, item 2: single objects >= 97% (measured 100%), two objects both present >= 75%
+    (measured 79%; 67% before the shape-weighted CPU continuation, 50% before the first one)."""
     vanilla = _run(tiny16, ["vanilla"], ["single", "two"], 100)["vanilla"]
     assert vanilla.accuracy("single") >= 0.97
-    assert vanilla.accuracy("two") >= 0.60
+    assert vanilla.accuracy("two") >= 0.75
 
 
 def test_tiny16_regional_meets_its_position_bar(tiny16: TinyBackend) -> None:
-    """Issue 16, item 3: regional position >= 80% (measured 82%, vanilla 6%). Its binding bar
-    (vanilla + 20) is not met (74% against vanilla's 68%) and is not asserted here."""
+    """Issue 16, item 3: regional position >= 80% (measured 90%, vanilla 0%). Its binding bar
+    (vanilla + 20) is not met on this seed (78% against vanilla's 70%) and is not asserted here."""
     runs = _run(tiny16, ["vanilla", "regional"], ["position"], 50)
     assert runs["regional"].accuracy("position") >= 0.80
     assert runs["regional"].accuracy("position") >= runs["vanilla"].accuracy("position") + 0.5
 
 
+def test_tiny16_taca_binds_no_worse_than_vanilla_and_adds_to_regional(tiny16: TinyBackend) -> None:
+    """Issue 16, item 3: TACA's binding >= vanilla's (measured 70% and 70%: no margin, one case
+    decides it) and regional+taca >= regional (measured 90% / 90% against 90% / 78%)."""
+    runs = _run(tiny16, ["vanilla", "regional", "taca", "regional+taca"], ["position", "binding"], 50)
+    assert runs["taca"].accuracy("binding") >= runs["vanilla"].accuracy("binding")
+    for kind in ("position", "binding"):
+        assert runs["regional+taca"].accuracy(kind) >= runs["regional"].accuracy(kind)
+
+
 def test_tiny16_numina_meets_its_counting_bar(tiny16: TinyBackend) -> None:
-    """Issue 16, item 3: NUMINA counting >= vanilla + 20 points (measured 72% against 44%, with
+    """Issue 16, item 3: NUMINA counting >= vanilla + 20 points (measured 78% against 52%, with
     the count layout split at the map's peaks and tiny16's tuned options)."""
     runs = _run(tiny16, ["vanilla", "numina"], ["counting"], 50)
     assert runs["numina"].accuracy("counting") >= runs["vanilla"].accuracy("counting") + 0.20

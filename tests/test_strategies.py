@@ -550,3 +550,35 @@ def test_refine_without_an_image_or_a_base_runner_says_what_to_pass(backend: Tin
 
     with pytest.raises(InvalidInputError, match="run_base"):
         render_refine(backend, two_object_plan(), SamplingSettings(32, 32, steps=2, guidance=3.0))
+
+
+def test_refine_protects_an_instance_already_in_its_box_even_when_its_object_fails() -> None:
+    """A ring in its box that fails for a stray copy elsewhere must not be repainted by the grown
+    masks of its failing neighbours, nor the part of it that reaches out of its box."""
+    from scenewright.executor.refine import boxes_to_repaint, protected_tokens
+
+    plan = Plan(
+        prompt="a ring left of a heart",
+        objects=[
+            PlanObject(name="ring", boxes=[(0.0, 0.0, 0.5, 0.5)]),
+            PlanObject(name="heart", boxes=[(0.5, 0.0, 1.0, 0.5)]),
+        ],
+    )
+    maps = torch.zeros(3, 8, 8)
+    maps[2] = 0.5  # background everywhere
+    maps[0, 1:3, 1:5] = 1.0  # the ring: in its box (cols 0-3) and one column into the heart's (col 4)
+    maps[0, 6:8, 6:8] = 1.0  # a stray copy of the ring, far from its box
+    strays = {0: torch.zeros(8, 8, dtype=torch.bool), 1: torch.zeros(8, 8, dtype=torch.bool)}
+    strays[0][6:8, 6:8] = True
+    ok = [False, False]  # the ring fails for its stray, the heart for its empty box
+
+    assert boxes_to_repaint(0, plan, maps, strays) == []  # the ring's box is kept
+    assert boxes_to_repaint(1, plan, maps, strays) == [(0.5, 0.0, 1.0, 0.5)]
+    protected = protected_tokens(plan, maps, strays, ok)
+    assert protected[0:4, 0:4].all()  # the ring's box
+    assert protected[1:3, 4].all()  # the ring's tokens that reach into the heart's box
+    assert not protected[0, 5:8].any() and not protected[3, 4:8].any()  # the rest of the heart's box
+    assert not protected[6:8, 6:8].any()  # the stray copy is repainted
+    # An object that only another verifier fails (it owns its box, no stray) is redrawn whole.
+    assert boxes_to_repaint(0, plan, maps, {0: torch.zeros(8, 8, dtype=torch.bool)}) == [(0.0, 0.0, 0.5, 0.5)]
+    assert not protected_tokens(plan, maps, {**strays, 0: torch.zeros(8, 8, dtype=torch.bool)}, ok)[0:4, 0:4].any()

@@ -7,7 +7,7 @@ blob of it, as strong as in its boxes, lies outside them. Each failing object ge
 what a segmenter finds in its boxes and in its stray blobs' boxes (a SAM model when one is given,
 else the object's own attention map thresholded near them; see :mod:`scenewright.tools.segment`),
 together with those boxes and stray blobs themselves, grown by a token but kept out of the boxes
-of objects that pass. Only the boxes the object does not own yet are in (an instance already in
+of objects that pass and out of the boxes a failing object already owns. Only the boxes the object does not own yet are in (an instance already in
 its box is left alone), and they are in whole: a missing object has almost nothing to segment,
 yet must be drawn there. The strays are always in, or a misplaced instance would survive. The image is inpainted inside the mask only:
 the outside is held on the original's noise path and the original pixels are pasted back, so no
@@ -111,6 +111,45 @@ def check_objects(
     return checks, strays
 
 
+def boxes_to_repaint(
+    index: int, plan: Plan, maps: torch.Tensor, strays: Mapping[int, torch.Tensor]
+) -> list[tuple[float, float, float, float]]:
+    """The boxes a failing object is redrawn in: those it does not own yet. An instance already in
+    its box is left alone (repainting it can only lose it), unless the object owns every box and
+    has no stray copy, so that only another verifier (a count, a colour) failed it: then all."""
+    grid = (maps.shape[1], maps.shape[2])
+    mine = maps.argmax(dim=0) == index
+    boxes = list(plan.objects[index].boxes)
+    missed = [box for box in boxes if not bool((mine & box_to_tokens(box, grid)).any())]
+    return missed if missed or bool(strays[index].any()) else boxes
+
+
+def protected_tokens(
+    plan: Plan, maps: torch.Tensor, strays: Mapping[int, torch.Tensor], ok: Sequence[bool]
+) -> torch.Tensor:
+    """The (rows, cols) tokens no repaint may touch: every box of an object that passes, and each
+    box that a failing object keeps (:func:`boxes_to_repaint` leaves it out), each with the
+    object's own tokens that reach out of it.
+
+    Repainting a neighbour that was right is how a repair makes the image worse: on tiny16 a
+    ring drawn in its box but failing for a stray copy was cut into fragments by the grown masks
+    of the heart and circle beside it (bench position, seed 300, case 54)."""
+    grid = (maps.shape[1], maps.shape[2])
+    owner = maps.argmax(dim=0)
+    protected = np.zeros(grid, dtype=bool)
+    for index, obj in enumerate(plan.objects):
+        redrawn = [] if ok[index] else boxes_to_repaint(index, plan, maps, strays)
+        labels, _ = ndimage.label(to_numpy_bool(owner == index))
+        for box in obj.boxes:
+            if box in redrawn:
+                continue
+            tokens = to_numpy_bool(box_to_tokens(box, grid))
+            # the object's own tokens that reach out of the box belong to the same instance
+            touching = np.unique(labels[tokens & (labels > 0)])
+            protected |= tokens | np.isin(labels, touching[touching > 0])
+    return torch.from_numpy(protected)
+
+
 def object_mask(
     index: int,
     plan: Plan,
@@ -125,12 +164,7 @@ def object_mask(
     """
     grid = (maps.shape[1], maps.shape[2])
     width, height = image.size
-    # Only the boxes this object does not own yet: an instance already in its box is left alone
-    # (repainting it can only lose it), unless every box is missed.
-    mine = maps.argmax(dim=0) == index
-    missed = [box for box in plan.objects[index].boxes if not bool((mine & box_to_tokens(box, grid)).any())]
-    has_strays = bool(strays[index].any())
-    boxes = missed if missed or has_strays else list(plan.objects[index].boxes)
+    boxes = boxes_to_repaint(index, plan, maps, strays)
     planned = [(x0 * width, y0 * height, x1 * width, y1 * height) for x0, y0, x1, y1 in boxes]
     prompts = planned + blob_boxes(strays[index], image.size)
     if segmenter is None:
@@ -366,14 +400,9 @@ def render_refine(
                 }
             )
         token_mask = F.max_pool2d(token_mask[None, None].float(), 3, stride=1, padding=1)[0, 0] > 0
-        # The growth must not reach into the boxes of objects that already pass: repainting a
-        # neighbour that was right is how a repair makes the image worse.
-        for index, ok in enumerate(verdict.ok):
-            if ok:
-                for box in plan.objects[index].boxes:
-                    token_mask &= ~box_to_tokens(box, grid)
+        token_mask &= ~protected_tokens(plan, maps, strays, verdict.ok)
         if not token_mask.any():
-            history.append({"round": round_index, "failing": failing, "masks": made, "kept": False, "note": "nothing to repaint outside passing objects"})  # fmt: skip
+            history.append({"round": round_index, "failing": failing, "masks": made, "kept": False, "note": "nothing to repaint outside the boxes already right"})  # fmt: skip
             history[-1]["explanation"] = explain_round(plan, history[-1], verdict.record(), None)
             break
         sub_plan = plan.model_copy(update={"objects": [plan.objects[i] for i in failing], "relations": []})

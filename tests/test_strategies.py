@@ -581,4 +581,6 @@ def test_refine_protects_an_instance_already_in_its_box_even_when_its_object_fai
     assert not protected[6:8, 6:8].any()  # the stray copy is repainted
     # An object that only another verifier fails (it owns its box, no stray) is redrawn whole.
     assert boxes_to_repaint(0, plan, maps, {0: torch.zeros(8, 8, dtype=torch.bool)}) == [(0.0, 0.0, 0.5, 0.5)]
-    assert not protected_tokens(plan, maps, {**strays, 0: torch.zeros(8, 8, dtype=torch.bool)}, ok)[0:4, 0:4].any()
+    assert not protected_tokens(plan, maps, {**strays, 0: torch.zeros(8, 8, dtype=torch.bool)}, ok)[
+        0:4, 0:4
+    ].any()

@@ -182,6 +182,7 @@ def test_auto_device_is_cuda_only_where_torch_sees_one(monkeypatch: pytest.Monke
         (["--precision", "fp16"], "precision", "--precision fp32, tf32 or bf16"),
         (["--device", "cpu", "--precision", "bf16"], "precision", "--precision fp32 on the CPU"),
         (["--precision", "tf32"], "precision", "--precision fp32 on the CPU"),
+        (["--pooled-swap", "1.5"], "pooled_swap", "--pooled-swap between 0 and 1"),
     ],
 )
 def test_flags_that_cannot_run_here_are_refused_in_one_line_before_any_work(
@@ -281,3 +282,28 @@ def test_shape_weights_are_read_in_vocabulary_order_and_bad_ones_name_the_option
     ):
         with pytest.raises(InvalidInputError, match=f"shape_weights.*{said}"):
             parse_shape_weights(bad)
+
+
+def test_pooled_swap_gives_a_share_of_rows_the_next_row_s_vector_and_is_recorded() -> None:
+    from scenewright.toyworld.train import swap_pooled
+
+    pooled = torch.arange(400, dtype=torch.float32).reshape(200, 2)
+    swapped = swap_pooled(pooled, 0.3, torch.Generator().manual_seed(0))
+    moved = (swapped != pooled).any(dim=1)
+    assert 0.2 < float(moved.float().mean()) < 0.4
+    assert torch.equal(swapped[moved], pooled.roll(-1, dims=0)[moved])  # another sample's vector, whole
+    assert torch.equal(swap_pooled(pooled, 0.0, torch.Generator().manual_seed(0)), pooled)
+    line = training_command(asdict(TrainConfig(out="runs/x", pooled_swap=0.3)), {})
+    assert line.endswith("--threads 0 --pooled-swap 0.3")
+    assert "--pooled-swap" not in training_command(asdict(TrainConfig(out="runs/x")), {})
+
+
+def test_the_swap_reaches_the_training_step(tmp_path: Path) -> None:
+    losses = {}
+    for share in (0.0, 1.0):
+        torch.manual_seed(0)
+        losses[share] = float(Trainer(_cfg(tmp_path / str(share), 1, pooled_swap=share), SMALL).train_step())
+    torch.manual_seed(0)
+    plain = float(Trainer(_cfg(tmp_path / "plain", 1), SMALL).train_step())
+    assert losses[0.0] == plain
+    assert losses[1.0] != plain

@@ -49,6 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "default: every shape alike)",
     )
     p.add_argument(
+        "--pooled-swap",
+        type=float,
+        default=0.0,
+        help="share of samples trained with another caption's pooled vector (0 to 1), so that the "
+        "model reads what to draw from the tokens, which regional prompting binds to boxes (default 0)",
+    )
+    p.add_argument(
         "--grounding-weight",
         type=float,
         default=0.0,
@@ -165,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.decay_steps} is not within 0..{args.steps}",
             "use --decay-steps between 0 and --steps",
         )
-    for name in ("simple_fraction", "empty_fraction"):
+    for name in ("simple_fraction", "empty_fraction", "pooled_swap"):
         if not 0 <= getattr(args, name) <= 1:
             raise InvalidInputError(
                 name,
@@ -224,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
         simple_fraction=args.simple_fraction,
         empty_fraction=args.empty_fraction,
         shape_weights=shape_weights,
+        pooled_swap=args.pooled_swap,
         ema=args.ema,
         seed=args.seed,
         save_every=args.save_every,

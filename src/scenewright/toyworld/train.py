@@ -71,6 +71,11 @@ class TrainConfig:
     # Shapes drawn more (or less) often than the others, e.g. (("star", 3.0),); empty: uniform,
     # the batches of runs made before this option existed.
     shape_weights: ShapeWeights = ()
+    # Share of samples whose pooled text vector is another sample's (the next in the batch) while
+    # their token sequence stays their own: the pooled vector modulates every token, and a model
+    # that reads shapes from it draws a box's neighbour's shape under regional prompting, where
+    # every box gets the scene's vector. 0 keeps the noise of runs made before this option.
+    pooled_swap: float = 0.0
     seed: int = 0
     save_every: int = 250
     log_every: int = 25
@@ -174,6 +179,13 @@ def _batch(step: int, cfg: TrainConfig, model_cfg: TinyConfig) -> tuple[torch.Te
     """The batch for ``step``: a pure function of (seed, step), so resuming replays nothing twice."""
     rendered = _render(step, cfg)
     return tokens_from_images(rendered.images, model_cfg.patch), rendered.captions
+
+
+def swap_pooled(pooled: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:
+    """``pooled`` (batch, width) with a ``share`` of its rows, drawn by ``generator``, replaced by
+    the next row's (the batch's captions differ, so the vector then names other objects)."""
+    chosen = torch.rand(pooled.shape[0], generator=generator, device=generator.device) < share
+    return torch.where(chosen[:, None].to(pooled.device), pooled.roll(-1, dims=0), pooled)
 
 
 def _on_cpu(value: Any) -> Any:
@@ -375,7 +387,10 @@ class Trainer:
         grid = (self.model_cfg.image_size // self.model_cfg.patch,) * 2
         with self._autocast():
             text = self.text_encoder(ids)
-            encoding = PromptEncoding(captions, text.last_hidden_state, text.pooler_output)
+            pooled = text.pooler_output
+            if self.cfg.pooled_swap > 0:
+                pooled = swap_pooled(pooled, self.cfg.pooled_swap, self.generator)
+            encoding = PromptEncoding(captions, text.last_hidden_state, pooled)
             output = flux_forward(self.transformer, noisy, t * 1000, encoding, grid, None, None)
         # The loss is on the velocity whatever the model predicts (for x0 prediction this weights
         # the x0 error by 1/t^2, which "Back to Basics" found to work best).
@@ -496,6 +511,8 @@ def training_command(cfg: dict[str, Any], model: dict[str, Any]) -> str:
             line += f" --grounding-kind {cfg['grounding_kind']}"
     if cfg.get("shape_weights"):
         line += " --shape-weights " + ",".join(f"{name}={weight:g}" for name, weight in cfg["shape_weights"])
+    if cfg.get("pooled_swap"):
+        line += f" --pooled-swap {cfg['pooled_swap']}"
     if cfg.get("init_from"):
         line += f" --init-from {cfg['init_from']}"
     defaults = asdict(TinyConfig())

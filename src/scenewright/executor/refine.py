@@ -3,17 +3,19 @@
 The check reads the model's attention maps (:mod:`scenewright.executor.explain`: ConceptAttention
 on FLUX, cross-attention on each object's noun on SD3 and the embedded models) from a pass over
 the finished image re-noised; an object passes when it owns tokens in each of its boxes and no
-blob of it, as strong as in its boxes, lies outside them. Each failing object gets a mask on the token grid:
-what a segmenter finds in its boxes and in its stray blobs' boxes (a SAM model when one is given,
-else the object's own attention map thresholded near them; see :mod:`scenewright.tools.segment`),
-together with those boxes and stray blobs themselves, grown by a token but kept out of the boxes
-of objects that pass and out of the boxes a failing object already owns. Only the boxes the object does not own yet are in (an instance already in
-its box is left alone), and they are in whole: a missing object has almost nothing to segment,
-yet must be drawn there. The strays are always in, or a misplaced instance would survive. The image is inpainted inside the mask only:
-the outside is held on the original's noise path and the original pixels are pasted back, so no
-pixel outside the mask changes. A round is kept only if the verifier (that attention check, the
-toy world's exact detector, or an open-vocabulary detector on real images) sees no object and no relation get worse and something get
-better; at most ``rounds``.
+blob of it, as strong as in its boxes, lies outside them. Each failing object gets a mask on the
+token grid: what a segmenter finds in its boxes and in its stray blobs' boxes (a SAM model when
+one is given, else the object's own attention map thresholded near them; see
+:mod:`scenewright.tools.segment`), together with those boxes and stray blobs themselves, grown by
+a token. Only the boxes the object does not own yet are in, and they are in whole: a missing
+object has almost nothing to segment, yet must be drawn there. The strays are always in, or a
+misplaced instance would survive. No mask reaches an instance already in its box (the boxes of
+objects that pass, and each box a failing object already owns, with that instance's tokens
+beyond it: :func:`protected_tokens`). The image is inpainted inside the mask only: the outside is
+held on the original's noise path and the original pixels are pasted back, so no pixel outside
+the mask changes. A round is kept only if the verifier (that attention check, the toy world's
+exact detector, or an open-vocabulary detector on real images) sees no object and no relation
+get worse and something get better; at most ``rounds``.
 """
 
 from __future__ import annotations

@@ -7,8 +7,16 @@ import torch
 
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
+from scenewright.executor import regional
 from scenewright.executor.attention import region_token_masks
-from scenewright.executor.box_noise import DRAW_SEED_STRIDE, _FirstPrediction, box_scores, committed_noise
+from scenewright.executor.box_noise import (
+    DRAW_SEED_STRIDE,
+    CleanPrediction,
+    box_scores,
+    committed_noise,
+    redrawn_noise,
+    weak_boxes,
+)
 from scenewright.executor.composition import sample_with_edits
 from scenewright.executor.regional import regional_edit, render_regional
 from scenewright.executor.sampler import SamplingSettings, make_generator
@@ -55,7 +63,7 @@ def test_each_box_keeps_the_draw_whose_first_step_shows_it_most(backend: TinyBac
     draws, scores = [], []
     for k in range(3):
         draw = backend.prepare_noise(1, 32, 32, make_generator(2 + k * DRAW_SEED_STRIDE))
-        first = _FirstPrediction()
+        first = CleanPrediction()
         sample_with_edits(backend, encoding, settings, [mask], hooks=[first], negative=negative,
                           latents=draw, max_steps=1, decode=False, progress=False)  # fmt: skip
         assert first.predicted is not None
@@ -103,3 +111,69 @@ def test_the_box_pass_takes_both_options_and_the_free_pass_neither(backend: Tiny
         "stitch:object_pass=free:noise_tries=3:region_guidance=9", backend, plan(), settings
     )
     assert torch.equal(free, free_with.sample.images)
+
+
+def test_a_box_is_weak_when_almost_none_of_its_tokens_stand_out(backend: TinyBackend) -> None:
+    grid = backend.token_grid(64, 64)  # 8x8 tokens: box 1 is 16, box 2 four
+    masks = region_token_masks(BOXES, grid)
+    tokens = torch.zeros((1, grid[0] * grid[1], backend.config.channels))
+    tokens[0, masks[0]] = 1.0  # box 0 full
+    first_token_of_box_1 = int(torch.nonzero(masks[1] & ~masks[2])[0])
+    tokens[0, first_token_of_box_1] = 0.9  # one token of box 1's 16 stands out (6%)
+    tokens[0, masks[2]] = 0.2  # box 2: faint, under STANDOUT_CONTRAST of the strongest
+    predicted = backend.from_image_tokens(tokens, 64, 64)
+    assert weak_boxes(backend, predicted, masks, share=0.1).tolist() == [False, True, True]
+    assert weak_boxes(backend, predicted, masks, share=0.05).tolist() == [False, False, True]
+    tokens[0, masks[2]] = 0.5
+    predicted = backend.from_image_tokens(tokens, 64, 64)
+    assert weak_boxes(backend, predicted, masks, share=0.1).tolist() == [False, False, False]
+
+
+def test_a_redrawn_box_takes_the_new_draw_except_where_a_kept_box_overlaps(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=4, guidance=1.0, seed=5)
+    masks = region_token_masks(BOXES, backend.token_grid(32, 32))
+    noise = backend.prepare_noise(1, 32, 32, make_generator(5))
+    redrawn = redrawn_noise(backend, noise, masks, torch.tensor([False, True, False]), settings, draw=4)
+    fresh = backend.image_tokens(backend.prepare_noise(1, 32, 32, make_generator(5 + 4 * DRAW_SEED_STRIDE)))[
+        0
+    ]
+    old, new = backend.image_tokens(noise)[0], backend.image_tokens(redrawn)[0]
+    swapped = masks[1] & ~masks[2]
+    assert torch.equal(new[swapped], fresh[swapped])
+    assert torch.equal(new[~swapped], old[~swapped])  # box 2 lies in box 1 and is kept
+
+
+def test_recheck_redraws_weak_boxes_and_keeps_the_round_with_fewest(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=1)
+    plain = render_regional(backend, plan(), settings)
+    # Nothing is weak at share 0: the render, split at the check, is the plain one to the bit.
+    never = render_regional(backend, plan(), settings, recheck_at=0.5, recheck_share=0.0)
+    assert torch.equal(never.sample.images, plain.sample.images) and never.report["boxes_redrawn"] == 0
+    rounds: list[torch.Tensor] = []
+
+    def scripted(script: list[list[bool]]) -> object:
+        def weak(
+            backend: TinyBackend, predicted: torch.Tensor, masks: torch.Tensor, share: float
+        ) -> torch.Tensor:
+            rounds.append(predicted)
+            return torch.tensor(script[min(len(rounds), len(script)) - 1])
+
+        return weak
+
+    # Every box weak in every round: two redraws of three boxes, and the first round is kept.
+    monkeypatch.setattr(regional, "weak_boxes", scripted([[True, True, True]]))
+    always = render_regional(backend, plan(), settings, recheck_at=0.5, recheck_tries=2)
+    assert len(rounds) == 3 and always.report["boxes_redrawn"] == 6
+    assert torch.equal(always.sample.images, plain.sample.images)
+    assert not torch.equal(rounds[0], rounds[1])  # the redrawn rounds did sample other noise
+    # Box 1 weak in the first round only: the redrawn round is kept, and the image changes.
+    rounds.clear()
+    monkeypatch.setattr(regional, "weak_boxes", scripted([[False, True, False], [False, False, False]]))
+    once = render_regional(backend, plan(), settings, recheck_at=0.5, recheck_tries=3)
+    assert len(rounds) == 2 and once.report["boxes_redrawn"] == 1
+    assert not torch.allclose(once.sample.images, plain.sample.images)
+    for bad in ("recheck_at=1.5", "recheck_tries=-1", "recheck_share=2"):
+        with pytest.raises(InvalidInputError, match=bad.split("=")[0]):
+            run_strategy(f"regional:{bad}", backend, plan(), settings)

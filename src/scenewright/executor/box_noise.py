@@ -7,6 +7,11 @@ toy model, most of regional's failures). So before sampling, the first step is r
 draws; each box keeps the draw whose first prediction stands out most from the empty canvas
 there, and the starting noise is assembled from those patches. It is a selection among ordinary
 Gaussian draws, so the noise stays Gaussian; the cost is ``tries`` extra first steps.
+
+The first step cannot see everything: a box may draw its object for a few steps and lose it once
+its neighbours' tokens are let in, or draw a fragment that never becomes a shape. So a strategy
+may also look again later (``weak_boxes`` on the clean image a later step predicts) and give
+the boxes that hold almost nothing a fresh draw (``redrawn_noise``), sampling again from the start.
 """
 
 from __future__ import annotations
@@ -26,8 +31,13 @@ from scenewright.planner.plan import Box
 DRAW_SEED_STRIDE = 7919
 
 
-class _FirstPrediction(SamplerHook):
-    """Records the clean-image prediction the first step implies (flow matching: x - sigma * v)."""
+# A token stands out from the canvas when its distance from it is at least this share of the
+# image's largest; a box holds something when at least ``weak_share`` of its tokens stand out.
+STANDOUT_CONTRAST = 0.35
+
+
+class CleanPrediction(SamplerHook):
+    """Records the clean-image prediction the latest step implies (flow matching: x - sigma * v)."""
 
     needs_model_batch = False
 
@@ -79,7 +89,7 @@ def committed_noise(
     masks = region_token_masks(list(boxes), backend.token_grid(height, width)).to(draws[0].device)
     scores = []
     for draw in draws:
-        first = _FirstPrediction()
+        first = CleanPrediction()
         sample_with_edits(
             backend, encoding, settings, edits, hooks=[first], negative=negative,
             latents=draw, max_steps=1, decode=False, progress=False,
@@ -93,3 +103,37 @@ def committed_noise(
     for box in sorted(range(len(boxes)), key=lambda i: -int(areas[i])):
         tokens[:, masks[box]] = draw_tokens[int(best[box])][:, masks[box]]
     return backend.from_image_tokens(tokens, height, width)
+
+
+def weak_boxes(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor, share: float) -> torch.Tensor:
+    """Which boxes' clean prediction holds almost nothing: under ``share`` of their tokens stand
+    out from the canvas (see ``STANDOUT_CONTRAST``). Relative to the image's own contrast, so the
+    rule reads any model's latents alike."""
+    tokens = backend.image_tokens(predicted)[0].float()
+    canvas = ~masks.any(dim=0)
+    reference = tokens[canvas].mean(dim=0) if canvas.any() else tokens.mean(dim=0)
+    distance = (tokens - reference).norm(dim=-1)
+    standout = distance >= STANDOUT_CONTRAST * distance.max().clamp_min(1e-6)
+    content = torch.stack(
+        [standout[m].float().mean() if m.any() else standout.new_ones((), dtype=torch.float) for m in masks]
+    )
+    return content < share
+
+
+def redrawn_noise(
+    backend: Backend,
+    latents: torch.Tensor,
+    masks: torch.Tensor,
+    redraw: torch.Tensor,
+    settings: SamplingSettings,
+    draw: int,
+) -> torch.Tensor:
+    """``latents`` (starting noise) with the tokens of the boxes in ``redraw`` taken from noise
+    draw number ``draw``, except tokens a kept box shares: those carry the kept box's object."""
+    fresh = backend.prepare_noise(
+        1, settings.height, settings.width, make_generator(settings.seed + draw * DRAW_SEED_STRIDE)
+    )
+    swap = masks[redraw].any(dim=0) & ~masks[~redraw].any(dim=0)
+    tokens = backend.image_tokens(latents).clone()
+    tokens[:, swap] = backend.image_tokens(fresh.to(latents.device, latents.dtype))[:, swap]
+    return backend.from_image_tokens(tokens, settings.height, settings.width)

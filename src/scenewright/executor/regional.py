@@ -18,6 +18,9 @@ Our additions, measured on the 16x16-token toy model (docs/benchmarks.md):
   finishes the image), since a box commits more surely under stronger guidance;
 - ``noise_tries``: each box's starting noise picked from a few draws by the first step's
   prediction (``box_noise``), since a box whose noise does not favour its object stays empty;
+- ``recheck_at``: at that share of the steps, a box whose predicted clean image is still empty
+  gets a fresh noise draw and the render starts again (``box_noise.weak_boxes``), since a box
+  may lose its object after the first step, where ``noise_tries`` chose;
 - ``pooled="box"``: on FLUX-class models each box's tokens are modulated by its own prompt's
   pooled vector (``region_pooled``), since the scene's pooled vector names every object to every
   box and a box then draws its neighbour's shape.
@@ -26,16 +29,16 @@ Our additions, measured on the 16x16-token toy model (docs/benchmarks.md):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
 
 from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError
-from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites
+from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites, region_token_masks
 from scenewright.executor.attention.masks import Box, box_to_tokens
-from scenewright.executor.box_noise import committed_noise
+from scenewright.executor.box_noise import CleanPrediction, committed_noise, redrawn_noise, weak_boxes
 from scenewright.executor.composition import (
     SCENE_PROMPTS,
     conditional_rows,
@@ -46,7 +49,14 @@ from scenewright.executor.composition import (
 )
 from scenewright.executor.options import Bound, Choice, Range
 from scenewright.executor.region_pooled import region_pooled, supports_region_pooled, token_regions
-from scenewright.executor.sampler import GUIDANCE_STEPS, SamplerHook, SamplingSettings, settings_guided_on
+from scenewright.executor.sampler import (
+    GUIDANCE_STEPS,
+    SampleResult,
+    SamplerHook,
+    SamplingSettings,
+    make_generator,
+    settings_guided_on,
+)
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
@@ -70,7 +80,14 @@ OPTIONS: dict[str, Bound] = {
     "noise_tries": Range(1, 16),
     "pooled": Choice(POOLED_CHOICES),
     "pooled_from": Range(0.0, 1.0),
+    "recheck_at": Range(0.0, 1.0),
+    "recheck_share": Range(0.0, 1.0),
+    "recheck_tries": Range(0, 8),
 }
+# ``recheck_at``: a box whose clean prediction at that share of the steps holds under
+# ``recheck_share`` of standing-out tokens gets a fresh noise draw, up to ``recheck_tries`` times.
+DEFAULT_RECHECK_SHARE = 0.1
+DEFAULT_RECHECK_TRIES = 2
 DEFAULT_IMAGE_ATTENTION = "region"  # or "context", "all": see RegionMask.image_attention
 BOOST_MAP_SIDE = 128  # boxes are drawn at this resolution, then resized to the token grid
 
@@ -207,6 +224,45 @@ def box_pooled(
         yield
 
 
+def _redraw_weak_boxes(
+    backend: Backend,
+    settings: SamplingSettings,
+    boxes: Sequence[Box],
+    latents: torch.Tensor | None,
+    run: Callable[..., SampleResult],
+    check: int,
+    share: float,
+    tries: int,
+    first_draw: int,
+) -> tuple[SampleResult, torch.Tensor, int]:
+    """Render to step ``check``; while some box's clean prediction is empty there, give those
+    boxes a fresh noise draw and render again, at most ``tries`` times. Returns the round with the
+    fewest empty boxes (the earliest among equals), its starting noise and the boxes redrawn."""
+    noise = (
+        latents
+        if latents is not None
+        else backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
+    )
+    masks = region_token_masks(list(boxes), backend.token_grid(settings.height, settings.width)).to(
+        noise.device
+    )
+    best: tuple[int, SampleResult, torch.Tensor] | None = None
+    redrawn = 0
+    for attempt in range(tries + 1):
+        prediction = CleanPrediction()
+        result = run(noise, 0, check, watch=[prediction])
+        assert prediction.predicted is not None
+        weak = weak_boxes(backend, prediction.predicted, masks, share)
+        if best is None or int(weak.sum()) < best[0]:
+            best = (int(weak.sum()), result, noise)
+        if not weak.any() or attempt == tries:
+            break
+        noise = redrawn_noise(backend, noise, masks, weak, settings, draw=first_draw + attempt)
+        redrawn += int(weak.sum())
+    assert best is not None
+    return best[1], best[2], redrawn
+
+
 def render_regional(
     backend: Backend,
     plan: Plan,
@@ -228,6 +284,9 @@ def render_regional(
     noise_tries: int = 1,
     pooled: str = "scene",
     pooled_from: float = 0.0,
+    recheck_at: float = 0.0,
+    recheck_share: float = DEFAULT_RECHECK_SHARE,
+    recheck_tries: int = DEFAULT_RECHECK_TRIES,
 ) -> RenderResult:
     """Render ``plan`` with every instance drawn by its own prompt inside its own box."""
     if not plan_regions(plan):
@@ -246,39 +305,67 @@ def render_regional(
     # The boxes take their own pooled vectors from ``pooled_from`` of the steps: before it the
     # scene's vector, which names every object, helps each box commit to drawing something.
     switch = round(pooled_from * settings.steps) if pooled != "scene" else 0
+    boxes = mask_boxes(mask)
     if noise_tries > 1:
         first = phases[0]
         boost = text_boost_edit(backend, encoding, first, boxed_settings, text_boost)
-        boxes = mask_boxes(mask)
         with box_pooled(backend, plan, encoding, mask, settings, pooled if switch == 0 else "scene"):
             latents = committed_noise(
                 backend, encoding, negative, boxed_settings, [first, *([boost] if boost else []), *edits],
                 boxes, int(noise_tries),
             )  # fmt: skip
-    for phase in phases:
-        start, end = phase.sites.steps or (0, inject)
-        boost = text_boost_edit(backend, encoding, phase, boxed_settings, text_boost)
-        for piece_start, piece_end, piece_pooled in (
-            (start, min(end, switch), "scene"),
-            (max(start, switch), end, pooled),
-        ):
-            if piece_start >= piece_end:
-                continue
-            with box_pooled(backend, plan, encoding, mask, settings, piece_pooled):
-                result = sample_with_edits(
-                    backend, encoding, boxed_settings, [phase, *([boost] if boost else []), *edits],
-                    negative=negative, hooks=hooks, progress=progress, latents=latents, start_step=piece_start,
-                    max_steps=piece_end, decode=piece_end >= settings.steps,
-                )  # fmt: skip
-            latents = result.latents
-    if inject < settings.steps:
-        # After the inject steps image and base tokens attend only to [base; image]: the regional
-        # prompts no longer reach the image, so dropping them from the sequence changes nothing
-        # but the cost, which returns to vanilla's.
-        result = sample_with_edits(
-            backend, backend.encode_prompts([scene_prompt(backend, plan, base_prompt)]), settings, edits, hooks=hooks,
-            latents=latents, start_step=inject, progress=progress,
-        )  # fmt: skip
+
+    def run(
+        start_latents: torch.Tensor | None, first: int, last: int, watch: Sequence[SamplerHook] = ()
+    ) -> SampleResult:
+        """Steps ``first`` to ``last`` of the render: the regional phases, then the plain finish."""
+        result: SampleResult | None = None
+        latents = start_latents
+        for phase in phases:
+            start, end = phase.sites.steps or (0, inject)
+            boost = text_boost_edit(backend, encoding, phase, boxed_settings, text_boost)
+            for piece_start, piece_end, piece_pooled in (
+                (max(first, start), min(end, switch, last), "scene"),
+                (max(first, start, switch), min(end, last), pooled),
+            ):
+                if piece_start >= piece_end:
+                    continue
+                with box_pooled(backend, plan, encoding, mask, settings, piece_pooled):
+                    result = sample_with_edits(
+                        backend, encoding, boxed_settings, [phase, *([boost] if boost else []), *edits],
+                        negative=negative, hooks=[*hooks, *watch], progress=progress, latents=latents,
+                        start_step=piece_start, max_steps=piece_end, decode=piece_end >= settings.steps,
+                    )  # fmt: skip
+                latents = result.latents
+        if max(first, inject) < last:
+            # After the inject steps image and base tokens attend only to [base; image]: the
+            # regional prompts no longer reach the image, so dropping them from the sequence
+            # changes nothing but the cost, which returns to vanilla's.
+            result = sample_with_edits(
+                backend, backend.encode_prompts([scene_prompt(backend, plan, base_prompt)]), settings, edits,
+                hooks=[*hooks, *watch], latents=latents, start_step=max(first, inject), max_steps=last,
+                progress=progress, decode=last >= settings.steps,
+            )  # fmt: skip
+        assert result is not None
+        return result
+
+    check = round(recheck_at * settings.steps) if recheck_at > 0 and boxes else 0
+    redraws = 0
+    if 0 < check < settings.steps:
+        result, latents, redraws = _redraw_weak_boxes(
+            backend,
+            settings,
+            boxes,
+            latents,
+            run,
+            check,
+            recheck_share,
+            recheck_tries,
+            first_draw=int(noise_tries),
+        )
+        result = run(result.latents, check, settings.steps)
+    else:
+        result = run(latents, 0, settings.steps)
     image = backend.to_pil(result.images)[0]
     report = {
         "base_ratio": base_ratio,
@@ -292,6 +379,8 @@ def render_regional(
         "noise_tries": noise_tries,
         "pooled": pooled,
         "pooled_from": pooled_from,
+        "recheck_at": recheck_at,
+        "boxes_redrawn": redraws,
         "regions": len(mask.shapes) - 1,
     }
     return RenderResult(

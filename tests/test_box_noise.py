@@ -177,3 +177,28 @@ def test_recheck_redraws_weak_boxes_and_keeps_the_round_with_fewest(
     for bad in ("recheck_at=1.5", "recheck_tries=-1", "recheck_share=2"):
         with pytest.raises(InvalidInputError, match=bad.split("=")[0]):
             run_strategy(f"regional:{bad}", backend, plan(), settings)
+
+
+def test_the_box_pass_rechecks_its_boxes_at_the_switch(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenewright.executor import stitch
+
+    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
+    box = run_strategy("stitch:object_pass=box", backend, plan(), settings)
+    calls: list[int] = []
+
+    def weak_first_round(
+        backend: TinyBackend, predicted: torch.Tensor, masks: torch.Tensor, share: float
+    ) -> torch.Tensor:
+        calls.append(1)
+        return torch.tensor([len(calls) == 1, False, False])
+
+    monkeypatch.setattr(stitch, "weak_boxes", weak_first_round)
+    rechecked = run_strategy("stitch:object_pass=box:recheck_tries=2", backend, plan(), settings)
+    assert len(calls) == 2 and rechecked.report["boxes_redrawn"] == 1
+    assert box.report["boxes_redrawn"] == 0
+    assert not torch.allclose(box.sample.images, rechecked.sample.images)
+    free = run_strategy("stitch:object_pass=free", backend, plan(), settings).sample.images
+    free_with = run_strategy("stitch:object_pass=free:recheck_tries=2", backend, plan(), settings)
+    assert torch.equal(free, free_with.sample.images) and len(calls) == 2

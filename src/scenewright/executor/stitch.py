@@ -38,11 +38,12 @@ from scenewright.executor.attention import (
     RegionMask,
     Sites,
     attention_engine,
+    region_token_masks,
 )
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.attention.masks import mass_cutout as cutout
 from scenewright.executor.attention.stitch import HeadSelection, head_scores
-from scenewright.executor.box_noise import committed_noise
+from scenewright.executor.box_noise import CleanPrediction, committed_noise, redrawn_noise, weak_boxes
 from scenewright.executor.composition import (
     SCENE_PROMPTS,
     conditional_rows,
@@ -56,6 +57,7 @@ from scenewright.executor.options import Bound, Choice, Range
 from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import (
     DEFAULT_IMAGE_ATTENTION,
+    DEFAULT_RECHECK_SHARE,
     DEFAULT_TEXT_BOOST,
     POOLED_CHOICES,
     box_pooled,
@@ -66,6 +68,7 @@ from scenewright.executor.regional import (
 )
 from scenewright.executor.sampler import (
     GUIDANCE_STEPS,
+    SampleResult,
     SamplerHook,
     SamplingSettings,
     sample,
@@ -117,6 +120,8 @@ OPTIONS: dict[str, Bound] = {
     "region_guidance": Range(0.0, 30.0),
     "noise_tries": Range(1, 16),
     "pooled": Choice(POOLED_CHOICES),
+    "recheck_tries": Range(0, 8),
+    "recheck_share": Range(0.0, 1.0),
 }
 
 
@@ -197,9 +202,12 @@ def _boxed_object_tokens(
     edits: Sequence[Edit],
     hooks: Sequence[SamplerHook],
     progress: bool,
+    recheck_tries: int = 0,
+    recheck_share: float = DEFAULT_RECHECK_SHARE,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, object]]:
     """The paper's object pass: every instance bound to its box in one latent, from noise picked
-    box by box among ``noise_tries`` draws (see ``box_noise``).
+    box by box among ``noise_tries`` draws (see ``box_noise``), the boxes still empty at the
+    switch drawn again up to ``recheck_tries`` times.
 
     Returns the pass's image tokens (1, N, C), the source and target flat token indices to paste
     (the same here: nothing moves), and the report on the cutout head.
@@ -215,11 +223,11 @@ def _boxed_object_tokens(
         image_attention=image_attention,
     )
     row = conditional_rows(backend, settings)[0]
-    readers = cutout_head(backend, plan, spans[:-1], grid, row, switch)
-    selection = readers[-1]
-    assert isinstance(selection, HeadSelection)
     boost = text_boost_edit(backend, encoding, mask, settings, text_boost)
     boxes = [r.box for r in regions]
+    masks = region_token_masks(boxes, grid)
+    best: tuple[int, SampleResult, HeadSelection] | None = None
+    redrawn = 0
     with box_pooled(backend, plan, encoding, mask, settings, pooled):
         start = committed_noise(
             backend,
@@ -230,11 +238,39 @@ def _boxed_object_tokens(
             boxes,
             noise_tries,
         )
-        with attention_engine(backend, [mask, *([boost] if boost else []), *readers, *edits]) as engine:
-            objects = sample(
-                backend, encoding, settings, negative=negative, hooks=[engine, *hooks], progress=progress,
-                decode=False, max_steps=switch, latents=start,
-            )  # fmt: skip
+        # With ``recheck_tries``, the boxes still empty at the switch get fresh noise and the
+        # object pass runs again (``box_noise.weak_boxes``); the round with fewest empty boxes wins.
+        for attempt in range(recheck_tries + 1):
+            readers = cutout_head(backend, plan, spans[:-1], grid, row, switch)
+            selection = readers[-1]
+            assert isinstance(selection, HeadSelection)
+            prediction = CleanPrediction()
+            watch = [prediction] if recheck_tries else []
+            with attention_engine(backend, [mask, *([boost] if boost else []), *readers, *edits]) as engine:
+                objects = sample(
+                    backend, encoding, settings, negative=negative, hooks=[engine, *hooks, *watch],
+                    progress=progress, decode=False, max_steps=switch, latents=start,
+                )  # fmt: skip
+            if recheck_tries == 0:
+                best = (0, objects, selection)
+                break
+            assert prediction.predicted is not None
+            weak = weak_boxes(backend, prediction.predicted, masks.to(start.device), recheck_share).cpu()
+            if best is None or int(weak.sum()) < best[0]:
+                best = (int(weak.sum()), objects, selection)
+            if not weak.any() or attempt == recheck_tries:
+                break
+            start = redrawn_noise(
+                backend,
+                start,
+                masks.to(start.device),
+                weak.to(start.device),
+                settings,
+                draw=noise_tries + attempt,
+            )
+            redrawn += int(weak.sum())
+    assert best is not None
+    _, objects, selection = best
     maps = selection.maps().cpu()
     pasted = torch.zeros(grid, dtype=torch.bool)
     for region_map, box in zip(maps, selection.boxes, strict=True):
@@ -243,7 +279,12 @@ def _boxed_object_tokens(
     assert selection.best is not None
     (kind, block), head_index = selection.best
     report = {"block": f"{kind} {block}", "head": head_index, "chosen_by": selection.chosen_by}
-    return backend.image_tokens(objects.latents), flat, flat, {"cutout_head": report}
+    return (
+        backend.image_tokens(objects.latents),
+        flat,
+        flat,
+        {"cutout_head": report, "boxes_redrawn": redrawn},
+    )
 
 
 def finish_prompt_text(backend: Backend, plan: Plan, finish_prompt: str) -> str:
@@ -275,12 +316,14 @@ def render_stitch(
     region_guidance: float = 0.0,
     noise_tries: int = 1,
     pooled: str = "scene",
+    recheck_tries: int = 0,
+    recheck_share: float = DEFAULT_RECHECK_SHARE,
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
     token grids, box elsewhere; the report says which ran). The box pass takes regional's
-    ``image_attention``, ``text_boost``, ``guidance_steps``, ``region_guidance``, ``noise_tries``
-    and ``pooled`` (see executor.regional; the box pass's own pooled vector is the background
+    ``image_attention``, ``text_boost``, ``guidance_steps``, ``region_guidance``, ``noise_tries``,
+    ``pooled``, ``recheck_tries`` and ``recheck_share`` (regional's check, made at the switch; see executor.regional; the box pass's own pooled vector is the background
     prompt's): a model that skips CFG at high noise (the toy models)
     would otherwise draw its boxes unguided, since the object pass is exactly those first steps.
     The hold steps take them too (but the noise and the pooled vectors), with
@@ -331,7 +374,7 @@ def render_stitch(
         tokens = backend.image_tokens(background.latents).clone()
         object_tokens, sources, targets, found = _boxed_object_tokens(
             backend, plan, object_settings, switch, keep_mass, background_prompt, image_attention, text_boost,
-            int(noise_tries), pooled, edits, hooks, progress,
+            int(noise_tries), pooled, edits, hooks, progress, int(recheck_tries), recheck_share,
         )  # fmt: skip
         tokens[:, targets.to(tokens.device)] = object_tokens[:, sources.to(tokens.device)]
         pasted_tokens = int(targets.unique().numel())

@@ -71,11 +71,13 @@ def test_tiny16_regional_meets_its_position_bar(tiny16: TinyBackend) -> None:
 
 def test_tiny16_taca_binds_no_worse_than_vanilla_and_adds_to_regional(tiny16: TinyBackend) -> None:
     """Issue 16, item 3: TACA's binding >= vanilla's (measured 70% and 70%: no margin, one case
-    decides it) and regional+taca >= regional: measured 88% against 84% on binding, and on
-    position 90% against 92%, one case short, so position is held to regional's own bar (80%)."""
+    decides it) and regional+taca >= regional: measured 96% against 84% on binding (88% before
+    boxes empty halfway were drawn again, stop 35), and on position 90% against 92%, one case
+    short, so position is held to regional's own bar (80%)."""
     runs = _run(tiny16, ["vanilla", "regional", "taca", "regional+taca"], ["position", "binding"], 50)
     assert runs["taca"].accuracy("binding") >= runs["vanilla"].accuracy("binding")
-    assert runs["regional+taca"].accuracy("binding") >= runs["regional"].accuracy("binding")
+    assert runs["regional+taca"].accuracy("binding") >= runs["regional"].accuracy("binding") + 0.06
+    assert runs["regional+taca"].accuracy("binding") >= runs["vanilla"].accuracy("binding") + 0.20
     assert runs["regional+taca"].accuracy("position") >= 0.80
 
 

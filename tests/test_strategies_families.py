@@ -151,3 +151,39 @@ def test_boxes_take_their_own_pooled_vector_in_half_precision(half_backend: Back
     boxes = run_strategy("regional:pooled=box:noise_tries=2", half_backend, _plan(), settings)
     assert np.isfinite(to_numpy(boxes.sample.images)).all()
     assert not torch.equal(boxes.sample.images, scene.sample.images)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    ["regional:noise_tries=2:recheck_at=0.5", "stitch:object_pass=box:noise_tries=2:recheck_tries=1"],
+)
+def test_empty_boxes_are_drawn_again_on_flux_and_sd3_latents(
+    family_backend: Backend, strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recheck's redraw swaps box tokens of packed FLUX and patchless SD3 latents alike."""
+    from scenewright.executor import regional, stitch
+
+    def every_box_empty(
+        backend: Backend, predicted: torch.Tensor, masks: torch.Tensor, share: float
+    ) -> torch.Tensor:
+        assert (
+            predicted.shape == family_backend.prepare_noise(1, 64, 64, torch.Generator().manual_seed(0)).shape
+        )
+        return torch.ones(masks.shape[0], dtype=torch.bool)
+
+    monkeypatch.setattr(regional, "weak_boxes", every_box_empty)
+    monkeypatch.setattr(stitch, "weak_boxes", every_box_empty)
+    settings = SamplingSettings(64, 64, steps=4, guidance=3.0, seed=5)
+    result = run_strategy(strategy, family_backend, _plan(), settings)
+    plain = run_strategy(
+        strategy.replace("recheck_at=0.5", "recheck_at=0").replace("recheck_tries=1", "recheck_tries=0"),
+        family_backend,
+        _plan(),
+        settings,
+    )
+    expected_redraws = 3 * (2 if strategy.startswith("regional") else 1)
+    assert (
+        result.report["boxes_redrawn"] == expected_redraws and np.isfinite(result.sample.images.numpy()).all()
+    )
+    # Every round as empty as the first: the first round is kept, and the image is the plain one.
+    assert torch.equal(result.sample.images, plain.sample.images)

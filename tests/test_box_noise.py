@@ -7,7 +7,7 @@ import torch
 
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
-from scenewright.executor import regional
+from scenewright.executor import box_noise
 from scenewright.executor.attention import region_token_masks
 from scenewright.executor.box_noise import (
     DRAW_SEED_STRIDE,
@@ -163,14 +163,14 @@ def test_recheck_redraws_weak_boxes_and_keeps_the_round_with_fewest(
         return weak
 
     # Every box weak in every round: two redraws of three boxes, and the first round is kept.
-    monkeypatch.setattr(regional, "weak_boxes", scripted([[True, True, True]]))
+    monkeypatch.setattr(box_noise, "weak_boxes", scripted([[True, True, True]]))
     always = render_regional(backend, plan(), settings, recheck_at=0.5, recheck_tries=2)
     assert len(rounds) == 3 and always.report["boxes_redrawn"] == 6
     assert torch.equal(always.sample.images, plain.sample.images)
     assert not torch.equal(rounds[0], rounds[1])  # the redrawn rounds did sample other noise
     # Box 1 weak in the first round only: the redrawn round is kept, and the image changes.
     rounds.clear()
-    monkeypatch.setattr(regional, "weak_boxes", scripted([[False, True, False], [False, False, False]]))
+    monkeypatch.setattr(box_noise, "weak_boxes", scripted([[False, True, False], [False, False, False]]))
     once = render_regional(backend, plan(), settings, recheck_at=0.5, recheck_tries=3)
     assert len(rounds) == 2 and once.report["boxes_redrawn"] == 1
     assert not torch.allclose(once.sample.images, plain.sample.images)
@@ -182,8 +182,6 @@ def test_recheck_redraws_weak_boxes_and_keeps_the_round_with_fewest(
 def test_the_box_pass_rechecks_its_boxes_at_the_switch(
     backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scenewright.executor import stitch
-
     settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
     box = run_strategy("stitch:object_pass=box", backend, plan(), settings)
     calls: list[int] = []
@@ -194,7 +192,7 @@ def test_the_box_pass_rechecks_its_boxes_at_the_switch(
         calls.append(1)
         return torch.tensor([len(calls) == 1, False, False])
 
-    monkeypatch.setattr(stitch, "weak_boxes", weak_first_round)
+    monkeypatch.setattr(box_noise, "weak_boxes", weak_first_round)
     rechecked = run_strategy("stitch:object_pass=box:recheck_tries=2", backend, plan(), settings)
     assert len(calls) == 2 and rechecked.report["boxes_redrawn"] == 1
     assert box.report["boxes_redrawn"] == 0

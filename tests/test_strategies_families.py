@@ -161,7 +161,7 @@ def test_empty_boxes_are_drawn_again_on_flux_and_sd3_latents(
     family_backend: Backend, strategy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The recheck's redraw swaps box tokens of packed FLUX and patchless SD3 latents alike."""
-    from scenewright.executor import regional, stitch
+    from scenewright.executor import box_noise
 
     def every_box_empty(
         backend: Backend, predicted: torch.Tensor, masks: torch.Tensor, share: float
@@ -171,8 +171,7 @@ def test_empty_boxes_are_drawn_again_on_flux_and_sd3_latents(
         )
         return torch.ones(masks.shape[0], dtype=torch.bool)
 
-    monkeypatch.setattr(regional, "weak_boxes", every_box_empty)
-    monkeypatch.setattr(stitch, "weak_boxes", every_box_empty)
+    monkeypatch.setattr(box_noise, "weak_boxes", every_box_empty)
     settings = SamplingSettings(64, 64, steps=4, guidance=3.0, seed=5)
     result = run_strategy(strategy, family_backend, _plan(), settings)
     plain = run_strategy(

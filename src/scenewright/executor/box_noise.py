@@ -16,7 +16,8 @@ the boxes that hold almost nothing a fresh draw (``redrawn_noise``), sampling ag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import torch
 
@@ -25,6 +26,8 @@ from scenewright.executor.attention import Edit, region_token_masks
 from scenewright.executor.composition import sample_with_edits
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, make_generator
 from scenewright.planner.plan import Box
+
+Round = TypeVar("Round")
 
 # Each extra draw's seed is the run's seed plus this stride times its number: far from the seeds
 # a batch of renders uses (seed, seed + 1, ...), so the draws are not another image's noise.
@@ -137,3 +140,32 @@ def redrawn_noise(
     tokens = backend.image_tokens(latents).clone()
     tokens[:, swap] = backend.image_tokens(fresh.to(latents.device, latents.dtype))[:, swap]
     return backend.from_image_tokens(tokens, settings.height, settings.width)
+
+
+def redraw_until_filled(
+    backend: Backend,
+    settings: SamplingSettings,
+    masks: torch.Tensor,
+    noise: torch.Tensor,
+    render: Callable[[torch.Tensor], tuple[Round, torch.Tensor]],
+    share: float,
+    tries: int,
+    first_draw: int,
+) -> tuple[Round, torch.Tensor, int]:
+    """Run ``render(noise)`` (a round: its result and the clean image it predicts at the check);
+    while some box is weak there, give those boxes noise draw ``first_draw``, ``first_draw + 1``,
+    ... and run again, at most ``tries`` times. Returns the round with the fewest weak boxes (the
+    first among equals), its starting noise and how many boxes were redrawn."""
+    best: tuple[int, Round, torch.Tensor] | None = None
+    redrawn = 0
+    for attempt in range(tries + 1):
+        result, predicted = render(noise)
+        weak = weak_boxes(backend, predicted, masks, share)
+        if best is None or int(weak.sum()) < best[0]:
+            best = (int(weak.sum()), result, noise)
+        if not weak.any() or attempt == tries:
+            break
+        noise = redrawn_noise(backend, noise, masks, weak, settings, draw=first_draw + attempt)
+        redrawn += int(weak.sum())
+    assert best is not None
+    return best[1], best[2], redrawn

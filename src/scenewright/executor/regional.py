@@ -29,7 +29,7 @@ Our additions, measured on the 16x16-token toy model (docs/benchmarks.md):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -38,7 +38,7 @@ from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites, region_token_masks
 from scenewright.executor.attention.masks import Box, box_to_tokens
-from scenewright.executor.box_noise import CleanPrediction, committed_noise, redrawn_noise, weak_boxes
+from scenewright.executor.box_noise import CleanPrediction, committed_noise, redraw_until_filled
 from scenewright.executor.composition import (
     SCENE_PROMPTS,
     conditional_rows,
@@ -224,45 +224,6 @@ def box_pooled(
         yield
 
 
-def _redraw_weak_boxes(
-    backend: Backend,
-    settings: SamplingSettings,
-    boxes: Sequence[Box],
-    latents: torch.Tensor | None,
-    run: Callable[..., SampleResult],
-    check: int,
-    share: float,
-    tries: int,
-    first_draw: int,
-) -> tuple[SampleResult, torch.Tensor, int]:
-    """Render to step ``check``; while some box's clean prediction is empty there, give those
-    boxes a fresh noise draw and render again, at most ``tries`` times. Returns the round with the
-    fewest empty boxes (the earliest among equals), its starting noise and the boxes redrawn."""
-    noise = (
-        latents
-        if latents is not None
-        else backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
-    )
-    masks = region_token_masks(list(boxes), backend.token_grid(settings.height, settings.width)).to(
-        noise.device
-    )
-    best: tuple[int, SampleResult, torch.Tensor] | None = None
-    redrawn = 0
-    for attempt in range(tries + 1):
-        prediction = CleanPrediction()
-        result = run(noise, 0, check, watch=[prediction])
-        assert prediction.predicted is not None
-        weak = weak_boxes(backend, prediction.predicted, masks, share)
-        if best is None or int(weak.sum()) < best[0]:
-            best = (int(weak.sum()), result, noise)
-        if not weak.any() or attempt == tries:
-            break
-        noise = redrawn_noise(backend, noise, masks, weak, settings, draw=first_draw + attempt)
-        redrawn += int(weak.sum())
-    assert best is not None
-    return best[1], best[2], redrawn
-
-
 def render_regional(
     backend: Backend,
     plan: Plan,
@@ -352,18 +313,28 @@ def render_regional(
     check = round(recheck_at * settings.steps) if recheck_at > 0 and boxes else 0
     redraws = 0
     if 0 < check < settings.steps:
-        result, latents, redraws = _redraw_weak_boxes(
+
+        def first_steps(noise: torch.Tensor) -> tuple[SampleResult, torch.Tensor]:
+            prediction = CleanPrediction()
+            result = run(noise, 0, check, watch=[prediction])
+            assert prediction.predicted is not None
+            return result, prediction.predicted
+
+        if latents is None:
+            latents = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
+        grid = backend.token_grid(settings.height, settings.width)
+        masks = region_token_masks(list(boxes), grid).to(latents.device)
+        checked, _, redraws = redraw_until_filled(
             backend,
             settings,
-            boxes,
+            masks,
             latents,
-            run,
-            check,
+            first_steps,
             recheck_share,
             recheck_tries,
             first_draw=int(noise_tries),
         )
-        result = run(result.latents, check, settings.steps)
+        result = run(checked.latents, check, settings.steps)
     else:
         result = run(latents, 0, settings.steps)
     image = backend.to_pil(result.images)[0]

@@ -43,7 +43,7 @@ from scenewright.executor.attention import (
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.attention.masks import mass_cutout as cutout
 from scenewright.executor.attention.stitch import HeadSelection, head_scores
-from scenewright.executor.box_noise import CleanPrediction, committed_noise, redrawn_noise, weak_boxes
+from scenewright.executor.box_noise import CleanPrediction, committed_noise, redraw_until_filled
 from scenewright.executor.composition import (
     SCENE_PROMPTS,
     conditional_rows,
@@ -225,8 +225,6 @@ def _boxed_object_tokens(
     row = conditional_rows(backend, settings)[0]
     boost = text_boost_edit(backend, encoding, mask, settings, text_boost)
     boxes = [r.box for r in regions]
-    masks = region_token_masks(boxes, grid)
-    best: tuple[int, SampleResult, HeadSelection] | None = None
     redrawn = 0
     with box_pooled(backend, plan, encoding, mask, settings, pooled):
         start = committed_noise(
@@ -238,9 +236,11 @@ def _boxed_object_tokens(
             boxes,
             noise_tries,
         )
-        # With ``recheck_tries``, the boxes still empty at the switch get fresh noise and the
-        # object pass runs again (``box_noise.weak_boxes``); the round with fewest empty boxes wins.
-        for attempt in range(recheck_tries + 1):
+
+        def object_steps(
+            noise: torch.Tensor,
+        ) -> tuple[tuple[SampleResult, HeadSelection], torch.Tensor | None]:
+            """The object pass to the switch, with fresh cut-out readers for each round."""
             readers = cutout_head(backend, plan, spans[:-1], grid, row, switch)
             selection = readers[-1]
             assert isinstance(selection, HeadSelection)
@@ -249,28 +249,30 @@ def _boxed_object_tokens(
             with attention_engine(backend, [mask, *([boost] if boost else []), *readers, *edits]) as engine:
                 objects = sample(
                     backend, encoding, settings, negative=negative, hooks=[engine, *hooks, *watch],
-                    progress=progress, decode=False, max_steps=switch, latents=start,
+                    progress=progress, decode=False, max_steps=switch, latents=noise,
                 )  # fmt: skip
-            if recheck_tries == 0:
-                best = (0, objects, selection)
-                break
-            assert prediction.predicted is not None
-            weak = weak_boxes(backend, prediction.predicted, masks.to(start.device), recheck_share).cpu()
-            if best is None or int(weak.sum()) < best[0]:
-                best = (int(weak.sum()), objects, selection)
-            if not weak.any() or attempt == recheck_tries:
-                break
-            start = redrawn_noise(
+            return (objects, selection), prediction.predicted
+
+        if recheck_tries:
+            # The boxes still empty at the switch get fresh noise and the object pass runs again.
+            def checked_steps(noise: torch.Tensor) -> tuple[tuple[SampleResult, HeadSelection], torch.Tensor]:
+                found, predicted = object_steps(noise)
+                assert predicted is not None
+                return found, predicted
+
+            masks = region_token_masks(boxes, grid).to(start.device)
+            (objects, selection), _, redrawn = redraw_until_filled(
                 backend,
-                start,
-                masks.to(start.device),
-                weak.to(start.device),
                 settings,
-                draw=noise_tries + attempt,
+                masks,
+                start,
+                checked_steps,
+                recheck_share,
+                recheck_tries,
+                first_draw=noise_tries,
             )
-            redrawn += int(weak.sum())
-    assert best is not None
-    _, objects, selection = best
+        else:
+            (objects, selection), _ = object_steps(start)
     maps = selection.maps().cpu()
     pasted = torch.zeros(grid, dtype=torch.bool)
     for region_map, box in zip(maps, selection.boxes, strict=True):

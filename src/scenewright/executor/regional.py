@@ -331,7 +331,7 @@ def render_regional(
             latents,
             first_steps,
             recheck_share,
-            recheck_tries,
+            int(recheck_tries),
             first_draw=int(noise_tries),
         )
         result = run(checked.latents, check, settings.steps)

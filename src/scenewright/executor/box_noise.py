@@ -58,13 +58,19 @@ class CleanPrediction(SamplerHook):
         self.predicted = self.start - self.sigma * velocity
 
 
-def box_scores(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """How far each box's first prediction stands from the canvas: mean over the box's tokens of
-    the distance to the mean prediction on tokens outside every box (all tokens if none)."""
+def canvas_distance(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Each token's distance from the canvas: the mean prediction on tokens outside every box (all
+    tokens if none), the empty picture a box's object must stand out from."""
     tokens = backend.image_tokens(predicted)[0].float()
     canvas = ~masks.any(dim=0)
     reference = tokens[canvas].mean(dim=0) if canvas.any() else tokens.mean(dim=0)
-    distance = (tokens - reference).norm(dim=-1)
+    return (tokens - reference).norm(dim=-1)
+
+
+def box_scores(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """How far each box's first prediction stands from the canvas: the mean over the box's tokens
+    of ``canvas_distance``."""
+    distance = canvas_distance(backend, predicted, masks)
     return torch.stack([distance[m].mean() if m.any() else distance.new_zeros(()) for m in masks])
 
 
@@ -112,10 +118,7 @@ def weak_boxes(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor, s
     """Which boxes' clean prediction holds almost nothing: under ``share`` of their tokens stand
     out from the canvas (see ``STANDOUT_CONTRAST``). Relative to the image's own contrast, so the
     rule reads any model's latents alike."""
-    tokens = backend.image_tokens(predicted)[0].float()
-    canvas = ~masks.any(dim=0)
-    reference = tokens[canvas].mean(dim=0) if canvas.any() else tokens.mean(dim=0)
-    distance = (tokens - reference).norm(dim=-1)
+    distance = canvas_distance(backend, predicted, masks)
     standout = distance >= STANDOUT_CONTRAST * distance.max().clamp_min(1e-6)
     content = torch.stack(
         [standout[m].float().mean() if m.any() else standout.new_ones((), dtype=torch.float) for m in masks]

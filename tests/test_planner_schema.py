@@ -209,3 +209,11 @@ def test_repair_of_a_huge_llm_answer_summarises_what_it_dropped() -> None:
     dropped = [c for c in changes if "beyond the maximum" in c]
     assert dropped == [f"objects: {10_001 - MAX_OBJECTS} beyond the maximum of {MAX_OBJECTS}; dropped"]
     assert len(changes) < 20
+
+
+def test_an_unknown_key_with_a_newline_stays_on_one_quoted_line() -> None:
+    """Found by the property test: a key holding a newline broke the one-line error."""
+    errors = _errors(_plan(**{"\n": None, "objects": [{"name": "cat", "odd key": 1}]}))
+    assert '"\\n": Extra inputs are not permitted' in errors, errors
+    assert 'objects[0]."odd key": Extra inputs are not permitted' in errors, errors
+    assert all("\n" not in line for line in errors)

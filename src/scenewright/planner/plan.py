@@ -6,6 +6,7 @@ instance. The validators reject what cannot be drawn and name the offending fiel
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -124,12 +125,20 @@ class PlanResult:
 
 
 def describe_errors(error: ValidationError) -> list[str]:
-    """One line per validation problem, each starting with the field path, e.g. ``objects[0].count``."""
+    """One line per validation problem, each starting with the field path, e.g. ``objects[0].count``.
+
+    A key that is not a plain name (an unknown key holding a newline, say) is shown quoted and
+    escaped, so every problem stays on its one line.
+    """
     lines: list[str] = []
     for item in error.errors():
         path = ""
         for part in item["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        message = str(item["msg"]).removeprefix("Value error, ")
+            if isinstance(part, int):
+                path += f"[{part}]"
+                continue
+            name = part if part.isidentifier() else json.dumps(part)
+            path += f".{name}" if path else name
+        message = " ".join(str(item["msg"]).removeprefix("Value error, ").split())
         lines.append(f"{path}: {message}" if path else message)  # plan-level messages name their field
     return lines

@@ -48,6 +48,7 @@ class CleanPrediction(SamplerHook):
         self.start: torch.Tensor | None = None
         self.sigma = 1.0
         self.predicted: torch.Tensor | None = None
+        self.reached = 1.0  # the noise level the latest step moved to
 
     def before_step(self, ctx: StepContext) -> None:
         self.start, self.sigma = ctx.latents, ctx.sigma
@@ -56,6 +57,7 @@ class CleanPrediction(SamplerHook):
         assert self.start is not None
         velocity = (latents - self.start) / (ctx.next_sigma - self.sigma)
         self.predicted = self.start - self.sigma * velocity
+        self.reached = ctx.next_sigma
 
 
 def canvas_distance(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,12 @@ Phase 1 (the first ``object_fraction`` of the steps) runs one of two object pass
   holding ``keep_mass`` of it inside its box, grown by one token) and pasted into the background
   latent. The attention is read from one (block, head): the one whose maps agree best, inside the
   boxes, with ConceptAttention's maps of the same pass (FLUX-class models) or with the mean over
-  all heads (others), so no head is hard-coded per model.
+  all heads (others), so no head is hard-coded per model. Boxes that share a token never share a
+  latent: the instances are split into groups of disjoint boxes, one object pass each (the paper
+  runs one pass per instance; one latent per group is the same cost-free whenever boxes are
+  apart). With ``seam_fraction`` > 0 (our option) the tokens two boxes share take the background
+  at the switch and follow the background's path for that share of the steps, so that two
+  neighbours do not grow into one shape.
 - ``free`` (ours, :mod:`scenewright.executor.stitch_free`): each object drawn alone on the whole
   canvas, found by its footprint and moved into its boxes; for token grids too coarse for a box
   to hold a whole object. ``auto`` picks by grid size.
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import torch
 
@@ -46,6 +52,7 @@ from scenewright.executor.attention.stitch import HeadSelection, head_scores
 from scenewright.executor.box_noise import CleanPrediction, committed_noise, redraw_until_filled
 from scenewright.executor.composition import (
     SCENE_PROMPTS,
+    Region,
     conditional_rows,
     encode_sequence,
     plan_regions,
@@ -71,11 +78,12 @@ from scenewright.executor.sampler import (
     SampleResult,
     SamplerHook,
     SamplingSettings,
+    StepContext,
     sample,
 )
 from scenewright.executor.stitch_free import DEFAULT_PLACEMENT, PLACEMENTS, free_object_tokens
 from scenewright.executor.vanilla import RenderResult, render_vanilla
-from scenewright.planner.plan import Plan
+from scenewright.planner.plan import Box, Plan
 
 # Phase 1's share of the steps when ``object_fraction`` is left negative: per object pass, each
 # the best of a sweep on the toy-world benchmark (docs/benchmarks.md). The free pass must switch
@@ -122,7 +130,47 @@ OPTIONS: dict[str, Bound] = {
     "pooled": Choice(POOLED_CHOICES),
     "recheck_tries": Range(0, 8),
     "recheck_share": Range(0.0, 1.0),
+    "seam_fraction": Range(0.0, 1.0),
 }
+
+
+class SeamHold(SamplerHook):
+    """Keeps the tokens two boxes share on the background pass's path for the first finish steps.
+
+    Two neighbouring boxes of the box pass overlap by their padding; once the finish runs unmasked
+    the two objects grow across that overlap and touch, and two shapes of one colour read as one
+    (half the box pass's counting failures on the embedded model). Holding the shared tokens at
+    the background's noisy value, ``(1 - sigma) * clean + sigma * noise`` with the background's
+    clean prediction and noise taken at the switch, keeps a seam of canvas between them until the
+    shapes are settled.
+    """
+
+    needs_model_batch = False
+
+    def __init__(
+        self, backend: Backend, seam: torch.Tensor, background: torch.Tensor, until_step: int
+    ) -> None:
+        self.backend = backend
+        self.seam = seam
+        self.background = background
+        self.until_step = until_step
+        self.clean: torch.Tensor | None = None
+        self.noise: torch.Tensor | None = None
+
+    def start_from(self, clean: torch.Tensor, sigma: float) -> None:
+        """The background's clean tokens at the switch and the noise that its latents there imply."""
+        tokens = self.background.float()
+        self.clean = clean.float()
+        self.noise = (tokens - (1.0 - sigma) * self.clean) / max(sigma, 1e-6)
+
+    def after_step(self, ctx: StepContext, latents: torch.Tensor) -> torch.Tensor | None:
+        if ctx.step >= self.until_step or self.clean is None or self.noise is None:
+            return None
+        tokens = self.backend.image_tokens(latents).clone()
+        sigma = ctx.next_sigma
+        held = (1.0 - sigma) * self.clean[:, self.seam] + sigma * self.noise[:, self.seam]
+        tokens[:, self.seam] = held.to(tokens.dtype)
+        return self.backend.from_image_tokens(tokens, ctx.height, ctx.width)
 
 
 def choose_head(
@@ -204,7 +252,7 @@ def _boxed_object_tokens(
     progress: bool,
     recheck_tries: int = 0,
     recheck_share: float = DEFAULT_RECHECK_SHARE,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, object]]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
     """The paper's object pass: every instance bound to its box in one latent, from noise picked
     box by box among ``noise_tries`` draws (see ``box_noise``), the boxes still empty at the
     switch drawn again up to ``recheck_tries`` times.
@@ -289,6 +337,38 @@ def _boxed_object_tokens(
     )
 
 
+def disjoint_groups(boxes: Sequence[Box], grid: tuple[int, int]) -> list[list[int]]:
+    """Instances split into groups whose boxes share no token, greedily in plan order.
+
+    The paper runs one object pass per instance, so two boxes that overlap never meet there; we
+    carry the instances in one latent, which is the same only while their boxes are disjoint. Two
+    overlapping boxes of one prompt in one latent draw one object across both (a count of six
+    drawn as four on the embedded model), so each group gets its own object pass.
+    """
+    masks = region_token_masks(list(boxes), grid)
+    groups: list[list[int]] = []
+    for index in range(len(boxes)):
+        for group in groups:
+            if not any(bool((masks[index] & masks[other]).any()) for other in group):
+                group.append(index)
+                break
+        else:
+            groups.append([index])
+    return groups
+
+
+def group_plan(plan: Plan, regions: Sequence[Region], group: Sequence[int]) -> Plan:
+    """The plan restricted to the instances in ``group``: each object keeps its boxes there."""
+    boxes_of: dict[int, list[Box]] = {}
+    for index in group:
+        boxes_of.setdefault(regions[index].object_index, []).append(regions[index].box)
+    objects = [
+        plan.objects[index].model_copy(update={"count": len(boxes), "boxes": boxes})
+        for index, boxes in sorted(boxes_of.items())
+    ]
+    return plan.model_copy(update={"objects": objects, "relations": []})
+
+
 def finish_prompt_text(backend: Backend, plan: Plan, finish_prompt: str) -> str:
     """Phase 2's prompt (see ``scene_prompt``; naming the objects took position 80% -> 92% on
     the embedded model's benchmark, docs/benchmarks.md)."""
@@ -320,13 +400,15 @@ def render_stitch(
     pooled: str = "scene",
     recheck_tries: int = 0,
     recheck_share: float = DEFAULT_RECHECK_SHARE,
+    seam_fraction: float = 0.0,
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
     token grids, box elsewhere; the report says which ran). The box pass takes regional's
     ``image_attention``, ``text_boost``, ``guidance_steps``, ``region_guidance``, ``noise_tries``,
-    ``pooled``, ``recheck_tries`` and ``recheck_share`` (regional's check, made at the switch; see executor.regional; the box pass's own pooled vector is the background
-    prompt's): a model that skips CFG at high noise (the toy models)
+    ``pooled``, ``recheck_tries`` and ``recheck_share`` (regional's check, made at the switch; see
+    executor.regional; the box pass's own pooled vector is the background prompt's), and
+    ``seam_fraction`` (see ``SeamHold``): a model that skips CFG at high noise (the toy models)
     would otherwise draw its boxes unguided, since the object pass is exactly those first steps.
     The hold steps take them too (but the noise and the pooled vectors), with
     ``hold_image_attention``."""
@@ -360,6 +442,7 @@ def render_stitch(
     if object_steps < 0:
         object_steps = FIT_OBJECT_STEPS if placement == "fit" else 0
     background_prompt = plan.background or backend.defaults.background_prompt
+    finish_hooks = list(hooks)
     if object_pass == "box":
         # With CFG and a background prompt equal to the negative one, the guided velocity is the
         # unguided one: one batch row gives the same latents at half cost.
@@ -369,17 +452,36 @@ def render_stitch(
             and background_prompt.strip() == settings.negative_prompt.strip()
         ):
             background_settings = replace(settings, guidance=1.0)
+        background_clean = CleanPrediction()
         background = sample_with_edits(
             backend, backend.encode_prompts([background_prompt]), background_settings, edits,
-            progress=progress, decode=False, max_steps=switch,
+            progress=progress, decode=False, max_steps=switch, hooks=[background_clean],
         )  # fmt: skip
         tokens = backend.image_tokens(background.latents).clone()
-        object_tokens, sources, targets, found = _boxed_object_tokens(
-            backend, plan, object_settings, switch, keep_mass, background_prompt, image_attention, text_boost,
-            int(noise_tries), pooled, edits, hooks, progress, int(recheck_tries), recheck_share,
-        )  # fmt: skip
-        tokens[:, targets.to(tokens.device)] = object_tokens[:, sources.to(tokens.device)]
-        pasted_tokens = int(targets.unique().numel())
+        background_tokens = tokens.clone()
+        grid = backend.token_grid(settings.height, settings.width)
+        groups = disjoint_groups([r.box for r in regions], grid)
+        pasted = torch.zeros(tokens.shape[1], dtype=torch.bool, device=tokens.device)
+        found: dict[str, Any] = {"object_groups": len(groups), "boxes_redrawn": 0}
+        for group in groups:
+            group_tokens, sources, targets, group_found = _boxed_object_tokens(
+                backend, plan if len(groups) == 1 else group_plan(plan, regions, group), object_settings,
+                switch, keep_mass, background_prompt, image_attention, text_boost, int(noise_tries), pooled,
+                edits, hooks, progress, int(recheck_tries), recheck_share,
+            )  # fmt: skip
+            tokens[:, targets.to(tokens.device)] = group_tokens[:, sources.to(tokens.device)]
+            pasted[targets.to(tokens.device)] = True
+            found.setdefault("cutout_head", group_found["cutout_head"])
+            found["boxes_redrawn"] += group_found["boxes_redrawn"]
+        pasted_tokens = int(pasted.sum())
+        seam_steps = round(seam_fraction * settings.steps)
+        if seam_steps > 0 and background_clean.predicted is not None:
+            shared = region_token_masks([r.box for r in regions], grid).sum(dim=0) >= 2
+            seam = shared.nonzero().flatten().to(tokens.device)
+            tokens[:, seam] = background_tokens[:, seam]
+            seam_hold = SeamHold(backend, seam, background_tokens, switch + seam_steps)
+            seam_hold.start_from(backend.image_tokens(background_clean.predicted), background_clean.reached)
+            finish_hooks = [*hooks, seam_hold]
     else:
         tokens, pasted_tokens, found = free_object_tokens(
             backend, plan, settings, switch, keep_mass, background_prompt, edits, hooks, progress,
@@ -411,7 +513,7 @@ def render_stitch(
     finish_text = finish_prompt_text(backend, plan, finish_prompt)
     result = sample_with_edits(
         backend, backend.encode_prompts([finish_text]), settings, edits,
-        hooks=hooks, latents=start, start_step=switch + hold, progress=progress,
+        hooks=finish_hooks, latents=start, start_step=switch + hold, progress=progress,
     )  # fmt: skip
     image = backend.to_pil(result.images)[0]
     report = {

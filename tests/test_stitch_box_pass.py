@@ -1,0 +1,97 @@
+"""The Stitch box pass with overlapping boxes: one object pass per group of disjoint boxes, and the
+seam two boxes share held on the background's path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from scenewright.backends.tiny import TinyBackend, TinyConfig
+from scenewright.errors import InvalidInputError
+from scenewright.executor.composition import plan_regions
+from scenewright.executor.sampler import SamplingSettings, StepContext
+from scenewright.executor.stitch import SeamHold, disjoint_groups, group_plan
+from scenewright.executor.strategies import run_strategy
+from scenewright.planner.plan import Plan, PlanObject
+
+APART = [(0.0, 0.0, 0.4, 0.4), (0.6, 0.6, 1.0, 1.0)]
+OVERLAPPING = [(0.0, 0.0, 0.5, 0.5), (0.25, 0.0, 0.75, 0.5), (0.5, 0.0, 1.0, 0.5)]
+
+
+@pytest.fixture(scope="module")
+def backend() -> TinyBackend:
+    return TinyBackend.random(TinyConfig(double_blocks=1, single_blocks=1, text_layers=1), seed=3)
+
+
+def _plan(boxes: list[tuple[float, float, float, float]]) -> Plan:
+    return Plan(
+        prompt=f"{len(boxes)} red circles and a blue star",
+        objects=[
+            PlanObject(name="circle", attributes=["red"], count=len(boxes) - 1, boxes=boxes[:-1]),
+            PlanObject(name="star", attributes=["blue"], boxes=boxes[-1:]),
+        ],
+    )
+
+
+def test_boxes_that_share_a_token_go_to_different_groups() -> None:
+    assert disjoint_groups(APART, (8, 8)) == [[0, 1]]
+    # The middle box overlaps both others; the outer two are disjoint and share a pass.
+    assert disjoint_groups(OVERLAPPING, (8, 8)) == [[0, 2], [1]]
+    # Boxes that only touch at an edge share no token.
+    assert disjoint_groups([(0.0, 0.0, 0.5, 1.0), (0.5, 0.0, 1.0, 1.0)], (8, 8)) == [[0, 1]]
+
+
+def test_a_group_plan_keeps_each_object_with_its_boxes_in_the_group() -> None:
+    plan = _plan(OVERLAPPING)
+    regions = plan_regions(plan)
+    first = group_plan(plan, regions, [0, 2])
+    assert [(o.name, o.count, o.boxes) for o in first.objects] == [
+        ("circle", 1, [OVERLAPPING[0]]),
+        ("star", 1, [OVERLAPPING[2]]),
+    ]
+    second = group_plan(plan, regions, [1])
+    assert [(o.name, o.count, o.boxes) for o in second.objects] == [("circle", 1, [OVERLAPPING[1]])]
+    assert second.relations == [] and second.global_prompt == plan.global_prompt
+
+
+def test_the_seam_follows_the_background_until_its_last_step(backend: TinyBackend) -> None:
+    height = width = 32
+    rows, cols = backend.token_grid(height, width)
+    tokens = torch.randn(1, rows * cols, backend.config.channels)
+    seam = torch.tensor([3, 7])
+    clean = torch.randn_like(tokens)
+    hold = SeamHold(backend, seam, tokens, until_step=4)
+    hold.start_from(clean, sigma=0.8)
+    noise = (tokens - 0.2 * clean) / 0.8
+    latents = backend.from_image_tokens(torch.randn_like(tokens), height, width)
+    ctx = StepContext(
+        step=3, num_steps=10, timestep=torch.tensor(0.5), sigma=0.6, latents=latents,
+        height=height, width=width, next_sigma=0.5,
+    )  # fmt: skip
+    held = backend.image_tokens(hold.after_step(ctx, latents))
+    before = backend.image_tokens(latents)
+    assert torch.allclose(held[:, seam], 0.5 * clean[:, seam] + 0.5 * noise[:, seam], atol=1e-5)
+    others = torch.ones(rows * cols, dtype=torch.bool)
+    others[seam] = False
+    assert torch.equal(held[:, others], before[:, others])
+    ctx.step = 4
+    assert hold.after_step(ctx, latents) is None
+
+
+def test_overlapping_boxes_get_their_own_object_passes(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
+    apart = run_strategy("stitch:object_pass=box", backend, _plan(APART), settings)
+    assert apart.report["object_groups"] == 1
+    # No box shares a token, so there is no seam: the option changes nothing.
+    seamless = run_strategy("stitch:object_pass=box:seam_fraction=0.6", backend, _plan(APART), settings)
+    assert torch.equal(apart.sample.images, seamless.sample.images)
+    overlapping = run_strategy("stitch:object_pass=box", backend, _plan(OVERLAPPING), settings)
+    assert overlapping.report["object_groups"] == 2
+    seamed = run_strategy("stitch:object_pass=box:seam_fraction=0.6", backend, _plan(OVERLAPPING), settings)
+    assert not torch.allclose(overlapping.sample.images, seamed.sample.images)
+
+
+def test_seam_fraction_out_of_range_names_the_option(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
+    with pytest.raises(InvalidInputError, match="seam_fraction"):
+        run_strategy("stitch:object_pass=box:seam_fraction=1.5", backend, _plan(APART), settings)

@@ -60,8 +60,7 @@ def test_the_seam_follows_the_background_until_its_last_step(backend: TinyBacken
     tokens = torch.randn(1, rows * cols, backend.config.channels)
     seam = torch.tensor([3, 7])
     clean = torch.randn_like(tokens)
-    hold = SeamHold(backend, seam, tokens, until_step=4)
-    hold.start_from(clean, sigma=0.8)
+    hold = SeamHold(backend, seam, tokens, clean, sigma=0.8, until_step=4)
     noise = (tokens - 0.2 * clean) / 0.8
     latents = backend.from_image_tokens(torch.randn_like(tokens), height, width)
     ctx = StepContext(

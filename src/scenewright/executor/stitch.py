@@ -148,27 +148,28 @@ class SeamHold(SamplerHook):
     needs_model_batch = False
 
     def __init__(
-        self, backend: Backend, seam: torch.Tensor, background: torch.Tensor, until_step: int
+        self,
+        backend: Backend,
+        seam: torch.Tensor,
+        background: torch.Tensor,
+        clean: torch.Tensor,
+        sigma: float,
+        until_step: int,
     ) -> None:
+        """``background`` and ``clean``: the background pass's tokens at the switch (noise level
+        ``sigma``) and its clean prediction there; the noise they imply is what the seam keeps."""
         self.backend = backend
         self.seam = seam
-        self.background = background
         self.until_step = until_step
-        self.clean: torch.Tensor | None = None
-        self.noise: torch.Tensor | None = None
-
-    def start_from(self, clean: torch.Tensor, sigma: float) -> None:
-        """The background's clean tokens at the switch and the noise that its latents there imply."""
-        tokens = self.background.float()
-        self.clean = clean.float()
-        self.noise = (tokens - (1.0 - sigma) * self.clean) / max(sigma, 1e-6)
+        self.clean = clean.float()[:, seam]
+        self.noise = (background.float()[:, seam] - (1.0 - sigma) * self.clean) / max(sigma, 1e-6)
 
     def after_step(self, ctx: StepContext, latents: torch.Tensor) -> torch.Tensor | None:
-        if ctx.step >= self.until_step or self.clean is None or self.noise is None:
+        if ctx.step >= self.until_step:
             return None
         tokens = self.backend.image_tokens(latents).clone()
         sigma = ctx.next_sigma
-        held = (1.0 - sigma) * self.clean[:, self.seam] + sigma * self.noise[:, self.seam]
+        held = (1.0 - sigma) * self.clean + sigma * self.noise
         tokens[:, self.seam] = held.to(tokens.dtype)
         return self.backend.from_image_tokens(tokens, ctx.height, ctx.width)
 
@@ -452,10 +453,11 @@ def render_stitch(
             and background_prompt.strip() == settings.negative_prompt.strip()
         ):
             background_settings = replace(settings, guidance=1.0)
-        background_clean = CleanPrediction()
+        seam_steps = round(seam_fraction * settings.steps)
+        background_clean = CleanPrediction()  # only watched when a seam is held
         background = sample_with_edits(
             backend, backend.encode_prompts([background_prompt]), background_settings, edits,
-            progress=progress, decode=False, max_steps=switch, hooks=[background_clean],
+            progress=progress, decode=False, max_steps=switch, hooks=[background_clean] if seam_steps else [],
         )  # fmt: skip
         tokens = backend.image_tokens(background.latents).clone()
         background_tokens = tokens.clone()
@@ -474,13 +476,14 @@ def render_stitch(
             found.setdefault("cutout_head", group_found["cutout_head"])
             found["boxes_redrawn"] += group_found["boxes_redrawn"]
         pasted_tokens = int(pasted.sum())
-        seam_steps = round(seam_fraction * settings.steps)
         if seam_steps > 0 and background_clean.predicted is not None:
             shared = region_token_masks([r.box for r in regions], grid).sum(dim=0) >= 2
             seam = shared.nonzero().flatten().to(tokens.device)
             tokens[:, seam] = background_tokens[:, seam]
-            seam_hold = SeamHold(backend, seam, background_tokens, switch + seam_steps)
-            seam_hold.start_from(backend.image_tokens(background_clean.predicted), background_clean.reached)
+            clean = backend.image_tokens(background_clean.predicted)
+            seam_hold = SeamHold(
+                backend, seam, background_tokens, clean, background_clean.reached, switch + seam_steps
+            )
             finish_hooks = [*hooks, seam_hold]
     else:
         tokens, pasted_tokens, found = free_object_tokens(

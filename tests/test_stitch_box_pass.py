@@ -10,7 +10,7 @@ from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
 from scenewright.executor.composition import plan_regions
 from scenewright.executor.sampler import SamplingSettings, StepContext
-from scenewright.executor.stitch import SeamHold, disjoint_groups, group_plan
+from scenewright.executor.stitch import SeamHold, disjoint_groups, group_plan, seam_tokens
 from scenewright.executor.strategies import run_strategy
 from scenewright.planner.plan import Plan, PlanObject
 
@@ -54,6 +54,59 @@ def test_a_group_plan_keeps_each_object_with_its_boxes_in_the_group() -> None:
     assert second.relations == [] and second.global_prompt == plan.global_prompt
 
 
+def _grid(mask: torch.Tensor) -> list[list[int]]:
+    return mask.reshape(4, 4).int().tolist()
+
+
+def test_the_seam_holds_shared_tokens_and_the_border_of_touching_boxes_of_one_object() -> None:
+    # On a 4x4 grid: two circles side by side touching at an edge, a third overlapping the second
+    # by one column, and a star touching the first circle from below.
+    plan = Plan(
+        prompt="three red circles and a blue star",
+        objects=[
+            PlanObject(
+                name="circle",
+                attributes=["red"],
+                count=3,
+                boxes=[(0.0, 0.0, 0.25, 0.5), (0.25, 0.0, 0.5, 0.5), (0.25, 0.0, 0.75, 0.5)],
+            ),
+            PlanObject(name="star", attributes=["blue"], boxes=[(0.0, 0.5, 0.25, 1.0)]),
+        ],
+    )
+    regions = plan_regions(plan)
+    shared = [[0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    assert _grid(seam_tokens(regions, (4, 4), "overlap")) == shared
+    # The first two circles only touch: the later one's column along the border joins the seam
+    # (here it is the shared column too); the star is another object and gets no seam.
+    assert _grid(seam_tokens(regions, (4, 4), "touching")) == shared
+    apart = plan.model_copy(
+        update={
+            "objects": [
+                plan.objects[0].model_copy(
+                    update={"count": 2, "boxes": [(0.0, 0.0, 0.25, 0.5), (0.25, 0.0, 0.75, 0.5)]}
+                ),
+                plan.objects[1],
+            ]
+        }
+    )
+    touching = seam_tokens(plan_regions(apart), (4, 4), "touching")
+    assert _grid(touching) == [[0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    assert not seam_tokens(plan_regions(apart), (4, 4), "overlap").any()
+    # Boxes that meet only at a corner share no edge: no seam.
+    corner = apart.model_copy(
+        update={
+            "objects": [
+                apart.objects[0].model_copy(
+                    update={"boxes": [(0.0, 0.0, 0.25, 0.25), (0.25, 0.25, 0.5, 0.5)]}
+                )
+            ]
+        }
+    )
+    assert not seam_tokens(plan_regions(corner), (4, 4), "touching").any()
+    with pytest.raises(InvalidInputError, match="seam_between"):
+        seam_tokens(regions, (4, 4), "everywhere")
+
+
 def test_the_seam_follows_the_background_until_its_last_step(backend: TinyBackend) -> None:
     height = width = 32
     rows, cols = backend.token_grid(height, width)
@@ -94,3 +147,19 @@ def test_seam_fraction_out_of_range_names_the_option(backend: TinyBackend) -> No
     settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
     with pytest.raises(InvalidInputError, match="seam_fraction"):
         run_strategy("stitch:object_pass=box:seam_fraction=1.5", backend, _plan(APART), settings)
+
+
+def test_touching_boxes_of_one_object_get_a_seam_only_with_touching(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
+    # Two circles whose boxes meet at an edge (one object pass, no shared token) and a star apart.
+    plan = _plan([(0.0, 0.0, 0.5, 0.5), (0.5, 0.0, 1.0, 0.5), (0.25, 0.75, 0.75, 1.0)])
+    unseamed = run_strategy("stitch:object_pass=box", backend, plan, settings)
+    assert unseamed.report["object_groups"] == 1
+    overlap = run_strategy(
+        "stitch:object_pass=box:seam_fraction=0.6:seam_between=overlap", backend, plan, settings
+    )
+    assert torch.equal(unseamed.sample.images, overlap.sample.images)
+    touching = run_strategy("stitch:object_pass=box:seam_fraction=0.6", backend, plan, settings)
+    assert not torch.allclose(unseamed.sample.images, touching.sample.images)
+    with pytest.raises(InvalidInputError, match="seam_between"):
+        run_strategy("stitch:object_pass=box:seam_between=everywhere", backend, plan, settings)

@@ -163,3 +163,25 @@ def test_touching_boxes_of_one_object_get_a_seam_only_with_touching(backend: Tin
     assert not torch.allclose(unseamed.sample.images, touching.sample.images)
     with pytest.raises(InvalidInputError, match="seam_between"):
         run_strategy("stitch:object_pass=box:seam_between=everywhere", backend, plan, settings)
+
+
+def test_the_seam_is_held_through_the_hold_steps_too(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The hold steps come right after the switch; a seam released there and imposed again after
+    # them would jolt the image.
+    seen: list[int] = []
+    original = SeamHold.after_step
+
+    def watched(self: SeamHold, ctx: StepContext, latents: torch.Tensor) -> torch.Tensor | None:
+        seen.append(ctx.step)
+        return original(self, ctx, latents)
+
+    monkeypatch.setattr(SeamHold, "after_step", watched)
+    settings = SamplingSettings(32, 32, steps=10, guidance=3.0, seed=1)
+    result = run_strategy(
+        "stitch:object_pass=box:seam_fraction=0.5:hold_fraction=0.2", backend, _plan(OVERLAPPING), settings
+    )
+    switch, hold = result.report["switch_step"], result.report["hold_steps"]
+    assert hold == 2
+    assert seen == list(range(switch, settings.steps))

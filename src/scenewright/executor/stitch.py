@@ -559,7 +559,7 @@ def render_stitch(
         boost = text_boost_edit(backend, held, region, settings, text_boost)
         start = sample_with_edits(
             backend, held, object_settings, [region, *([boost] if boost else []), *edits],
-            negative=held_negative, hooks=hooks, latents=start, start_step=switch, max_steps=switch + hold,
+            negative=held_negative, hooks=finish_hooks, latents=start, start_step=switch, max_steps=switch + hold,
             decode=False, progress=progress,
         ).latents  # fmt: skip
     finish_text = finish_prompt_text(backend, plan, finish_prompt)

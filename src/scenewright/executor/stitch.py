@@ -422,6 +422,77 @@ def finish_prompt_text(backend: Backend, plan: Plan, finish_prompt: str) -> str:
     return scene_prompt(backend, plan, finish_prompt)
 
 
+def _box_pass_tokens(
+    backend: Backend,
+    plan: Plan,
+    settings: SamplingSettings,
+    object_settings: SamplingSettings,
+    switch: int,
+    background_prompt: str,
+    edits: Sequence[Edit],
+    hooks: Sequence[SamplerHook],
+    progress: bool,
+    *,
+    keep_mass: float,
+    image_attention: str,
+    text_boost: float,
+    noise_tries: int,
+    pooled: str,
+    recheck_tries: int,
+    recheck_share: float,
+    seam_fraction: float,
+    seam_between: str,
+) -> tuple[torch.Tensor, int, dict[str, Any], list[SamplerHook]]:
+    """Phase 1 of the box pass: the background pass to the switch, one object pass per group of
+    disjoint boxes pasted into it, and the seam cut back to the background.
+
+    Returns the image tokens to finish from, how many tokens were pasted, the report's entries and
+    the hooks the finish must run with (the seam's, when one is held)."""
+    # With CFG and a background prompt equal to the negative one, the guided velocity is the
+    # unguided one: one batch row gives the same latents at half cost.
+    background_settings = settings
+    if (
+        backend.guidance_mode is GuidanceMode.CFG
+        and background_prompt.strip() == settings.negative_prompt.strip()
+    ):
+        background_settings = replace(settings, guidance=1.0)
+    seam_steps = round(seam_fraction * settings.steps)
+    background_clean = CleanPrediction()  # only watched when a seam is held
+    background = sample_with_edits(
+        backend, backend.encode_prompts([background_prompt]), background_settings, edits,
+        progress=progress, decode=False, max_steps=switch, hooks=[background_clean] if seam_steps else [],
+    )  # fmt: skip
+    tokens = backend.image_tokens(background.latents).clone()
+    regions = plan_regions(plan)
+    grid = backend.token_grid(settings.height, settings.width)
+    groups = disjoint_groups([r.box for r in regions], grid)
+    pasted = torch.zeros(tokens.shape[1], dtype=torch.bool, device=tokens.device)
+    found: dict[str, Any] = {"object_groups": len(groups), "boxes_redrawn": 0}
+    seam_hooks: list[SamplerHook] = []
+    seam, background_seam = None, None
+    if seam_steps > 0 and background_clean.predicted is not None:
+        # Read before the pastes: the hook and the cut back both take the background's tokens.
+        seam = seam_tokens(regions, grid, seam_between).nonzero().flatten().to(tokens.device)
+        background_seam = tokens[:, seam].clone()
+        clean = backend.image_tokens(background_clean.predicted)
+        seam_hooks.append(
+            SeamHold(backend, seam, tokens, clean, background_clean.reached, switch + seam_steps)
+        )
+    for group in groups:
+        group_tokens, sources, targets, group_found = _boxed_object_tokens(
+            backend, plan if len(groups) == 1 else group_plan(plan, regions, group), object_settings,
+            switch, keep_mass, background_prompt, image_attention, text_boost, noise_tries, pooled,
+            edits, hooks, progress, recheck_tries, recheck_share,
+        )  # fmt: skip
+        tokens[:, targets.to(tokens.device)] = group_tokens[:, sources.to(tokens.device)]
+        pasted[targets.to(tokens.device)] = True
+        found.setdefault("cutout_head", group_found["cutout_head"])
+        found["boxes_redrawn"] += group_found["boxes_redrawn"]
+    if seam is not None and background_seam is not None:
+        tokens[:, seam] = background_seam
+    return tokens, int(pasted.sum()), found, seam_hooks
+
+
 def render_stitch(
     backend: Backend,
     plan: Plan,
@@ -497,45 +568,13 @@ def render_stitch(
     background_prompt = plan.background or backend.defaults.background_prompt
     finish_hooks = list(hooks)
     if object_pass == "box":
-        # With CFG and a background prompt equal to the negative one, the guided velocity is the
-        # unguided one: one batch row gives the same latents at half cost.
-        background_settings = settings
-        if (
-            backend.guidance_mode is GuidanceMode.CFG
-            and background_prompt.strip() == settings.negative_prompt.strip()
-        ):
-            background_settings = replace(settings, guidance=1.0)
-        seam_steps = round(seam_fraction * settings.steps)
-        background_clean = CleanPrediction()  # only watched when a seam is held
-        background = sample_with_edits(
-            backend, backend.encode_prompts([background_prompt]), background_settings, edits,
-            progress=progress, decode=False, max_steps=switch, hooks=[background_clean] if seam_steps else [],
+        tokens, pasted_tokens, found, seam_hooks = _box_pass_tokens(
+            backend, plan, settings, object_settings, switch, background_prompt, edits, hooks, progress,
+            keep_mass=keep_mass, image_attention=image_attention, text_boost=text_boost,
+            noise_tries=int(noise_tries), pooled=pooled, recheck_tries=int(recheck_tries),
+            recheck_share=recheck_share, seam_fraction=seam_fraction, seam_between=seam_between,
         )  # fmt: skip
-        tokens = backend.image_tokens(background.latents).clone()
-        background_tokens = tokens.clone()
-        grid = backend.token_grid(settings.height, settings.width)
-        groups = disjoint_groups([r.box for r in regions], grid)
-        pasted = torch.zeros(tokens.shape[1], dtype=torch.bool, device=tokens.device)
-        found: dict[str, Any] = {"object_groups": len(groups), "boxes_redrawn": 0}
-        for group in groups:
-            group_tokens, sources, targets, group_found = _boxed_object_tokens(
-                backend, plan if len(groups) == 1 else group_plan(plan, regions, group), object_settings,
-                switch, keep_mass, background_prompt, image_attention, text_boost, int(noise_tries), pooled,
-                edits, hooks, progress, int(recheck_tries), recheck_share,
-            )  # fmt: skip
-            tokens[:, targets.to(tokens.device)] = group_tokens[:, sources.to(tokens.device)]
-            pasted[targets.to(tokens.device)] = True
-            found.setdefault("cutout_head", group_found["cutout_head"])
-            found["boxes_redrawn"] += group_found["boxes_redrawn"]
-        pasted_tokens = int(pasted.sum())
-        if seam_steps > 0 and background_clean.predicted is not None:
-            seam = seam_tokens(regions, grid, seam_between).nonzero().flatten().to(tokens.device)
-            tokens[:, seam] = background_tokens[:, seam]
-            clean = backend.image_tokens(background_clean.predicted)
-            seam_hold = SeamHold(
-                backend, seam, background_tokens, clean, background_clean.reached, switch + seam_steps
-            )
-            finish_hooks = [*hooks, seam_hold]
+        finish_hooks = [*hooks, *seam_hooks]
     else:
         tokens, pasted_tokens, found = free_object_tokens(
             backend, plan, settings, switch, keep_mass, background_prompt, edits, hooks, progress,

@@ -154,23 +154,21 @@ def test_recheck_redraws_weak_boxes_and_keeps_the_round_with_fewest(
     rounds: list[torch.Tensor] = []
 
     def scripted(script: list[list[bool]]) -> object:
-        def weak(
-            backend: TinyBackend, predicted: torch.Tensor, masks: torch.Tensor, share: float
-        ) -> torch.Tensor:
+        def content(backend: TinyBackend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
             rounds.append(predicted)
-            return torch.tensor(script[min(len(rounds), len(script)) - 1])
+            return 1.0 - torch.tensor(script[min(len(rounds), len(script)) - 1]).float()
 
-        return weak
+        return content
 
     # Every box weak in every round: two redraws of three boxes, and the first round is kept.
-    monkeypatch.setattr(box_noise, "weak_boxes", scripted([[True, True, True]]))
+    monkeypatch.setattr(box_noise, "box_content", scripted([[True, True, True]]))
     always = render_regional(backend, plan(), settings, recheck_at=0.5, recheck_tries=2)
     assert len(rounds) == 3 and always.report["boxes_redrawn"] == 6
     assert torch.equal(always.sample.images, plain.sample.images)
     assert not torch.equal(rounds[0], rounds[1])  # the redrawn rounds did sample other noise
     # Box 1 weak in the first round only: the redrawn round is kept, and the image changes.
     rounds.clear()
-    monkeypatch.setattr(box_noise, "weak_boxes", scripted([[False, True, False], [False, False, False]]))
+    monkeypatch.setattr(box_noise, "box_content", scripted([[False, True, False], [False, False, False]]))
     once = render_regional(backend, plan(), settings, recheck_at=0.5, recheck_tries=3)
     assert len(rounds) == 2 and once.report["boxes_redrawn"] == 1
     assert not torch.allclose(once.sample.images, plain.sample.images)
@@ -186,13 +184,13 @@ def test_the_box_pass_rechecks_its_boxes_at_the_switch(
     box = run_strategy("stitch:object_pass=box", backend, plan(), settings)
     calls: list[int] = []
 
-    def weak_first_round(
-        backend: TinyBackend, predicted: torch.Tensor, masks: torch.Tensor, share: float
+    def empty_first_box_first_round(
+        backend: TinyBackend, predicted: torch.Tensor, masks: torch.Tensor
     ) -> torch.Tensor:
         calls.append(1)
-        return (torch.arange(masks.shape[0]) == 0) & (len(calls) == 1)
+        return 1.0 - ((torch.arange(masks.shape[0]) == 0) & (len(calls) == 1)).float()
 
-    monkeypatch.setattr(box_noise, "weak_boxes", weak_first_round)
+    monkeypatch.setattr(box_noise, "box_content", empty_first_box_first_round)
     rechecked = run_strategy("stitch:object_pass=box:recheck_tries=2", backend, plan(), settings)
     # Two object passes (the star's box overlaps the square's): the first checks twice, the second once.
     assert rechecked.report["object_groups"] == 2

@@ -8,9 +8,17 @@ import torch
 
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
+from scenewright.executor import box_noise
+from scenewright.executor.attention import region_token_masks
 from scenewright.executor.composition import plan_regions
 from scenewright.executor.sampler import SamplingSettings, StepContext
-from scenewright.executor.stitch import SeamHold, disjoint_groups, group_plan, seam_tokens
+from scenewright.executor.stitch import (
+    SeamHold,
+    _boxed_object_tokens,
+    disjoint_groups,
+    group_plan,
+    seam_tokens,
+)
 from scenewright.executor.strategies import run_strategy
 from scenewright.planner.plan import Plan, PlanObject
 
@@ -185,3 +193,34 @@ def test_the_seam_is_held_through_the_hold_steps_too(
     switch, hold = result.report["switch_step"], result.report["hold_steps"]
     assert hold == 2
     assert seen == list(range(switch, settings.steps))
+
+
+def _object_pass(backend: TinyBackend, plan: Plan, recheck_tries: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The box pass's object tokens at the switch and the flat tokens it pastes."""
+    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
+    tokens, sources, _, _ = _boxed_object_tokens(
+        backend, plan, settings, 2, 1.0, "a black background", "context", 0.0, 1, "scene", (), (), False,
+        recheck_tries=recheck_tries, recheck_share=0.5,
+    )  # fmt: skip
+    return tokens, sources
+
+
+def test_a_recheck_takes_each_box_from_the_round_where_it_holds_most(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = _plan(APART)
+    grid = backend.token_grid(32, 32)
+    masks = region_token_masks(APART, grid)
+    once, pasted = _object_pass(backend, plan, recheck_tries=0)
+    script = iter([[0.9, 0.0], [0.2, 0.8]])  # round 0 fills box 0 only, round 1 fills box 1 best
+
+    def content(backend: TinyBackend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(next(script))
+
+    monkeypatch.setattr(box_noise, "box_content", content)
+    mixed, _ = _object_pass(backend, plan, recheck_tries=1)
+    in_box = [masks[k] & torch.isin(torch.arange(masks.shape[1]), pasted) for k in range(2)]
+    # Box 0 comes from the first round, which started from the same noise: identical tokens.
+    assert torch.equal(mixed[0, in_box[0]], once[0, in_box[0]])
+    # Box 1 comes from the redrawn round: other tokens.
+    assert not torch.allclose(mixed[0, in_box[1]], once[0, in_box[1]])

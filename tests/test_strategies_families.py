@@ -163,15 +163,13 @@ def test_empty_boxes_are_drawn_again_on_flux_and_sd3_latents(
     """The recheck's redraw swaps box tokens of packed FLUX and patchless SD3 latents alike."""
     from scenewright.executor import box_noise
 
-    def every_box_empty(
-        backend: Backend, predicted: torch.Tensor, masks: torch.Tensor, share: float
-    ) -> torch.Tensor:
+    def every_box_empty(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         assert (
             predicted.shape == family_backend.prepare_noise(1, 64, 64, torch.Generator().manual_seed(0)).shape
         )
-        return torch.ones(masks.shape[0], dtype=torch.bool)
+        return torch.zeros(masks.shape[0])
 
-    monkeypatch.setattr(box_noise, "weak_boxes", every_box_empty)
+    monkeypatch.setattr(box_noise, "box_content", every_box_empty)
     settings = SamplingSettings(64, 64, steps=4, guidance=3.0, seed=5)
     result = run_strategy(strategy, family_backend, _plan(), settings)
     plain = run_strategy(

@@ -17,7 +17,8 @@ the boxes that hold almost nothing a fresh draw (``redrawn_noise``), sampling ag
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import torch
 
@@ -116,16 +117,21 @@ def committed_noise(
     return backend.from_image_tokens(tokens, height, width)
 
 
-def weak_boxes(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor, share: float) -> torch.Tensor:
-    """Which boxes' clean prediction holds almost nothing: under ``share`` of their tokens stand
-    out from the canvas (see ``STANDOUT_CONTRAST``). Relative to the image's own contrast, so the
-    rule reads any model's latents alike."""
+def box_content(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Each box's share of tokens that stand out from the canvas in a clean prediction (see
+    ``STANDOUT_CONTRAST``): 0 for a box the prediction leaves empty, 1 for one it fills.
+    Relative to the image's own contrast, so the rule reads any model's latents alike."""
     distance = canvas_distance(backend, predicted, masks)
     standout = distance >= STANDOUT_CONTRAST * distance.max().clamp_min(1e-6)
-    content = torch.stack(
+    return torch.stack(
         [standout[m].float().mean() if m.any() else standout.new_ones((), dtype=torch.float) for m in masks]
     )
-    return content < share
+
+
+def weak_boxes(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor, share: float) -> torch.Tensor:
+    """Which boxes' clean prediction holds almost nothing: under ``share`` of their tokens stand
+    out from the canvas (``box_content``)."""
+    return box_content(backend, predicted, masks) < share
 
 
 def redrawn_noise(
@@ -147,6 +153,47 @@ def redrawn_noise(
     return backend.from_image_tokens(tokens, settings.height, settings.width)
 
 
+@dataclass
+class CheckedRound(Generic[Round]):
+    """One round of a recheck: what the render returned, the noise it started from and each box's
+    content at the check (``box_content``)."""
+
+    result: Round
+    noise: torch.Tensor
+    content: torch.Tensor
+    weak: torch.Tensor
+
+
+def redraw_rounds(
+    backend: Backend,
+    settings: SamplingSettings,
+    masks: torch.Tensor,
+    noise: torch.Tensor,
+    render: Callable[[torch.Tensor], tuple[Round, torch.Tensor]],
+    share: float,
+    tries: int,
+    first_draw: int,
+) -> list[CheckedRound[Round]]:
+    """Run ``render(noise)`` (a round: its result and the clean image it predicts at the check);
+    while some box is weak there, give those boxes noise draw ``first_draw``, ``first_draw + 1``,
+    ... and run again, at most ``tries`` times. Returns every round, in order."""
+    rounds: list[CheckedRound[Round]] = []
+    for attempt in range(tries + 1):
+        result, predicted = render(noise)
+        content = box_content(backend, predicted, masks)
+        weak = content < share
+        rounds.append(CheckedRound(result, noise, content, weak))
+        if not weak.any() or attempt == tries:
+            break
+        noise = redrawn_noise(backend, noise, masks, weak, settings, draw=first_draw + attempt)
+    return rounds
+
+
+def redrawn_count(rounds: Sequence[CheckedRound[Round]]) -> int:
+    """How many boxes got a fresh draw: the weak ones of every round but the last."""
+    return sum(int(r.weak.sum()) for r in rounds[:-1])
+
+
 def redraw_until_filled(
     backend: Backend,
     settings: SamplingSettings,
@@ -157,20 +204,9 @@ def redraw_until_filled(
     tries: int,
     first_draw: int,
 ) -> tuple[Round, torch.Tensor, int]:
-    """Run ``render(noise)`` (a round: its result and the clean image it predicts at the check);
-    while some box is weak there, give those boxes noise draw ``first_draw``, ``first_draw + 1``,
-    ... and run again, at most ``tries`` times. Returns the round with the fewest weak boxes (the
-    first among equals), its starting noise and how many boxes were redrawn."""
-    best: tuple[int, Round, torch.Tensor] | None = None
-    redrawn = 0
-    for attempt in range(tries + 1):
-        result, predicted = render(noise)
-        weak = weak_boxes(backend, predicted, masks, share)
-        if best is None or int(weak.sum()) < best[0]:
-            best = (int(weak.sum()), result, noise)
-        if not weak.any() or attempt == tries:
-            break
-        noise = redrawn_noise(backend, noise, masks, weak, settings, draw=first_draw + attempt)
-        redrawn += int(weak.sum())
-    assert best is not None
-    return best[1], best[2], redrawn
+    """``redraw_rounds``, kept to one round: the one with the fewest weak boxes (the first among
+    equals), its starting noise and how many boxes were redrawn. For a render that goes on from
+    the check as one image; one that can take each box from another round uses the rounds."""
+    rounds = redraw_rounds(backend, settings, masks, noise, render, share, tries, first_draw)
+    best = min(rounds, key=lambda r: int(r.weak.sum()))
+    return best.result, best.noise, redrawn_count(rounds)

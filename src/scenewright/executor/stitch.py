@@ -50,7 +50,7 @@ from scenewright.executor.attention import (
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.attention.masks import mass_cutout as cutout
 from scenewright.executor.attention.stitch import HeadSelection, head_scores
-from scenewright.executor.box_noise import CleanPrediction, committed_noise, redraw_until_filled
+from scenewright.executor.box_noise import CleanPrediction, committed_noise, redraw_rounds, redrawn_count
 from scenewright.executor.composition import (
     SCENE_PROMPTS,
     Region,
@@ -294,50 +294,52 @@ def _boxed_object_tokens(
 
         def object_steps(
             noise: torch.Tensor,
-        ) -> tuple[tuple[SampleResult, HeadSelection], torch.Tensor | None]:
-            """The object pass to the switch, with fresh cut-out readers for each round."""
+        ) -> tuple[tuple[SampleResult, HeadSelection], torch.Tensor]:
+            """The object pass to the switch, with fresh cut-out readers for each round, and the
+            clean image it predicts there (what the recheck reads)."""
             readers = cutout_head(backend, plan, spans[:-1], grid, row, switch)
             selection = readers[-1]
             assert isinstance(selection, HeadSelection)
             prediction = CleanPrediction()
-            watch = [prediction] if recheck_tries else []
             with attention_engine(backend, [mask, *([boost] if boost else []), *readers, *edits]) as engine:
                 objects = sample(
-                    backend, encoding, settings, negative=negative, hooks=[engine, *hooks, *watch],
+                    backend, encoding, settings, negative=negative, hooks=[engine, *hooks, prediction],
                     progress=progress, decode=False, max_steps=switch, latents=noise,
                 )  # fmt: skip
+            assert prediction.predicted is not None
             return (objects, selection), prediction.predicted
 
         if recheck_tries:
-            # The boxes still empty at the switch get fresh noise and the object pass runs again.
-            def checked_steps(noise: torch.Tensor) -> tuple[tuple[SampleResult, HeadSelection], torch.Tensor]:
-                found, predicted = object_steps(noise)
-                assert predicted is not None
-                return found, predicted
-
+            # The boxes still empty at the switch get fresh noise and the object pass runs again;
+            # each box is then cut from the round where it holds the most (boxes of one pass are
+            # disjoint, so their cutouts never overlap).
             masks = region_token_masks(boxes, grid).to(start.device)
-            (objects, selection), _, redrawn = redraw_until_filled(
-                backend,
-                settings,
-                masks,
-                start,
-                checked_steps,
-                recheck_share,
-                recheck_tries,
+            rounds = redraw_rounds(
+                backend, settings, masks, start, object_steps, recheck_share, recheck_tries,
                 first_draw=noise_tries,
-            )
+            )  # fmt: skip
+            redrawn = redrawn_count(rounds)
+            picks = torch.stack([r.content for r in rounds]).argmax(dim=0).tolist()
+            passes = [r.result for r in rounds]
         else:
-            (objects, selection), _ = object_steps(start)
-    maps = selection.maps().cpu()
+            picks, passes = [0] * len(boxes), [object_steps(start)[0]]
+    tokens = backend.image_tokens(passes[0][0].latents).clone()
     pasted = torch.zeros(grid, dtype=torch.bool)
-    for region_map, box in zip(maps, selection.boxes, strict=True):
-        pasted |= cutout(region_map, box, keep_mass)
+    round_maps = [selection.maps().cpu() for _, selection in passes]
+    for box_index, pick in enumerate(picks):
+        objects, selection = passes[pick]
+        cut = cutout(round_maps[pick][box_index], selection.boxes[box_index], keep_mass)
+        cut_flat = cut.flatten().nonzero().flatten().to(tokens.device)
+        tokens[:, cut_flat] = backend.image_tokens(objects.latents)[:, cut_flat]
+        pasted |= cut
     flat = pasted.flatten().nonzero().flatten()
+    # The head reported is the one of the round most boxes came from.
+    selection = passes[max(sorted(set(picks)), key=picks.count)][1]
     assert selection.best is not None
     (kind, block), head_index = selection.best
     report = {"block": f"{kind} {block}", "head": head_index, "chosen_by": selection.chosen_by}
     return (
-        backend.image_tokens(objects.latents),
+        tokens,
         flat,
         flat,
         {"cutout_head": report, "boxes_redrawn": redrawn},

@@ -12,6 +12,7 @@ from scenewright.executor.attention import region_token_masks
 from scenewright.executor.box_noise import (
     DRAW_SEED_STRIDE,
     CleanPrediction,
+    box_centres,
     box_scores,
     committed_noise,
     redrawn_noise,
@@ -200,3 +201,35 @@ def test_the_box_pass_rechecks_its_boxes_at_the_switch(
     free = run_strategy("stitch:object_pass=free", backend, plan(), settings).sample.images
     free_with = run_strategy("stitch:object_pass=free:recheck_tries=2", backend, plan(), settings)
     assert torch.equal(free, free_with.sample.images) and len(calls) == 3
+
+
+def test_a_box_centre_is_the_box_eroded_by_a_token_the_image_edge_counting_as_outside() -> None:
+    grid = (8, 8)
+    masks = region_token_masks(
+        [(0.0, 0.0, 0.5, 0.375), (0.25, 0.25, 0.75, 0.75), (0.0, 0.5, 0.25, 0.75)], grid
+    ).flatten(1)
+    centres = box_centres(masks, grid).reshape(3, *grid)
+    # A 4x3 box at the image's corner keeps its middle: row 1, columns 1 and 2.
+    assert centres[0].nonzero().tolist() == [[1, 1], [1, 2]]
+    assert centres[1].nonzero().tolist() == [[3, 3], [3, 4], [4, 3], [4, 4]]
+    # A 2x2 box has no inside: it keeps itself.
+    assert torch.equal(centres[2], masks[2].reshape(grid))
+
+
+def test_the_centre_score_prefers_an_object_in_the_middle_of_its_box(backend: TinyBackend) -> None:
+    grid = backend.token_grid(64, 64)
+    masks = region_token_masks([(0.125, 0.125, 0.875, 0.875)], grid).flatten(1)
+    centre = box_centres(masks, grid)[0]
+    ring = masks[0] & ~centre
+    channels = backend.config.channels
+
+    def drawn(where: torch.Tensor) -> torch.Tensor:
+        tokens = torch.zeros(1, grid[0] * grid[1], channels)
+        tokens[:, where] = 1.0
+        return backend.from_image_tokens(tokens, 64, 64)
+
+    at_edge, in_middle = drawn(ring), drawn(centre)
+    # By the whole box the object on its edge stands out more (it covers more tokens) ...
+    assert box_scores(backend, at_edge, masks) > box_scores(backend, in_middle, masks)
+    # ... by the centre the object in the middle wins.
+    assert box_scores(backend, in_middle, masks, grid) > box_scores(backend, at_edge, masks, grid)

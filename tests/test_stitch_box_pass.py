@@ -17,6 +17,7 @@ from scenewright.executor.stitch import (
     _boxed_object_tokens,
     disjoint_groups,
     group_plan,
+    render_stitch,
     seam_tokens,
 )
 from scenewright.executor.strategies import run_strategy
@@ -224,3 +225,11 @@ def test_a_recheck_takes_each_box_from_the_round_where_it_holds_most(
     assert torch.equal(mixed[0, in_box[0]], once[0, in_box[0]])
     # Box 1 comes from the redrawn round: other tokens.
     assert not torch.allclose(mixed[0, in_box[1]], once[0, in_box[1]])
+
+
+def test_an_unknown_noise_score_is_a_named_error(backend: TinyBackend) -> None:
+    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
+    with pytest.raises(InvalidInputError, match="noise_score"):
+        run_strategy("stitch:object_pass=box:noise_score=middle", backend, _plan(APART), settings)
+    with pytest.raises(InvalidInputError, match="noise_score"):
+        render_stitch(backend, _plan(APART), settings, object_pass="box", noise_score="middle")

@@ -50,7 +50,13 @@ from scenewright.executor.attention import (
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.attention.masks import mass_cutout as cutout
 from scenewright.executor.attention.stitch import HeadSelection, head_scores
-from scenewright.executor.box_noise import CleanPrediction, committed_noise, redraw_rounds, redrawn_count
+from scenewright.executor.box_noise import (
+    NOISE_SCORES,
+    CleanPrediction,
+    committed_noise,
+    redraw_rounds,
+    redrawn_count,
+)
 from scenewright.executor.composition import (
     SCENE_PROMPTS,
     Region,
@@ -137,6 +143,7 @@ OPTIONS: dict[str, Bound] = {
     "recheck_share": Range(0.0, 1.0),
     "seam_fraction": Range(0.0, 1.0),
     "seam_between": Choice(SEAM_BETWEEN),
+    "noise_score": Choice(NOISE_SCORES),
 }
 
 
@@ -259,6 +266,7 @@ def _boxed_object_tokens(
     progress: bool,
     recheck_tries: int = 0,
     recheck_share: float = DEFAULT_RECHECK_SHARE,
+    noise_score: str = "box",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
     """The paper's object pass: every instance bound to its box in one latent, from noise picked
     box by box among ``noise_tries`` draws (see ``box_noise``), the boxes still empty at the
@@ -290,6 +298,7 @@ def _boxed_object_tokens(
             [mask, *([boost] if boost else []), *edits],
             boxes,
             noise_tries,
+            noise_score,
         )
 
         def object_steps(
@@ -444,6 +453,7 @@ def _box_pass_tokens(
     recheck_share: float,
     seam_fraction: float,
     seam_between: str,
+    noise_score: str = "box",
 ) -> tuple[torch.Tensor, int, dict[str, Any], list[SamplerHook]]:
     """Phase 1 of the box pass: the background pass to the switch, one object pass per group of
     disjoint boxes pasted into it, and the seam cut back to the background.
@@ -484,7 +494,7 @@ def _box_pass_tokens(
         group_tokens, sources, targets, group_found = _boxed_object_tokens(
             backend, plan if len(groups) == 1 else group_plan(plan, regions, group), object_settings,
             switch, keep_mass, background_prompt, image_attention, text_boost, noise_tries, pooled,
-            edits, hooks, progress, recheck_tries, recheck_share,
+            edits, hooks, progress, recheck_tries, recheck_share, noise_score,
         )  # fmt: skip
         tokens[:, targets.to(tokens.device)] = group_tokens[:, sources.to(tokens.device)]
         pasted[targets.to(tokens.device)] = True
@@ -522,6 +532,7 @@ def render_stitch(
     recheck_share: float = DEFAULT_RECHECK_SHARE,
     seam_fraction: float = 0.0,
     seam_between: str = DEFAULT_SEAM_BETWEEN,
+    noise_score: str = "box",
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
@@ -529,13 +540,18 @@ def render_stitch(
     ``image_attention``, ``text_boost``, ``guidance_steps``, ``region_guidance``, ``noise_tries``,
     ``pooled``, ``recheck_tries`` and ``recheck_share`` (regional's check, made at the switch; see
     executor.regional; the box pass's own pooled vector is the background prompt's), and
-    ``seam_fraction`` and ``seam_between`` (see ``SeamHold`` and ``seam_tokens``): a model that
+    ``seam_fraction`` and ``seam_between`` (see ``SeamHold`` and ``seam_tokens``) and
+    ``noise_score`` (how a box's noise draw is scored, ``box_noise.box_scores``): a model that
     skips CFG at high noise (the toy models) would otherwise draw its boxes unguided, since the
     object pass is exactly those first steps.
     The hold steps take them too (but the noise and the pooled vectors), with
     ``hold_image_attention``."""
     object_settings = box_settings(backend, settings, guidance_steps, region_guidance)
     check_pooled(backend, pooled)
+    if noise_score not in NOISE_SCORES:
+        raise InvalidInputError(
+            "noise_score", f"unknown noise score {noise_score!r}", f"use one of {', '.join(NOISE_SCORES)}"
+        )
     if object_pass not in OBJECT_PASSES:
         raise InvalidInputError(
             "object_pass", f"unknown object pass {object_pass!r}", f"use one of {', '.join(OBJECT_PASSES)}"
@@ -575,6 +591,7 @@ def render_stitch(
             keep_mass=keep_mass, image_attention=image_attention, text_boost=text_boost,
             noise_tries=int(noise_tries), pooled=pooled, recheck_tries=int(recheck_tries),
             recheck_share=recheck_share, seam_fraction=seam_fraction, seam_between=seam_between,
+            noise_score=noise_score,
         )  # fmt: skip
         finish_hooks = [*hooks, *seam_hooks]
     else:

@@ -227,19 +227,8 @@ def redrawn_count(rounds: Sequence[CheckedRound[Round]]) -> int:
     return sum(int(r.weak.sum()) for r in rounds[:-1])
 
 
-def redraw_until_filled(
-    backend: Backend,
-    settings: SamplingSettings,
-    masks: torch.Tensor,
-    noise: torch.Tensor,
-    render: Callable[[torch.Tensor], tuple[Round, torch.Tensor]],
-    share: float,
-    tries: int,
-    first_draw: int,
-) -> tuple[Round, torch.Tensor, int]:
-    """``redraw_rounds``, kept to one round: the one with the fewest weak boxes (the first among
-    equals), its starting noise and how many boxes were redrawn. For a render that goes on from
-    the check as one image; one that can take each box from another round uses the rounds."""
-    rounds = redraw_rounds(backend, settings, masks, noise, render, share, tries, first_draw)
-    best = min(rounds, key=lambda r: int(r.weak.sum()))
-    return best.result, best.noise, redrawn_count(rounds)
+def fullest_round(rounds: Sequence[CheckedRound[Round]]) -> CheckedRound[Round]:
+    """The round with the fewest weak boxes (the first among equals): what a render that goes on
+    from the check as one image keeps; one that can take each box from another round reads
+    every round's ``content``."""
+    return min(rounds, key=lambda r: int(r.weak.sum()))

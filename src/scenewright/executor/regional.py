@@ -38,7 +38,13 @@ from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites, region_token_masks
 from scenewright.executor.attention.masks import Box, box_to_tokens
-from scenewright.executor.box_noise import CleanPrediction, committed_noise, redraw_until_filled
+from scenewright.executor.box_noise import (
+    CleanPrediction,
+    committed_noise,
+    fullest_round,
+    redraw_rounds,
+    redrawn_count,
+)
 from scenewright.executor.composition import (
     SCENE_PROMPTS,
     conditional_rows,
@@ -324,16 +330,11 @@ def render_regional(
             latents = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
         grid = backend.token_grid(settings.height, settings.width)
         masks = region_token_masks(list(boxes), grid).to(latents.device)
-        checked, _, redraws = redraw_until_filled(
-            backend,
-            settings,
-            masks,
-            latents,
-            first_steps,
-            recheck_share,
-            int(recheck_tries),
+        rounds = redraw_rounds(
+            backend, settings, masks, latents, first_steps, recheck_share, int(recheck_tries),
             first_draw=int(noise_tries),
-        )
+        )  # fmt: skip
+        checked, redraws = fullest_round(rounds).result, redrawn_count(rounds)
         result = run(checked.latents, check, settings.steps)
     else:
         result = run(latents, 0, settings.steps)

@@ -13,10 +13,10 @@ from scenewright.executor.box_noise import (
     DRAW_SEED_STRIDE,
     CleanPrediction,
     box_centres,
+    box_content,
     box_scores,
     committed_noise,
     redrawn_noise,
-    weak_boxes,
 )
 from scenewright.executor.composition import sample_with_edits
 from scenewright.executor.regional import regional_edit, render_regional
@@ -123,11 +123,11 @@ def test_a_box_is_weak_when_almost_none_of_its_tokens_stand_out(backend: TinyBac
     tokens[0, first_token_of_box_1] = 0.9  # one token of box 1's 16 stands out (6%)
     tokens[0, masks[2]] = 0.2  # box 2: faint, under STANDOUT_CONTRAST of the strongest
     predicted = backend.from_image_tokens(tokens, 64, 64)
-    assert weak_boxes(backend, predicted, masks, share=0.1).tolist() == [False, True, True]
-    assert weak_boxes(backend, predicted, masks, share=0.05).tolist() == [False, False, True]
+    assert (box_content(backend, predicted, masks) < 0.1).tolist() == [False, True, True]
+    assert (box_content(backend, predicted, masks) < 0.05).tolist() == [False, False, True]
     tokens[0, masks[2]] = 0.5
     predicted = backend.from_image_tokens(tokens, 64, 64)
-    assert weak_boxes(backend, predicted, masks, share=0.1).tolist() == [False, False, False]
+    assert (box_content(backend, predicted, masks) < 0.1).tolist() == [False, False, False]
 
 
 def test_a_redrawn_box_takes_the_new_draw_except_where_a_kept_box_overlaps(backend: TinyBackend) -> None:

@@ -10,7 +10,7 @@ Gaussian draws, so the noise stays Gaussian; the cost is ``tries`` extra first s
 
 The first step cannot see everything: a box may draw its object for a few steps and lose it once
 its neighbours' tokens are let in, or draw a fragment that never becomes a shape. So a strategy
-may also look again later (``weak_boxes`` on the clean image a later step predicts) and give
+may also look again later (``box_content`` of the clean image a later step predicts) and give
 the boxes that hold almost nothing a fresh draw (``redrawn_noise``), sampling again from the start.
 """
 
@@ -161,12 +161,6 @@ def box_content(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor) 
     )
 
 
-def weak_boxes(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor, share: float) -> torch.Tensor:
-    """Which boxes' clean prediction holds almost nothing: under ``share`` of their tokens stand
-    out from the canvas (``box_content``)."""
-    return box_content(backend, predicted, masks) < share
-
-
 def redrawn_noise(
     backend: Backend,
     latents: torch.Tensor,
@@ -189,7 +183,7 @@ def redrawn_noise(
 @dataclass
 class CheckedRound(Generic[Round]):
     """One round of a recheck: what the render returned, the noise it started from and each box's
-    content at the check (``box_content``)."""
+    content at the check (``box_content``) and whether it was weak there (under the share)."""
 
     result: Round
     noise: torch.Tensor

@@ -19,7 +19,7 @@ Our additions, measured on the 16x16-token toy model (docs/benchmarks.md):
 - ``noise_tries``: each box's starting noise picked from a few draws by the first step's
   prediction (``box_noise``), since a box whose noise does not favour its object stays empty;
 - ``recheck_at``: at that share of the steps, a box whose predicted clean image is still empty
-  gets a fresh noise draw and the render starts again (``box_noise.weak_boxes``), since a box
+  gets a fresh noise draw and the render starts again (``box_noise.box_content``), since a box
   may lose its object after the first step, where ``noise_tries`` chose;
 - ``pooled="box"``: on FLUX-class models each box's tokens are modulated by its own prompt's
   pooled vector (``region_pooled``), since the scene's pooled vector names every object to every

@@ -23,9 +23,9 @@ from typing import Generic, TypeVar
 import torch
 
 from scenewright.backends.base import Backend, PromptEncoding
-from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit, region_token_masks
 from scenewright.executor.composition import sample_with_edits
+from scenewright.executor.options import require_choice
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, make_generator
 from scenewright.planner.plan import Box
 
@@ -119,10 +119,7 @@ def committed_noise(
     Each box takes the draw whose first step predicts the most content in it; smaller boxes are
     placed last, so where boxes overlap the smaller one keeps its choice. Tokens outside every
     box keep the run's own noise. ``score`` is one of ``NOISE_SCORES``."""
-    if score not in NOISE_SCORES:
-        raise InvalidInputError(
-            "noise_score", f"unknown noise score {score!r}", f"use one of {', '.join(NOISE_SCORES)}"
-        )
+    require_choice("noise_score", score, NOISE_SCORES)
     height, width = settings.height, settings.width
     draws = [
         backend.prepare_noise(1, height, width, make_generator(settings.seed + k * DRAW_SEED_STRIDE))

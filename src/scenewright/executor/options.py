@@ -43,3 +43,10 @@ class Choice:
 
 
 Bound = Range | Choice
+
+
+def require_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
+    """Refuse ``value`` unless it is one of ``choices``, naming ``field`` and the valid words: the
+    check for a function called directly, where ``Choice`` checks a parsed strategy name."""
+    if value not in choices:
+        raise InvalidInputError(field, f"unknown value {value!r}", f"use one of {', '.join(choices)}")

@@ -67,7 +67,7 @@ from scenewright.executor.composition import (
     scene_prompt,
 )
 from scenewright.executor.explain import concept_vectors
-from scenewright.executor.options import Bound, Choice, Range
+from scenewright.executor.options import Bound, Choice, Range, require_choice
 from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import (
     DEFAULT_IMAGE_ATTENTION,
@@ -410,10 +410,7 @@ def seam_tokens(
     embedded model came from boxes that only touch); instances of different objects are left alone,
     since telling them apart does not need a gap of canvas.
     """
-    if between not in SEAM_BETWEEN:
-        raise InvalidInputError(
-            "seam_between", f"unknown value {between!r}", f"use one of {', '.join(SEAM_BETWEEN)}"
-        )
+    require_choice("seam_between", between, SEAM_BETWEEN)
     masks = region_token_masks([r.box for r in regions], grid)
     seam = masks.sum(dim=0) >= 2
     if between == "overlap":
@@ -548,24 +545,10 @@ def render_stitch(
     ``hold_image_attention``."""
     object_settings = box_settings(backend, settings, guidance_steps, region_guidance)
     check_pooled(backend, pooled)
-    if noise_score not in NOISE_SCORES:
-        raise InvalidInputError(
-            "noise_score", f"unknown noise score {noise_score!r}", f"use one of {', '.join(NOISE_SCORES)}"
-        )
-    if object_pass not in OBJECT_PASSES:
-        raise InvalidInputError(
-            "object_pass", f"unknown object pass {object_pass!r}", f"use one of {', '.join(OBJECT_PASSES)}"
-        )
-    if seam_between not in SEAM_BETWEEN:
-        raise InvalidInputError(
-            "seam_between", f"unknown value {seam_between!r}", f"use one of {', '.join(SEAM_BETWEEN)}"
-        )
-    if finish_prompt not in FINISH_PROMPTS:
-        raise InvalidInputError(
-            "finish_prompt",
-            f"unknown finish prompt {finish_prompt!r}",
-            f"use one of {', '.join(FINISH_PROMPTS)}",
-        )
+    require_choice("noise_score", noise_score, NOISE_SCORES)
+    require_choice("object_pass", object_pass, OBJECT_PASSES)
+    require_choice("seam_between", seam_between, SEAM_BETWEEN)
+    require_choice("finish_prompt", finish_prompt, FINISH_PROMPTS)
     regions = plan_regions(plan)
     if not regions:
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
@@ -607,12 +590,7 @@ def render_stitch(
     # ring" into two green rings) before the objects are settled.
     hold = min(settings.steps - switch, round(hold_fraction * settings.steps))
     if hold > 0:
-        if hold_image_attention not in HOLD_IMAGE_ATTENTION:
-            raise InvalidInputError(
-                "hold_image_attention",
-                f"unknown value {hold_image_attention!r}",
-                f"use one of {', '.join(HOLD_IMAGE_ATTENTION)}",
-            )
+        require_choice("hold_image_attention", hold_image_attention, HOLD_IMAGE_ATTENTION)
         held_attention = image_attention if hold_image_attention == "same" else hold_image_attention
         held, held_negative, region = regional_edit(backend, plan, settings, image_attention=held_attention)
         region = replace(region, sites=Sites.make(steps=(switch, switch + hold)))

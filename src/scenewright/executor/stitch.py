@@ -332,14 +332,14 @@ def _boxed_object_tokens(
             passes = [r.result for r in rounds]
         else:
             picks, passes = [0] * len(boxes), [object_steps(start)[0]]
-    tokens = backend.image_tokens(passes[0][0].latents).clone()
-    pasted = torch.zeros(grid, dtype=torch.bool)
+    round_tokens = [backend.image_tokens(objects.latents) for objects, _ in passes]
     round_maps = [selection.maps().cpu() for _, selection in passes]
+    tokens = round_tokens[0].clone()
+    pasted = torch.zeros(grid, dtype=torch.bool)
     for box_index, pick in enumerate(picks):
-        objects, selection = passes[pick]
-        cut = cutout(round_maps[pick][box_index], selection.boxes[box_index], keep_mass)
+        cut = cutout(round_maps[pick][box_index], passes[pick][1].boxes[box_index], keep_mass)
         cut_flat = cut.flatten().nonzero().flatten().to(tokens.device)
-        tokens[:, cut_flat] = backend.image_tokens(objects.latents)[:, cut_flat]
+        tokens[:, cut_flat] = round_tokens[pick][:, cut_flat]
         pasted |= cut
     flat = pasted.flatten().nonzero().flatten()
     # The head reported is the one of the round most boxes came from.

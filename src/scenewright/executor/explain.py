@@ -30,6 +30,7 @@ from scenewright.backends.base import Backend, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import CaptureMaps, ConceptAttention, Edit, Sites, attention_engine
 from scenewright.executor.composition import conditional_rows, instance_prompt, noun_tokens, scene_prompt
+from scenewright.executor.options import require_choice
 from scenewright.executor.sampler import SamplingSettings, make_generator, sample
 from scenewright.planner.plan import Plan, PlanObject
 
@@ -61,14 +62,8 @@ class MapReading:
     floor: float = FLOOR_QUANTILE
 
     def __post_init__(self) -> None:
-        if self.reader not in READERS:
-            raise InvalidInputError(
-                "maps.reader", f"unknown reader {self.reader!r}", f"use one of {', '.join(READERS)}"
-            )
-        if self.blocks not in BLOCK_CHOICES:
-            raise InvalidInputError(
-                "maps.blocks", f"unknown blocks {self.blocks!r}", f"use one of {', '.join(BLOCK_CHOICES)}"
-            )
+        require_choice("maps.reader", self.reader, READERS)
+        require_choice("maps.blocks", self.blocks, BLOCK_CHOICES)
         if not 0 <= self.floor < 1:
             raise InvalidInputError(
                 "maps.floor", f"{self.floor} is not a quantile below the top", "use a value in [0, 1)"

@@ -23,7 +23,6 @@ import torch
 
 from scenewright.arrays import to_numpy
 from scenewright.backends.base import Backend, PromptEncoding
-from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import (
     AttentionBias,
     CaptureMaps,
@@ -33,7 +32,7 @@ from scenewright.executor.attention import (
     numina_delta,
 )
 from scenewright.executor.composition import conditional_rows, noun_tokens, sample_with_edits
-from scenewright.executor.options import Bound, Choice, Range
+from scenewright.executor.options import Bound, Choice, Range, require_choice
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, sample
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.count_layout import build_count_layout
@@ -100,10 +99,7 @@ def render_numina(
     bias_words: str = "noun",
 ) -> RenderResult:
     """Render ``plan`` with each object's instance count steered to what the plan asks."""
-    if bias_words not in BIAS_WORDS:
-        raise InvalidInputError(
-            "bias_words", f"unknown value {bias_words!r}", f"use one of {', '.join(BIAS_WORDS)}"
-        )
+    require_choice("bias_words", bias_words, BIAS_WORDS)
     encoding = backend.encode_prompts([plan.global_prompt])
     targets = [(i, obj, noun_tokens(encoding, 0, obj.name)) for i, obj in enumerate(plan.objects)]
     targets = [(i, obj, tokens) for i, obj, tokens in targets if tokens]

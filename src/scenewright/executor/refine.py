@@ -38,7 +38,7 @@ from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.composition import sample_with_edits
 from scenewright.executor.explain import image_tensor, read_object_maps
 from scenewright.executor.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
-from scenewright.executor.options import Bound, Choice, Range
+from scenewright.executor.options import Bound, Choice, Range, require_choice
 from scenewright.executor.refine_story import explain_outcome, explain_round
 from scenewright.executor.regional import regional_edit, text_boost_edit
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, make_generator
@@ -353,10 +353,7 @@ def render_refine(
     if isinstance(verifier, DetectorVerifier):
         detector = verifier
         verifier = "detector"
-    if verifier not in VERIFIERS:
-        raise InvalidInputError(
-            "verifier", f"unknown verifier {verifier!r}", f"use one of {', '.join(VERIFIERS)}"
-        )
+    require_choice("verifier", verifier, VERIFIERS)
     verifier = resolve_verifier(verifier, backend, detector)
     if verifier == "detector" and detector is None:
         raise InvalidInputError(

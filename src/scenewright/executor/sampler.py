@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from scenewright.backends.base import Backend, BlockRef, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError, RenderCancelled
+from scenewright.executor.options import require_choice
 
 # Flow-matching samplers converge in tens of steps; thousands only burn time (and 100,000 hangs).
 MAX_STEPS = 1000
@@ -83,10 +84,7 @@ GUIDANCE_STEPS = ("model", "all")
 def settings_guided_on(settings: SamplingSettings, guidance_steps: str) -> SamplingSettings:
     """``settings`` with CFG on every step when ``guidance_steps`` is "all" (a CFG model only; a
     guidance-distilled one has no unconditional pass to add, and ignores it)."""
-    if guidance_steps not in GUIDANCE_STEPS:
-        raise InvalidInputError(
-            "guidance_steps", f"unknown value {guidance_steps!r}", f"use one of {', '.join(GUIDANCE_STEPS)}"
-        )
+    require_choice("guidance_steps", guidance_steps, GUIDANCE_STEPS)
     if guidance_steps == "model":
         return settings
     return replace(settings, guidance_max_sigma=1.0)

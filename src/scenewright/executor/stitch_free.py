@@ -25,6 +25,7 @@ from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit
 from scenewright.executor.attention.masks import box_to_tokens, mass_cutout
 from scenewright.executor.composition import Region, plan_regions, sample_with_edits
+from scenewright.executor.options import require_choice
 from scenewright.executor.placement import (
     DEFAULT_FILL,
     CleanAndNoise,
@@ -158,10 +159,7 @@ def free_object_tokens(
     Returns the background's latents at the switch step with every instance pasted, as image
     tokens (1, N, C), how many tokens the paste changed, and the report.
     """
-    if placement not in PLACEMENTS:
-        raise InvalidInputError(
-            "placement", f"unknown placement {placement!r}", f"use one of {', '.join(PLACEMENTS)}"
-        )
+    require_choice("placement", placement, PLACEMENTS)
     if not 0 < fill <= 1:
         raise InvalidInputError(
             "fill", f"{fill} is not a share of the box", "use a value in (0, 1], e.g. 0.8"

@@ -26,6 +26,7 @@ from scenewright.executor.attention.masks import (
 from scenewright.executor.attention.reading import READ_BUDGET_BYTES, text_mass, token_weights
 from scenewright.executor.attention.schedules import Schedule, Site, Sites, constant, taca_gamma
 from scenewright.executor.attention.view import EngineView
+from scenewright.executor.options import require_choice
 
 
 @dataclass
@@ -83,12 +84,7 @@ class RegionMask(Edit):
             raise InvalidInputError(
                 "regions", f"{len(self.text_spans)} prompts for {len(self.shapes)} shapes", "give one each"
             )
-        if self.image_attention not in IMAGE_ATTENTION_MODES:
-            raise InvalidInputError(
-                "image_attention",
-                f"unknown value {self.image_attention!r}",
-                f"use one of {', '.join(IMAGE_ATTENTION_MODES)}",
-            )
+        require_choice("image_attention", self.image_attention, IMAGE_ATTENTION_MODES)
         if not 0.0 <= self.base_ratio <= 1.0:
             raise InvalidInputError("base_ratio", f"{self.base_ratio} is outside [0, 1]", "use 0.2 to 0.7")
 

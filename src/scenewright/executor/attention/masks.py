@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from scenewright.errors import InvalidInputError
+from scenewright.executor.options import require_choice
 
 # A box is (x0, y0, x1, y1) as fractions of the image width and height; a pixel mask is (H, W).
 Box = tuple[float, float, float, float]
@@ -117,12 +118,7 @@ class RegionLayout:
         read the image tokens of the ``background`` regions (one way: the background never reads
         the boxes), so a region sees the empty canvas around it without seeing the other objects.
         """
-        if image_attention not in IMAGE_ATTENTION_MODES:
-            raise InvalidInputError(
-                "image_attention",
-                f"unknown value {image_attention!r}",
-                f"use one of {', '.join(IMAGE_ATTENTION_MODES)}",
-            )
+        require_choice("image_attention", image_attention, IMAGE_ATTENTION_MODES)
         open_image = image_attention == "all"
         n_regions = image_masks.shape[0]
         if n_regions != len(text_spans):

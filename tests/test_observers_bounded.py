@@ -32,7 +32,7 @@ from scenewright.executor.attention.stitch import HeadSelection, head_scores
 from scenewright.executor.composition import conditional_rows, encode_sequence, plan_regions
 from scenewright.executor.explain import concept_vectors
 from scenewright.executor.sampler import SamplingSettings, sample
-from scenewright.executor.stitch import cutout_head
+from scenewright.executor.stitch.box_pass import cutout_head
 from scenewright.planner.plan import Plan, PlanObject
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "scenewright"

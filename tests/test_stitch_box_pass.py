@@ -12,14 +12,9 @@ from scenewright.executor import box_noise
 from scenewright.executor.attention import region_token_masks
 from scenewright.executor.composition import plan_regions
 from scenewright.executor.sampler import SamplingSettings, StepContext
-from scenewright.executor.stitch import (
-    SeamHold,
-    _boxed_object_tokens,
-    disjoint_groups,
-    group_plan,
-    render_stitch,
-    seam_tokens,
-)
+from scenewright.executor.stitch import render_stitch
+from scenewright.executor.stitch.box_pass import _boxed_object_tokens, disjoint_groups, group_plan
+from scenewright.executor.stitch.hold import SeamHold, seam_tokens
 from scenewright.executor.strategies import run_strategy
 from scenewright.planner.plan import Plan, PlanObject
 

@@ -179,7 +179,7 @@ def test_numina_bias_words_changes_the_render_and_is_checked(
 
 
 def test_stitch_cutout_stays_in_the_box_and_keeps_the_mass() -> None:
-    from scenewright.executor.stitch import cutout
+    from scenewright.executor.stitch.box_pass import cutout
 
     attention = torch.zeros(8, 8)
     attention[2, 2], attention[2, 3], attention[6, 6] = 5.0, 1.0, 100.0  # (6, 6) lies outside the box
@@ -192,7 +192,7 @@ def test_stitch_cutout_stays_in_the_box_and_keeps_the_mass() -> None:
 
 
 def test_stitch_chooses_the_head_that_agrees_with_the_reference() -> None:
-    from scenewright.executor.stitch import choose_head
+    from scenewright.executor.stitch.box_pass import choose_head
 
     generator = torch.Generator().manual_seed(0)
     boxes = [torch.zeros(8, 8, dtype=torch.bool), torch.zeros(8, 8, dtype=torch.bool)]
@@ -378,7 +378,7 @@ def test_regions_fill_the_unboxed_space_with_the_model_s_background_prompt() -> 
 
 def test_free_stitch_moves_a_footprint_onto_its_box_centre() -> None:
     from scenewright.executor.attention.masks import box_to_tokens
-    from scenewright.executor.stitch_free import translate_into_box
+    from scenewright.executor.stitch.free_pass import translate_into_box
 
     footprint = torch.zeros(8, 8)
     footprint[1:3, 1:3] = 1.0  # an object in the top-left corner, centred at (2, 2)
@@ -397,7 +397,7 @@ def test_free_stitch_moves_a_footprint_onto_its_box_centre() -> None:
 
 
 def test_free_stitch_keeps_the_strongest_instance_where_two_land() -> None:
-    from scenewright.executor.stitch_free import strongest_per_target
+    from scenewright.executor.stitch.free_pass import strongest_per_target
 
     sources = torch.tensor([100, 101, 200, 201])
     targets = torch.tensor([5, 6, 6, 7])
@@ -430,14 +430,14 @@ def test_free_stitch_runs_one_row_per_instance_and_checks_its_option(
         run_strategy("stitch:object_fraction=1.0", backend, plan, settings)
     # "auto" (the default) takes the free pass on a coarse grid (4x4 tokens here), the box pass on a fine one.
     assert run_strategy("stitch", backend, plan, settings).report["object_pass"] == "free"
-    from scenewright.executor import stitch
+    from scenewright.executor.stitch import render
 
-    monkeypatch.setattr(stitch, "FREE_PASS_MAX_GRID", 2)
+    monkeypatch.setattr(render, "FREE_PASS_MAX_GRID", 2)
     assert run_strategy("stitch", backend, plan, settings).report["object_pass"] == "box"
 
 
 def test_footprint_spread_tells_a_formed_object_from_a_faint_haze() -> None:
-    from scenewright.executor.stitch_free import MAX_SPREAD, footprint_spread
+    from scenewright.executor.stitch.free_pass import MAX_SPREAD, footprint_spread
 
     formed = torch.full((64,), 0.01)
     formed[[9, 10, 17, 18]] = 1.0
@@ -449,20 +449,20 @@ def test_footprint_spread_tells_a_formed_object_from_a_faint_haze() -> None:
 def test_free_stitch_redraws_a_row_that_drew_nothing(
     backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scenewright.executor import stitch_free
+    from scenewright.executor.stitch import free_pass
 
     settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=6)
-    monkeypatch.setattr(stitch_free, "MAX_SPREAD", 0.0)  # every row looks unformed: both redraws run
+    monkeypatch.setattr(free_pass, "MAX_SPREAD", 0.0)  # every row looks unformed: both redraws run
     seeds: list[int] = []
-    original = stitch_free._object_rows
+    original = free_pass._object_rows
 
     def recording(*args: object, **kwargs: object) -> object:
         seeds.append(args[4])  # type: ignore[arg-type]
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(stitch_free, "_object_rows", recording)
+    monkeypatch.setattr(free_pass, "_object_rows", recording)
     result = run_strategy("stitch:object_pass=free", backend, two_object_plan(), settings)
-    assert seeds == [6, 6 + stitch_free.REDRAW_SEED_STEP, 6 + 2 * stitch_free.REDRAW_SEED_STEP]
+    assert seeds == [6, 6 + free_pass.REDRAW_SEED_STEP, 6 + 2 * free_pass.REDRAW_SEED_STEP]
     assert len(result.report["redrawn"]) == 2 and set(result.report["redrawn"]) <= {0, 1, 2}
     assert torch.isfinite(result.sample.images).all()
 
@@ -519,11 +519,11 @@ def test_stitch_finishes_with_the_objects_on_a_model_without_layout_words(backen
 def test_free_stitch_runs_its_object_rows_on_a_coarser_schedule_to_the_same_noise(
     backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scenewright.executor import stitch_free
     from scenewright.executor.sampler import SamplerHook
-    from scenewright.executor.stitch_free import switch_sigma
+    from scenewright.executor.stitch import free_pass
+    from scenewright.executor.stitch.free_pass import switch_sigma
 
-    monkeypatch.setattr(stitch_free, "MAX_SPREAD", 1.0)  # no redraws: one run of the rows
+    monkeypatch.setattr(free_pass, "MAX_SPREAD", 1.0)  # no redraws: one run of the rows
 
     class Schedules(SamplerHook):
         def __init__(self) -> None:

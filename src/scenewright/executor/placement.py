@@ -1,6 +1,6 @@
 """Moving a partly drawn object into a box at the latent's own resolution, shrunk to fit.
 
-Stitch's free pass (:mod:`scenewright.executor.stitch_free`) draws each object alone on the
+Stitch's free pass (:mod:`scenewright.executor.stitch.free_pass`) draws each object alone on the
 whole canvas. Moving its tokens by whole tokens keeps the size the model chose, which is the size
 of a lone object: copies of it in the small neighbouring boxes of "five blue squares" touch and
 merge. Here the move happens on the clean-image estimate instead, in the finest spatial layout

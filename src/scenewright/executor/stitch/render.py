@@ -1,0 +1,215 @@
+"""Stitch's two phases end to end: the object pass chosen, the switch, the hold and the finish."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from scenewright.backends.base import Backend
+from scenewright.errors import InvalidInputError
+from scenewright.executor.attention import (
+    Edit,
+    Sites,
+)
+from scenewright.executor.box_noise import (
+    NOISE_SCORES,
+)
+from scenewright.executor.composition import (
+    SCENE_PROMPTS,
+    plan_regions,
+    sample_with_edits,
+    scene_prompt,
+)
+from scenewright.executor.options import Bound, Choice, Range, require_choice
+from scenewright.executor.placement import DEFAULT_FILL
+from scenewright.executor.regional import (
+    DEFAULT_IMAGE_ATTENTION,
+    DEFAULT_RECHECK_SHARE,
+    DEFAULT_TEXT_BOOST,
+    POOLED_CHOICES,
+    box_settings,
+    check_pooled,
+    regional_edit,
+    text_boost_edit,
+)
+from scenewright.executor.sampler import (
+    GUIDANCE_STEPS,
+    SamplerHook,
+    SamplingSettings,
+)
+from scenewright.executor.stitch.box_pass import box_pass_tokens
+from scenewright.executor.stitch.free_pass import DEFAULT_PLACEMENT, PLACEMENTS, free_object_tokens
+from scenewright.executor.stitch.hold import DEFAULT_SEAM_BETWEEN, SEAM_BETWEEN
+from scenewright.executor.vanilla import RenderResult, render_vanilla
+from scenewright.planner.plan import Plan
+
+# Phase 1's share of the steps when ``object_fraction`` is left negative: per object pass, each
+# the best of a sweep on the toy-world benchmark (docs/benchmarks.md). The free pass must switch
+# later: before half the steps the global prompt still re-binds the moved objects' colours.
+DEFAULT_OBJECT_FRACTION = -1.0
+BOX_OBJECT_FRACTION = 0.2
+FREE_OBJECT_FRACTION = 0.5
+DEFAULT_KEEP_MASS = 0.95
+DEFAULT_HOLD_FRACTION = 0.0
+FINISH_PROMPTS = SCENE_PROMPTS
+DEFAULT_FINISH_PROMPT = "auto"
+# The free pass's object rows on a coarser schedule (``object_steps`` of them reach the switch's
+# noise level): -1 takes FIT_OBJECT_STEPS with the "fit" placement (three-object cases of the
+# benchmark: 1.13x vanilla's time, against 1.77x on the full schedule), the full one otherwise.
+DEFAULT_OBJECT_STEPS = -1
+FIT_OBJECT_STEPS = 6
+OBJECT_PASSES = ("auto", "box", "free")
+# Image attention while the pasted objects are held to their prompts: "same" as the object pass,
+# or "all" (open across boxes: the layout is set by then, and on the 16x16-token model a box a
+# few tokens wide draws its shape with the whole image's help; see regional's open_image_after).
+HOLD_IMAGE_ATTENTION = ("same", "region", "context", "all")
+DEFAULT_OBJECT_PASS = "auto"
+# "auto" takes the free pass on token grids at most this many tokens a side: there a box is two or
+# three tokens wide and a model cannot draw a whole object inside it alone (measured on the
+# embedded model, docs/benchmarks.md); on FLUX and SD3 grids (64 and more) the paper's box pass.
+FREE_PASS_MAX_GRID = 16
+# What ``stitch:key=value`` may set (checked when the name is parsed); a negative object_fraction
+# or object_steps takes the default.
+OPTIONS: dict[str, Bound] = {
+    "object_fraction": Range(-1.0, 0.95),
+    "keep_mass": Range(0.05, 1.0),
+    "hold_fraction": Range(0.0, 1.0),
+    "image_attention": Choice(("region", "context", "all")),
+    "text_boost": Range(0.0, 10.0),
+    "object_pass": Choice(OBJECT_PASSES),
+    "placement": Choice(PLACEMENTS),
+    "fill": Range(0.05, 1.0),
+    "finish_prompt": Choice(FINISH_PROMPTS),
+    "object_steps": Range(-1, 1000),
+    "guidance_steps": Choice(GUIDANCE_STEPS),
+    "hold_image_attention": Choice(HOLD_IMAGE_ATTENTION),
+    "region_guidance": Range(0.0, 30.0),
+    "noise_tries": Range(1, 16),
+    "pooled": Choice(POOLED_CHOICES),
+    "recheck_tries": Range(0, 8),
+    "recheck_share": Range(0.0, 1.0),
+    "seam_fraction": Range(0.0, 1.0),
+    "seam_between": Choice(SEAM_BETWEEN),
+    "noise_score": Choice(NOISE_SCORES),
+}
+
+
+def finish_prompt_text(backend: Backend, plan: Plan, finish_prompt: str) -> str:
+    """Phase 2's prompt (see ``scene_prompt``; naming the objects took position 80% -> 92% on
+    the embedded model's benchmark, docs/benchmarks.md)."""
+    return scene_prompt(backend, plan, finish_prompt)
+
+
+def render_stitch(
+    backend: Backend,
+    plan: Plan,
+    settings: SamplingSettings,
+    *,
+    hooks: Sequence[SamplerHook] = (),
+    edits: Sequence[Edit] = (),
+    progress: bool = False,
+    object_fraction: float = DEFAULT_OBJECT_FRACTION,
+    keep_mass: float = DEFAULT_KEEP_MASS,
+    hold_fraction: float = DEFAULT_HOLD_FRACTION,
+    image_attention: str = DEFAULT_IMAGE_ATTENTION,
+    object_pass: str = DEFAULT_OBJECT_PASS,
+    placement: str = DEFAULT_PLACEMENT,
+    fill: float = DEFAULT_FILL,
+    finish_prompt: str = DEFAULT_FINISH_PROMPT,
+    object_steps: int = DEFAULT_OBJECT_STEPS,
+    text_boost: float = DEFAULT_TEXT_BOOST,
+    guidance_steps: str = "model",
+    hold_image_attention: str = "same",
+    region_guidance: float = 0.0,
+    noise_tries: int = 1,
+    pooled: str = "scene",
+    recheck_tries: int = 0,
+    recheck_share: float = DEFAULT_RECHECK_SHARE,
+    seam_fraction: float = 0.0,
+    seam_between: str = DEFAULT_SEAM_BETWEEN,
+    noise_score: str = "box",
+) -> RenderResult:
+    """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
+    their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
+    token grids, box elsewhere; the report says which ran). The box pass takes regional's
+    ``image_attention``, ``text_boost``, ``guidance_steps``, ``region_guidance``, ``noise_tries``,
+    ``pooled``, ``recheck_tries`` and ``recheck_share`` (regional's check, made at the switch; see
+    executor.regional; the box pass's own pooled vector is the background prompt's), and
+    ``seam_fraction`` and ``seam_between`` (see ``SeamHold`` and ``seam_tokens``) and
+    ``noise_score`` (how a box's noise draw is scored, ``box_noise.box_scores``): a model that
+    skips CFG at high noise (the toy models) would otherwise draw its boxes unguided, since the
+    object pass is exactly those first steps.
+    The hold steps take them too (but the noise and the pooled vectors), with
+    ``hold_image_attention``."""
+    object_settings = box_settings(backend, settings, guidance_steps, region_guidance)
+    check_pooled(backend, pooled)
+    require_choice("noise_score", noise_score, NOISE_SCORES)
+    require_choice("object_pass", object_pass, OBJECT_PASSES)
+    require_choice("seam_between", seam_between, SEAM_BETWEEN)
+    require_choice("finish_prompt", finish_prompt, FINISH_PROMPTS)
+    regions = plan_regions(plan)
+    if not regions:
+        fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
+        fallback.report["note"] = "no boxes in the plan: rendered without stitching"
+        return fallback
+    if object_pass == "auto":
+        grid = backend.token_grid(settings.height, settings.width)
+        object_pass = "free" if max(grid) <= FREE_PASS_MAX_GRID else "box"
+    if object_fraction < 0:
+        object_fraction = FREE_OBJECT_FRACTION if object_pass == "free" else BOX_OBJECT_FRACTION
+    if object_fraction >= 1:
+        raise InvalidInputError(
+            "object_fraction", f"{object_fraction} leaves no steps to finish the image", "use 0.1 to 0.7"
+        )
+    switch = max(1, round(object_fraction * settings.steps))
+    if object_steps < 0:
+        object_steps = FIT_OBJECT_STEPS if placement == "fit" else 0
+    background_prompt = plan.background or backend.defaults.background_prompt
+    finish_hooks = list(hooks)
+    if object_pass == "box":
+        tokens, pasted_tokens, found, seam_hooks = box_pass_tokens(
+            backend, plan, settings, object_settings, switch, background_prompt, edits, hooks, progress,
+            keep_mass=keep_mass, image_attention=image_attention, text_boost=text_boost,
+            noise_tries=int(noise_tries), pooled=pooled, recheck_tries=int(recheck_tries),
+            recheck_share=recheck_share, seam_fraction=seam_fraction, seam_between=seam_between,
+            noise_score=noise_score,
+        )  # fmt: skip
+        finish_hooks = [*hooks, *seam_hooks]
+    else:
+        tokens, pasted_tokens, found = free_object_tokens(
+            backend, plan, settings, switch, keep_mass, background_prompt, edits, hooks, progress,
+            placement=placement, fill=fill, object_steps=object_steps,
+        )  # fmt: skip
+    start = backend.from_image_tokens(tokens, settings.height, settings.width)
+
+    # Our addition to Stitch: keep each pasted object bound to its prompt (regional attention with
+    # the base prompt blended in) for ``hold_fraction`` more steps, so that the global prompt
+    # cannot re-bind attributes (a model weak at composition turns "a cyan heart and a green
+    # ring" into two green rings) before the objects are settled.
+    hold = min(settings.steps - switch, round(hold_fraction * settings.steps))
+    if hold > 0:
+        require_choice("hold_image_attention", hold_image_attention, HOLD_IMAGE_ATTENTION)
+        held_attention = image_attention if hold_image_attention == "same" else hold_image_attention
+        held, held_negative, region = regional_edit(backend, plan, settings, image_attention=held_attention)
+        region = replace(region, sites=Sites.make(steps=(switch, switch + hold)))
+        boost = text_boost_edit(backend, held, region, settings, text_boost)
+        start = sample_with_edits(
+            backend, held, object_settings, [region, *([boost] if boost else []), *edits],
+            negative=held_negative, hooks=finish_hooks, latents=start, start_step=switch, max_steps=switch + hold,
+            decode=False, progress=progress,
+        ).latents  # fmt: skip
+    finish_text = finish_prompt_text(backend, plan, finish_prompt)
+    result = sample_with_edits(
+        backend, backend.encode_prompts([finish_text]), settings, edits,
+        hooks=finish_hooks, latents=start, start_step=switch + hold, progress=progress,
+    )  # fmt: skip
+    image = backend.to_pil(result.images)[0]
+    report = {
+        "object_pass": object_pass, "switch_step": switch, "hold_steps": hold,
+        "finish_prompt": finish_text, "pasted_tokens": pasted_tokens, "objects": len(regions), **found,
+    }  # fmt: skip
+    if object_pass == "box":
+        report["pooled"] = pooled
+    return RenderResult(
+        image=image, plan=plan, settings=settings, strategy="stitch", sample=result, report=report
+    )

@@ -13,8 +13,8 @@ from scenewright.executor.attention import region_token_masks
 from scenewright.executor.composition import plan_regions
 from scenewright.executor.sampler import SamplingSettings, StepContext
 from scenewright.executor.stitch import render_stitch
-from scenewright.executor.stitch.box_pass import _boxed_object_tokens, disjoint_groups, group_plan
-from scenewright.executor.stitch.hold import SeamHold, seam_tokens
+from scenewright.executor.stitch.box_pass import disjoint_groups, group_plan, object_pass
+from scenewright.executor.stitch.hold import BackgroundHold, canvas_tokens, seam_tokens
 from scenewright.executor.strategies import run_strategy
 from scenewright.planner.plan import Plan, PlanObject
 
@@ -117,7 +117,7 @@ def test_the_seam_follows_the_background_until_its_last_step(backend: TinyBacken
     tokens = torch.randn(1, rows * cols, backend.config.channels)
     seam = torch.tensor([3, 7])
     clean = torch.randn_like(tokens)
-    hold = SeamHold(backend, seam, tokens, clean, sigma=0.8, until_step=4)
+    hold = BackgroundHold(backend, seam, tokens, clean, sigma=0.8, until_step=4)
     noise = (tokens - 0.2 * clean) / 0.8
     latents = backend.from_image_tokens(torch.randn_like(tokens), height, width)
     ctx = StepContext(
@@ -175,13 +175,13 @@ def test_the_seam_is_held_through_the_hold_steps_too(
     # The hold steps come right after the switch; a seam released there and imposed again after
     # them would jolt the image.
     seen: list[int] = []
-    original = SeamHold.after_step
+    original = BackgroundHold.after_step
 
-    def watched(self: SeamHold, ctx: StepContext, latents: torch.Tensor) -> torch.Tensor | None:
+    def watched(self: BackgroundHold, ctx: StepContext, latents: torch.Tensor) -> torch.Tensor | None:
         seen.append(ctx.step)
         return original(self, ctx, latents)
 
-    monkeypatch.setattr(SeamHold, "after_step", watched)
+    monkeypatch.setattr(BackgroundHold, "after_step", watched)
     settings = SamplingSettings(32, 32, steps=10, guidance=3.0, seed=1)
     result = run_strategy(
         "stitch:object_pass=box:seam_fraction=0.5:hold_fraction=0.2", backend, _plan(OVERLAPPING), settings
@@ -194,11 +194,11 @@ def test_the_seam_is_held_through_the_hold_steps_too(
 def _object_pass(backend: TinyBackend, plan: Plan, recheck_tries: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The box pass's object tokens at the switch and the flat tokens it pastes."""
     settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
-    tokens, sources, _, _ = _boxed_object_tokens(
+    done = object_pass(
         backend, plan, settings, 2, 1.0, "a black background", "context", 0.0, 1, "scene", (), (), False,
         recheck_tries=recheck_tries, recheck_share=0.5,
     )  # fmt: skip
-    return tokens, sources
+    return done.tokens, done.pasted
 
 
 def test_a_recheck_takes_each_box_from_the_round_where_it_holds_most(
@@ -228,3 +228,54 @@ def test_an_unknown_noise_score_is_a_named_error(backend: TinyBackend) -> None:
         run_strategy("stitch:object_pass=box:noise_score=middle", backend, _plan(APART), settings)
     with pytest.raises(InvalidInputError, match="noise_score"):
         render_stitch(backend, _plan(APART), settings, object_pass="box", noise_score="middle")
+
+
+def test_the_canvas_and_the_seam_are_held_each_for_its_own_share_of_the_steps(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held: list[tuple[torch.Tensor, int]] = []
+    original = BackgroundHold.__init__
+
+    def recording(self: BackgroundHold, backend: TinyBackend, seam: torch.Tensor, *rest: object) -> None:
+        original(self, backend, seam, *rest)  # type: ignore[arg-type]
+        held.append((seam.cpu(), self.until_step))
+
+    monkeypatch.setattr(BackgroundHold, "__init__", recording)
+    settings = SamplingSettings(32, 32, steps=10, guidance=3.0, seed=1)
+    plan = _plan(OVERLAPPING)
+    result = run_strategy(
+        "stitch:object_pass=box:seam_fraction=0.2:canvas_fraction=0.6", backend, plan, settings
+    )
+    switch = result.report["switch_step"]
+    regions = plan_regions(plan)
+    grid = backend.token_grid(32, 32)
+    (seam, seam_until), (canvas, canvas_until) = held
+    assert (seam_until, canvas_until) == (switch + 2, switch + 6)
+    assert torch.equal(seam, seam_tokens(regions, grid).nonzero().flatten())
+    assert torch.equal(canvas, canvas_tokens(regions, grid).nonzero().flatten())
+    assert canvas.numel() > 0
+    unheld = run_strategy("stitch:object_pass=box:seam_fraction=0.2", backend, plan, settings)
+    assert not torch.allclose(unheld.sample.images, result.sample.images)
+
+
+def test_an_empty_box_borrows_its_siblings_draft_and_the_report_counts_it(
+    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
+    # Two circles and a star, all apart: one object pass; the second circle and the star are
+    # scripted empty at the switch. Only the circle has a sibling to borrow from.
+    plan = _plan([(0.0, 0.0, 0.4, 0.4), (0.6, 0.0, 1.0, 0.4), (0.3, 0.6, 0.7, 1.0)])
+
+    def content(backend: TinyBackend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([0.9, 0.0, 0.0])
+
+    monkeypatch.setattr(box_noise, "box_content", content)
+    plain = run_strategy("stitch:object_pass=box", backend, plan, settings)
+    borrowed = run_strategy("stitch:object_pass=box:borrow_share=0.35", backend, plan, settings)
+    assert "boxes_borrowed" not in plain.report
+    assert borrowed.report["boxes_borrowed"] == 1
+    assert not torch.allclose(plain.sample.images, borrowed.sample.images)
+    with pytest.raises(InvalidInputError, match="borrow_share"):
+        run_strategy("stitch:object_pass=box:borrow_share=1.5", backend, plan, settings)
+    with pytest.raises(InvalidInputError, match="canvas_fraction"):
+        run_strategy("stitch:object_pass=box:canvas_fraction=-0.1", backend, plan, settings)

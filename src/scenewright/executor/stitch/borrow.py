@@ -55,14 +55,17 @@ def borrow_drafts(
     keep their own value."""
     masks = region_token_masks([r.box for r in regions], grid).reshape(len(regions), *grid)
     rows, cols = grid
+    # Compared in float32 like the recheck's rule (``box_noise.redraw_rounds``): a box's content
+    # is a share of its tokens, so it often lands exactly on the share.
+    drawn = (torch.tensor([d.content for d in drafts], dtype=torch.float32) >= share).tolist()
     filled = []
     for target, region in enumerate(regions):
-        if drafts[target].content >= share:
+        if drawn[target]:
             continue
         siblings = [
             index
             for index, other in enumerate(regions)
-            if other.object_index == region.object_index and drafts[index].content >= share
+            if other.object_index == region.object_index and drawn[index]
         ]
         if not siblings:
             continue

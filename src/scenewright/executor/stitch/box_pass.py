@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from scenewright.backends.base import Backend, GuidanceMode
+from scenewright.executor import box_noise
 from scenewright.executor.attention import (
     ConceptAttention,
     Edit,
@@ -45,7 +46,8 @@ from scenewright.executor.sampler import (
     SamplingSettings,
     sample,
 )
-from scenewright.executor.stitch.hold import SeamHold, seam_tokens
+from scenewright.executor.stitch.borrow import BoxDraft, borrow_drafts
+from scenewright.executor.stitch.hold import BackgroundHold, canvas_tokens, seam_tokens
 from scenewright.planner.plan import Box, Plan
 
 
@@ -112,7 +114,21 @@ def cutout_head(
     return [selection]
 
 
-def _boxed_object_tokens(
+@dataclass
+class GroupPass:
+    """One object pass at the switch: its image tokens (1, N, C), each box taken from the round
+    where it held most; the clean image predicted there (same shape); the flat tokens to paste;
+    each box's content (``box_noise.box_content``); the noise level reached; the report's entries."""
+
+    tokens: torch.Tensor
+    clean: torch.Tensor
+    pasted: torch.Tensor
+    content: torch.Tensor
+    sigma: float
+    report: dict[str, Any]
+
+
+def object_pass(
     backend: Backend,
     plan: Plan,
     settings: SamplingSettings,
@@ -129,14 +145,10 @@ def _boxed_object_tokens(
     recheck_tries: int = 0,
     recheck_share: float = DEFAULT_RECHECK_SHARE,
     noise_score: str = "box",
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+) -> GroupPass:
     """The paper's object pass: every instance bound to its box in one latent, from noise picked
     box by box among ``noise_tries`` draws (see ``box_noise``), the boxes still empty at the
-    switch drawn again up to ``recheck_tries`` times.
-
-    Returns the pass's image tokens (1, N, C), the source and target flat token indices to paste
-    (the same here: nothing moves), and the report on the cutout head.
-    """
+    switch drawn again up to ``recheck_tries`` times."""
     regions = plan_regions(plan)
     grid = backend.token_grid(settings.height, settings.width)
     prompts = [r.prompt for r in regions] + [background_prompt]
@@ -165,7 +177,7 @@ def _boxed_object_tokens(
 
         def object_steps(
             noise: torch.Tensor,
-        ) -> tuple[tuple[SampleResult, HeadSelection], torch.Tensor]:
+        ) -> tuple[tuple[SampleResult, HeadSelection, CleanPrediction], torch.Tensor]:
             """The object pass to the switch, with fresh cut-out readers for each round, and the
             clean image it predicts there (what the recheck reads)."""
             readers = cutout_head(backend, plan, spans[:-1], grid, row, switch)
@@ -178,7 +190,7 @@ def _boxed_object_tokens(
                     progress=progress, decode=False, max_steps=switch, latents=noise,
                 )  # fmt: skip
             assert prediction.predicted is not None
-            return (objects, selection), prediction.predicted
+            return (objects, selection, prediction), prediction.predicted
 
         if recheck_tries:
             # The boxes still empty at the switch get fresh noise and the object pass runs again;
@@ -190,31 +202,39 @@ def _boxed_object_tokens(
                 first_draw=noise_tries,
             )  # fmt: skip
             redrawn = redrawn_count(rounds)
-            picks = torch.stack([r.content for r in rounds]).argmax(dim=0).tolist()
+            contents = torch.stack([r.content for r in rounds])
+            picks = contents.argmax(dim=0).tolist()
+            content = contents.max(dim=0).values
             passes = [r.result for r in rounds]
         else:
-            picks, passes = [0] * len(boxes), [object_steps(start)[0]]
-    round_tokens = [backend.image_tokens(objects.latents) for objects, _ in passes]
-    round_maps = [selection.maps().cpu() for _, selection in passes]
-    tokens = round_tokens[0].clone()
+            result, predicted = object_steps(start)
+            picks, passes = [0] * len(boxes), [result]
+            masks = region_token_masks(boxes, grid).to(predicted.device)
+            content = box_noise.box_content(backend, predicted, masks)
+    round_tokens = [backend.image_tokens(objects.latents) for objects, _, _ in passes]
+    round_clean = []
+    for _, _, prediction in passes:
+        assert prediction.predicted is not None  # set by the pass's last step
+        round_clean.append(backend.image_tokens(prediction.predicted))
+    round_maps = [selection.maps().cpu() for _, selection, _ in passes]
+    tokens, clean = round_tokens[0].clone(), round_clean[0].clone()
     pasted = torch.zeros(grid, dtype=torch.bool)
     for box_index, pick in enumerate(picks):
         cut = cutout(round_maps[pick][box_index], passes[pick][1].boxes[box_index], keep_mass)
         cut_flat = cut.flatten().nonzero().flatten().to(tokens.device)
         tokens[:, cut_flat] = round_tokens[pick][:, cut_flat]
+        clean[:, cut_flat] = round_clean[pick][:, cut_flat]
         pasted |= cut
-    flat = pasted.flatten().nonzero().flatten()
+    flat = pasted.flatten().nonzero().flatten().to(tokens.device)
     # The head reported is the one of the round most boxes came from.
     selection = passes[max(sorted(set(picks)), key=picks.count)][1]
     assert selection.best is not None
     (kind, block), head_index = selection.best
     report = {"block": f"{kind} {block}", "head": head_index, "chosen_by": selection.chosen_by}
-    return (
-        tokens,
-        flat,
-        flat,
-        {"cutout_head": report, "boxes_redrawn": redrawn},
-    )
+    return GroupPass(
+        tokens=tokens, clean=clean, pasted=flat, content=content.float().cpu(), sigma=passes[0][2].reached,
+        report={"cutout_head": report, "boxes_redrawn": redrawn},
+    )  # fmt: skip
 
 
 def disjoint_groups(boxes: Sequence[Box], grid: tuple[int, int]) -> list[list[int]]:
@@ -270,12 +290,16 @@ def box_pass_tokens(
     seam_fraction: float,
     seam_between: str,
     noise_score: str = "box",
+    canvas_fraction: float = 0.0,
+    borrow_share: float = 0.0,
 ) -> tuple[torch.Tensor, int, dict[str, Any], list[SamplerHook]]:
     """Phase 1 of the box pass: the background pass to the switch, one object pass per group of
-    disjoint boxes pasted into it, and the seam cut back to the background.
+    disjoint boxes pasted into it, the empty boxes filled from their siblings' drafts
+    (``borrow_share``, see ``stitch.borrow``) and the held tokens (seam, canvas) cut back to the
+    background.
 
     Returns the image tokens to finish from, how many tokens were pasted, the report's entries and
-    the hooks the finish must run with (the seam's, when one is held)."""
+    the hooks the finish must run with (``BackgroundHold``, one per held set)."""
     # With CFG and a background prompt equal to the negative one, the guided velocity is the
     # unguided one: one batch row gives the same latents at half cost.
     background_settings = settings
@@ -285,10 +309,12 @@ def box_pass_tokens(
     ):
         background_settings = replace(settings, guidance=1.0)
     seam_steps = round(seam_fraction * settings.steps)
-    background_clean = CleanPrediction()  # only watched when a seam is held
+    canvas_steps = round(canvas_fraction * settings.steps)
+    background_clean = CleanPrediction()  # only watched when tokens are held
     background = sample_with_edits(
         backend, backend.encode_prompts([background_prompt]), background_settings, edits,
-        progress=progress, decode=False, max_steps=switch, hooks=[background_clean] if seam_steps else [],
+        progress=progress, decode=False, max_steps=switch,
+        hooks=[background_clean] if seam_steps or canvas_steps else [],
     )  # fmt: skip
     tokens = backend.image_tokens(background.latents).clone()
     regions = plan_regions(plan)
@@ -296,26 +322,42 @@ def box_pass_tokens(
     groups = disjoint_groups([r.box for r in regions], grid)
     pasted = torch.zeros(tokens.shape[1], dtype=torch.bool, device=tokens.device)
     found: dict[str, Any] = {"object_groups": len(groups), "boxes_redrawn": 0}
-    seam_hooks: list[SamplerHook] = []
-    seam, background_seam = None, None
-    if seam_steps > 0 and background_clean.predicted is not None:
-        # Read before the pastes: the hook and the cut back both take the background's tokens.
-        seam = seam_tokens(regions, grid, seam_between).nonzero().flatten().to(tokens.device)
-        background_seam = tokens[:, seam].clone()
+    holds: list[SamplerHook] = []
+    held = torch.zeros(tokens.shape[1], dtype=torch.bool)
+    if background_clean.predicted is not None:
+        # Read before the pastes: the hooks and the cut back both take the background's tokens.
         clean = backend.image_tokens(background_clean.predicted)
-        seam_hooks.append(
-            SeamHold(backend, seam, tokens, clean, background_clean.reached, switch + seam_steps)
-        )
+        for steps, where in (
+            (seam_steps, lambda: seam_tokens(regions, grid, seam_between)),
+            (canvas_steps, lambda: canvas_tokens(regions, grid)),
+        ):
+            if steps > 0:
+                mask = where()
+                held |= mask
+                index = mask.nonzero().flatten().to(tokens.device)
+                holds.append(
+                    BackgroundHold(backend, index, tokens, clean, background_clean.reached, switch + steps)
+                )
+    held_index = held.nonzero().flatten().to(tokens.device)
+    background_held = tokens[:, held_index].clone()
+    drafts: list[BoxDraft] = []
+    sigma = 1.0
     for group in groups:
-        group_tokens, sources, targets, group_found = _boxed_object_tokens(
+        done = object_pass(
             backend, plan if len(groups) == 1 else group_plan(plan, regions, group), object_settings,
             switch, keep_mass, background_prompt, image_attention, text_boost, noise_tries, pooled,
             edits, hooks, progress, recheck_tries, recheck_share, noise_score,
         )  # fmt: skip
-        tokens[:, targets.to(tokens.device)] = group_tokens[:, sources.to(tokens.device)]
-        pasted[targets.to(tokens.device)] = True
-        found.setdefault("cutout_head", group_found["cutout_head"])
-        found["boxes_redrawn"] += group_found["boxes_redrawn"]
-    if seam is not None and background_seam is not None:
-        tokens[:, seam] = background_seam
-    return tokens, int(pasted.sum()), found, seam_hooks
+        tokens[:, done.pasted] = done.tokens[:, done.pasted]
+        pasted[done.pasted] = True
+        found.setdefault("cutout_head", done.report["cutout_head"])
+        found["boxes_redrawn"] += done.report["boxes_redrawn"]
+        drafts.extend(BoxDraft(done.tokens, done.clean, float(c)) for c in done.content)
+        sigma = done.sigma
+    # Drafts were appended group by group; put them back in the plan's order of regions.
+    order = [index for group in groups for index in group]
+    drafts = [draft for _, draft in sorted(zip(order, drafts, strict=True), key=lambda pair: pair[0])]
+    if borrow_share > 0:
+        found["boxes_borrowed"] = len(borrow_drafts(regions, drafts, tokens, grid, sigma, borrow_share))
+    tokens[:, held_index] = background_held
+    return tokens, int(pasted.sum()), found, holds

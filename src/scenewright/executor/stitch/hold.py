@@ -25,15 +25,16 @@ SEAM_BETWEEN = ("overlap", "touching")
 DEFAULT_SEAM_BETWEEN = "touching"
 
 
-class SeamHold(SamplerHook):
-    """Keeps the seam between boxes on the background pass's path for the first finish steps.
+class BackgroundHold(SamplerHook):
+    """Keeps some tokens on the background pass's path for the first finish steps.
 
-    Two neighbouring boxes of the box pass overlap by their padding or touch; once the finish runs
-    unmasked the two objects grow across that overlap or border and touch, and two shapes of one
-    colour read as one (most of the box pass's counting failures on the embedded model). Holding
-    the seam's tokens (``seam_tokens``) at the background's noisy value, ``(1 - sigma) * clean +
-    sigma * noise`` with the background's clean prediction and noise taken at the switch, keeps a
-    strip of canvas between them until the shapes are settled.
+    Held tokens sit at the background's noisy value, ``(1 - sigma) * clean + sigma * noise`` with
+    the background's clean prediction and noise taken at the switch, so the unmasked finish cannot
+    draw there until the objects are settled. Two sets are held (each for its own share of the
+    steps): the seam between boxes (``seam_tokens``), so that two neighbours of one colour do not
+    grow into one shape (most of the box pass's counting failures on the embedded model), and
+    the canvas outside every box (``canvas_tokens``), so that the finish draws an object in its
+    box or not at all rather than in a gap where the noise favours one.
     """
 
     needs_model_batch = False
@@ -48,7 +49,7 @@ class SeamHold(SamplerHook):
         until_step: int,
     ) -> None:
         """``background`` and ``clean``: the background pass's tokens at the switch (noise level
-        ``sigma``) and its clean prediction there; the noise they imply is what the seam keeps."""
+        ``sigma``) and its clean prediction there; the noise they imply is what is kept."""
         self.backend = backend
         self.seam = seam
         self.until_step = until_step
@@ -100,3 +101,10 @@ def seam_tokens(
             if same_object and not bool((boxes[earlier] & boxes[later]).any()):
                 seam |= (_beside(boxes[earlier]) & boxes[later]).flatten()
     return seam
+
+
+def canvas_tokens(regions: Sequence[Region], grid: tuple[int, int]) -> torch.Tensor:
+    """The flat (rows*cols) boolean mask of the tokens outside every box: the canvas
+    ``BackgroundHold`` keeps empty. Held up to the boxes' own edges: leaving a token of margin
+    free lost 8 of 150 counting cases on the embedded model (docs/benchmarks.md)."""
+    return ~region_token_masks([r.box for r in regions], grid).any(dim=0)

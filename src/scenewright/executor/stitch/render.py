@@ -91,6 +91,8 @@ OPTIONS: dict[str, Bound] = {
     "seam_fraction": Range(0.0, 1.0),
     "seam_between": Choice(SEAM_BETWEEN),
     "noise_score": Choice(NOISE_SCORES),
+    "canvas_fraction": Range(0.0, 1.0),
+    "borrow_share": Range(0.0, 1.0),
 }
 
 
@@ -128,6 +130,8 @@ def render_stitch(
     seam_fraction: float = 0.0,
     seam_between: str = DEFAULT_SEAM_BETWEEN,
     noise_score: str = "box",
+    canvas_fraction: float = 0.0,
+    borrow_share: float = 0.0,
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
@@ -172,7 +176,7 @@ def render_stitch(
             keep_mass=keep_mass, image_attention=image_attention, text_boost=text_boost,
             noise_tries=int(noise_tries), pooled=pooled, recheck_tries=int(recheck_tries),
             recheck_share=recheck_share, seam_fraction=seam_fraction, seam_between=seam_between,
-            noise_score=noise_score,
+            noise_score=noise_score, canvas_fraction=canvas_fraction, borrow_share=borrow_share,
         )  # fmt: skip
         finish_hooks = [*hooks, *seam_hooks]
     else:

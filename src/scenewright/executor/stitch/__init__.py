@@ -14,7 +14,9 @@ Phase 1 (the first ``object_fraction`` of the steps) runs one of two object pass
   apart). With ``seam_fraction`` > 0 (our option) the tokens two boxes share, and with
   ``seam_between="touching"`` the border between two touching boxes of one object, take the
   background at the switch and follow the background's path for that share of the steps, so that
-  two neighbours do not grow into one shape.
+  two neighbours do not grow into one shape; ``canvas_fraction`` does the same for every token
+  outside the boxes, so the finish cannot draw an object in a gap. With ``borrow_share`` > 0 a
+  box left empty at the switch borrows the draft of a sibling box of the same object.
 - ``free`` (ours, :mod:`scenewright.executor.stitch.free_pass`): each object drawn alone on the whole
   canvas, found by its footprint and moved into its boxes; for token grids too coarse for a box
   to hold a whole object. ``auto`` picks by grid size.
@@ -22,6 +24,8 @@ Phase 2 completes the image from there, unmasked, with the global prompt (or, on
 never learned layout words, the plan's objects named with their counts: ``finish_prompt``); with
 ``hold_fraction`` > 0 (our option) its first steps still bind each object to its prompt with
 regional attention.
+Modules: ``render`` (the two phases), ``box_pass`` and ``free_pass`` (phase 1), ``borrow`` (empty
+boxes filled from their siblings), ``hold`` (what the finish keeps on the background's path).
 Cost, box pass: one run plus the background pass and the longer text sequence during phase 1 (1.18x
 vanilla for 2 to 6 objects on the tiny model before the free pass existed). Free pass: one row per
 distinct object and one for the background during phase 1, on a coarser schedule that reaches the

@@ -327,20 +327,20 @@ def box_pass_tokens(
     if background_clean.predicted is not None:
         # Read before the pastes: the hooks and the cut back both take the background's tokens.
         clean = backend.image_tokens(background_clean.predicted)
-        for steps, where in (
-            (seam_steps, lambda: seam_tokens(regions, grid, seam_between)),
-            (canvas_steps, lambda: canvas_tokens(regions, grid)),
-        ):
-            if steps > 0:
-                mask = where()
+        held_sets = [
+            (seam_steps, seam_tokens(regions, grid, seam_between) if seam_steps else None),
+            (canvas_steps, canvas_tokens(regions, grid) if canvas_steps else None),
+        ]
+        for steps, mask in held_sets:
+            if mask is not None:
                 held |= mask
-                index = mask.nonzero().flatten().to(tokens.device)
+                flat = mask.nonzero().flatten().to(tokens.device)
                 holds.append(
-                    BackgroundHold(backend, index, tokens, clean, background_clean.reached, switch + steps)
+                    BackgroundHold(backend, flat, tokens, clean, background_clean.reached, switch + steps)
                 )
     held_index = held.nonzero().flatten().to(tokens.device)
     background_held = tokens[:, held_index].clone()
-    drafts: list[BoxDraft] = []
+    drafts: dict[int, BoxDraft] = {}  # by region index
     sigma = 1.0
     for group in groups:
         done = object_pass(
@@ -352,12 +352,11 @@ def box_pass_tokens(
         pasted[done.pasted] = True
         found.setdefault("cutout_head", done.report["cutout_head"])
         found["boxes_redrawn"] += done.report["boxes_redrawn"]
-        drafts.extend(BoxDraft(done.tokens, done.clean, float(c)) for c in done.content)
+        for local, index in enumerate(group):  # a group's regions keep the plan's order
+            drafts[index] = BoxDraft(done.tokens, done.clean, float(done.content[local]))
         sigma = done.sigma
-    # Drafts were appended group by group; put them back in the plan's order of regions.
-    order = [index for group in groups for index in group]
-    drafts = [draft for _, draft in sorted(zip(order, drafts, strict=True), key=lambda pair: pair[0])]
     if borrow_share > 0:
-        found["boxes_borrowed"] = len(borrow_drafts(regions, drafts, tokens, grid, sigma, borrow_share))
+        in_order = [drafts[index] for index in range(len(regions))]
+        found["boxes_borrowed"] = len(borrow_drafts(regions, in_order, tokens, grid, sigma, borrow_share))
     tokens[:, held_index] = background_held
     return tokens, int(pasted.sum()), found, holds

@@ -21,12 +21,7 @@ from scenewright.executor.attention import (
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.attention.masks import mass_cutout as cutout
 from scenewright.executor.attention.stitch import HeadSelection, head_scores
-from scenewright.executor.box_noise import (
-    CleanPrediction,
-    committed_noise,
-    redraw_rounds,
-    redrawn_count,
-)
+from scenewright.executor.box_noise import CleanPrediction, committed_noise, redraw_rounds, redrawn_count
 from scenewright.executor.composition import (
     Region,
     conditional_rows,
@@ -35,17 +30,8 @@ from scenewright.executor.composition import (
     sample_with_edits,
 )
 from scenewright.executor.explain import concept_vectors
-from scenewright.executor.regional import (
-    DEFAULT_RECHECK_SHARE,
-    box_pooled,
-    text_boost_edit,
-)
-from scenewright.executor.sampler import (
-    SampleResult,
-    SamplerHook,
-    SamplingSettings,
-    sample,
-)
+from scenewright.executor.regional import DEFAULT_RECHECK_SHARE, box_pooled, text_boost_edit
+from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, sample
 from scenewright.executor.stitch.borrow import BoxDraft, borrow_drafts
 from scenewright.executor.stitch.hold import BackgroundHold, canvas_tokens, seam_tokens
 from scenewright.planner.plan import Box, Plan

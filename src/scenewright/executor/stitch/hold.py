@@ -7,17 +7,10 @@ from collections.abc import Sequence
 import torch
 
 from scenewright.backends.base import Backend
-from scenewright.executor.attention import (
-    region_token_masks,
-)
-from scenewright.executor.composition import (
-    Region,
-)
+from scenewright.executor.attention import region_token_masks
+from scenewright.executor.composition import Region
 from scenewright.executor.options import require_choice
-from scenewright.executor.sampler import (
-    SamplerHook,
-    StepContext,
-)
+from scenewright.executor.sampler import SamplerHook, StepContext
 
 # Which tokens the seam holds (see ``seam_tokens``); "touching" took the box pass's counting from 97
 # to 112 of 150 tuning cases on the embedded model against "overlap" (docs/benchmarks.md).

@@ -7,19 +7,9 @@ from dataclasses import replace
 
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError
-from scenewright.executor.attention import (
-    Edit,
-    Sites,
-)
-from scenewright.executor.box_noise import (
-    NOISE_SCORES,
-)
-from scenewright.executor.composition import (
-    SCENE_PROMPTS,
-    plan_regions,
-    sample_with_edits,
-    scene_prompt,
-)
+from scenewright.executor.attention import Edit, Sites
+from scenewright.executor.box_noise import NOISE_SCORES
+from scenewright.executor.composition import SCENE_PROMPTS, plan_regions, sample_with_edits, scene_prompt
 from scenewright.executor.options import Bound, Choice, Range, require_choice
 from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import (
@@ -32,11 +22,7 @@ from scenewright.executor.regional import (
     regional_edit,
     text_boost_edit,
 )
-from scenewright.executor.sampler import (
-    GUIDANCE_STEPS,
-    SamplerHook,
-    SamplingSettings,
-)
+from scenewright.executor.sampler import GUIDANCE_STEPS, SamplerHook, SamplingSettings
 from scenewright.executor.stitch.box_pass import box_pass_tokens
 from scenewright.executor.stitch.free_pass import DEFAULT_PLACEMENT, PLACEMENTS, free_object_tokens
 from scenewright.executor.stitch.hold import DEFAULT_SEAM_BETWEEN, SEAM_BETWEEN

@@ -391,6 +391,24 @@ def build_app(agent: Agent) -> gr.Blocks:
                         update[target] = upscale(result.image, 384)
                     yield update
 
+        def refresh(thread_id: str | None) -> dict[Any, Any]:
+            """The conversation, seed, strategy and gallery as the server holds them now.
+
+            Run (unqueued) after every render event: the page applies each event's last outputs
+            when it has finished with them, and an event carrying pictures can be applied after a
+            later, quicker one (a command answered while a turn's images were still being
+            placed), which would put back a conversation without the later answer. What the
+            server holds only grows, so the refresh after the last event leaves it whole."""
+            if not thread_id:
+                return {}
+            session = session_of(thread_id)
+            return {
+                chat: list(session.conversation),
+                seed: session.seed,
+                strategy: session.strategy,
+                gallery: _gallery(agent, session.thread),
+            }
+
         def cancel(thread_id: str | None) -> str:
             return cancel_session(agent, session_of(thread_id)) if thread_id else "nothing is rendering"
 
@@ -416,15 +434,22 @@ def build_app(agent: Agent) -> gr.Blocks:
         queued: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "render"}
         # A request is taken at once (never dropped, even mid-render), then waits in the one
         # queue slot every render shares, in the order it was sent.
+        settled = [chat, seed, strategy, gallery]
         for trigger in (send_button.click, box.submit):
             trigger(
                 accept, [box, thread], [chat, box, status, thread], queue=False, trigger_mode="multiple"
-            ).then(process, [thread], [*views, strategy], trigger_mode="multiple", **queued)
+            ).then(process, [thread], [*views, strategy], trigger_mode="multiple", **queued).then(
+                refresh, [thread], settled, queue=False, trigger_mode="multiple"
+            )
         undo_button.click(undo, [thread], [chat, thread], queue=False, trigger_mode="multiple").then(
             process, [thread], [*views, strategy], trigger_mode="multiple", **queued
+        ).then(refresh, [thread], settled, queue=False, trigger_mode="multiple")
+        render_button.click(render, [plan, thread], views, trigger_mode="multiple", **queued).then(
+            refresh, [thread], settled, queue=False, trigger_mode="multiple"
         )
-        render_button.click(render, [plan, thread], views, trigger_mode="multiple", **queued)
-        boxes_button.click(render_boxes, [boxes, thread], views, trigger_mode="multiple", **queued)
+        boxes_button.click(render_boxes, [boxes, thread], views, trigger_mode="multiple", **queued).then(
+            refresh, [thread], settled, queue=False, trigger_mode="multiple"
+        )
         compare_button.click(
             compare,
             [thread, left_name, right_name],

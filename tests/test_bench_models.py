@@ -131,6 +131,13 @@ def test_every_case_is_timed_and_ratios_are_against_the_pipeline(run: dict[str, 
             if vanilla_peak > 0:
                 assert case["memory_x_vanilla"] == pytest.approx(case["peak_bytes"] / vanilla_peak)
         assert pipeline["x_pipeline"] == pytest.approx(1.0)
+        # The work: one step is one transformer call (two on SD3's CFG batch, one call of batch 2).
+        assert pipeline["transformer_calls"] == cases["vanilla"]["transformer_calls"] == 1
+        assert pipeline["work_x_pipeline"] == cases["vanilla"]["work_x_pipeline"] == 1.0
+        assert cases["regional"]["work_x_pipeline"] > 1.0  # the region prompts' text tokens
+        for name in STRATEGIES:
+            flops = cases[name]["published_flops"]
+            assert cases[name]["work_x_pipeline"] == pytest.approx(flops / pipeline["published_flops"])
         assert cases["vanilla"]["ran"] == "vanilla" and pipeline["ran"] == "diffusers"
         # The reference is the same image: our sampler draws what the diffusers pipeline draws.
         assert cases["vanilla"]["max_pixel_difference_to_pipeline"] <= 1
@@ -147,7 +154,10 @@ def test_a_failing_strategy_is_recorded_and_the_run_goes_on(run: dict[str, Any])
 
 def test_table_legend_progress_and_chart(run: dict[str, Any]) -> None:
     table = run["stdout"]
-    assert "| model | case | ran | first s | warm s | first x pipeline | warm x pipeline |" in table
+    assert (
+        "| model | case | ran | first s | warm s | first x pipeline | warm x pipeline | calls | work x pipeline |"
+        in table
+    )
     for model in (FLUX_MODEL, SD3_MODEL):
         for case in ["pipeline", *STRATEGIES]:
             assert f"| {model} | {case} |" in table
@@ -173,6 +183,21 @@ def test_quiet_prints_the_table_and_no_progress() -> None:
         assert cli_main(args) == 0
     assert stderr.getvalue() == ""
     assert f"| {SD3_MODEL} | vanilla | vanilla |" in stdout.getvalue()
+
+
+def test_narrow_scale_counts_the_work_at_the_published_text_length(tmp_path: Path) -> None:
+    out = tmp_path / "narrow.json"
+    args = ["bench", "models", "--scale", "narrow", "--models", FLUX_MODEL, "--strategies", "vanilla",
+            "--size", "64", "--steps", "2", "--quiet", "--json", str(out)]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert cli_main(args) == 0
+    entry = json.loads(out.read_text())["models"][0]
+    assert entry["geometry"]["scale"] == "narrow" and entry["geometry"]["t5_tokens"] == 512
+    assert (entry["geometry"]["heads"], entry["geometry"]["head_dim"]) == (2, 8)
+    for case in entry["cases"]:
+        # 64 px: 4x4 packed tokens, beside FLUX.1-dev's 512 T5 tokens, in each of 2 steps.
+        assert (case["transformer_calls"], case["token_rows"]) == (2, 2 * (16 + 512))
+        assert case["work_x_pipeline"] == 1.0
 
 
 def test_outputs_are_never_overwritten(run: dict[str, Any], tmp_path: Path) -> None:

@@ -31,6 +31,13 @@ tokenizer made locally. The text sequence lengths are the pipelines' own: FLUX.1
 light VAE (same 16 latent channels and 8x stride, narrow convolutions: the real one decodes a
 256x256 image in about 20 s on two CPU cores, more than the small transformer costs), a smaller
 SD3 position table and a short T5 sequence, so that a CPU runs it.
+
+``scale="narrow"`` is for counting work, not for timing it: the published image and text
+sequences (1024x1024 pixels, 28 steps, the full T5 length by default) through a transformer of
+the small scale's blocks cut to 2 heads of 8, so that a CPU runs a strategy's every transformer
+call at the real token counts in seconds; :mod:`scenewright.bench.work` turns the calls counted
+into the floating-point work they take on the published model. Its seconds and memory describe
+the narrow model only.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 MODEL_NAMES = ("flux-dev", "flux-schnell", "sd3.5-medium", "sd3.5-large")
-SCALES = ("full", "small")
+SCALES = ("full", "small", "narrow")
 
 _FLUX_TRANSFORMER: dict[str, Any] = {
     "patch_size": 1,
@@ -131,6 +138,17 @@ _SMALL_BLOCKS: dict[str, dict[str, Any]] = {
     # of float64 sines to build on a CPU, for the same shapes at run time.
     "sd3.5-medium": {"num_layers": 2, "dual_attention_layers": (0,), "pos_embed_max_size": 64},
     "sd3.5-large": {"num_layers": 2, "pos_embed_max_size": 64},
+}
+# What --scale narrow changes on top of --scale small: 2 heads of 8 (FLUX's rotary axes must sum
+# to the head size), and an SD3 position table wide enough for 2048-pixel images.
+_NARROW_WIDTHS: dict[str, dict[str, Any]] = {
+    "flux": {"num_attention_heads": 2, "attention_head_dim": 8, "axes_dims_rope": (2, 2, 4)},
+    "sd3": {
+        "num_attention_heads": 2,
+        "attention_head_dim": 8,
+        "caption_projection_dim": 16,
+        "pos_embed_max_size": 128,
+    },
 }
 # The light VAE of --scale small: 4 levels (the 8x stride) and 16 latent channels as published.
 _SMALL_VAE: dict[str, Any] = {
@@ -269,10 +287,22 @@ def geometry(name: str, scale: str = "full", t5_tokens: int | None = None) -> Mo
     if name not in _PUBLISHED:
         raise InvalidInputError("models", f"unknown model '{name}'", f"use some of {', '.join(MODEL_NAMES)}")
     if scale not in SCALES:
-        raise InvalidInputError("scale", f"unknown scale '{scale}'", "use --scale full or --scale small")
+        raise InvalidInputError("scale", f"unknown scale '{scale}'", f"use --scale {' or '.join(SCALES)}")
     published = _PUBLISHED[name]
     if scale == "full":
         result = published
+    elif scale == "narrow":
+        blocks = {**_SMALL_BLOCKS[name], **_NARROW_WIDTHS[published.family]}
+        result = replace(
+            published,
+            scale="narrow",
+            transformer={**published.transformer, **blocks},
+            vae={**published.vae, **_SMALL_VAE},
+            notes=(
+                f"narrow, for counting work: {', '.join(f'{k}={v}' for k, v in blocks.items())}; light VAE "
+                f"{_SMALL_VAE['block_out_channels']}; T5 {published.t5_tokens} tokens as published",
+            ),
+        )
     else:
         blocks = _SMALL_BLOCKS[name]
         result = replace(

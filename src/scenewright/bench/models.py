@@ -10,6 +10,9 @@ the pipeline's warm call, and the peak memory above the weights during each call
 allocator's peak over what was allocated before, by :mod:`scenewright.bench.attention`'s meter;
 CPU: the kernel's resident high-water mark over the resident size before, see
 :func:`memory_meter`), the warm call's against vanilla's.
+Each case's transformer calls are counted too, and turned into the work they take on the
+published model (:mod:`scenewright.bench.work`): a device-independent prediction of the time ratio
+that ``--scale narrow`` gives at the real token counts on a CPU.
 A case that fails (an exception, CUDA out of memory) is recorded with its one-line error and the
 run goes on; a model whose weights do not fit in free memory is skipped the same way.
 
@@ -53,7 +56,11 @@ LEGEND = (
     "first: seconds of the case's first call in this process; warm: its second call (round 2, after "
     "every case's first call); x pipeline: divided by the diffusers pipeline's warm seconds; peak: "
     "memory above the weights during the warm call (CUDA: allocator peak; CPU: resident high-water "
-    "mark); x vanilla: divided by vanilla's peak"
+    "mark); x vanilla: divided by vanilla's peak; calls: transformer calls; work x pipeline: the "
+    "floating-point work of those calls on the published model (their batch, token and attention-pair "
+    "counts at the published widths and depth, see scenewright.bench.work) divided by the pipeline's, "
+    "which predicts the time ratio where matrix products fill the GPU (--scale narrow counts it at "
+    "the real token counts on any machine)"
 )
 
 
@@ -90,6 +97,10 @@ class CaseResult:
     error: str | None = None
     max_pixel_difference_to_pipeline: int | None = None  # vanilla only: does it draw what diffusers draws?
     report: dict[str, Any] | None = None  # the strategy's own report (which pass ran, redraws, rounds)
+    transformer_calls: int | None = None  # of the last call that ran (first or warm: the same work)
+    token_rows: int | None = None  # over those calls: batch x (text + image tokens)
+    published_flops: float | None = None  # their work on the published model (scenewright.bench.work)
+    work_x_pipeline: float | None = None  # published_flops divided by the pipeline's
 
 
 # ----------------------------------------------------------------------------- validation
@@ -330,6 +341,7 @@ def _bench_model(
 
     from scenewright.bench.attention import _sync
     from scenewright.bench.geometry import build_backend, weight_bytes
+    from scenewright.bench.work import published_flops, work_meter
     from scenewright.executor.sampler import SamplingSettings
 
     entry: dict[str, Any] = {"model": geo.name, "geometry": geo.describe(), "error": None, "cases": []}
@@ -391,7 +403,7 @@ def _bench_model(
         _release(device)
         meter = memory_meter(device)
         try:
-            with meter:
+            with meter, work_meter(backend.pipe.transformer) as work:
                 _sync(device)
                 start = time.perf_counter()
                 image, record.ran, report = render(name)
@@ -407,6 +419,8 @@ def _bench_model(
                 _release(device)
             return
         record.report = report or None
+        record.transformer_calls, record.token_rows = work.calls, work.token_rows
+        record.published_flops = published_flops(geo, work)
         if warm:
             record.seconds, record.peak_bytes = seconds, float(meter.peak)
         else:
@@ -436,6 +450,7 @@ def _bench_model(
     pipeline_seconds = results[PIPELINE].seconds
     vanilla = results.get("vanilla")
     for record in results.values():
+        record.work_x_pipeline = _ratio(record.published_flops, results[PIPELINE].published_flops)
         record.first_x_pipeline = _ratio(record.first_seconds, pipeline_seconds)
         record.x_pipeline = _ratio(record.seconds, pipeline_seconds)
         record.memory_x_vanilla = _ratio(record.peak_bytes, vanilla.peak_bytes if vanilla else None)
@@ -460,7 +475,7 @@ def run_models_bench(config: ModelsBenchConfig, log: Callable[[str], None] | Non
     strategies = resolve_strategies(config.strategies)
     if config.scale not in SCALES:
         raise InvalidInputError(
-            "scale", f"unknown scale '{config.scale}'", "use --scale full or --scale small"
+            "scale", f"unknown scale '{config.scale}'", f"use --scale {' or '.join(SCALES)}"
         )
     if config.t5_tokens is not None and not 1 <= config.t5_tokens <= 512:
         raise InvalidInputError(
@@ -532,6 +547,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         "warm s",
         "first x pipeline",
         "warm x pipeline",
+        "calls",
+        "work x pipeline",
         "peak MiB",
         "peak x vanilla",
         "error",
@@ -539,7 +556,7 @@ def markdown_table(results: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in results["models"]:
         if entry["error"]:
-            lines.append(f"| {entry['model']} | - | - | - | - | - | - | - | - | {entry['error']} |")
+            lines.append(f"| {entry['model']} |" + " - |" * (len(header) - 2) + f" {entry['error']} |")
             continue
         for case in entry["cases"]:
             peak = case["peak_bytes"]
@@ -551,6 +568,8 @@ def markdown_table(results: dict[str, Any]) -> str:
                 _fmt(case["seconds"], ".2f"),
                 _fmt(case["first_x_pipeline"], ".2f", "x"),
                 _fmt(case["x_pipeline"], ".2f", "x"),
+                _fmt(case["transformer_calls"], "d"),
+                _fmt(case["work_x_pipeline"], ".2f", "x"),
                 _fmt(None if peak is None else peak / 2**20, ".0f"),
                 _fmt(case["memory_x_vanilla"], ".2f", "x"),
                 (case["error"] or "").replace("|", "/"),
@@ -579,13 +598,19 @@ def register(bench_sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--scale",
         default="full",
-        help="full (the published block counts, default) or small (every width, a few blocks)",
+        help="full (the published block counts, default), small (every width, a few blocks) or "
+        "narrow (a few blocks of 2 heads at the real image and text lengths: counts the work of every "
+        "strategy at full size on a CPU; its seconds and memory are the narrow model's)",
     )
     p.add_argument(
-        "--size", type=int, help=f"image side in pixels (default {FULL_SIZE} full, {SMALL_SIZE} small)"
+        "--size",
+        type=int,
+        help=f"image side in pixels (default {FULL_SIZE} full and narrow, {SMALL_SIZE} small)",
     )
     p.add_argument(
-        "--steps", type=int, help=f"denoising steps (default {FULL_STEPS} full, {SMALL_STEPS} small)"
+        "--steps",
+        type=int,
+        help=f"denoising steps (default {FULL_STEPS} full and narrow, {SMALL_STEPS} small)",
     )
     p.add_argument("--guidance", type=float, help="guidance scale (default: the model's)")
     p.add_argument(

@@ -188,7 +188,7 @@ def test_quiet_prints_the_table_and_no_progress() -> None:
 def test_narrow_scale_counts_the_work_at_the_published_text_length(tmp_path: Path) -> None:
     out = tmp_path / "narrow.json"
     args = ["bench", "models", "--scale", "narrow", "--models", FLUX_MODEL, "--strategies", "vanilla",
-            "--size", "64", "--steps", "2", "--quiet", "--json", str(out)]  # fmt: skip
+            "--size", "64", "--steps", "2", "--quiet", "--json", str(out), "--chart", str(tmp_path / "w.png")]  # fmt: skip
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert cli_main(args) == 0
     entry = json.loads(out.read_text())["models"][0]
@@ -198,6 +198,10 @@ def test_narrow_scale_counts_the_work_at_the_published_text_length(tmp_path: Pat
         # 64 px: 4x4 packed tokens, beside FLUX.1-dev's 512 T5 tokens, in each of 2 steps.
         assert (case["transformer_calls"], case["token_rows"]) == (2, 2 * (16 + 512))
         assert case["work_x_pipeline"] == 1.0
+    if (tmp_path / "w.png").exists():  # matplotlib is installed: one panel, the work (not the seconds)
+        from PIL import Image
+
+        assert Image.open(tmp_path / "w.png").size == (700, 425)
 
 
 def test_outputs_are_never_overwritten(run: dict[str, Any], tmp_path: Path) -> None:

@@ -120,17 +120,20 @@ def attention_chart(results: dict[str, Any]) -> bytes:
 
 def models_chart(results: dict[str, Any]) -> bytes:
     """Warm time against the diffusers pipeline and peak memory against vanilla's, per case
-    (groups) and model (bars)."""
+    (groups) and model (bars); at the narrow scale, whose seconds and memory are a narrow
+    model's, the transformer work against the pipeline's instead."""
     entries = [e for e in results["models"] if not e["error"]]
     cases: list[str] = []
     for entry in entries:
         cases += [c["case"] for c in entry["cases"] if c["case"] not in cases]
-    figure = _figure((int(max(700, 110 * len(cases) + 200)), 750))
-    axes = figure.subplots(2, 1)
-    panels = (
+    panels: tuple[tuple[str, str], ...] = (
         ("x_pipeline", "warm time / diffusers pipeline's warm time"),
         ("memory_x_vanilla", "peak memory above the weights / vanilla's (warm call)"),
     )
+    if results["config"]["scale"] == "narrow":
+        panels = (("work_x_pipeline", "transformer work on the published model / the pipeline's"),)
+    figure = _figure((int(max(700, 110 * len(cases) + 200)), 375 * len(panels) + 50 * (len(panels) == 1)))
+    axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, (key, title) in zip(axes, panels, strict=True):
         series: dict[str, list[float | None]] = {}
         for entry in entries:

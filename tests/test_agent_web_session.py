@@ -188,3 +188,53 @@ def test_cancel_drops_what_waits_and_settings_last_one_turn(tmp_path: Path) -> N
     settings = read_png_metadata(result.paths["image"])["settings"]
     assert (settings["steps"], settings["guidance"]) == (1, 0.5)
     assert (sessions.get("other").steps, sessions.get("other").guidance) == (3, 2.0)
+
+
+def test_every_render_event_is_followed_by_a_refresh_of_what_the_server_holds(tmp_path: Path) -> None:
+    """The page applies each queued event's last outputs when it has finished with them, so a
+    turn's pictures can land after a quicker command answered behind it, putting back a
+    conversation without that answer. Each render event is therefore followed by an unqueued
+    refresh of the conversation, seed, strategy and gallery from the server's session."""
+    pytest.importorskip("gradio")
+    pytest.importorskip("gradio_image_annotation")
+    from scenewright import Agent
+    from scenewright.agent.web import build_app
+
+    agent = Agent(steps=1, strategy="vanilla", max_refine_rounds=0, out_dir=tmp_path)
+    try:
+        app = build_app(agent)
+        fns = list(app.fns.values())
+
+        def ids(fn: Any) -> list[str | None]:
+            return [getattr(block, "elem_id", None) for block in fn.outputs]
+
+        renders = [f for f in fns if f.queue and "conversation" in ids(f)]
+        assert sorted(f.fn.__name__ for f in renders) == [
+            "process",
+            "process",
+            "process",
+            "render",
+            "render_boxes",
+        ]
+        for render in renders:
+            after = [f for f in fns if f.trigger_after == render._id]
+            assert [(f.fn.__name__, f.queue) for f in after] == [("refresh", False)]
+            assert ids(after[0]) == ["conversation", "seed", "strategy", "turns"]
+
+        accept = next(f for f in fns if f.fn.__name__ == "accept")
+        process = next(f for f in fns if f.fn.__name__ == "process")
+        refresh = next(f for f in fns if f.fn.__name__ == "refresh")
+        by_id = {getattr(block, "elem_id", None): block for f in fns for block in f.outputs}
+        taken = accept.fn("/seed 5", None)
+        thread = taken[accept.outputs[3]]  # the tab's thread, made by its first request
+        stale = list(taken[by_id["conversation"]])  # what the page holds before the answer
+        for _ in process.fn(thread):
+            pass
+        fresh = refresh.fn(thread)
+        texts = [m["content"] for m in fresh[by_id["conversation"]]]
+        assert texts[: len(stale)] == [m["content"] for m in stale]
+        assert "seed 5 from the next image on" in texts[-1]
+        assert fresh[by_id["seed"]] == 5
+        assert refresh.fn(None) == {}  # a page that has not said which thread it is: nothing to send
+    finally:
+        agent.close()

@@ -13,7 +13,7 @@ import pytest
 
 from scenewright.bench.models import ModelsBenchConfig, run_models_bench
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 STRATEGIES = ("vanilla", "taca", "regional", "numina", "stitch", "refine")
 

@@ -3,7 +3,7 @@ SD3.5-medium geometry, 1024x1024 and 28 steps, counted on CPU through the narrow
 (``bench models --scale narrow``) and priced at the published widths and depth. Work is not time:
 it predicts the time ratio where matrix products fill a GPU, and the GPU run of ``bench models``
 is what proves the targets. These checks keep a change from adding passes the budget has no room
-for. About ten minutes on two cores."""
+for. About five minutes on two cores."""
 
 from __future__ import annotations
 

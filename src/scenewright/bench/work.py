@@ -2,9 +2,9 @@
 
 Seconds measured on one machine say little about another, and this one has no GPU. The
 transformer calls a strategy makes, with their batch and sequence lengths, are the same on every
-device, and on a GPU at FLUX.1 or SD3.5 size the transformer's matrix products are nearly all of
-the time (the plain pipeline's 28 steps at 1024 px are compute-bound). So ``bench models``
-counts every call a case makes (:class:`WorkMeter`, a forward pre-hook on the transformer) and
+device, and on a GPU at FLUX.1 or SD3.5 size the transformer's arithmetic is most of the time
+(the plain pipeline's 28 steps at 1024 px ran at about 410 TFLOP/s on an H200). So ``bench models``
+counts every call a case makes (:func:`work_meter`, a forward pre-hook on the transformer) and
 converts the counts into floating-point operations of the published model
 (:func:`published_flops`), at any scale: with ``--scale narrow`` the real token counts run
 through a narrow model on a CPU, and the ratio of a strategy's work to the pipeline's predicts
@@ -15,7 +15,9 @@ The model of the work (multiply-adds counted twice; what it leaves out is small 
 - every token in every block goes through 12 d^2 weights (FLUX double blocks and SD3 joint
   blocks: q, k, v, out and a 4x MLP in the token's own stream; FLUX single blocks: q, k, v, the
   4x MLP in and the 5d -> d out), so 24 d^2 operations a token a block;
-- attention costs 4 d operations for each (query, key) pair a block (scores and weighted values);
+- attention costs 4 d operations for each (query, key) pair a block (scores and weighted values),
+  every pair of the call's sequence counted: a masked pass that skips pairs (regional's
+  region kernels) is counted as dense, so its work is an upper bound;
 - an SD3.5 MMDiT-X block adds a second attention over the image tokens alone (8 d^2 a token,
   4 d a pair);
 - left out: embedders, the final layer, the modulation vectors (per image, not per token), the

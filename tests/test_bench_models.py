@@ -189,8 +189,10 @@ def test_narrow_scale_counts_the_work_at_the_published_text_length(tmp_path: Pat
     out = tmp_path / "narrow.json"
     args = ["bench", "models", "--scale", "narrow", "--models", FLUX_MODEL, "--strategies", "vanilla",
             "--size", "64", "--steps", "2", "--quiet", "--json", str(out), "--chart", str(tmp_path / "w.png")]  # fmt: skip
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()):
         assert cli_main(args) == 0
+    assert "Narrow scale: the seconds and memory are those of a model with 2 heads of 8" in stdout.getvalue()
     entry = json.loads(out.read_text())["models"][0]
     assert entry["geometry"]["scale"] == "narrow" and entry["geometry"]["t5_tokens"] == 512
     assert (entry["geometry"]["heads"], entry["geometry"]["head_dim"]) == (2, 8)

@@ -575,7 +575,13 @@ def markdown_table(results: dict[str, Any]) -> str:
                 (case["error"] or "").replace("|", "/"),
             ]
             lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n" + LEGEND + "."
+    legend = LEGEND + "."
+    if results["config"].get("scale") == "narrow":
+        legend += (
+            " Narrow scale: the seconds and memory are those of a model with 2 heads of 8 and say "
+            "nothing of the published one; read the calls and the work."
+        )
+    return "\n".join(lines) + "\n\n" + legend
 
 
 # ----------------------------------------------------------------------------- command

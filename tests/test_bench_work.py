@@ -75,6 +75,8 @@ def test_the_meter_counts_each_calls_batch_and_tokens_and_then_lets_go() -> None
         attention_pairs=2 * 24**2 + 72**2,
         image_rows=2 * 16 + 64,
         image_pairs=2 * 16**2 + 64**2,
+        dense_attention_pairs=2 * 24**2 + 72**2,  # no engine ran: every block is counted dense
+        dense_image_pairs=2 * 16**2 + 64**2,
     )
     assert (sd3_work.calls, sd3_work.token_rows, sd3_work.image_rows) == (1, 2 * 21, 2 * 16)
 

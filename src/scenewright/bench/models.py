@@ -57,8 +57,9 @@ LEGEND = (
     "every case's first call); x pipeline: divided by the diffusers pipeline's warm seconds; peak: "
     "memory above the weights during the warm call (CUDA: allocator peak; CPU: resident high-water "
     "mark); x vanilla: divided by vanilla's peak; calls: transformer calls; work x pipeline: the "
-    "floating-point work of those calls on the published model (their batch, token and attention-pair "
-    "counts at the published widths and depth, see scenewright.bench.work) divided by the pipeline's, "
+    "floating-point work of those calls on the published model (their batch and token counts, and the "
+    "attention pairs the kernels computed, at the published widths and depth, see scenewright.bench.work) "
+    "divided by the pipeline's, "
     "which predicts the time ratio where matrix products fill the GPU (--scale narrow counts it at "
     "the real token counts on any machine)"
 )
@@ -101,6 +102,9 @@ class CaseResult:
     token_rows: int | None = None  # over those calls: batch x (text + image tokens)
     published_flops: float | None = None  # their work on the published model (scenewright.bench.work)
     work_x_pipeline: float | None = None  # published_flops divided by the pipeline's
+    # The same with every attention pair of every sequence priced, as if no kernel skipped any.
+    dense_published_flops: float | None = None
+    dense_work_x_pipeline: float | None = None
 
 
 # ----------------------------------------------------------------------------- validation
@@ -421,6 +425,7 @@ def _bench_model(
         record.report = report or None
         record.transformer_calls, record.token_rows = work.calls, work.token_rows
         record.published_flops = published_flops(geo, work)
+        record.dense_published_flops = published_flops(geo, work, dense=True)
         if warm:
             record.seconds, record.peak_bytes = seconds, float(meter.peak)
         else:
@@ -451,6 +456,9 @@ def _bench_model(
     vanilla = results.get("vanilla")
     for record in results.values():
         record.work_x_pipeline = _ratio(record.published_flops, results[PIPELINE].published_flops)
+        record.dense_work_x_pipeline = _ratio(
+            record.dense_published_flops, results[PIPELINE].dense_published_flops
+        )
         record.first_x_pipeline = _ratio(record.first_seconds, pipeline_seconds)
         record.x_pipeline = _ratio(record.seconds, pipeline_seconds)
         record.memory_x_vanilla = _ratio(record.peak_bytes, vanilla.peak_bytes if vanilla else None)

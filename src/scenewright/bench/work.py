@@ -15,9 +15,13 @@ The model of the work (multiply-adds counted twice; what it leaves out is small 
 - every token in every block goes through 12 d^2 weights (FLUX double blocks and SD3 joint
   blocks: q, k, v, out and a 4x MLP in the token's own stream; FLUX single blocks: q, k, v, the
   4x MLP in and the 5d -> d out), so 24 d^2 operations a token a block;
-- attention costs 4 d operations for each (query, key) pair a block (scores and weighted values),
-  every pair of the call's sequence counted: a masked pass that skips pairs (regional's
-  region kernels) is counted as dense, so its work is an upper bound;
+- attention costs 4 d operations for each (query, key) pair a block (scores and weighted values).
+  The pairs are those the kernels computed where our attention engine ran the block (its
+  kernels report them, :mod:`scenewright.executor.attention.counting`: a regional block's
+  region pass over a partition computes each group's pairs only, plus its base pass), and the
+  call's whole sequence squared elsewhere (diffusers' own processors, unedited blocks). Per call
+  they are averaged over the blocks, so a model of fewer blocks stands for the published one
+  wherever an edit acts on every block alike (as regional's default does);
 - an SD3.5 MMDiT-X block adds a second attention over the image tokens alone (8 d^2 a token,
   4 d a pair);
 - left out: embedders, the final layer, the modulation vectors (per image, not per token), the
@@ -29,29 +33,46 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scenewright.bench.geometry import ModelGeometry, geometry
+from scenewright.executor.attention.counting import PairTally, tallying
 
 
 @dataclass
 class TransformerWork:
-    """The transformer calls of one render, summed."""
+    """The transformer calls of one render, summed.
+
+    Pair counts are a block's: per call, the average over the model's blocks of that kind.
+    """
 
     calls: int = 0
     token_rows: int = 0  # over calls: batch x (text + image tokens)
-    attention_pairs: int = 0  # over calls: batch x (text + image tokens)^2
+    attention_pairs: float = 0  # over calls: pairs computed a joint-attention block
     image_rows: int = 0  # over calls: batch x image tokens
-    image_pairs: int = 0  # over calls: batch x image tokens^2
+    image_pairs: float = 0  # over calls: pairs computed an image-only (SD3.5 MMDiT-X) block
+    dense_attention_pairs: int = 0  # over calls: batch x (text + image tokens)^2
+    dense_image_pairs: int = 0  # over calls: batch x image tokens^2
 
-    def add(self, batch: int, image_tokens: int, text_tokens: int) -> None:
+    def add(
+        self,
+        batch: int,
+        image_tokens: int,
+        text_tokens: int,
+        attention_pairs: float | None = None,
+        image_pairs: float | None = None,
+    ) -> None:
+        """One call; pairs a block default to dense (every pair of the sequence)."""
         sequence = image_tokens + text_tokens
+        dense, dense_image = batch * sequence * sequence, batch * image_tokens * image_tokens
         self.calls += 1
         self.token_rows += batch * sequence
-        self.attention_pairs += batch * sequence * sequence
         self.image_rows += batch * image_tokens
-        self.image_pairs += batch * image_tokens * image_tokens
+        self.dense_attention_pairs += dense
+        self.dense_image_pairs += dense_image
+        self.attention_pairs += dense if attention_pairs is None else attention_pairs
+        self.image_pairs += dense_image if image_pairs is None else image_pairs
 
 
 def _image_tokens(hidden_states: Any, patch_size: int) -> int:
@@ -61,35 +82,79 @@ def _image_tokens(hidden_states: Any, patch_size: int) -> int:
     return int(hidden_states.shape[1])
 
 
+def _block_counts(transformer: Any) -> tuple[int, int]:
+    """Joint-attention blocks, and blocks with SD3.5's image-only second attention."""
+    joint = list(getattr(transformer, "transformer_blocks", ()))
+    single = list(getattr(transformer, "single_transformer_blocks", ()))
+    dual = sum(1 for block in joint if getattr(block, "attn2", None) is not None)
+    return len(joint) + len(single), dual
+
+
+def _per_block(recorded_pairs: int, recorded: int, blocks: int, dense: int) -> float:
+    """Pairs a block for one call: the engine's count where it ran, dense in the other blocks."""
+    if recorded >= blocks:
+        return recorded_pairs / recorded
+    return (recorded_pairs + (blocks - recorded) * dense) / blocks
+
+
 @contextmanager
 def work_meter(transformer: Any) -> Iterator[TransformerWork]:
-    """Count every call of ``transformer`` inside the block (a hook, removed on the way out)."""
+    """Count every call of ``transformer`` inside the block (hooks, removed on the way out)."""
     work = TransformerWork()
     patch_size = int(getattr(getattr(transformer, "config", None), "patch_size", 1) or 1)
+    joint_blocks, image_blocks = _block_counts(transformer)
+    pending: list[tuple[int, int, int, PairTally]] = []
 
-    def count(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def before(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         hidden = kwargs.get("hidden_states", args[0] if args else None)
         text = kwargs.get("encoder_hidden_states", args[1] if len(args) > 1 else None)
         if hidden is None:
             return
         text_tokens = int(text.shape[1]) if text is not None else 0
-        work.add(int(hidden.shape[0]), _image_tokens(hidden, patch_size), text_tokens)
+        pending.append((int(hidden.shape[0]), _image_tokens(hidden, patch_size), text_tokens, replace(tally)))
 
-    handle = transformer.register_forward_pre_hook(count, with_kwargs=True)
-    try:
-        yield work
-    finally:
-        handle.remove()
+    def after(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        if not pending:
+            return
+        batch, image, text, start = pending.pop()
+        sequence = image + text
+        joint = _per_block(
+            tally.joint_pairs - start.joint_pairs,
+            tally.joint_passes - start.joint_passes,
+            joint_blocks,
+            batch * sequence * sequence,
+        )
+        second = _per_block(
+            tally.image_pairs - start.image_pairs,
+            tally.image_passes - start.image_passes,
+            max(image_blocks, 1),
+            batch * image * image,
+        )
+        work.add(batch, image, text, joint, second)
+
+    with tallying() as tally:
+        handles = [
+            transformer.register_forward_pre_hook(before, with_kwargs=True),
+            transformer.register_forward_hook(after, with_kwargs=True),
+        ]
+        try:
+            yield work
+        finally:
+            for handle in handles:
+                handle.remove()
 
 
-def published_flops(geo: ModelGeometry, work: TransformerWork) -> float:
+def published_flops(geo: ModelGeometry, work: TransformerWork, dense: bool = False) -> float:
     """Floating-point operations ``work``'s calls take on ``geo``'s published transformer (see the
-    module's docstring for what is counted)."""
+    module's docstring for what is counted); ``dense`` prices every pair of every sequence, the
+    upper bound a masked kernel stays under."""
     published = geometry(geo.name, "full")
     width = published.hidden_size
     blocks = published.blocks
     depth = blocks.get("double", 0) + blocks.get("single", 0) + blocks.get("joint", 0)
     second_attention = blocks.get("dual_attention", 0)
-    flops = depth * (24.0 * width**2 * work.token_rows + 4.0 * width * work.attention_pairs)
-    flops += second_attention * (8.0 * width**2 * work.image_rows + 4.0 * width * work.image_pairs)
+    pairs = work.dense_attention_pairs if dense else work.attention_pairs
+    image_pairs = work.dense_image_pairs if dense else work.image_pairs
+    flops = depth * (24.0 * width**2 * work.token_rows + 4.0 * width * pairs)
+    flops += second_attention * (8.0 * width**2 * work.image_rows + 4.0 * width * image_pairs)
     return flops

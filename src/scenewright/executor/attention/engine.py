@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from scenewright.executor.attention.counting import record_pass, tallying_pairs
 from scenewright.executor.attention.edits import AttentionBias, CaptureMaps, Edit, RegionMask, Temperature
 from scenewright.executor.attention.inject import FeatureInjection
 from scenewright.executor.attention.kernels import (
@@ -66,6 +67,7 @@ class AttentionEngine(SamplerHook):
         self.cache: dict[Any, Any] = {}
         self.kernels_used: set[str] = set()
         self.text_len: int | None = None  # of the last joint pass: SD3.5's attn2 has no text
+        self.pairs_now = 0  # (query, key) pairs of the pass in progress, while a tally is open
 
     # ------------------------------------------------------------------ state
     def begin(self, grid: tuple[int, int], num_steps: int) -> None:
@@ -175,6 +177,15 @@ class AttentionEngine(SamplerHook):
         self, site: Site, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, text_len: int
     ) -> torch.Tensor:
         """Attention over (B, S, H, D) tensors in canonical order [text; image] with the edits."""
+        self.pairs_now = 0
+        out = self._attend(site, query, key, value, text_len)
+        if tallying_pairs():
+            record_pass("joint", self.pairs_now)
+        return out
+
+    def _attend(
+        self, site: Site, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, text_len: int
+    ) -> torch.Tensor:
         batch, seq = query.shape[:2]
         n_image = seq - text_len
         self.text_len = text_len
@@ -266,6 +277,7 @@ class AttentionEngine(SamplerHook):
         """
         if self.region is None or self.text_len is None or not self._region_on(site):
             return None
+        self.pairs_now = 0
         entry = self._region_entry(self.text_len, query.device)
         if "image_only" not in entry:
             layout = entry["layout"]
@@ -283,8 +295,11 @@ class AttentionEngine(SamplerHook):
         out[:, rows] = self._run(q, k, v, rows, rows, sub["geom"], None, None, sub, "image_only")
         if self.region.base_span is not None:
             plain = F.scaled_dot_product_attention(query, key, value).transpose(1, 2)
+            self.pairs_now += query.shape[0] * query.shape[2] * key.shape[2]
             ratio = self.region.base_ratio
             out = (1 - ratio) * out + ratio * plain
+        if tallying_pairs():
+            record_pass("image", self.pairs_now)
         return out.transpose(1, 2)
 
     def _base_positions(self, text_len: int, n_image: int, device: torch.device) -> torch.Tensor | None:
@@ -381,6 +396,7 @@ class AttentionEngine(SamplerHook):
             sub = None if bias is None else bias[:, i0 - n_text : i1 - n_text, t0:t1]
             part = PassGeometry(index.numel(), index.numel(), t1 - t0, t1 - t0)
             out[:, index] = dense_attention(q, k, v, part, None, gamma, sub).transpose(1, 2)
+            self.pairs_now += q.shape[0] * index.numel() ** 2
 
     def _run(
         self,
@@ -404,15 +420,22 @@ class AttentionEngine(SamplerHook):
         k = (key if k_pos is None else key[:, k_pos]).transpose(1, 2)
         v = (value if k_pos is None else value[:, k_pos]).transpose(1, 2)
         kernel = self._kernel(entry, q, geom)
+        batch = q.shape[0]
         if kernel == "segments":
             out = segment_attention(q, k, v, geom, gamma, bias)
+            if tallying_pairs():
+                assert geom.segments is not None
+                self.pairs_now += batch * sum((t1 - t0 + i1 - i0) ** 2 for t0, t1, i0, i1 in geom.segments)
         elif kernel == "flex":
             assert entry is not None
             flex_key = ("flex", q.dtype)
             if flex_key not in entry:
                 entry[flex_key] = FlexPass(geom, q.device, self.flex_block_size, self.flex_compile)
             out = entry[flex_key].run(q, k, v, gamma, bias)
+            if tallying_pairs():
+                self.pairs_now += round(batch * entry[flex_key].density() * geom.n_q * geom.n_k)
         else:
+            self.pairs_now += batch * geom.n_q * geom.n_k
             mask = None
             if entry is not None:
                 mask_key = ("dense", q.dtype)

@@ -159,7 +159,8 @@ class FlexPass:
         )
 
     def density(self) -> float:
-        """Fraction of blocks computed (1 - sparsity)."""
+        """The kernel's computed share of the n_q x n_k pairs: its kept blocks' area over the
+        pass's (1 - sparsity). Edge blocks count whole, so a short, padded pass can pass 1."""
         return 1.0 - float(self.block_mask.sparsity()) / 100.0
 
     def _score_mod(self, with_gamma: bool, with_bias: bool) -> Callable[..., torch.Tensor] | None:

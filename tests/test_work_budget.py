@@ -35,10 +35,12 @@ def test_each_strategy_stays_within_its_work_budget(cases: dict[str, Any], model
     rows = {name: by_case[name]["token_rows"] / by_case["pipeline"]["token_rows"] for name in by_case}
     assert work["vanilla"] == work["taca"] == 1.0  # the same calls as the pipeline
     # Regional: its matrix products (token rows) and its whole work, with the attention pairs its
-    # region kernels computed, within 1.25x; counted dense, its attention would be over that.
+    # region kernels computed, within 1.25x. On FLUX.1-dev the dense count is over that; SD3.5-medium's
+    # second attention runs a region pass and a plain pass, one more than dense counts.
     assert rows["regional"] <= 1.25
     assert work["regional"] <= 1.25
-    assert work["regional"] < by_case["regional"]["dense_work_x_pipeline"]
+    if model == "flux-dev":
+        assert work["regional"] < 1.25 < by_case["regional"]["dense_work_x_pipeline"]
     assert work["numina"] <= 1.6
     assert work["stitch"] <= 1.6  # a plan of 3 objects (4 boxes)
     rounds = [

@@ -4,6 +4,8 @@ One engine serves all processors of a transformer. It is a :class:`SamplerHook`:
 step it learns the step, the step count and the token grid, and at step 0 (or on a new size) it
 drops its caches, so masks, biases, BlockMasks and token orders are built once per sampling call,
 on the device, the first time a block needs them, and reused by every block and step after.
+While a benchmark's tally is open (:mod:`.counting`), each pass reports the (query, key) pairs
+its kernels computed, so that masked passes are priced by what they cost rather than as dense.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class AttentionEngine(SamplerHook):
         self.cache: dict[Any, Any] = {}
         self.kernels_used: set[str] = set()
         self.text_len: int | None = None  # of the last joint pass: SD3.5's attn2 has no text
-        self.pairs_now = 0  # (query, key) pairs of the pass in progress, while a tally is open
+        self.pairs_now = 0  # (query, key) pairs of the pass in progress (reported while a tally is open)
 
     # ------------------------------------------------------------------ state
     def begin(self, grid: tuple[int, int], num_steps: int) -> None:

@@ -16,11 +16,14 @@ from builders import tiny_flux_pipeline, tiny_sd3_pipeline
 from scenewright.backends.base import Backend
 from scenewright.backends.flux import FluxBackend
 from scenewright.backends.sd3 import SD3Backend
+from scenewright.bench.models import DEFAULT_PROMPT
 from scenewright.bench.work import work_meter
 from scenewright.executor.attention import AttentionEngine, RegionMask, Sites, attention_engine
 from scenewright.executor.attention.counting import PairTally, record_pass, tallying
-from scenewright.executor.attention.kernels import FLEX_AVAILABLE
+from scenewright.executor.attention.kernels import FLEX_AVAILABLE, PassGeometry
+from scenewright.executor.regional import plan_regions
 from scenewright.executor.sampler import make_generator
+from scenewright.planner.rules import plan_with_rules
 
 SITE = ("double", 0)
 DISJOINT = [(0, 0, 0.5, 0.5), (0.5, 0, 1, 1), None]
@@ -135,3 +138,19 @@ def test_the_meter_prices_a_regional_call_by_the_pairs_computed(family: str) -> 
         assert tally.image_passes >= 1
         assert work.image_pairs == pytest.approx(tally.image_pairs / tally.image_passes)
         assert work.image_pairs < work.dense_image_pairs
+
+
+def test_the_benchmark_plan_is_a_partition_at_1024_px_so_regional_compiles_nothing() -> None:
+    """``bench models``' default plan at FLUX's 64x64 tokens: its 4 boxes do not overlap, so the
+    region pass is per-group SDPA on every device (no FlexAttention to compile on a first call),
+    and its counted pairs are what a GPU computes."""
+    regions = plan_regions(plan_with_rules(DEFAULT_PROMPT).plan)
+    assert len(regions) == 4
+    text_spans = [(8 * i, 8 * i + 8) for i in range(len(regions) + 1)]
+    mask = RegionMask(text_spans=text_spans, shapes=[r.box for r in regions] + [None])
+    layout = mask.layout((64, 64), 8 * (len(regions) + 1))
+    assert layout.segments is not None
+    engine = AttentionEngine([mask], kernel="auto")
+    seq = layout.order.numel()
+    geom = PassGeometry(seq, seq, layout.n_text, layout.n_text, layout.bits, layout.keys, layout.segments)
+    assert engine.choose_kernel(torch.zeros(1, 1, seq, 128), geom) == "segments"

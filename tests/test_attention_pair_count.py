@@ -101,7 +101,7 @@ def test_nothing_is_kept_without_an_open_tally_and_nested_tallies_each_see_every
         PairTally().add("cross", 1)
 
 
-def _one_forward(backend: Backend, region: RegionMask, height: int, width: int, sd35: bool):  # type: ignore[no-untyped-def]
+def _one_forward(backend: Backend, region: RegionMask, height: int, width: int):  # type: ignore[no-untyped-def]
     encoding = backend.encode_prompts(["three red apples and a blue vase"])
     noise = backend.prepare_noise(1, height, width, make_generator(0))
     t = backend.set_timesteps(backend.new_scheduler(), 4, height, width)[1]
@@ -110,7 +110,7 @@ def _one_forward(backend: Backend, region: RegionMask, height: int, width: int, 
         engine.begin(backend.token_grid(height, width), 1)
         with work_meter(transformer) as work, tallying() as tally:
             backend.forward(noise, t, encoding, height=height, width=width, guidance=3.5)
-    return work, tally, encoding.embeds.shape[1]
+    return work, tally
 
 
 @pytest.mark.parametrize("family", ["flux", "sd3.5"])
@@ -126,7 +126,7 @@ def test_the_meter_prices_a_regional_call_by_the_pairs_computed(family: str) -> 
     text_len = backend.encode_prompts(["three red apples and a blue vase"]).embeds.shape[1]
     half = text_len // 2
     region = RegionMask(text_spans=[(0, half), (half, text_len)], shapes=[(0, 0, 0.5, 0.5), None])
-    work, tally, _ = _one_forward(backend, region, height, width, family == "sd3.5")
+    work, tally = _one_forward(backend, region, height, width)
     blocks = len(backend.transformer.transformer_blocks) + len(
         getattr(backend.transformer, "single_transformer_blocks", ())
     )

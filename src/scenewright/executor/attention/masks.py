@@ -181,9 +181,12 @@ class RegionLayout:
         return float(self.allowed().float().mean())
 
 
-def mass_cutout(attention: torch.Tensor, box_tokens: torch.Tensor, keep_mass: float) -> torch.Tensor:
+def mass_cutout(
+    attention: torch.Tensor, box_tokens: torch.Tensor, keep_mass: float, kernel: int = 3
+) -> torch.Tensor:
     """Tokens inside the box holding ``keep_mass`` of a map there (an attention map, a footprint),
-    grown by one token: what Stitch cuts out of an object pass."""
+    grown by a ``kernel`` x ``kernel`` max-pool (3: one token; the paper's 5: two): what Stitch
+    cuts out of an object pass."""
     inside = attention * box_tokens
     total = inside.sum()
     if total <= 0:
@@ -193,5 +196,6 @@ def mass_cutout(attention: torch.Tensor, box_tokens: torch.Tensor, keep_mass: fl
     count = int((cumulative < keep_mass).sum().item()) + 1
     keep = torch.zeros(inside.numel(), dtype=torch.bool, device=inside.device)
     keep[order[:count]] = True
-    grown = F.max_pool2d(keep.reshape(1, 1, *inside.shape).float(), 3, stride=1, padding=1)[0, 0] > 0
+    pooled = F.max_pool2d(keep.reshape(1, 1, *inside.shape).float(), kernel, stride=1, padding=kernel // 2)
+    grown = pooled[0, 0] > 0
     return grown & box_tokens

@@ -131,6 +131,7 @@ def object_pass(
     recheck_tries: int = 0,
     recheck_share: float = DEFAULT_RECHECK_SHARE,
     noise_score: str = "box",
+    cutout_kernel: int = 3,
 ) -> GroupPass:
     """The paper's object pass: every instance bound to its box in one latent, from noise picked
     box by box among ``noise_tries`` draws (see ``box_noise``), the boxes still empty at the
@@ -206,7 +207,7 @@ def object_pass(
     tokens, clean = round_tokens[0].clone(), round_clean[0].clone()
     pasted = torch.zeros(grid, dtype=torch.bool)
     for box_index, pick in enumerate(picks):
-        cut = cutout(round_maps[pick][box_index], passes[pick][1].boxes[box_index], keep_mass)
+        cut = cutout(round_maps[pick][box_index], passes[pick][1].boxes[box_index], keep_mass, cutout_kernel)
         cut_flat = cut.flatten().nonzero().flatten().to(tokens.device)
         tokens[:, cut_flat] = round_tokens[pick][:, cut_flat]
         clean[:, cut_flat] = round_clean[pick][:, cut_flat]
@@ -278,6 +279,7 @@ def box_pass_tokens(
     noise_score: str = "box",
     canvas_fraction: float = 0.0,
     borrow_share: float = 0.0,
+    cutout_kernel: int = 3,
 ) -> tuple[torch.Tensor, int, dict[str, Any], list[SamplerHook]]:
     """Phase 1 of the box pass: the background pass to the switch, one object pass per group of
     disjoint boxes pasted into it, the empty boxes filled from their siblings' drafts
@@ -332,7 +334,7 @@ def box_pass_tokens(
         done = object_pass(
             backend, plan if len(groups) == 1 else group_plan(plan, regions, group), object_settings,
             switch, keep_mass, background_prompt, image_attention, text_boost, noise_tries, pooled,
-            edits, hooks, progress, recheck_tries, recheck_share, noise_score,
+            edits, hooks, progress, recheck_tries, recheck_share, noise_score, cutout_kernel,
         )  # fmt: skip
         tokens[:, done.pasted] = done.tokens[:, done.pasted]
         pasted[done.pasted] = True

@@ -428,12 +428,15 @@ def test_free_stitch_runs_one_row_per_instance_and_checks_its_option(
         run_strategy("stitch:object_pass=teleport", backend, plan, settings)
     with pytest.raises(InvalidInputError, match="object_fraction"):
         run_strategy("stitch:object_fraction=1.0", backend, plan, settings)
-    # "auto" (the default) takes the free pass on a coarse grid (4x4 tokens here), the box pass on a fine one.
-    assert run_strategy("stitch", backend, plan, settings).report["object_pass"] == "free"
+    # "auto" takes the free pass on a coarse grid (4x4 tokens here), the box pass on a fine one.
+    auto = "stitch:object_pass=auto"
+    assert run_strategy(auto, backend, plan, settings).report["object_pass"] == "free"
     from scenewright.executor.stitch import render
 
     monkeypatch.setattr(render, "FREE_PASS_MAX_GRID", 2)
-    assert run_strategy("stitch", backend, plan, settings).report["object_pass"] == "box"
+    assert run_strategy(auto, backend, plan, settings).report["object_pass"] == "box"
+    # The paper's box pass is the default.
+    assert run_strategy("stitch:mode=paper", backend, plan, settings).report["object_pass"] == "box"
 
 
 def test_footprint_spread_tells_a_formed_object_from_a_faint_haze() -> None:

@@ -384,7 +384,8 @@ def _run_strategy(
         if "verifier" in parameters:
             # refine keeps a round by the same judge the verify node uses: exact on the toy world
             extra["verifier"] = tools.refine_verifier(backend)
-        tuned = model_options(strategy, key, backend)  # the model's tuning, then the user's
+        tuned = model_options(strategy, name, backend)  # the model's tuning, then the user's
+        options.pop("mode", None)
         result: RenderResult = strategy(
             backend, plan, settings, progress=False, hooks=hooks, **{**extra, **tuned, **options}
         )

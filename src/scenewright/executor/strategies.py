@@ -3,6 +3,11 @@
 ``A+taca`` runs strategy ``A`` with TACA's temperature added to its attention edits, and
 ``A:key=value:...`` overrides its numeric options (``regional:base_ratio=0.2:inject_fraction=0.5``),
 which is how the defaults are tuned on the benchmark.
+
+Every strategy's own defaults are its authors' (docs/parity.md). A backend may carry its own tuning
+(``strategy_defaults.json``, the embedded models do); ``mode=tuned``, the default, applies it and
+``mode=paper`` leaves it out, so ``regional:mode=paper`` runs the authors' method on any backend.
+Options named in the strategy string apply on top in both modes.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from scenewright.executor import numina, refine, regional, stitch, taca
 from scenewright.executor.attention import Edit
 from scenewright.executor.auto import render_auto
 from scenewright.executor.numina import render_numina
-from scenewright.executor.options import Bound
+from scenewright.executor.options import Bound, Choice
 from scenewright.executor.refine import render_refine
 from scenewright.executor.regional import render_regional
 from scenewright.executor.sampler import SamplerHook, SamplingSettings
@@ -46,6 +51,10 @@ OPTION_BOUNDS: dict[str, dict[str, Bound]] = {
 }
 # Strategies whose attention edits TACA can be layered on.
 TACA_COMPOSABLE = ("regional", "numina", "stitch")
+# ``mode``: whether the backend's tuning applies ("tuned") or only the strategy's own defaults,
+# which are its authors' ("paper"). Every strategy takes it; it never reaches the function.
+MODES = ("tuned", "paper")
+DEFAULT_MODE = "tuned"
 
 
 def strategy_names() -> list[str]:
@@ -65,8 +74,12 @@ def parse_options(function: Strategy, name: str, text: str) -> dict[str, Any]:
     for item in filter(None, text.split(":")):
         key, equals, value = item.partition("=")
         key = key.strip()
+        if equals and key == "mode":
+            Choice(MODES).check(name, key, value.strip())
+            options[key] = value.strip()
+            continue
         if not equals or key not in tunable:
-            known = ", ".join(sorted(tunable)) or "none"
+            known = ", ".join(sorted([*tunable, "mode"]))
             raise InvalidInputError(
                 "strategy", f"'{name}' has no option '{item}'", f"options of this strategy: {known}"
             )
@@ -122,13 +135,31 @@ def tuned_options(function: Strategy, name: str, backend: Backend) -> dict[str, 
 def model_options(function: Strategy, name: str, backend: Backend) -> dict[str, Any]:
     """Keyword arguments the model was tuned with for this strategy: its ``strategy_defaults``,
     and for refine the tuned regional options of its repair pass (which is regional prompting).
-    Every face renders through this, so a model's tuning applies wherever it runs."""
-    if not getattr(backend, "strategy_defaults", None):
+    Every face renders through this, so a model's tuning applies wherever it runs; none with
+    ``mode=paper`` in ``name``."""
+    if not getattr(backend, "strategy_defaults", None) or strategy_mode(name) == "paper":
         return {}
     options = tuned_options(function, name, backend)
     if "repair_options" in inspect.signature(function).parameters:
         options["repair_options"] = tuned_options(render_regional, "regional", backend)
     return options
+
+
+def strategy_mode(name: str) -> str:
+    """The ``mode`` named in a strategy string (``stitch:mode=paper``), else the default."""
+    for item in name.partition(":")[2].split(":"):
+        key, _, value = item.partition("=")
+        if key.strip() == "mode":
+            return value.strip()
+    return DEFAULT_MODE
+
+
+def resolve_options(function: Strategy, name: str, backend: Backend) -> dict[str, Any]:
+    """The keyword arguments ``name`` runs with on ``backend``: the model's tuning (unless
+    ``mode=paper``), then the options the name gives."""
+    options = parse_options(function, name, name.partition(":")[2])
+    options.pop("mode", None)
+    return {**model_options(function, name, backend), **options}
 
 
 def run_strategy(
@@ -144,18 +175,16 @@ def run_strategy(
     """Render ``plan`` with the strategy ``name`` (options and ``+taca`` included), the model's
     tuned options first; ``edits`` are extra attention edits laid on top."""
     # "+taca" takes TACA with the options this model was tuned with, if any.
-    function, suffix_edits = get_strategy(name, tuned_options(render_taca, "taca", backend))
+    taca_tuning = {} if strategy_mode(name) == "paper" else tuned_options(render_taca, "taca", backend)
+    function, suffix_edits = get_strategy(name, taca_tuning)
     edits = [*suffix_edits, *edits]
-    options = {
-        **model_options(function, name, backend),
-        **parse_options(function, name, name.partition(":")[2]),
-    }
+    options = resolve_options(function, name, backend)
     if edits:
         result = function(backend, plan, settings, hooks=hooks, edits=edits, progress=progress, **options)
         result.strategy = name
         return result
     result = function(backend, plan, settings, hooks=hooks, progress=progress, **options)
-    if options:
+    if options or ":" in name:
         result.strategy = name
     return result
 

@@ -50,41 +50,14 @@ OBJECT_PASSES = ("auto", "box", "free")
 # or "all" (open across boxes: the layout is set by then, and on the 16x16-token model a box a
 # few tokens wide draws its shape with the whole image's help; see regional's open_image_after).
 HOLD_IMAGE_ATTENTION = ("same", "region", "context", "all")
-DEFAULT_OBJECT_PASS = "auto"
+DEFAULT_OBJECT_PASS = "box"
 # "auto" takes the free pass on token grids at most this many tokens a side: there a box is two or
 # three tokens wide and a model cannot draw a whole object inside it alone (measured on the
 # embedded model, docs/benchmarks.md); on FLUX and SD3 grids (64 and more) the paper's box pass.
 FREE_PASS_MAX_GRID = 16
-# ``mode``: "paper" runs the paper's method with every addition of ours off (PAPER_VALUES, the
-# table in docs/parity.md), "ours" takes the options as given, "auto" is "paper" on token grids
-# wider than FREE_PASS_MAX_GRID (FLUX.1, SD3.5) and "ours" on coarser ones, where a box cannot
-# hold a whole object (docs/benchmarks.md). The embedded models pin "ours" with their tuning.
-MODES = ("auto", "paper", "ours")
-DEFAULT_MODE = "auto"
-# The paper's cut-out: the tokens holding 95% of the head's mass, max-pooled with a 5 x 5 kernel;
-# ours grows by one token (3 x 3).
-PAPER_CUTOUT_KERNEL = 5
-DEFAULT_CUTOUT_KERNEL = 3
-# Each addition of ours at the value that turns it off, and the paper's own settings (S = 10 of
-# T = 50 steps, 95% of the mass, the full prompt for the finish).
-PAPER_VALUES: dict[str, Any] = {
-    "object_pass": "box",
-    "object_fraction": 0.2,
-    "keep_mass": 0.95,
-    "cutout_kernel": PAPER_CUTOUT_KERNEL,
-    "hold_fraction": 0.0,
-    "image_attention": "region",
-    "text_boost": 0.0,
-    "finish_prompt": "global",
-    "guidance_steps": "model",
-    "region_guidance": 0.0,
-    "noise_tries": 1,
-    "pooled": "scene",
-    "recheck_tries": 0,
-    "seam_fraction": 0.0,
-    "canvas_fraction": 0.0,
-    "borrow_share": 0.0,
-}
+# The paper's cut-out: the tokens holding 95% of the head's mass, max-pooled with a 5 x 5 kernel.
+# The embedded models grow it by one token (3 x 3, their tuning).
+DEFAULT_CUTOUT_KERNEL = 5
 # What ``stitch:key=value`` may set (checked when the name is parsed); a negative object_fraction
 # or object_steps takes the default.
 OPTIONS: dict[str, Bound] = {
@@ -111,7 +84,6 @@ OPTIONS: dict[str, Bound] = {
     "canvas_fraction": Range(0.0, 1.0),
     "borrow_share": Range(0.0, 1.0),
     "cutout_kernel": Range(1, 9),
-    "mode": Choice(MODES),
 }
 
 
@@ -152,7 +124,6 @@ def render_stitch(
     canvas_fraction: float = 0.0,
     borrow_share: float = 0.0,
     cutout_kernel: int = DEFAULT_CUTOUT_KERNEL,
-    mode: str = DEFAULT_MODE,
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
@@ -166,20 +137,6 @@ def render_stitch(
     object pass is exactly those first steps.
     The hold steps take them too (but the noise and the pooled vectors), with
     ``hold_image_attention``."""
-    require_choice("mode", mode, MODES)
-    if mode == "auto":
-        mode = (
-            "paper"
-            if max(backend.token_grid(settings.height, settings.width)) > FREE_PASS_MAX_GRID
-            else "ours"
-        )
-    if mode == "paper":
-        # Every addition off, whatever the other options say (a model's tuning included).
-        paper = render_stitch(
-            backend, plan, settings, hooks=hooks, edits=edits, progress=progress, mode="ours", **PAPER_VALUES
-        )
-        paper.report["mode"] = "paper"
-        return paper
     if cutout_kernel < 1 or cutout_kernel % 2 == 0:
         raise InvalidInputError(
             "cutout_kernel", f"{cutout_kernel} is not an odd size", "use 3 (ours) or 5 (the paper's)"
@@ -251,7 +208,6 @@ def render_stitch(
     report = {
         "object_pass": object_pass, "switch_step": switch, "hold_steps": hold,
         "finish_prompt": finish_text, "pasted_tokens": pasted_tokens, "objects": len(regions), **found,
-        "mode": mode,
     }  # fmt: skip
     if object_pass == "box":
         report["pooled"] = pooled

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError

@@ -8,7 +8,6 @@ holds only JSON. Progress goes out through LangGraph's custom stream as :data:`E
 from __future__ import annotations
 
 import inspect
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -35,6 +34,7 @@ from scenewright.planner.plan import Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
 from scenewright.tools.output import save_json, save_png
 from scenewright.tools.overlay import write_attention_sheet, write_overlay
+from scenewright.untrusted import load_json
 
 if TYPE_CHECKING:
     from scenewright.tools.detection.verify import DetectorVerifier
@@ -171,12 +171,9 @@ def review_node(state: AgentState) -> dict[str, Any]:
         return {}
     if isinstance(answer, str):
         try:
-            answer = json.loads(answer)
-        except json.JSONDecodeError as error:
-            return {
-                "status": "invalid",
-                "errors": [f"plan: not valid JSON ({error.msg}, line {error.lineno})"],
-            }
+            answer = load_json(answer, "plan", "write one JSON object with prompt and objects")
+        except InvalidInputError as error:
+            return {"status": "invalid", "errors": [str(error)]}
     if isinstance(answer, dict) and isinstance(answer.get("plan"), dict):
         answer = answer["plan"]
     return {"candidate": answer, "plan_source": "user", "reference": state.get("candidate")}

@@ -20,6 +20,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from scenewright.errors import InvalidInputError, OutputExistsError
+from scenewright.untrusted import load_json
 
 METADATA_KEY = "scenewright"
 
@@ -146,5 +147,9 @@ def read_png_metadata(path: str | Path) -> dict[str, Any]:
         text = image.text.get(METADATA_KEY) if hasattr(image, "text") else None
     if text is None:
         raise ValueError(f"{path} carries no scenewright metadata")
-    data: dict[str, Any] = json.loads(text)
+    data = load_json(text, "image", "give a PNG written by scenewright")
+    if not isinstance(data, dict):
+        raise InvalidInputError(
+            "image", "its metadata is not a JSON object", "give a PNG written by scenewright"
+        )
     return data

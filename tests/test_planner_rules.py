@@ -311,7 +311,9 @@ def test_words_that_are_not_names_or_counts_are_refused_naming_them(prompt: str,
 def test_a_scale_word_count_is_capped_with_a_warning_on_the_singular_noun() -> None:
     result = plan_with_rules("a million circles")
     assert [(o.name, o.count) for o in result.plan.objects] == [("circle", MAX_COUNT)]
-    assert result.warnings == [f"1000000 circles is more than the maximum of {MAX_COUNT}; capped at {MAX_COUNT}"]
+    assert result.warnings == [
+        f"1000000 circles is more than the maximum of {MAX_COUNT}; capped at {MAX_COUNT}"
+    ]
     assert [o.name for o in plan_with_rules("a circle... and a square").plan.objects] == ["circle", "square"]
 
 

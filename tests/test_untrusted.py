@@ -190,3 +190,61 @@ def test_metadata_written_by_us_round_trips_through_the_loader(tmp_path: Path) -
     path = save_png(Image.new("RGB", (8, 8)), tmp_path / "ours.png", meta)
     assert read_png_metadata(path) == meta
     assert not math.isnan(read_png_metadata(path)["settings"]["guidance"])
+
+
+def test_an_empty_image_differs_from_the_plan_whatever_the_verifier_says(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from scenewright.agent.core import AgentResult
+    from scenewright.agent.nodes import BLANK_NOTE, verify_node
+    from scenewright.agent.web import _status
+
+    black = tmp_path / "black.png"
+    Image.new("RGB", (64, 64), (1, 1, 1)).save(black)
+    tools = SimpleNamespace(verifier=lambda image, plan, report: ([], None))  # a model it cannot judge
+    state: Any = {"plan": GOOD_PLAN, "paths": {"image": str(black)}, "notes": []}
+    update = verify_node(state, tools)  # type: ignore[arg-type]
+    assert update["verified"] is False and update["notes"] == [BLANK_NOTE]
+    drawn = tmp_path / "drawn.png"
+    picture = Image.new("RGB", (64, 64))
+    picture.paste((230, 60, 60), (10, 10, 40, 40))
+    picture.save(drawn)
+    assert verify_node({**state, "paths": {"image": str(drawn)}}, tools)["verified"] is None  # type: ignore[arg-type]
+    assert _status(AgentResult("done", "main", verified=False)) == "**done**: differs from the plan"
+    assert _status(AgentResult("done", "main", verified=True)) == "**done**: matches the plan"
+
+
+def test_the_box_editor_checks_every_field_and_the_pixel_count_before_decoding(tmp_path: Path) -> None:
+    from scenewright.agent.web_boxes import MAX_EDITOR_PIXELS, checked_annotator, plan_from_boxes
+
+    small = tmp_path / "small.png"
+    Image.new("RGB", (64, 64)).save(small)
+    huge = tmp_path / "huge.png"
+    Image.new("1", (12_000, 12_000)).save(huge)  # a few hundred KB on disk, 144 M pixels decoded
+    assert MAX_EDITOR_PIXELS < 12_000 * 12_000
+    image = {"path": str(small), "meta": {"_type": "gradio.FileData"}}
+    box = {"label": "red circle", "xmin": 1, "ymin": 1, "xmax": 30, "ymax": 30}
+    editor = checked_annotator(None, image_type="numpy")
+    plan = {"prompt": "a red circle", "objects": [{"name": "circle", "attributes": ["red"], "count": 1}]}
+    for payload, problem in [
+        ({}, "the box editor is empty"),
+        ({"image": None, "boxes": [box]}, "the box editor is empty"),
+        (
+            {"image": image, "boxes": [{"label": "red circle", "ymin": 1, "xmax": 3, "ymax": 3}]},
+            "no number xmin",
+        ),
+        ({"image": image, "boxes": [{**box, "xmin": "3"}]}, "no number xmin"),
+        ({"image": image, "boxes": [{**box, "xmax": float("nan")}]}, "no number xmax"),
+        ({"image": image, "boxes": "x"}, "not a list"),
+        ({"image": image, "boxes": [box] * 500}, "not a list of at most 120"),
+        ({"image": {**image, "path": str(huge)}, "boxes": [box]}, "12,000 x 12,000 pixels"),
+    ]:
+        value = editor.preprocess(editor.data_model.model_validate(payload))
+        with pytest.raises(InvalidInputError) as caught:
+            plan_from_boxes(plan, value)
+        assert str(caught.value).startswith("boxes: ") and problem in str(caught.value), (
+            payload,
+            caught.value,
+        )
+    value = editor.preprocess(editor.data_model.model_validate({"image": image, "boxes": [box]}))
+    assert plan_from_boxes(plan, value)["objects"][0]["boxes"] == [[0.0156, 0.0156, 0.4688, 0.4688]]

@@ -81,7 +81,7 @@ def render_batch(
 
     from scenewright.bench.geneval.layout import prompt_dir
     from scenewright.bench.sharded_run import attempt
-    from scenewright.tools.output import save_json, save_png
+    from scenewright.tools.output import save_json, save_png, write_together
 
     started = time.perf_counter()
     mine = shard.indices(len(prompts))
@@ -98,8 +98,9 @@ def render_batch(
         def work(folder: Path = folder, prompt: str = prompts[index]) -> None:
             plan = renderer.plan(prompt)
             image, metadata = renderer.render(plan, renderer.options.seed)
-            save_json(plan.to_json_dict(), folder / "plan.json", overwrite=True)
-            save_png(image, folder / "image.png", metadata)
+            with write_together():  # plan.json and image.png appear together
+                save_json(plan.to_json_dict(), folder / "plan.json", overwrite=True)
+                save_png(image, folder / "image.png", metadata)
 
         failure = attempt(folder, index, prompts[index], work)
         if failure is None:

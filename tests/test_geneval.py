@@ -42,7 +42,7 @@ def files(folder: Path) -> set[str]:
 def test_metadata_is_read_and_bad_lines_are_one_line_errors(tmp_path: Path) -> None:
     assert read_metadata(write_metadata(tmp_path / "m.jsonl")) == ENTRIES
     bad = {
-        "not JSON": "{oops",
+        "not valid JSON": "{oops",
         "no include clauses": json.dumps({"tag": "x", "prompt": "a cat", "include": []}),
         "not one of GenEval's colours": json.dumps(
             {"tag": "colors", "prompt": "a cat", "include": [{"class": "cat", "count": 1, "color": "teal"}]}
@@ -54,7 +54,7 @@ def test_metadata_is_read_and_bad_lines_are_one_line_errors(tmp_path: Path) -> N
                 "include": [{"class": "cat", "count": 1, "position": ["left of", 0]}],
             }
         ),
-        "count is not a positive": json.dumps(
+        "count is not a whole number in 1..12": json.dumps(
             {"tag": "x", "prompt": "a", "include": [{"class": "cat", "count": 0}]}
         ),
     }

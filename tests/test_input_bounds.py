@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,48 @@ def test_the_wait_for_an_llm_is_announced_with_its_bound(tmp_path: Path) -> None
     assert result.status == "done" and any("LLM" in n for n in result.notes)  # the rules planner took over
     said = [str(e["message"]) for e in events if str(e.get("message", "")).startswith("asking the LLM")]
     assert said == ["asking the LLM (up to 8 s without an answer, then the rules planner)"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["generate", "a red circle", "--refine-rounds", "-3"], "refine-rounds: -3 is outside 0..8"),
+        (["generate", "a red circle", "--refine-rounds", "1000"], "refine-rounds: 1000 is outside 0..8"),
+        (["generate", "a red circle", "--height", "0"], "height: 0 cannot be taken"),
+        (["generate", "a red circle", "--negative-prompt", "x" * 3000], "negative-prompt: is 3,000 characters"),
+        (["chat", "--refine-rounds", "-3"], "refine-rounds: -3 is outside"),
+        (["chat", "--thread", ""], "thread_id: is empty"),
+        (["batch", "{tmp}/p.txt", "--out", "{tmp}/b", "--num-processes", "100000"], "num-processes: 100000"),
+        (["eval", "geneval", "{tmp}/m.jsonl", "--out", "{tmp}/g", "--n-samples", "100000000"],
+         "n-samples: 100000000 is outside 1..100"),
+        (["eval", "geneval", "{tmp}/m.jsonl", "--out", "{tmp}/g", "--seed", str(2**63 - 2), "--n-samples", "4"],
+         "seed: "),
+        (["batch", "{tmp}/many.txt", "--out", "{tmp}/b"], "holds 100,001 prompts (at most 100,000)"),
+    ],
+)  # fmt: skip
+def test_every_count_and_size_has_an_upper_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+) -> None:
+    (tmp_path / "p.txt").write_text("a red circle\n")
+    (tmp_path / "many.txt").write_text("a red circle\n" * 100_001)
+    line = {"tag": "single_object", "prompt": "a photo of a cat", "include": [{"class": "cat", "count": 1}]}
+    (tmp_path / "m.jsonl").write_text(json.dumps(line) + "\n")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if argv[0] in ("generate", "chat"):
+        argv += ["--out", str(tmp_path / "o")]
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and needle in err, err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "g").exists()
+
+
+def test_deep_json_lines_are_one_line_errors_on_batch_and_geneval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = '{"prompt": "a red circle", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    (tmp_path / "p.jsonl").write_text(deep + "\n")
+    for argv in (["batch", str(tmp_path / "p.jsonl")], ["eval", "geneval", str(tmp_path / "p.jsonl")]):
+        assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "line 1: is nested more than 32 levels" in err, err
+    assert not (tmp_path / "o").exists()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,37 @@ def test_png_metadata_roundtrip(tmp_path: Path) -> None:
     Image.new("RGB", (2, 2)).save(tmp_path / "plain.png")
     with pytest.raises(ValueError, match="no scenewright metadata"):
         read_png_metadata(tmp_path / "plain.png")
+
+
+def test_a_killed_writers_temp_is_removed_by_the_next_write_and_check(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from scenewright.tools.output import check_output_folder, write_together
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(dead.stdout)  # a process that has exited: its temps are debris
+    stale = tmp_path / f".image.png.{pid}.abcd1234.tmp"
+    stale.write_bytes(b"half a png")
+    foreign = tmp_path / ".notes.tmp"  # not our naming: left alone
+    foreign.write_bytes(b"x")
+    live = tmp_path / f".plan.json.{os.getpid()}.abcd1234.tmp"  # a writer still running
+    live.write_bytes(b"{")
+    check_output_folder(tmp_path)
+    assert not stale.exists() and foreign.exists() and live.exists()
+    stale.write_bytes(b"half a png")
+    atomic_write_bytes(tmp_path / "other.bin", b"1")
+    assert not stale.exists()
+    # Written together: nothing under a final name until the block ends, nothing at all if it fails.
+    with pytest.raises(RuntimeError), write_together():
+        atomic_write_bytes(tmp_path / "a.png", b"a")
+        assert not (tmp_path / "a.png").exists()
+        raise RuntimeError("killed between files")
+    assert not (tmp_path / "a.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".notes.tmp", live.name, "other.bin"])
+    with write_together():
+        first = atomic_write_bytes(tmp_path / "a.png", b"a")
+        second = atomic_write_bytes(tmp_path / "b.json", b"b")
+    assert first.read_bytes() == b"a" and second.read_bytes() == b"b"

@@ -238,8 +238,10 @@ def test_prompt_files_and_examples_are_valid_plans() -> None:
 def test_extract_json_tolerates_fences_and_chatter() -> None:
     assert extract_json('```json\n{"a": 1}\n```') == {"a": 1}
     assert extract_json('Here you go: {"a": {"b": 2}} Hope it helps') == {"a": {"b": 2}}
-    with pytest.raises(json.JSONDecodeError):
+    with pytest.raises(InvalidInputError, match=r"^the answer: not valid JSON"):
         extract_json("no json here")
+    with pytest.raises(InvalidInputError, match="nested more than 32 levels"):
+        extract_json('{"objects": ' + "[" * 5000 + "]" * 5000 + "}")  # once a RecursionError
 
 
 def test_a_server_that_never_answers_costs_two_timeouts_not_four(server: FakeOpenAI) -> None:

@@ -286,3 +286,45 @@ def test_the_request_around_a_scene_is_not_an_object(prompt: str) -> None:
 
     scene = parse(prompt)
     assert [(o.name, o.count, o.attributes) for o in scene.objects] == [("circle", 1, ["red"])]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "needle"),
+    [
+        ("%s %d {0}", "'%s', which is a path or a format placeholder"),
+        ("../../etc/passwd", "'../../etc/passwd', which is a path"),
+        ("a red circle/square", "'circle/square', which is a path"),
+        ("two circles and {name}", "'{'"),
+        ("1e9 circles", "'1e9', which is not a count"),
+        ("a dozen dozen circles", "'a dozen dozen', two counts in a row"),
+        ("3 2 circles", "'3 2', two counts in a row"),
+        ("a red\u202e circle", "U+202E"),
+        ("a red cir\u200bcle", "U+200B"),
+    ],
+)
+def test_words_that_are_not_names_or_counts_are_refused_naming_them(prompt: str, needle: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        plan_with_rules(prompt)
+    assert str(caught.value).startswith("prompt: ") and needle in str(caught.value), caught.value
+
+
+def test_a_scale_word_count_is_capped_with_a_warning_on_the_singular_noun() -> None:
+    result = plan_with_rules("a million circles")
+    assert [(o.name, o.count) for o in result.plan.objects] == [("circle", MAX_COUNT)]
+    assert result.warnings == [
+        f"1000000 circles is more than the maximum of {MAX_COUNT}; capped at {MAX_COUNT}"
+    ]
+    assert [o.name for o in plan_with_rules("a circle... and a square").plan.objects] == ["circle", "square"]
+
+
+@pytest.mark.parametrize(
+    "name", ["../etc/passwd", "circle\x1b[2J<script>alert(1)</script>", "%s", "{0}", "a\u202eb", "a\u200bb"]
+)
+def test_every_plan_loader_refuses_names_that_are_not_words(name: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        Plan.model_validate({"prompt": "p", "objects": [{"name": name}]})
+    assert "name the thing in words" in str(caught.value)
+    with pytest.raises(ValidationError):
+        Plan.model_validate({"prompt": "p", "objects": [{"name": "circle", "attributes": [name]}]})

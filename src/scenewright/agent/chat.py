@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from scenewright.agent.options import add_agent_options, agent_from_args
 from scenewright.errors import ScenewrightError
 from scenewright.terminal import printable
+from scenewright.untrusted import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth
 
 if TYPE_CHECKING:
     from scenewright.agent.core import Agent, AgentResult
@@ -81,10 +82,12 @@ def _read_plan(lines: Any, first: str) -> str:
     paste never swallows the rest of the conversation."""
     text = first
     while True:
+        if len(text) > MAX_JSON_BYTES or json_depth(text) > MAX_JSON_DEPTH:
+            return text  # never parsed here: the agent refuses it in one line, and the chat goes on
         try:
             json.loads(text)
             return text
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, ValueError):
             more = next(lines, None)
             if more is None:
                 return text

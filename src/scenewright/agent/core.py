@@ -7,7 +7,6 @@ the user edited; with ``review=True`` a turn stops after planning until :meth:`A
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -41,10 +40,10 @@ from scenewright.agent.state import fresh_turn
 from scenewright.agent.turns import CancelSwitches, TurnLock
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError
-from scenewright.executor.sampler import check_seed
 from scenewright.executor.strategies import STRATEGIES
 from scenewright.planner.plan import Plan, PlanResult
 from scenewright.tools.segment import Segmenter, SegmenterSpec, load_segmenter, resolve_segmenter
+from scenewright.untrusted import load_json, parse_seed
 
 DEFAULT_OUT = Path("out") / "agent"
 # Two processes opening one history file at once: switching it to WAL takes an exclusive lock
@@ -96,9 +95,9 @@ def _planner(choice: str | PlannerFn, llm_settings: Any = None) -> PlannerFn:
 
 def _json_or_none(text: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return None  # the review node reports the syntax error itself
+        return load_json(text, "plan", "write one JSON object with prompt and objects")
+    except InvalidInputError:
+        return None  # the review node reports the problem itself
 
 
 def _unstorable(data: Any, where: str = "plan", depth: int = 0) -> str | None:
@@ -118,6 +117,23 @@ def _unstorable(data: Any, where: str = "plan", depth: int = 0) -> str | None:
         if problem:
             return problem
     return None
+
+
+MAX_THREAD_CHARS = 200  # an id, not a document: it is a key in the history file
+
+
+def _thread_name(value: object) -> str:
+    """A conversation id: non-empty text of printable characters."""
+    fix = 'name the conversation, e.g. thread_id="main", or leave it out'
+    if not isinstance(value, str):
+        raise InvalidInputError("thread_id", f"{type(value).__name__} is not text", fix)
+    if not value.strip():
+        raise InvalidInputError("thread_id", "is empty", fix)
+    if len(value) > MAX_THREAD_CHARS or not value.isprintable():
+        raise InvalidInputError(
+            "thread_id", f"is not a short printable name (at most {MAX_THREAD_CHARS} characters)", fix
+        )
+    return value
 
 
 @dataclass
@@ -228,8 +244,8 @@ class Agent:
             "guidance": guidance,
             "negative_prompt": negative_prompt,
         }
-        self.seed = seed
-        self.thread_id = thread_id
+        self.seed = None if seed is None else parse_seed(seed)
+        self.thread_id = _thread_name(thread_id)
         self.review = review
         self.out_dir = Path(out_dir)
         self._conn: sqlite3.Connection | None = None
@@ -325,8 +341,13 @@ class Agent:
         self.close()
 
     # -------------------------------------------------------------------------------- turns
+    def _thread(self, thread_id: str | None) -> str:
+        """The thread a call names: None is this agent's own; "" or a non-name is refused
+        (an empty id once silently continued the main thread)."""
+        return self.thread_id if thread_id is None else _thread_name(thread_id)
+
     def _config(self, thread_id: str | None) -> RunnableConfig:
-        return {"configurable": {"thread_id": thread_id or self.thread_id}}
+        return {"configurable": {"thread_id": self._thread(thread_id)}}
 
     def _turn_input(
         self,
@@ -347,7 +368,7 @@ class Agent:
         if strategy is not None and strategy != "auto":
             strategy_options(self.tools, strategy)
         if seed is not None:
-            check_seed(seed)
+            seed = parse_seed(seed)
         values = fresh_turn(request, edited_plan)
         values["strategy"] = strategy or self.strategy
         values["settings"] = dict(self.settings)
@@ -396,11 +417,9 @@ class Agent:
         data: Any = plan
         if isinstance(plan, str):
             try:
-                data = json.loads(plan)
-            except json.JSONDecodeError as error:
-                yield self._failed_result(
-                    thread_id, [f"plan: not valid JSON ({error.msg}, line {error.lineno})"]
-                )
+                data = load_json(plan, "plan", "write one JSON object with prompt and objects")
+            except InvalidInputError as error:
+                yield self._failed_result(thread_id, [str(error)])
                 return
         if not isinstance(data, dict):
             yield self._failed_result(thread_id, ["plan: must be a JSON object with prompt and objects"])
@@ -457,7 +476,7 @@ class Agent:
         return result
 
     def _drive(self, graph_input: Any, thread_id: str | None) -> Iterator[Event | AgentResult]:
-        thread = thread_id or self.thread_id
+        thread = self._thread(thread_id)
         config = self._config(thread)
         with self._turn_lock.held(), self._cancels.turn(thread) as flag, _ctrl_c_cancels(flag):
             for mode, chunk in self.graph.stream(graph_input, config, stream_mode=["custom", "updates"]):
@@ -472,12 +491,12 @@ class Agent:
         The turn ends with status ``"cancelled"`` and keeps the last good image; files already
         written stay. Safe to call from any thread (the web's cancel button does).
         """
-        return self._cancels.cancel(thread_id or self.thread_id)
+        return self._cancels.cancel(self._thread(thread_id))
 
     # ---------------------------------------------------------------------------- the thread
     def current(self, thread_id: str | None = None) -> AgentResult:
         """The thread as it stands: the last turn's outcome, or the plan awaiting review."""
-        thread = thread_id or self.thread_id
+        thread = self._thread(thread_id)
         snapshot = self.graph.get_state(self._config(thread))
         values: dict[str, Any] = dict(snapshot.values or {})
         pending = None
@@ -550,8 +569,7 @@ class Agent:
 
     def set_seed(self, seed: int, thread_id: str | None = None) -> None:
         """Use ``seed`` from the next turn on (kept in the thread, so it survives a restart)."""
-        if not 0 <= seed < 2**63:
-            raise InvalidInputError("seed", f"{seed} is out of range", "use a seed in [0, 2**63)")
+        seed = parse_seed(seed)
         self.seed = seed
         config = self._config(thread_id)
         with self._turn_lock.held():

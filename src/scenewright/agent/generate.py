@@ -120,12 +120,12 @@ class Checked:
 
 def _precheck(args: argparse.Namespace) -> Checked:
     """Everything that can be refused before any weights load, refused now."""
+    from scenewright.agent.bounds import check_refine_rounds, check_sampling
     from scenewright.agent.fit_checks import check_trained_size, trained_size
     from scenewright.agent.run_folders import DEFAULT_ROOT, choose_seeds
     from scenewright.backends import ALIASES, resolve_backend
-    from scenewright.backends.base import check_size
     from scenewright.backends.registry import resolve_device
-    from scenewright.executor.sampler import check_guidance, check_seed, check_steps
+    from scenewright.executor.sampler import check_seed
     from scenewright.tools.output import check_output_folder
 
     prompt = args.prompt.strip()
@@ -133,23 +133,12 @@ def _precheck(args: argparse.Namespace) -> Checked:
         raise InvalidInputError(
             "prompt", "is empty", 'describe the image, e.g. "two red circles left of a blue square"'
         )
-    if args.steps is not None:
-        check_steps(args.steps)
-    if args.guidance is not None:
-        check_guidance(args.guidance)
+    check_refine_rounds(getattr(args, "refine_rounds", 0))
     seeds = choose_seeds(args.seed, getattr(args, "seeds", None), getattr(args, "n_images", None))
     for seed in seeds:
         check_seed(seed)
     spec = ALIASES.get(args.backend.strip()) or resolve_backend(args.backend)
-    if args.height is not None or args.width is not None:
-        check_size(
-            spec.name,
-            spec.size_multiple,
-            spec.min_size,
-            args.height or spec.min_size,
-            args.width or spec.min_size,
-            spec.max_size,
-        )
+    check_sampling(spec, args.steps, args.height, args.width, args.guidance, args.negative_prompt)
     warnings: list[str] = []
     trained = trained_size(spec.source) if spec.family == "tiny" else None
     if trained is not None:
@@ -200,6 +189,7 @@ def _outputs(folder: Path, seeds: list[int]) -> list[Path]:
 
 
 def _agent(args: argparse.Namespace, out_dir: Path) -> Agent:
+    from scenewright.agent.bounds import check_refine_rounds
     from scenewright.agent.core import Agent
 
     agent = Agent(
@@ -212,7 +202,7 @@ def _agent(args: argparse.Namespace, out_dir: Path) -> Agent:
         guidance=args.guidance,
         seed=args.seed,
         out_dir=out_dir,
-        max_refine_rounds=max(0, getattr(args, "refine_rounds", 0)),
+        max_refine_rounds=check_refine_rounds(getattr(args, "refine_rounds", 0)),
         device=args.device,
         dtype=args.dtype,
         negative_prompt=args.negative_prompt,

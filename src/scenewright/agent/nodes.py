@@ -8,7 +8,6 @@ holds only JSON. Progress goes out through LangGraph's custom stream as :data:`E
 from __future__ import annotations
 
 import inspect
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -33,8 +32,9 @@ from scenewright.executor.strategies import STRATEGIES, get_strategy, model_opti
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
-from scenewright.tools.output import save_json, save_png
+from scenewright.tools.output import save_json, save_png, write_together
 from scenewright.tools.overlay import write_attention_sheet, write_overlay
+from scenewright.untrusted import load_json
 
 if TYPE_CHECKING:
     from scenewright.tools.detection.verify import DetectorVerifier
@@ -171,12 +171,9 @@ def review_node(state: AgentState) -> dict[str, Any]:
         return {}
     if isinstance(answer, str):
         try:
-            answer = json.loads(answer)
-        except json.JSONDecodeError as error:
-            return {
-                "status": "invalid",
-                "errors": [f"plan: not valid JSON ({error.msg}, line {error.lineno})"],
-            }
+            answer = load_json(answer, "plan", "write one JSON object with prompt and objects")
+        except InvalidInputError as error:
+            return {"status": "invalid", "errors": [str(error)]}
     if isinstance(answer, dict) and isinstance(answer.get("plan"), dict):
         answer = answer["plan"]
     return {"candidate": answer, "plan_source": "user", "reference": state.get("candidate")}
@@ -469,23 +466,8 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
         "thread": thread,
         "notes": notes,
     }
-    paths = {
-        "image": str(save_png(result.image, folder / "image.png", metadata, tools.overwrite)),
-        "plan": str(save_json(plan.to_json_dict(), folder / "plan.json", tools.overwrite)),
-        "overlay": str(write_overlay(result.image, plan, folder / "overlay.png", metadata, tools.overwrite)),
-    }
-    maps = (
-        result.report.get("attention_maps")
-        or result.report.get("maps")
-        or _explain(backend, result.image, plan, settings, notes)
-    )
-    sheet = write_attention_sheet(
-        maps if isinstance(maps, Mapping) else None,
-        folder / "attention.png",
-        metadata,
-        result.image,
-        tools.overwrite,
-    )
+    with write_together():  # image, plan, overlay and attention appear together or not at all
+        paths, sheet = _write_outputs(tools, result, plan, settings, metadata, folder, backend, notes)
     if sheet is not None:
         paths["attention"] = str(sheet)
     emit("execute", 1, 1, f"image written to {paths['image']}")
@@ -505,6 +487,37 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
         notes.extend(refine_notes(explained, tools.max_refine_rounds > 1, more))
         update["refine_explanation"] = [*state.get("refine_explanation", []), explained]
     return update
+
+
+def _write_outputs(
+    tools: Toolbox,
+    result: RenderResult,
+    plan: Plan,
+    settings: SamplingSettings,
+    metadata: dict[str, Any],
+    folder: Path,
+    backend: Backend,
+    notes: list[str],
+) -> tuple[dict[str, str], Path | None]:
+    """Write a render's files (staged by the caller's ``write_together``); their paths."""
+    paths = {
+        "image": str(save_png(result.image, folder / "image.png", metadata, tools.overwrite)),
+        "plan": str(save_json(plan.to_json_dict(), folder / "plan.json", tools.overwrite)),
+        "overlay": str(write_overlay(result.image, plan, folder / "overlay.png", metadata, tools.overwrite)),
+    }
+    maps = (
+        result.report.get("attention_maps")
+        or result.report.get("maps")
+        or _explain(backend, result.image, plan, settings, notes)
+    )
+    sheet = write_attention_sheet(
+        maps if isinstance(maps, Mapping) else None,
+        folder / "attention.png",
+        metadata,
+        result.image,
+        tools.overwrite,
+    )
+    return paths, sheet
 
 
 def explain_pass(refined: Mapping[str, Any], pass_number: int) -> dict[str, Any]:
@@ -561,10 +574,27 @@ def verify_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:
     except Exception as error:  # a broken verifier must not lose the image
         notes = [*state.get("notes", []), f"verification failed ({type(error).__name__}: {error})"]
         return {"report": [], "verified": None, "notes": notes}
+    update: dict[str, Any] = {"report": rows, "verified": verdict}
+    if plan.objects and is_blank(image):
+        # Nothing can be found on one flat colour, whatever the verifier says (or cannot say).
+        update["verified"] = verdict = False
+        update["notes"] = [*state.get("notes", []), BLANK_NOTE]
     emit(
         "verify", 1, 1, "verified" if verdict else ("not verified" if verdict is None else "mismatches found")
     )
-    return {"report": rows, "verified": verdict}
+    return update
+
+
+BLANK_NOTE = "the image is empty (one flat colour): it differs from the plan"
+# A rendered scene spans far more than this many grey levels; an all-black (max pixel 1) or all-
+# white image does not.
+BLANK_RANGE = 8
+
+
+def is_blank(image: Image.Image) -> bool:
+    """Whether ``image`` is one flat colour (every channel within BLANK_RANGE levels)."""
+    extrema: Any = image.convert("RGB").getextrema()  # one (low, high) per channel
+    return all(high - low < BLANK_RANGE for low, high in extrema)
 
 
 def wants_refine(state: AgentState, tools: Toolbox) -> bool:

@@ -66,6 +66,8 @@ def add_detector_options(p: argparse.ArgumentParser) -> None:
 def agent_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The ``Agent`` keywords every face reads alike from its options (a face adds its own, e.g.
     the output folder); options a face lacks take the agent's defaults."""
+    from scenewright.agent.bounds import check_refine_rounds
+
     return {
         "backend": args.backend,
         "planner": getattr(args, "planner", "rules"),
@@ -75,7 +77,7 @@ def agent_settings(args: argparse.Namespace) -> dict[str, Any]:
         "width": args.width,
         "guidance": args.guidance,
         "seed": args.seed,
-        "max_refine_rounds": max(0, getattr(args, "refine_rounds", 0)),
+        "max_refine_rounds": check_refine_rounds(getattr(args, "refine_rounds", 0)),
         "device": args.device,
         "dtype": args.dtype,
         "sam": getattr(args, "sam", None),

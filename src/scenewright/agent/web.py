@@ -126,17 +126,24 @@ def _status(result: AgentResult) -> str:
         "failed": "**failed**: see the conversation; the last good image stays.",
         "help": "**help**: that is not an edit I can make; the conversation lists what works.",
         "cancelled": "**cancelled**: the last good image stays.",
-    }.get(result.status, f"**{result.status}**")
+    }.get(result.status, f"**{result.status}**" + _verdict(result))
+
+
+def _verdict(result: AgentResult) -> str:
+    """What a finished render's status adds: never "done" alone when the image differs."""
+    if result.status != "done":
+        return ""
+    said = {True: "matches the plan", False: "differs from the plan", None: "not verified"}[result.verified]
+    return f": {said}"
 
 
 def build_app(agent: Agent) -> gr.Blocks:
     """The Gradio app for ``agent``; launch it with ``.launch(**launch_options(out))`` (queue
     already enabled)."""
     import gradio as gr
-    from gradio_image_annotation import image_annotator
 
     from scenewright.agent.nodes import available_strategies
-    from scenewright.agent.web_boxes import editor_value, plan_from_boxes
+    from scenewright.agent.web_boxes import checked_annotator, editor_value, plan_from_boxes
     from scenewright.agent.web_session import (
         Sessions,
         answer_messages,
@@ -207,7 +214,7 @@ def build_app(agent: Agent) -> gr.Blocks:
                     "Drag or resize the plan's boxes (draw a box and pick its label to add an instance, "
                     "delete one to remove it), then render them on the same seed."
                 )
-                boxes = image_annotator(
+                boxes = checked_annotator(
                     None, label="boxes", elem_id="boxes", sources=None, image_type="numpy",
                     show_clear_button=False, show_remove_button=True, use_default_label=True, height=420,
                 )  # fmt: skip

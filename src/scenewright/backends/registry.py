@@ -51,7 +51,15 @@ _PIPELINE_FAMILIES = {"FluxPipeline": "flux", "StableDiffusion3Pipeline": "sd3"}
 
 
 def _family_from_index(index_file: Path, name: str) -> str:
-    class_name = json.loads(index_file.read_text()).get("_class_name", "")
+    from scenewright.untrusted import load_json
+
+    try:
+        index = load_json(index_file.read_bytes(), "backend", "pass a FLUX.1 or SD3 checkpoint folder")
+    except OSError as error:
+        raise BackendError(f"backend: cannot read {index_file} ({error.strerror or error})") from None
+    found = index.get("_class_name", "") if isinstance(index, dict) else ""
+    # A list names custom pipeline code (["module", "Class"]): never run, refused like any other.
+    class_name = found if isinstance(found, str) else "custom-code"
     family = _PIPELINE_FAMILIES.get(class_name)
     if family is None:
         raise BackendError(

@@ -19,10 +19,13 @@ from typing import Any
 from scenewright.bench.rendering import Renderer, RenderOptions, add_render_options
 from scenewright.bench.shard import Shard, launched
 from scenewright.errors import InvalidInputError
+from scenewright.untrusted import load_json
 
 FIELD = "prompts"
 FIX = 'give a text file with one prompt a line, or JSONL with a "prompt" field on each line'
 MAX_BYTES = 50_000_000
+# A batch is a benchmark's prompts (hundreds to a few thousand); 100,000 is months of renders.
+MAX_PROMPTS = 100_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,15 +55,21 @@ def read_prompts(path: str | Path) -> list[str]:
                 prompts.append(line)
             continue
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InvalidInputError(FIELD, f"{file} line {number}: not JSON ({error.msg})", FIX) from error
+            entry = load_json(line, FIELD, FIX)
+        except InvalidInputError as error:
+            raise InvalidInputError(FIELD, f"{file} line {number}: {error.problem}", FIX) from None
         prompt = entry.get("prompt") if isinstance(entry, dict) else None
         if not isinstance(prompt, str) or not prompt.strip():
             raise InvalidInputError(FIELD, f'{file} line {number}: no "prompt" text', FIX)
         prompts.append(prompt.strip())
     if not prompts:
         raise InvalidInputError(FIELD, f"{file} holds no prompts", FIX)
+    if len(prompts) > MAX_PROMPTS:
+        raise InvalidInputError(
+            FIELD,
+            f"{file} holds {len(prompts):,} prompts (at most {MAX_PROMPTS:,})",
+            "split it into several batches",
+        )
     return prompts
 
 
@@ -72,7 +81,7 @@ def render_batch(
 
     from scenewright.bench.geneval.layout import prompt_dir
     from scenewright.bench.sharded_run import attempt
-    from scenewright.tools.output import save_json, save_png
+    from scenewright.tools.output import save_json, save_png, write_together
 
     started = time.perf_counter()
     mine = shard.indices(len(prompts))
@@ -89,8 +98,9 @@ def render_batch(
         def work(folder: Path = folder, prompt: str = prompts[index]) -> None:
             plan = renderer.plan(prompt)
             image, metadata = renderer.render(plan, renderer.options.seed)
-            save_json(plan.to_json_dict(), folder / "plan.json", overwrite=True)
-            save_png(image, folder / "image.png", metadata)
+            with write_together():  # plan.json and image.png appear together
+                save_json(plan.to_json_dict(), folder / "plan.json", overwrite=True)
+                save_png(image, folder / "image.png", metadata)
 
         failure = attempt(folder, index, prompts[index], work)
         if failure is None:

@@ -61,21 +61,15 @@ class RenderOptions:
 
 def precheck(options: RenderOptions, device: str | None) -> None:
     """Every problem found without weights: backend, strategy and options, bounds, device."""
+    from scenewright.agent.bounds import check_sampling
     from scenewright.backends import ALIASES, resolve_backend
-    from scenewright.backends.base import check_size
     from scenewright.backends.registry import resolve_device
-    from scenewright.executor.sampler import check_guidance, check_seed, check_steps
+    from scenewright.executor.sampler import check_seed
     from scenewright.executor.strategies import get_strategy, parse_options
 
-    if options.steps is not None:
-        check_steps(options.steps)
-    if options.guidance is not None:
-        check_guidance(options.guidance)
     check_seed(options.seed)
     spec = ALIASES.get(options.backend) or resolve_backend(options.backend)
-    if options.height is not None or options.width is not None:
-        check_size(spec.name, spec.size_multiple, spec.min_size, options.height or spec.min_size,
-                   options.width or spec.min_size, spec.max_size)  # fmt: skip
+    check_sampling(spec, options.steps, options.height, options.width, options.guidance)
     resolve_backend(options.backend)
     function, _ = get_strategy(options.strategy)
     parse_options(function, options.strategy, options.strategy.partition(":")[2])

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 
 from scenewright.errors import InvalidInputError
 
+# One rank per GPU; no single machine has more than this many, and each rank loads the model.
+MAX_PROCESSES = 64
+
 RANK_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
@@ -80,9 +83,11 @@ def without_option(argv: Sequence[str], option: str) -> list[str]:
 
 def spawn(num_processes: int, argv: Sequence[str]) -> int:
     """Run ``scenewright ARGV`` as ``num_processes`` local ranks and wait; the worst exit code."""
-    if num_processes < 1:
+    if not 1 <= num_processes <= MAX_PROCESSES:
         raise InvalidInputError(
-            "num-processes", f"{num_processes} is too few", "use --num-processes 1 or more"
+            "num-processes",
+            f"{num_processes} is outside 1..{MAX_PROCESSES}",
+            "use one process per GPU, e.g. --num-processes 8",
         )
     port = str(_free_port())
     children = []

@@ -30,6 +30,7 @@ from scenewright.planner.parse import check_prompt_text
 from scenewright.planner.plan import MAX_COUNT, Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
 from scenewright.planner.rules import plan_with_rules
+from scenewright.untrusted import load_json
 
 DEFAULT_MODEL = "gpt-4o-mini"
 _MODES = ("json_schema", "json_object", "plain")
@@ -89,12 +90,13 @@ def extract_json(text: str) -> Any:
     fence = re.search(r"```(?:json)?\s*(.*?)```", stripped, re.DOTALL)
     if fence:
         stripped = fence.group(1).strip()
+    fix = "reply with one JSON object"
     try:
-        return json.loads(stripped)
-    except json.JSONDecodeError:
+        return load_json(stripped, "the answer", fix)
+    except InvalidInputError as error:
         start, end = stripped.find("{"), stripped.rfind("}")
-        if 0 <= start < end:
-            return json.loads(stripped[start : end + 1])
+        if error.problem.startswith("not valid JSON") and 0 <= start < end:
+            return load_json(stripped[start : end + 1], "the answer", fix)
         raise
 
 
@@ -163,8 +165,6 @@ class LLMPlanner:
                 if plan.objects:
                     return plan, [f"repaired the LLM plan: {c}" for c in changes]
                 problems = ["objects: the plan has no objects; list every object the request names"]
-            except json.JSONDecodeError as error:
-                problems = [f"the answer is not valid JSON ({error.msg} at character {error.pos})"]
             except ValidationError as error:
                 problems = describe_errors(error)
             except (ValueError, TypeError) as error:

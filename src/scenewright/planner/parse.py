@@ -40,7 +40,7 @@ from scenewright.planner.lexicon import (
     UNITS,
     VAGUE_COUNTS,
 )
-from scenewright.planner.plan import MAX_COUNT, MAX_OBJECTS, MAX_PROMPT_CHARS
+from scenewright.planner.plan import MAX_COUNT, MAX_OBJECTS, MAX_PROMPT_CHARS, PLACEHOLDER
 
 if TYPE_CHECKING:
     import inflect
@@ -107,6 +107,10 @@ _NEGATION = re.compile(r"\b(?:no|not|without|never|except|none of|neither)\s+[^\
 # "-3 circles" and "2.5 circles" were read as 3 and 5: a count is a whole, positive number.
 _NEGATIVE_NUMBER = re.compile(r"(?:^|(?<=\s))-\s*\d+")
 _DECIMAL_NUMBER = re.compile(r"\b\d+\.\d+\b")
+# "1e9 circles" was read as two circles with the attribute "1e9".
+_EXPONENT_NUMBER = re.compile(r"\b\d+(?:\.\d+)?e[+-]?\d+\b", re.IGNORECASE)
+# "../../etc/passwd" became an object "etc passwd", "circle/square" one called "circle square".
+_PATH_WORD = re.compile(r"\S*[/\\]\S*")
 
 
 def check_prompt_text(prompt: str) -> str:
@@ -124,6 +128,13 @@ def check_prompt_text(prompt: str) -> str:
         raise InvalidInputError(
             "prompt", "contains control characters (e.g. terminal colour codes)", f"remove them, {_EXAMPLE}"
         )
+    hidden = next((ch for ch in text if unicodedata.category(ch) in ("Cf", "Zl", "Zp")), None)
+    if hidden is not None:  # U+202E turns text around on screen, U+200B splits a word unseen
+        raise InvalidInputError(
+            "prompt",
+            f"contains the invisible or direction-changing character U+{ord(hidden):04X}",
+            f"remove it, {_EXAMPLE}",
+        )
     return text
 
 
@@ -139,7 +150,14 @@ def check_prompt(prompt: str) -> str:
             "is not in English (the rules planner reads English only)",
             f"write it in English, {_EXAMPLE}, or use --planner llm",
         )
-    odd_count = _NEGATIVE_NUMBER.search(text) or _DECIMAL_NUMBER.search(text)
+    not_words = _PATH_WORD.search(text) or PLACEHOLDER.search(text)
+    if not_words:
+        raise InvalidInputError(
+            "prompt",
+            f"has {not_words.group(0)!r}, which is a path or a format placeholder, not the name of a thing",
+            f"name the objects in words, {_EXAMPLE}",
+        )
+    odd_count = _NEGATIVE_NUMBER.search(text) or _DECIMAL_NUMBER.search(text) or _EXPONENT_NUMBER.search(text)
     if odd_count:
         raise InvalidInputError(
             "prompt",
@@ -440,6 +458,12 @@ def _noun_phrase(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
         if i < len(toks) and toks[i].kind == "count" and toks[i].text in ("dozen",):
             count *= 12
             i += 1
+    if count is not None and i < len(toks) and toks[i].kind in ("count", "vague", "num"):
+        # "a dozen dozen", "3 2 circles": the first count was once dropped without a word.
+        both = " ".join(t.text for t in toks[start : i + 1])
+        raise InvalidInputError(
+            "prompt", f"has {both!r}, two counts in a row", "give one count, e.g. 'twelve circles'"
+        )
     if i < len(toks) and toks[i].kind == "of":  # "three of the apples", "a pair of the"
         i += 1
         if i < len(toks) and toks[i].kind == "det":
@@ -492,7 +516,7 @@ def _noun_phrase(toks: list[_Tok], i: int) -> tuple[_NP | None, int]:
             count, vague, stated = 2, True, last
     if stated in ("a pair of", "pair of") and (last in PLURALIA_TANTUM or last == "glasses"):
         count = 1  # a pair of scissors is one object
-    if article not in ("a", "an") and noun:
+    if (article not in ("a", "an") or count > 1) and noun:  # "a million circles": circle
         noun = [*noun[:-1], singular(last, count > 1)]
     name = " ".join(noun)
     if noun and i + 1 < len(toks) and toks[i].kind == "of" and toks[i + 1].kind == "word":

@@ -7,6 +7,8 @@ instance. The validators reject what cannot be drawn and name the offending fiel
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
@@ -30,6 +32,33 @@ MAX_ATTRIBUTES = 8
 MAX_RELATIONS = 4 * MAX_OBJECTS
 
 
+# What a name of a thing never holds: path parts ("../../etc/passwd"), format placeholders ("%s",
+# "{0}"), markup ("<script>"), and control, bidi or zero-width characters (U+202E, U+200B) that
+# make a name read differently from what it is.
+_PATH_PART = re.compile(r"[/\\]|\.\.")
+PLACEHOLDER = re.compile(r"%[-#0+]*\d*(?:\.\d+)?[sdifrxXeEgGcaou%]|[{}<>]")
+
+
+def name_problem(text: str) -> str | None:
+    """Why ``text`` is not a word or words naming a thing, in a few words, or None."""
+    odd = next((ch for ch in text if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if odd is not None:
+        return f"holds the invisible or control character U+{ord(odd):04X}"
+    if _PATH_PART.search(text):
+        return "holds a path separator"
+    found = PLACEHOLDER.search(text)
+    if found:
+        return f"holds {found.group(0)!r}, a format placeholder or markup, not a word"
+    return None
+
+
+def _a_word(text: str) -> str:
+    problem = name_problem(text)
+    if problem:
+        raise ValueError(f"{text[:40]!r} {problem}; name the thing in words")
+    return text
+
+
 class PlanObject(BaseModel):
     """One kind of object: ``count`` instances, each with its own box."""
 
@@ -48,7 +77,12 @@ class PlanObject(BaseModel):
     def _name_not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("name must not be blank")
-        return value.strip()
+        return _a_word(value.strip())
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes_are_words(cls, values: list[str]) -> list[str]:
+        return [_a_word(v) for v in values]
 
     @field_validator("boxes")
     @classmethod

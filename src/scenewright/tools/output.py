@@ -1,7 +1,8 @@
 """Write results so that nothing is lost and every image can be reproduced.
 
 Writes go to a temporary file in the target folder and are then moved into place, so a crash
-never leaves a half-written file. Existing files are kept unless overwriting was asked for; if a
+never leaves a half-written file; a temporary file left by a writer that was killed is removed by
+the next write or output check in that folder. Existing files are kept unless overwriting was asked for; if a
 file appears between the up-front check and the write, the new result goes beside it under a
 free name rather than being dropped.
 """
@@ -11,8 +12,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from scenewright.errors import InvalidInputError, OutputExistsError
+from scenewright.untrusted import load_json
 
 METADATA_KEY = "scenewright"
 
@@ -65,6 +70,7 @@ def check_output_folder(value: str | Path) -> None:
     folder = Path(value)
     if folder.exists() and not folder.is_dir():
         raise InvalidInputError("out", f"{folder} is a file", "pass a folder, e.g. --out out/mine")
+    clean_stale_temps(folder)
     existing = folder
     while not existing.exists():
         existing = existing.parent
@@ -95,21 +101,49 @@ def _free_name(path: Path) -> Path:
     raise OutputExistsError(f"out: no free file name beside {path}")
 
 
-def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically; return the path actually written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
+# Our temporary files: ".NAME.PID.RANDOM.tmp", the writer's process id inside, so that a later
+# command can tell a temp whose writer was killed (kill -9, power loss) from one being written now.
+_TEMP = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-            return path
-        target = path
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process, or no pid: not ours to judge
+    return True
+
+
+def clean_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temporary files of our naming in ``folder`` whose writer is no longer running;
+    the removed paths. A write that died leaves nothing once the next command touches the folder."""
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir()) if folder.is_dir() else []
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP.match(entry.name)
+        if match and not _alive(int(match.group(1))) and entry.is_file():
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:
+                pass
+    return removed
+
+
+def _place(tmp: Path, path: Path, overwrite: bool) -> Path:
+    """Move a finished temporary file to ``path`` (or a free name beside it); the path written."""
+    if overwrite:
+        os.replace(tmp, path)
+        return path
+    target = path
+    try:
         while True:
             try:
                 os.link(tmp, target)  # fails if target exists: never replaces someone's file
@@ -118,6 +152,54 @@ def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> Path
                 target = _free_name(path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# Writes staged by ``write_together``: (temporary file, final path, overwrite).
+_STAGED: ContextVar[list[tuple[Path, Path, bool]] | None] = ContextVar("staged_writes", default=None)
+
+
+@contextmanager
+def write_together() -> Iterator[None]:
+    """Inside this block every :func:`atomic_write_bytes` writes only its temporary file; all of
+    them are moved into place together when the block ends, and none if it fails. An output set
+    (image, plan, overlay, attention) is then whole or absent: the slow part (rendering the
+    overlay) happens before the first final name appears."""
+    staged: list[tuple[Path, Path, bool]] = []
+    token = _STAGED.set(staged)
+    try:
+        yield
+    except BaseException:
+        for tmp, _, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        _STAGED.reset(token)
+    for tmp, path, overwrite in staged:
+        _place(tmp, path, overwrite)
+
+
+def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically; return the path actually written (inside
+    :func:`write_together`, the path it will have)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(path.parent)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    staged = _STAGED.get()
+    if staged is None:
+        return _place(tmp, path, overwrite)
+    target = path if overwrite or not path.exists() else _free_name(path)
+    staged.append((tmp, target, overwrite))
+    return target
 
 
 def png_bytes(image: Image.Image, metadata: dict[str, Any]) -> bytes:
@@ -146,5 +228,9 @@ def read_png_metadata(path: str | Path) -> dict[str, Any]:
         text = image.text.get(METADATA_KEY) if hasattr(image, "text") else None
     if text is None:
         raise ValueError(f"{path} carries no scenewright metadata")
-    data: dict[str, Any] = json.loads(text)
+    data = load_json(text, "image", "give a PNG written by scenewright")
+    if not isinstance(data, dict):
+        raise InvalidInputError(
+            "image", "its metadata is not a JSON object", "give a PNG written by scenewright"
+        )
     return data

@@ -58,6 +58,22 @@ def _record(args: argparse.Namespace, options: RenderOptions) -> dict[str, Any]:
             "n_samples": args.n_samples, **options.record()}  # fmt: skip
 
 
+# GenEval draws 4 images a prompt; 100 of its 553 prompts is already 55,300 images (days on one
+# GPU). A larger count is a typo, and every sample's seed (seed + k) must stay a seed.
+MAX_SAMPLES = 100
+
+
+def check_n_samples(n_samples: int, seed: int) -> None:
+    """Refuse a sample count outside 1..MAX_SAMPLES, or one whose last seed leaves [0, 2**63)."""
+    from scenewright.executor.sampler import check_seed
+
+    if not 1 <= n_samples <= MAX_SAMPLES:
+        raise InvalidInputError(
+            "n-samples", f"{n_samples} is outside 1..{MAX_SAMPLES}", "use --n-samples 4 (GenEval's count)"
+        )
+    check_seed(seed + n_samples - 1)
+
+
 def geneval_command(args: argparse.Namespace) -> int:
     from scenewright.bench.geneval.generate import render_prompts
     from scenewright.bench.geneval.metadata import read_metadata
@@ -67,8 +83,7 @@ def geneval_command(args: argparse.Namespace) -> int:
     from scenewright.tools.output import check_output_folder
 
     entries = read_metadata(args.metadata)
-    if args.n_samples < 1:
-        raise InvalidInputError("n-samples", f"{args.n_samples} is too few", "use --n-samples 1 or more")
+    check_n_samples(args.n_samples, args.seed)
     if args.score and not args.detector:
         raise InvalidInputError("score", "needs a detector", "pass --detector CHECKPOINT with --score")
     if args.score:

@@ -4,17 +4,21 @@ earlier clause), optionally ``exclude`` clauses. Checked whole before any work s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from scenewright.errors import InvalidInputError
 from scenewright.tools.detection.color import COLORS
+from scenewright.untrusted import load_json
 
 FIELD = "metadata"
 FIX = "give GenEval's evaluation_metadata.jsonl (one JSON object a line with tag, prompt and include)"
 POSITIONS = ("left of", "right of", "above", "below")
 MAX_BYTES = 50_000_000
+# GenEval's file has 553 prompts; ten thousand is a generous ceiling for any variant of it.
+MAX_PROMPTS = 10_000
+# GenEval asks for at most 4 of a class; a plan holds at most 12 instances of one object.
+MAX_CLAUSE_COUNT = 12
 
 
 def _bad(path: Path, line: int, problem: str) -> InvalidInputError:
@@ -27,8 +31,8 @@ def _check_clause(path: Path, line: int, clause: Any, where: str, index: int) ->
     if not isinstance(clause.get("class"), str) or not clause["class"].strip():
         raise _bad(path, line, f"{where}[{index}] has no class name")
     count = clause.get("count")
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise _bad(path, line, f"{where}[{index}].count is not a positive whole number")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_CLAUSE_COUNT:
+        raise _bad(path, line, f"{where}[{index}].count is not a whole number in 1..{MAX_CLAUSE_COUNT}")
     if "color" in clause and clause["color"] not in COLORS:
         raise _bad(path, line, f"{where}[{index}].color {clause['color']!r} is not one of GenEval's colours")
     if "position" in clause:
@@ -59,9 +63,9 @@ def read_metadata(path: str | Path) -> list[dict[str, Any]]:
         if not text.strip():
             continue
         try:
-            entry = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise _bad(file, number, f"not JSON ({error.msg})") from error
+            entry = load_json(text, FIELD, FIX)
+        except InvalidInputError as error:
+            raise _bad(file, number, error.problem) from None
         if not isinstance(entry, dict):
             raise _bad(file, number, "not a JSON object")
         if not isinstance(entry.get("prompt"), str) or not entry["prompt"].strip():
@@ -82,4 +86,8 @@ def read_metadata(path: str | Path) -> list[dict[str, Any]]:
         entries.append(entry)
     if not entries:
         raise InvalidInputError(FIELD, f"{file} holds no prompts", FIX)
+    if len(entries) > MAX_PROMPTS:
+        raise InvalidInputError(
+            FIELD, f"{file} holds {len(entries):,} prompts (at most {MAX_PROMPTS:,})", FIX
+        )
     return entries

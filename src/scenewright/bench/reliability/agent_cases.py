@@ -207,12 +207,97 @@ def llm_object_name_not_text(root: Path) -> str | None:
     return f"an object named '5' ({names})" if "5" in names else None
 
 
+def seed_as_digit_string(root: Path) -> str | None:
+    result = _agent(root).run("a red circle", seed="7")  # type: ignore[arg-type]
+    return (
+        None if result.status == "done" and result.seed == 7 else f"ended {result.status}, seed {result.seed}"
+    )
+
+
+def seed_with_a_fraction(root: Path) -> str | None:
+    result = _agent(root).run("a red circle", seed=1.9)  # type: ignore[arg-type]
+    return f"seed 1.9 rendered as seed {result.seed}"
+
+
+def empty_thread_id(root: Path) -> str | None:
+    result = _agent(root).run("a red circle", thread_id="")
+    return f"thread_id '' rendered in thread {result.thread_id!r}"
+
+
+def llm_answer_nested_5000_deep(root: Path) -> str | None:
+    with _server(lambda: '{"objects": ' + "[" * 5000 + "]" * 5000 + "}") as url:
+        result = _llm_agent(root, url).run(PROMPT)
+    if result.status != "done" or not any("rules planner" in n for n in result.notes):
+        return f"ended {result.status} without falling back to the rules planner"
+    return None
+
+
+def llm_object_names_with_paths_and_escapes(root: Path) -> str | None:
+    answer = {"prompt": PROMPT, "objects": [{"name": "../../etc/passwd"}, {"name": "circle\x1b[2J"},
+                                             {"name": "a\u202eb"}, {"name": "%s"}]}  # fmt: skip
+    with _server(lambda: json.dumps(answer)) as url:
+        result = _llm_agent(root, url).run(PROMPT)
+    names = [o.name for o in result.plan.objects] if result.plan else []
+    bad = [n for n in names if any(c in n for c in ("/", "\x1b", "\u202e", "%"))]
+    return f"objects named {bad}" if bad else None
+
+
+def box_editor_hostile_payloads(root: Path) -> str | None:
+    """The four payloads that once raised inside the annotation component, and a 12,000 x 12,000
+    PNG: each refused by our check, in one line, before the component reads it."""
+    from PIL import Image
+
+    from scenewright.agent.web_boxes import checked_annotator, plan_from_boxes
+
+    small, huge = root / "small.png", root / "huge.png"
+    Image.new("RGB", (64, 64)).save(small)
+    Image.new("1", (12_000, 12_000)).save(huge)
+    image = {"path": str(small), "meta": {"_type": "gradio.FileData"}}
+    box = {"label": "red circle", "xmin": 1, "ymin": 1, "xmax": 30, "ymax": 30}
+    plan = {"prompt": "a red circle", "objects": [{"name": "circle", "attributes": ["red"], "count": 1}]}
+    editor = checked_annotator(None, image_type="numpy")
+    for payload in ({}, {"image": None, "boxes": [box]}, {"image": image, "boxes": [{"label": "red circle"}]},
+                    {"image": image, "boxes": [{**box, "xmin": "3"}]}, {"image": {**image, "path": str(huge)}}):  # fmt: skip
+        try:
+            plan_from_boxes(plan, editor.preprocess(editor.data_model.model_validate(payload)))
+        except InvalidInputError as error:
+            if "\n" in str(error) or not str(error).startswith("boxes: "):
+                return f"a message that is not one line: {error}"
+            continue
+        return f"accepted {str(payload)[:80]}"
+    return None
+
+
+def empty_image_says_it_differs(root: Path) -> str | None:
+    """An all-black render (max pixel 1) on a model the verifier cannot judge: the status says it
+    differs from the plan, never "done" alone."""
+    import torch
+
+    from scenewright.agent.core import _load_backend
+    from scenewright.agent.web import _status
+
+    backend = _load_backend("tiny", "cpu", "auto")
+    drawn = backend.decode
+    # The embedded model, decoding every image to black (max pixel 1), as four edited plans once did.
+    backend.decode = lambda latents, h, w: torch.full_like(drawn(latents, h, w), 1 / 255)  # type: ignore[method-assign,assignment]
+    agent = Agent(
+        backend, steps=2, max_refine_rounds=0, out_dir=root / "out",
+        verifier=lambda image, plan, report: ([], None), strategy="vanilla",
+    )  # fmt: skip
+    result = agent.render_plan({"prompt": "a red circle", "objects": [
+        {"name": "circle", "attributes": ["red"], "boxes": [[0.1, 0.1, 0.5, 0.5]]}]})  # fmt: skip
+    said = _status(result)
+    return None if "differs from the plan" in said else f"status {said!r} for an all-black image"
+
+
 CASES: dict[str, Callable[[Path], str | None]] = {
     f.__name__: f
     for f in (
         run_none, unknown_strategy, plan_of_12000_objects, plan_with_a_huge_integer, two_threads_one_model,
         two_processes_one_history, cancel_a_long_render, llm_that_never_answers, llm_answer_of_10000_objects,
-        llm_object_name_not_text,
+        llm_object_name_not_text, seed_as_digit_string, seed_with_a_fraction, empty_thread_id,
+        llm_answer_nested_5000_deep, llm_object_names_with_paths_and_escapes, box_editor_hostile_payloads,
+        empty_image_says_it_differs,
     )
 }  # fmt: skip
 

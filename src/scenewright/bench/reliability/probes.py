@@ -218,8 +218,123 @@ def agent_probes() -> list[Probe]:
         _agent("llm_that_never_answers"),
         _agent("llm_answer_of_10000_objects"),
         _agent("llm_object_name_not_text"),
+        _agent("seed_as_digit_string"),
+        _agent("seed_with_a_fraction", "error"),
+        _agent("empty_thread_id", "error"),
+        _agent("llm_answer_nested_5000_deep"),
+        _agent("llm_object_names_with_paths_and_escapes"),
+        _web("box_editor_hostile_payloads"),
+        _web("empty_image_says_it_differs"),
     ]
 
 
+def _web(case: str) -> Probe:
+    argv = ["scenewright.bench.reliability.agent_cases", case]
+    return Probe("web", case.replace("_", " "), argv, "ok", check=_case_held, timeout_s=300)
+
+
+_RECIPE: dict[str, object] = {
+    "plan": {"prompt": "a red circle", "objects": [{"name": "circle", "attributes": ["red"]}]},
+    "settings": {"height": 64, "width": 64, "steps": 3, "guidance": 1.0, "seed": 3, "negative_prompt": ""},
+    "backend": {"name": "tiny", "dtype": "float32"},
+    "strategy": "vanilla",
+}
+_DEEP = "[" * 5000 + "]" * 5000
+
+
+def _png_with(text: str) -> Callable[[Path], None]:
+    """A PNG whose scenewright metadata is ``text`` (someone else's file, not one we wrote)."""
+
+    def make(tmp: Path) -> None:
+        from PIL import Image
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text("scenewright", text)
+        Image.new("RGB", (8, 8)).save(tmp / "in.png", pnginfo=info)
+
+    return make
+
+
+def _recipe(**changes: object) -> Callable[[Path], None]:
+    meta = json.loads(json.dumps(_RECIPE))
+    for key, value in changes.items():
+        if key in meta["settings"]:
+            meta["settings"][key] = value
+        else:
+            meta[key] = value
+    return _png_with(json.dumps(meta))
+
+
+_RERENDER = ["scenewright", "rerender", "{tmp}/in.png", "--out", "{tmp}/out", "--quiet"]
+
+
+def _nothing_written(tmp: Path, out: str, err: str) -> str | None:
+    return "an output folder was written" if (tmp / "out").exists() else None
+
+
+def _no_debris(tmp: Path, out: str, err: str) -> str | None:
+    left = sorted(p.name for p in (tmp / "out").rglob("*.tmp")) if (tmp / "out").exists() else []
+    return f"left {left}" if left else _image_written(tmp, out, err)
+
+
+def _stale_temp(tmp: Path) -> None:
+    """What a kill -9 during a write leaves: our temp, named for a writer that no longer runs."""
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)  # fmt: skip
+    (tmp / "out").mkdir()
+    (tmp / "out" / f".image.png.{dead}.k9x2ab31.tmp").write_bytes(b"\x89PNG half")
+
+
+def untrusted_probes() -> list[Probe]:
+    """Metadata, plans and files from others: rerender, batch, eval geneval, the rules planner."""
+    deep_line = '{"prompt": "a red circle", "x": ' + _DEEP + "}\n"
+    geneval_line = json.dumps({"tag": "single_object", "prompt": "a photo of a cat",
+                               "include": [{"class": "cat", "count": 1}]}) + "\n"  # fmt: skip
+    probes = [
+        Probe("rerender", "our own recipe", _RERENDER, "ok", setup=_recipe(), check=_image_written),
+        Probe("rerender", "metadata nested 5000 deep", _RERENDER, setup=_png_with('{"plan": {}, "settings": {"x": ' + _DEEP + "}}")),
+        Probe("rerender", "NaN at the top level", _RERENDER, setup=_png_with('{"plan": {}, "settings": {}, "x": NaN}')),
+        Probe("rerender", "backend a string", _RERENDER, setup=_recipe(backend="tiny")),
+        Probe("rerender", "backend a list", _RERENDER, setup=_recipe(backend=["tiny"])),
+        Probe("rerender", "plan a list", _RERENDER, setup=_recipe(plan=[1])),
+        Probe("rerender", "seed 'x'", _RERENDER, setup=_recipe(seed="x")),
+        Probe("rerender", "seed [1]", _RERENDER, setup=_recipe(seed=[1])),
+        Probe("rerender", "seed 3.9", _RERENDER, setup=_recipe(seed=3.9)),
+        Probe("rerender", "height 0", _RERENDER, setup=_recipe(height=0)),
+        Probe("rerender", "steps 0", _RERENDER, setup=_recipe(steps=0)),
+        Probe("rerender", "a 1 MB negative prompt", _RERENDER, setup=_recipe(negative_prompt="x" * 900_000)),
+        Probe("rerender", "object named with escape codes and markup", _RERENDER,
+              setup=_recipe(plan={"prompt": "p", "objects": [{"name": "circle\x1b[2J<script>alert(1)</script>"}]})),
+        Probe("rerender", "a hub id in metadata", _RERENDER, setup=_recipe(backend={"name": "someone/model"}), check=_nothing_written, check_on_error=True),
+        Probe("rerender", "another folder in metadata", _RERENDER, setup=_recipe(backend={"name": "/tmp"}), check=_nothing_written, check_on_error=True),
+        Probe("batch", "a line nested 5000 deep", ["scenewright", "batch", "{tmp}/p.jsonl", "--out", "{tmp}/b"], setup=_file("p.jsonl", deep_line.encode())),
+        Probe("batch", "100,001 prompts", ["scenewright", "batch", "{tmp}/p.txt", "--out", "{tmp}/b"], setup=_file("p.txt", b"a red circle\n" * 100_001)),
+        Probe("batch", "--num-processes 100000", ["scenewright", "batch", "{tmp}/p.txt", "--out", "{tmp}/b", "--num-processes", "100000"], setup=_file("p.txt", b"a red circle\n")),
+        Probe("eval geneval", "a line nested 5000 deep", ["scenewright", "eval", "geneval", "{tmp}/m.jsonl", "--out", "{tmp}/g"], setup=_file("m.jsonl", deep_line.encode())),
+        Probe("eval geneval", "--n-samples 100000000", ["scenewright", "eval", "geneval", "{tmp}/m.jsonl", "--out", "{tmp}/g", "--n-samples", "100000000"], setup=_file("m.jsonl", geneval_line.encode()), timeout_s=60),
+        Probe("eval geneval", "a count of 10^9 in a clause", ["scenewright", "eval", "geneval", "{tmp}/m.jsonl", "--out", "{tmp}/g"],
+              setup=_file("m.jsonl", geneval_line.replace('"count": 1', '"count": 1000000000').encode())),
+        Probe("plan (rules)", "'1e9 circles'", ["scenewright", "plan", "1e9 circles"]),
+        Probe("plan (rules)", "'a million circles'", ["scenewright", "plan", "a million circles"], "either", check=_warned),
+        Probe("plan (rules)", "'a dozen dozen circles'", ["scenewright", "plan", "a dozen dozen circles"]),
+        Probe("plan (rules)", "'%s %d {0}'", ["scenewright", "plan", "%s %d {0}"]),
+        Probe("plan (rules)", "'../../etc/passwd'", ["scenewright", "plan", "../../etc/passwd"]),
+        Probe("plan (rules)", "U+202E in the prompt", ["scenewright", "plan", "a red \u202ecircle"]),
+        Probe("plan (rules)", "U+200B in the prompt", ["scenewright", "plan", "a red cir\u200bcle"]),
+        Probe("CLI", "--refine-rounds -3", _gen("a red circle", "--refine-rounds", "-3")),
+        Probe("CLI", "--thread '' (chat)", ["scenewright", "chat", "--thread", "", "--out", "{tmp}/chat"]),
+        Probe("files", "a killed write's temp in --out", _gen("a red circle", "--overwrite"), "ok", setup=_stale_temp, check=_no_debris),
+    ]  # fmt: skip
+    argv, stdin = _chat("/load {tmp}/deep.json")
+    probes.append(Probe("chat", "/load a plan nested 5000 deep", argv, "either", stdin=stdin,
+                        setup=_file("deep.json", ('{"prompt": "p", "objects": ' + _DEEP + "}").encode()),
+                        check=_chat_goes_on, check_on_error=True))  # fmt: skip
+    return probes
+
+
 def all_probes() -> list[Probe]:
-    return [*cli_probes(), *chat_probes(), *agent_probes()]
+    return [*cli_probes(), *chat_probes(), *untrusted_probes(), *agent_probes()]

@@ -9,6 +9,9 @@
    removed ones, scaled by NUMINA's delta(t), which fades to zero after about half the steps.
    ``bias_words="object"`` (ours) also biases the object's attribute words.
 
+That is ``mode="ours"``; ``mode="paper"`` (the default) runs the authors' pipeline instead
+(:mod:`.numina_paper`).
+
 The regeneration starts again from the first step, so ``reference_fraction`` only decides how
 late the instances are read: a later read counts better and costs more (docs/benchmarks.md).
 """
@@ -32,6 +35,7 @@ from scenewright.executor.attention import (
     numina_delta,
 )
 from scenewright.executor.composition import conditional_rows, noun_tokens, sample_with_edits
+from scenewright.executor.numina_paper import render_paper
 from scenewright.executor.options import Bound, Choice, Range, require_choice
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, sample
 from scenewright.executor.vanilla import RenderResult, render_vanilla
@@ -48,8 +52,12 @@ REMOVED_STRENGTH = -10.0
 # "red stars": on a model that draws colour from the colour word, a bias on the noun alone adds
 # or removes little).
 BIAS_WORDS = ("noun", "object")
+# "paper": the authors' head choice, count layout and bias (executor/numina_paper.py); "ours":
+# our layout (planner/count_layout.py), tuned strengths and bias words, the 0.26 delta cut.
+MODES = ("paper", "ours")
 # What ``numina:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = {
+    "mode": Choice(MODES),
     "reference_fraction": Range(0.05, 1.0),
     "added_strength": Range(0.0, 20.0),
     "removed_strength": Range(-50.0, 0.0),
@@ -97,8 +105,13 @@ def render_numina(
     added_strength: float = ADDED_STRENGTH,
     removed_strength: float = REMOVED_STRENGTH,
     bias_words: str = "noun",
+    mode: str = "paper",
 ) -> RenderResult:
-    """Render ``plan`` with each object's instance count steered to what the plan asks."""
+    """Render ``plan`` with each object's instance count steered to what the plan asks.
+
+    ``mode="paper"`` follows the authors' code and ignores the other options (their constants
+    stand); ``mode="ours"`` uses them."""
+    require_choice("mode", mode, MODES)
     require_choice("bias_words", bias_words, BIAS_WORDS)
     encoding = backend.encode_prompts([plan.global_prompt])
     targets = [(i, obj, noun_tokens(encoding, 0, obj.name)) for i, obj in enumerate(plan.objects)]
@@ -107,6 +120,10 @@ def render_numina(
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
         fallback.report["note"] = "no counted noun found in the prompt: rendered without count layout"
         return fallback
+    if mode == "paper":
+        return render_paper(
+            backend, plan, settings, encoding, targets, hooks=hooks, edits=edits, progress=progress
+        )
 
     reference_steps = max(1, round(reference_fraction * settings.steps))
     read_step = reference_steps - 1

@@ -91,6 +91,7 @@ def half_backend(request: pytest.FixtureRequest) -> Backend:
         OPENED_REGIONAL,
         COMMITTED_REGIONAL,
         "numina",
+        "numina:mode=ours",
         "stitch",
         "stitch:object_pass=box",
         "refine",

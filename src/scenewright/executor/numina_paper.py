@@ -359,7 +359,7 @@ def render_paper(
             "added": max(0, obj.count - found),
             "removed": max(0, found - obj.count),
             # Copies may land on found instances or on each other (their placement cost).
-            "instances_left": int(len(np.unique(layout[layout > 0]))),
+            "instances_left": len(np.unique(layout[layout > 0])),
         }
     bias = bias_edits(backend, layouts, rows)
     if bias or edits:

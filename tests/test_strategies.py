@@ -187,7 +187,7 @@ def test_numina_mode_is_checked_in_one_line() -> None:
     message = str(info.value)
     assert "\n" not in message and "mode" in message and "paper, ours" in message
     with pytest.raises(InvalidInputError, match=r"mode.*paper, ours"):
-        render_numina(None, two_object_plan(), SamplingSettings(32, 32, steps=2), mode="papers")  # type: ignore[arg-type]
+        render_numina(None, two_object_plan(), SamplingSettings(32, 32, 2, 3.0), mode="papers")  # type: ignore[arg-type]
 
 
 def test_stitch_cutout_stays_in_the_box_and_keeps_the_mass() -> None:

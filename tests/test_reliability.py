@@ -64,7 +64,17 @@ def test_a_refusal_of_a_case_that_should_run_is_not_counted_as_expected(tmp_path
 def test_the_catalogue_covers_every_face_with_unique_names() -> None:
     probes = all_probes()
     faces = {p.face for p in probes}
-    assert faces == {"CLI", "chat", "Agent API", "rerender", "batch", "eval geneval", "plan (rules)", "files", "web"}
+    assert faces == {
+        "CLI",
+        "chat",
+        "Agent API",
+        "rerender",
+        "batch",
+        "eval geneval",
+        "plan (rules)",
+        "files",
+        "web",
+    }
     keys = [(p.face, p.name) for p in probes]
     assert len(keys) == len(set(keys)) and len(probes) >= 50
     assert all(p.expect in ("ok", "error", "either") for p in probes)

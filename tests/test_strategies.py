@@ -114,7 +114,7 @@ def test_numina_without_changes_to_make_equals_vanilla(
             self.steps.append(ctx.step)
 
     seen = Steps()
-    result = run_strategy("numina", backend, plan, settings, hooks=[seen])
+    result = run_strategy("numina:pipeline=ours", backend, plan, settings, hooks=[seen])
     assert result.report["layouts"]["0:circle"] == {"found": 2, "added": 0, "removed": 0}
     assert torch.equal(result.sample.images, run_strategy("vanilla", backend, plan, settings).sample.images)
     # Nothing to change: the reference pass is finished, not drawn again (vanilla's cost).
@@ -142,7 +142,7 @@ def test_numina_biases_the_noun_where_instances_are_added(
     backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan, settings = _one_added_instance(monkeypatch)
-    result = run_strategy("numina", backend, plan, settings)
+    result = run_strategy("numina:pipeline=ours", backend, plan, settings)
     assert result.report["layouts"]["0:circle"]["added"] == 1 and not result.report["continued"]
     assert not torch.equal(
         result.sample.images, run_strategy("vanilla", backend, plan, settings).sample.images
@@ -169,13 +169,28 @@ def test_numina_bias_words_changes_the_render_and_is_checked(
     backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plan, settings = _one_added_instance(monkeypatch)
-    noun = run_strategy("numina", backend, plan, settings)
-    both = run_strategy("numina:bias_words=object", backend, plan, settings)
+    noun = run_strategy("numina:pipeline=ours", backend, plan, settings)
+    both = run_strategy("numina:pipeline=ours:bias_words=object", backend, plan, settings)
     assert both.report["bias_words"] == "object"
     assert not torch.equal(noun.sample.images, both.sample.images)
     with pytest.raises(InvalidInputError) as info:
         run_strategy("numina:bias_words=colour", backend, plan, settings)
     assert "bias_words" in str(info.value)
+
+
+def test_numina_pipeline_is_checked_in_one_line() -> None:
+    from scenewright.executor.numina import render_numina
+    from scenewright.executor.strategies import parse_options
+
+    with pytest.raises(InvalidInputError) as info:
+        parse_options(render_numina, "numina", "pipeline=authors")
+    message = str(info.value)
+    assert "\n" not in message and "pipeline" in message and "paper, ours" in message
+    with pytest.raises(InvalidInputError, match=r"pipeline.*paper, ours"):
+        render_numina(None, two_object_plan(), SamplingSettings(32, 32, 2, 3.0), pipeline="papers")  # type: ignore[arg-type]
+    # The options of our pipeline are refused with the authors' (their constants stand).
+    with pytest.raises(InvalidInputError, match="added_strength.*pipeline=ours"):
+        render_numina(None, two_object_plan(), SamplingSettings(32, 32, 2, 3.0), added_strength=2.0)  # type: ignore[arg-type]
 
 
 def test_stitch_cutout_stays_in_the_box_and_keeps_the_mass() -> None:

@@ -93,6 +93,7 @@ def half_backend(request: pytest.FixtureRequest) -> Backend:
         OPENED_REGIONAL,
         COMMITTED_REGIONAL,
         "numina",
+        "numina:pipeline=ours",
         "stitch",
         "stitch:object_pass=box",
         "refine",

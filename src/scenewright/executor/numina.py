@@ -9,6 +9,9 @@
    removed ones, scaled by NUMINA's delta(t), which fades to zero after about half the steps.
    ``bias_words="object"`` (ours) also biases the object's attribute words.
 
+That is ``pipeline="ours"``; ``pipeline="paper"`` (the default) runs the authors' pipeline
+instead (:mod:`.numina_paper`).
+
 The regeneration starts again from the first step, so ``reference_fraction`` only decides how
 late the instances are read: a later read counts better and costs more (docs/benchmarks.md).
 """
@@ -23,6 +26,7 @@ import torch
 
 from scenewright.arrays import to_numpy
 from scenewright.backends.base import Backend, PromptEncoding
+from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import (
     AttentionBias,
     CaptureMaps,
@@ -32,6 +36,7 @@ from scenewright.executor.attention import (
     numina_delta,
 )
 from scenewright.executor.composition import conditional_rows, noun_tokens, sample_with_edits
+from scenewright.executor.numina_paper import render_paper
 from scenewright.executor.options import Bound, Choice, Range, require_choice
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, sample
 from scenewright.executor.vanilla import RenderResult, render_vanilla
@@ -48,8 +53,19 @@ REMOVED_STRENGTH = -10.0
 # "red stars": on a model that draws colour from the colour word, a bias on the noun alone adds
 # or removes little).
 BIAS_WORDS = ("noun", "object")
+# "paper": the authors' head choice, count layout and bias (executor/numina_paper.py); "ours":
+# our layout (planner/count_layout.py), tuned strengths and bias words, the 0.26 delta cut.
+PIPELINES = ("paper", "ours")
+# The options only our pipeline reads, at their defaults.
+OURS_ONLY = {
+    "reference_fraction": DEFAULT_REFERENCE_FRACTION,
+    "added_strength": ADDED_STRENGTH,
+    "removed_strength": REMOVED_STRENGTH,
+    "bias_words": "noun",
+}
 # What ``numina:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = {
+    "pipeline": Choice(PIPELINES),
     "reference_fraction": Range(0.05, 1.0),
     "added_strength": Range(0.0, 20.0),
     "removed_strength": Range(-50.0, 0.0),
@@ -97,8 +113,20 @@ def render_numina(
     added_strength: float = ADDED_STRENGTH,
     removed_strength: float = REMOVED_STRENGTH,
     bias_words: str = "noun",
+    pipeline: str = "paper",
 ) -> RenderResult:
-    """Render ``plan`` with each object's instance count steered to what the plan asks."""
+    """Render ``plan`` with each object's instance count steered to what the plan asks.
+
+    ``pipeline="paper"`` follows the authors' code (their constants stand, so the options of
+    ours are refused with it); ``pipeline="ours"`` uses them."""
+    require_choice("pipeline", pipeline, PIPELINES)
+    given = {"reference_fraction": reference_fraction, "added_strength": added_strength,
+             "removed_strength": removed_strength, "bias_words": bias_words}  # fmt: skip
+    changed = [key for key, value in given.items() if value != OURS_ONLY[key]]
+    if pipeline == "paper" and changed:
+        raise InvalidInputError(
+            changed[0], "applies to NUMINA's pipeline=ours only", "add pipeline=ours or leave it out"
+        )
     require_choice("bias_words", bias_words, BIAS_WORDS)
     encoding = backend.encode_prompts([plan.global_prompt])
     targets = [(i, obj, noun_tokens(encoding, 0, obj.name)) for i, obj in enumerate(plan.objects)]
@@ -107,6 +135,10 @@ def render_numina(
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
         fallback.report["note"] = "no counted noun found in the prompt: rendered without count layout"
         return fallback
+    if pipeline == "paper":
+        return render_paper(
+            backend, plan, settings, encoding, targets, hooks=hooks, edits=edits, progress=progress
+        )
 
     reference_steps = max(1, round(reference_fraction * settings.steps))
     read_step = reference_steps - 1

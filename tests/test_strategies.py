@@ -189,7 +189,7 @@ def test_numina_pipeline_is_checked_in_one_line() -> None:
     with pytest.raises(InvalidInputError, match=r"pipeline.*paper, ours"):
         render_numina(None, two_object_plan(), SamplingSettings(32, 32, 2, 3.0), pipeline="papers")  # type: ignore[arg-type]
     # The options of our pipeline are refused with the authors' (their constants stand).
-    with pytest.raises(InvalidInputError, match="added_strength.*pipeline=ours"):
+    with pytest.raises(InvalidInputError, match=r"added_strength.*pipeline=ours"):
         render_numina(None, two_object_plan(), SamplingSettings(32, 32, 2, 3.0), added_strength=2.0)  # type: ignore[arg-type]
 
 

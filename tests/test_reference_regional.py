@@ -20,11 +20,12 @@ from safetensors import safe_open
 
 from builders import tiny_flux_pipeline
 from scenewright.backends.flux import FluxBackend
+from scenewright.backends.registry import load_backend, resolve_backend
 from scenewright.errors import InvalidInputError
 from scenewright.executor.composition import plan_regions
 from scenewright.executor.regional import regional_edit, render_regional
 from scenewright.executor.sampler import SamplingSettings
-from scenewright.executor.strategies import parse_options, run_strategy
+from scenewright.executor.strategies import parse_options, run_strategy, tuned_options
 from scenewright.planner.plan import Plan, PlanObject
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reference" / "regional"
@@ -161,3 +162,9 @@ def test_direct_calls_refuse_a_bad_mode_or_interval_before_any_work() -> None:
     ):
         with pytest.raises(InvalidInputError, match=field):
             render_regional(None, plan, settings, **bad)  # type: ignore[arg-type]
+
+
+def test_the_toy_models_keep_the_shared_stream_they_were_tuned_with() -> None:
+    for name in ("tiny", "tiny16"):
+        backend = load_backend(resolve_backend(name))
+        assert tuned_options(render_regional, "regional", backend)["mode"] == "shared"

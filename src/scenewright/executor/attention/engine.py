@@ -284,7 +284,11 @@ class AttentionEngine(SamplerHook):
         return positions
 
     def read_passes(self, site: Site, text_len: int, n_image: int, device: torch.device) -> list[ReadPass]:
-        """The passes image queries take at this site, for observers that recompute attention."""
+        """The passes image queries take at this site, for observers that recompute attention.
+
+        Where a base image stream is carried (``mode="paper"``, single-stream blocks), the base
+        pass's keys are that stream's, read with the image tokens' own queries: its queries are
+        the copy's, so a map read there is near that pass, not equal to it."""
         everything = torch.arange(text_len + n_image, device=device)
         if self.region is None:
             return [ReadPass(everything, text_len, None, None, 1.0)]

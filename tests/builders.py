@@ -120,14 +120,17 @@ def _vae(latent_channels: int, seed: int) -> AutoencoderKL:
     ).eval()
 
 
-def tiny_flux_pipeline(guidance_embeds: bool = True, seed: int = 0) -> FluxPipeline:
-    """A FLUX pipeline small enough for CPU tests: 2 double and 2 single blocks, 2x2 VAE."""
+def tiny_flux_pipeline(guidance_embeds: bool = True, seed: int = 0, single_blocks: int = 2) -> FluxPipeline:
+    """A FLUX pipeline small enough for CPU tests: 2 double and ``single_blocks`` single blocks,
+    2x2 VAE (64x64 pixels are 16x16 image tokens). The reference fixtures of regional prompting
+    (scripts/reference/regional.py) use 6 single blocks, where a difference in the single-stream
+    blocks grows with depth."""
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(
         patch_size=1,
         in_channels=16,
         num_layers=2,
-        num_single_layers=2,
+        num_single_layers=single_blocks,
         attention_head_dim=16,
         num_attention_heads=2,
         joint_attention_dim=32,

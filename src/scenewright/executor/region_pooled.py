@@ -202,9 +202,15 @@ def _install_single(block: nn.Module, state: _Modulation) -> list[Any]:
 
     def norm(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Any:
         text_tokens = args[0].shape[1] - len(state.image_region)
-        if text_tokens < 0 or (len(state.text_region) and text_tokens != len(state.text_region)):
+        if text_tokens < 0:
             return None
         text = state.text_region if len(state.text_region) else state.image_region.new_zeros(text_tokens)
+        if len(state.text_region) and text_tokens == len(state.text_region) + len(state.image_region):
+            # The base prompt's own image stream carried after the text (regional mode=paper):
+            # the base stream is the scene's, so it keeps the row's own modulation.
+            text = torch.cat([text, state.image_region.new_zeros(len(state.image_region))])
+        if text_tokens != len(text):
+            return None
         index = torch.cat([text, state.image_region])
         shift, scale, gate = state.per_region(module, 3)
         state.stash[key] = {"gate": gate, "index": index}

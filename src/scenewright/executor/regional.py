@@ -5,6 +5,15 @@ The text sequence is ``[instance 1; ...; instance N; background; base]``; for th
 background prompt covers what no box does, and the base (global) prompt's pass is blended in with
 ``base_ratio``. After that, plain attention with the base prompt finishes the image.
 
+``mode="paper"`` (the default) computes what the authors' code computes (docs/parity.md): in
+FLUX's single-stream blocks the base prompt keeps its own image stream, and blocks skipped by
+``double_inject_interval`` / ``single_inject_interval`` still run the regional pass, unmasked,
+with the base pass blended in. ``mode="shared"`` keeps one image stream (the base pass reads the
+blended tokens) and attends plainly over [base; image] in skipped blocks; the embedded toy models
+are tuned with it (their strategy_defaults.json). The mode sets the structure only: the additions
+below are off by default in either mode, and one named explicitly applies on top of either (the
+run is then no longer the authors' algorithm).
+
 Our additions, measured on the 16x16-token toy model (docs/benchmarks.md):
 - image tokens in a box may also read the uncovered canvas (``image_attention="context"``), and a
   box's image queries get ``text_boost`` added to their logits on their own prompt's words, so a
@@ -37,7 +46,7 @@ import torch
 from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites, region_token_masks
-from scenewright.executor.attention.masks import Box, box_to_tokens
+from scenewright.executor.attention.masks import REGION_MODES, Box, box_to_tokens
 from scenewright.executor.box_noise import (
     CleanPrediction,
     committed_noise,
@@ -53,7 +62,7 @@ from scenewright.executor.composition import (
     sample_with_edits,
     scene_prompt,
 )
-from scenewright.executor.options import Bound, Choice, Range
+from scenewright.executor.options import Bound, Choice, Range, require_choice
 from scenewright.executor.region_pooled import region_pooled, supports_region_pooled, token_regions
 from scenewright.executor.sampler import (
     GUIDANCE_STEPS,
@@ -73,8 +82,13 @@ DEFAULT_OPEN_IMAGE_AFTER = 1.0  # never: the paper keeps image attention within 
 # Whose pooled vector modulates a box's tokens: the scene prompt's, as the paper does, or the box's
 # own, in every block ("box") or in the single-stream blocks only ("box_single").
 POOLED_CHOICES = ("scene", "box", "box_single")
+DEFAULT_MODE = "paper"
+MAX_INTERVAL = 64  # more than any model's blocks of one kind: only the first block is masked
 # What ``regional:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = {
+    "mode": Choice(REGION_MODES),
+    "double_inject_interval": Range(1, MAX_INTERVAL),
+    "single_inject_interval": Range(1, MAX_INTERVAL),
     "base_ratio": Range(0.0, 1.0),
     "inject_fraction": Range(0.0, 1.0),
     "image_attention": Choice(("region", "context", "all")),
@@ -109,10 +123,23 @@ def regional_edit(
     single_blocks: Sequence[int] | None = None,
     image_attention: str = DEFAULT_IMAGE_ATTENTION,
     base_prompt: str = "global",
+    mode: str = DEFAULT_MODE,
+    double_inject_interval: int = 1,
+    single_inject_interval: int = 1,
 ) -> tuple[PromptEncoding, PromptEncoding, RegionMask]:
     """The concatenated prompt row, a matching unconditional row, and the region mask edit.
 
-    ``base_prompt`` chooses the base pass's prompt (see ``scene_prompt``)."""
+    ``base_prompt`` chooses the base pass's prompt (see ``scene_prompt``). The mask is on in
+    every ``double_inject_interval``-th double-stream (or SD3 joint) block and every
+    ``single_inject_interval``-th single-stream block, counted from the first, as the authors'
+    ``*_inject_blocks_interval``; ``double_blocks`` / ``single_blocks`` name blocks instead."""
+    check_intervals(double_inject_interval, single_inject_interval)
+    double_blocks = (
+        double_blocks if double_blocks is not None else every(backend, "double", double_inject_interval)
+    )
+    single_blocks = (
+        single_blocks if single_blocks is not None else every(backend, "single", single_inject_interval)
+    )
     regions = plan_regions(plan)
     prompts = [r.prompt for r in regions] + [
         plan.background or backend.defaults.background_prompt,
@@ -125,10 +152,34 @@ def regional_edit(
         shapes=[r.box for r in regions] + [None],
         base_span=spans[-1],
         base_ratio=base_ratio,
-        sites=Sites.make(double=double_blocks, single=single_blocks, steps=(0, inject)),
+        sites=Sites.make(double=double_blocks, single=single_blocks, joint=double_blocks, steps=(0, inject)),
         image_attention=image_attention,
+        mode=mode,
     )
     return encoding, negative, mask
+
+
+def check_intervals(double_inject_interval: int, single_inject_interval: int) -> None:
+    """Refuse an interval that is not a whole number of blocks from 1 up, before any work."""
+    for name, value in (
+        ("double_inject_interval", double_inject_interval),
+        ("single_inject_interval", single_inject_interval),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_INTERVAL:
+            raise InvalidInputError(
+                f"regional.{name}", f"{value!r} is not a block interval", f"use 1 to {MAX_INTERVAL}"
+            )
+
+
+def every(backend: Backend, kind: str, interval: int) -> list[int] | None:
+    """Block indices ``0, interval, 2 * interval, ...`` of ``kind`` ("double": FLUX double-stream
+    or SD3 joint blocks; "single"), or None (all) at interval 1."""
+    if interval == 1:
+        return None
+    transformer = backend.transformer
+    blocks = "single_transformer_blocks" if kind == "single" else "transformer_blocks"
+    count = len(getattr(transformer, blocks, ()))
+    return list(range(0, count, interval))
 
 
 def text_boost_edit(
@@ -254,8 +305,13 @@ def render_regional(
     recheck_at: float = 0.0,
     recheck_share: float = DEFAULT_RECHECK_SHARE,
     recheck_tries: int = DEFAULT_RECHECK_TRIES,
+    mode: str = DEFAULT_MODE,
+    double_inject_interval: int = 1,
+    single_inject_interval: int = 1,
 ) -> RenderResult:
     """Render ``plan`` with every instance drawn by its own prompt inside its own box."""
+    require_choice("regional.mode", mode, REGION_MODES)
+    check_intervals(double_inject_interval, single_inject_interval)
     if not plan_regions(plan):
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
         fallback.report["note"] = "no boxes in the plan: rendered without regions"
@@ -264,7 +320,8 @@ def render_regional(
     boxed_settings = box_settings(backend, settings, guidance_steps, region_guidance)
     encoding, negative, mask = regional_edit(
         backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
-        image_attention=image_attention, base_prompt=base_prompt,
+        image_attention=image_attention, base_prompt=base_prompt, mode=mode,
+        double_inject_interval=double_inject_interval, single_inject_interval=single_inject_interval,
     )  # fmt: skip
     inject = mask.sites.steps[1] if mask.sites.steps else settings.steps
     phases = regional_phases(mask, settings, open_image_after)
@@ -340,6 +397,9 @@ def render_regional(
         result = run(latents, 0, settings.steps)
     image = backend.to_pil(result.images)[0]
     report = {
+        "mode": mode,
+        "double_inject_interval": double_inject_interval,
+        "single_inject_interval": single_inject_interval,
         "base_ratio": base_ratio,
         "image_attention": image_attention,
         "text_boost": text_boost,

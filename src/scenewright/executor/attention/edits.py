@@ -16,8 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from scenewright.errors import InvalidInputError
+from scenewright.executor.attention.carry import carry_base_image
 from scenewright.executor.attention.masks import (
     IMAGE_ATTENTION_MODES,
+    REGION_MODES,
     RegionLayout,
     RegionShape,
     mask_value,
@@ -56,13 +58,23 @@ class RegionMask(Edit):
     """Regional-Prompting-FLUX: N regional prompts in the text sequence, each bound to a region.
 
     The text sequence is ``[r1; ...; rN; base]``: ``text_spans`` give each regional prompt's
-    [start, end) range and ``base_span`` the base prompt's (a second text stream: the blocks treat
-    text tokens one by one except in attention, so carrying it as extra tokens that only the base
-    pass sees is the same as carrying it separately). In an active block the regional pass runs
-    with the region mask and the base pass plainly over [base; image]; image outputs are blended as
-    ``(1 - base_ratio) * regional + base_ratio * base``. Elsewhere, and after the inject steps,
-    attention is plain over [base; image] (or over everything when there is no base prompt).
-    A shape of ``None`` is a background region: the tokens no other region covers.
+    [start, end) range and ``base_span`` the base prompt's. The blocks treat text tokens one by one
+    except in attention, so the base prompt carried as extra tokens that only the base pass sees
+    is its own text stream. In an active block the regional pass runs with the region mask and
+    the base pass plainly over [base; image]; image outputs are blended as
+    ``(1 - base_ratio) * regional + base_ratio * base``. A shape of ``None`` is a background
+    region: the tokens no other region covers. After the steps of ``sites``, attention is plain
+    over [base; image] (or over everything when there is no base prompt).
+
+    ``mode`` says what happens where the two kinds of run differ (see ``REGION_MODES``):
+    "paper" is the authors' code: in FLUX's single-stream blocks the base pass reads the base
+    prompt's own image stream, a copy of the image tokens taken at the first single block that
+    only the base pass updates (carried as extra tokens after the text, :meth:`install`), and
+    blocks outside ``sites`` (but within its steps) still run the regional pass, unmasked, and
+    blend the base pass in. "shared" keeps one image stream (the base pass reads the blended
+    image tokens) and attends plainly over [base; image] in blocks outside ``sites``. The double
+    blocks of FLUX and SD3's joint blocks have one image stream in the authors' code too, so there
+    the modes differ only outside ``sites``.
     """
 
     text_spans: Sequence[tuple[int, int]] = ()
@@ -74,8 +86,10 @@ class RegionMask(Edit):
     # option for coarse token grids, where a box of 3x3 tokens cannot draw a whole object alone);
     # "context": a region's image tokens also read the uncovered canvas (see RegionLayout.build).
     image_attention: str = "region"
+    mode: str = "shared"
 
     def __post_init__(self) -> None:
+        require_choice("mode", self.mode, REGION_MODES)
         if self.rows is not None:
             raise InvalidInputError(
                 "rows", "a region mask applies to every batch row", "give the negative prompt the same layout"
@@ -103,6 +117,21 @@ class RegionMask(Edit):
             start += length
         base = None if base_length is None else (start, start + base_length)
         return cls(text_spans=spans, shapes=shapes, base_span=base, **kwargs)
+
+    def steps_on(self, step: int) -> bool:
+        """Whether ``step`` is one of the regional steps (whatever the block)."""
+        return self.sites.has_step(step)
+
+    def carries_base_image(self) -> bool:
+        """Whether the single-stream blocks carry the base prompt's own image stream."""
+        return self.mode == "paper" and self.base_span is not None
+
+    def install(self, engine: EngineView, transformer: Any) -> list[Any]:
+        """In "paper" mode on a FLUX-class transformer, hooks that carry the base image stream."""
+        blocks = getattr(transformer, "single_transformer_blocks", None)
+        if not self.carries_base_image() or not blocks:
+            return []
+        return carry_base_image(engine, self, list(blocks))
 
     def layout(self, grid: tuple[int, int], text_len: int) -> RegionLayout:
         """The regional pass for this grid (built once per sampling call by the engine)."""

@@ -70,11 +70,14 @@ class AttentionEngine(SamplerHook):
         self.kernels_used: set[str] = set()
         self.text_len: int | None = None  # of the last joint pass: SD3.5's attn2 has no text
         self.pairs_now = 0  # (query, key) pairs of the pass in progress (reported while a tally is open)
+        # Base image tokens carried after the text through the single-stream blocks (see .carry).
+        self.carried = 0
 
     # ------------------------------------------------------------------ state
     def begin(self, grid: tuple[int, int], num_steps: int) -> None:
         """Start a sampling call: new grid and step count, empty caches and captures."""
         self.grid, self.num_steps, self.step = grid, num_steps, 0
+        self.carried = 0
         self.cache.clear()
         for edit in self.edits:
             reset = getattr(edit, "reset", None)
@@ -201,6 +204,8 @@ class AttentionEngine(SamplerHook):
             return self._run(query, key, value, None, None, everything, gamma, sub, None, "plain")
         base_pos = self._base_positions(text_len, n_image, query.device)
         if not self._region_on(site):
+            if self._open_here():
+                return self._regional(query, key, value, text_len, base_pos, gamma, bias, masked=False)
             if base_pos is None:
                 sub = self._slice_bias("plain", bias, None, all_text, dtype)
                 return self._run(query, key, value, None, None, everything, gamma, sub, None, "plain")
@@ -209,7 +214,13 @@ class AttentionEngine(SamplerHook):
             sub = self._slice_bias("base", bias, None, base_pos[:n_base], dtype)
             view = self._base_view(base_pos, text_len)
             return self._run(query, key, value, None, view, geom, gamma, sub, None, "outside")
-        return self._regional(query, key, value, text_len, base_pos, gamma, bias)
+        return self._regional(query, key, value, text_len, base_pos, gamma, bias, masked=True)
+
+    def _open_here(self) -> bool:
+        """In "paper" mode, a block outside the region's blocks but within its steps: the
+        regional pass runs there without its mask and the base pass is blended in."""
+        region = self.region
+        return region is not None and region.mode == "paper" and region.steps_on(self.step)
 
     def _regional(
         self,
@@ -220,18 +231,30 @@ class AttentionEngine(SamplerHook):
         base_pos: torch.Tensor | None,
         gamma: torch.Tensor | None,
         bias: torch.Tensor | None,
+        *,
+        masked: bool,
     ) -> torch.Tensor:
-        """The regional pass with the region mask, and the base pass blended into image outputs."""
+        """The regional pass (with the region mask, or ``masked=False`` without it), and the base
+        pass blended into image outputs. Tokens of a carried base image stream take the base
+        pass's output unblended: that stream is the base prompt's alone."""
         assert self.region is not None
-        entry = self._region_entry(text_len, query.device)
-        order: torch.Tensor = entry["order"]
-        geom: PassGeometry = entry["geom"]
-        sub = self._slice_bias("regional", bias, entry["image_rows"], order[: geom.n_text_q], query.dtype)
         out = torch.empty_like(query)
-        if self._kernel(entry, query, geom) == "segments":
-            self._segments(query, key, value, entry, gamma, sub, out)
+        if masked:
+            entry = self._region_entry(text_len, query.device)
+            order: torch.Tensor = entry["order"]
+            geom: PassGeometry = entry["geom"]
+            sub = self._slice_bias("regional", bias, entry["image_rows"], order[: geom.n_text_q], query.dtype)
+            if self._kernel(entry, query, geom) == "segments":
+                self._segments(query, key, value, entry, gamma, sub, out)
+            else:
+                out[:, order] = self._run(
+                    query, key, value, order, order, geom, gamma, sub, entry, "regional"
+                )
         else:
-            out[:, order] = self._run(query, key, value, order, order, geom, gamma, sub, entry, "regional")
+            order, n_text = self._open_positions(text_len, query.shape[1] - text_len, query.device)
+            geom = PassGeometry(order.numel(), order.numel(), n_text, n_text)
+            sub = self._slice_bias("open", bias, None, order[:n_text], query.dtype)
+            out[:, order] = self._run(query, key, value, order, order, geom, gamma, sub, None, "open")
         if base_pos is None:
             return out
         n_image = query.shape[1] - text_len
@@ -242,16 +265,44 @@ class AttentionEngine(SamplerHook):
         base_out = self._run(query, key, value, view, view, base_geom, gamma, base_sub, None, "base")
         ratio = self.region.base_ratio
         out[:, base_pos[:n_base]] = base_out[:, :n_base]
+        if self.carried:
+            out[:, text_len - self.carried : text_len] = base_out[:, n_base:]
         out[:, text_len:] = (1 - ratio) * out[:, text_len:] + ratio * base_out[:, n_base:]
         return out
 
+    def _open_positions(self, text_len: int, n_image: int, device: torch.device) -> tuple[torch.Tensor, int]:
+        """Canonical positions of [regional text; image] for the unmasked regional pass, and how
+        many of them are text."""
+        assert self.region is not None
+        key = ("open", text_len, n_image, self.carried, str(device))
+        if key not in self.cache:
+            text = [torch.arange(start, end) for start, end in self.region.text_spans]
+            image = torch.arange(text_len, text_len + n_image)
+            n_text = sum(end - start for start, end in self.region.text_spans)
+            self.cache[key] = (torch.cat([*text, image]).to(device), n_text)
+        positions: tuple[torch.Tensor, int] = self.cache[key]
+        return positions
+
     def read_passes(self, site: Site, text_len: int, n_image: int, device: torch.device) -> list[ReadPass]:
-        """The passes image queries take at this site, for observers that recompute attention."""
+        """The passes image queries take at this site, for observers that recompute attention.
+
+        Where a base image stream is carried (``mode="paper"``, single-stream blocks), the base
+        pass's keys are that stream's, read with the image tokens' own queries: its queries are
+        the copy's, so a map read there is near that pass, not equal to it."""
         everything = torch.arange(text_len + n_image, device=device)
         if self.region is None:
             return [ReadPass(everything, text_len, None, None, 1.0)]
         base_pos = self._base_positions(text_len, n_image, device)
         n_base = 0 if base_pos is None else base_pos.numel() - n_image
+        ratio = self.region.base_ratio
+        if not self._region_on(site) and self._open_here():
+            order, n_text = self._open_positions(text_len, n_image, device)
+            if base_pos is None:
+                return [ReadPass(order, n_text, None, None, 1.0)]
+            return [
+                ReadPass(order, n_text, None, None, 1.0 - ratio),
+                ReadPass(base_pos, n_base, None, None, ratio),
+            ]
         if not self._region_on(site):
             if base_pos is None:
                 return [ReadPass(everything, text_len, None, None, 1.0)]
@@ -264,7 +315,6 @@ class AttentionEngine(SamplerHook):
         image_bits[entry["image_rows"]] = bits[layout.n_text :]
         if base_pos is None:
             return [ReadPass(entry["order"], layout.n_text, image_bits, key_bits, 1.0)]
-        ratio = self.region.base_ratio
         return [
             ReadPass(entry["order"], layout.n_text, image_bits, key_bits, 1.0 - ratio),
             ReadPass(base_pos, n_base, None, None, ratio),
@@ -305,35 +355,43 @@ class AttentionEngine(SamplerHook):
         return out.transpose(1, 2)
 
     def _base_positions(self, text_len: int, n_image: int, device: torch.device) -> torch.Tensor | None:
-        """Canonical positions of [base text; image], or None without a base prompt."""
+        """Canonical positions of [base text; image], or None without a base prompt. Where the
+        base image stream is carried (the last ``carried`` text positions), its copy stands for
+        the image."""
         assert self.region is not None
         if self.region.base_span is None:
             return None
-        key = ("base", text_len, n_image, str(device))
+        key = ("base", text_len, n_image, self.carried, str(device))
         if key not in self.cache:
             start, end = self.region.base_span
-            positions = torch.cat([torch.arange(start, end), torch.arange(text_len, text_len + n_image)])
+            image_at = text_len - self.carried if self.carried else text_len
+            positions = torch.cat([torch.arange(start, end), torch.arange(image_at, image_at + n_image)])
             self.cache[key] = positions.to(device)
         return self.cache[key]
 
     def _base_view(self, base_pos: torch.Tensor, text_len: int) -> torch.Tensor | slice:
-        """A slice when the base prompt ends the text (then [base; image] is contiguous): no copy."""
+        """A slice when [base; image] (or [base; carried copy]) is contiguous: no copy."""
         assert self.region is not None and self.region.base_span is not None
         start, end = self.region.base_span
+        if self.carried:
+            return slice(start, text_len) if end == text_len - self.carried else base_pos
         return slice(start, None) if end == text_len else base_pos
 
     def _region_entry(self, text_len: int, device: torch.device) -> dict[Any, Any]:
         """The regional pass for this call: token order, geometry, and later its mask or BlockMask."""
         assert self.region is not None
-        key = ("region", text_len, str(device))
+        key = ("region", text_len, self.carried, str(device))
         if key not in self.cache:
-            layout = self.region.layout(self.grid, text_len)
+            own_text = text_len - self.carried  # a carried base image is not the regional pass's
+            layout = self.region.layout(self.grid, own_text)
             n = layout.order.numel()
             geom = PassGeometry(n, n, layout.n_text, layout.n_text, layout.bits, layout.keys, layout.segments)
+            order = layout.order.clone()
+            order[layout.n_text :] += self.carried
             self.cache[key] = {
                 "layout": layout,
-                "order": layout.order.to(device),
-                "image_rows": (layout.order[layout.n_text :] - text_len).to(device),
+                "order": order.to(device),
+                "image_rows": (layout.order[layout.n_text :] - own_text).to(device),
                 "geom": geom,
             }
         return self.cache[key]

@@ -32,6 +32,7 @@ class EngineView(Protocol):
     step: int
     num_steps: int
     grid: tuple[int, int]
+    carried: int  # base image tokens carried after the text in single-stream blocks (see .carry)
 
     def modifiers(
         self, site: Site, batch: int, text_len: int, n_image: int, device: torch.device

@@ -1,4 +1,4 @@
-"""Our regional ``mode=paper`` against Regional-Prompting-FLUX's own code (docs/parity.md).
+"""Our regional defaults (``base_stream=separate``) against Regional-Prompting-FLUX's own code (docs/parity.md).
 
 The fixtures are the authors' pipeline run on a tiny random FLUX.1 (2 double and 6 single blocks,
 16x16 image tokens) by scripts/reference/regional.py; each holds the case it ran. Here the same
@@ -119,13 +119,13 @@ def test_the_regional_mask_is_theirs_element_for_element(
 def test_paper_mode_latents_match_theirs(reference: tuple[dict[str, torch.Tensor], dict[str, Any]]) -> None:
     tensors, info = reference
     backend, plan, settings, options = setup(info)
-    ours = render_regional(backend, plan, settings, mode="paper", **options).sample.latents
+    ours = render_regional(backend, plan, settings, base_stream="separate", **options).sample.latents
     theirs = tensors["latents"]
     assert ours.shape == theirs.shape == (1, 256, 16)
     assert (ours.float() - theirs).abs().max().item() < LATENT_TOLERANCE
     # The fixture tells the modes apart: one shared image stream through the single blocks (and
     # plain attention outside the intervals) lands farther away than the tolerance.
-    shared = render_regional(backend, plan, settings, mode="shared", **options).sample.latents
+    shared = render_regional(backend, plan, settings, base_stream="shared", **options).sample.latents
     assert (shared.float() - theirs).abs().max().item() > 3 * LATENT_TOLERANCE
 
 
@@ -133,14 +133,14 @@ def test_paper_is_the_default_on_flux() -> None:
     _, info = load("blocks6")
     backend, plan, _, _ = setup(info)
     result = run_strategy("regional", backend, plan, SamplingSettings(64, 64, steps=1, guidance=3.5, seed=1))
-    assert result.report["mode"] == "paper"
+    assert result.report["base_stream"] == "separate"
     assert (result.report["double_inject_interval"], result.report["single_inject_interval"]) == (1, 1)
 
 
 @pytest.mark.parametrize(
     ("options", "named"),
     [
-        ("mode=authors", "use one of paper, shared"),
+        ("base_stream=authors", "use one of separate, shared"),
         ("double_inject_interval=0", "use double_inject_interval=1 to 64"),
         ("single_inject_interval=65", "use single_inject_interval=1 to 64"),
         ("single_inject_interval=1.5", "single_inject_interval=1"),
@@ -157,7 +157,7 @@ def test_direct_calls_refuse_a_bad_mode_or_interval_before_any_work() -> None:
     plan = Plan(prompt="a red circle", objects=[PlanObject(name="circle", boxes=[(0.0, 0.0, 0.5, 0.5)])])
     settings = SamplingSettings(32, 32, steps=1, guidance=3.5)
     for bad, field in (
-        ({"mode": "authors"}, "mode"),
+        ({"base_stream": "authors"}, "base_stream"),
         ({"single_inject_interval": 0}, "single_inject_interval"),
     ):
         with pytest.raises(InvalidInputError, match=field):
@@ -167,4 +167,4 @@ def test_direct_calls_refuse_a_bad_mode_or_interval_before_any_work() -> None:
 def test_the_toy_models_keep_the_shared_stream_they_were_tuned_with() -> None:
     for name in ("tiny", "tiny16"):
         backend = load_backend(resolve_backend(name))
-        assert tuned_options(render_regional, "regional", backend)["mode"] == "shared"
+        assert tuned_options(render_regional, "regional", backend)["base_stream"] == "shared"

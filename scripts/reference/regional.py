@@ -8,7 +8,7 @@ plain module. Their transformer takes the weights of ``tiny_flux_pipeline``'s (s
 names), their processor goes on every block as their README does, and their pipeline runs each
 case in ``CASES``. Each case's fixture holds the regional attention mask their pipeline built
 (packed bits and a SHA-256) and the final latents, with the case itself as metadata, so that
-``tests/test_reference_regional.py`` can run our ``mode=paper`` on the same model and inputs.
+``tests/test_reference_regional.py`` can run our defaults (``base_stream=separate``) on the same model and inputs.
 """
 
 from __future__ import annotations

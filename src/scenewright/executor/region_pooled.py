@@ -206,7 +206,7 @@ def _install_single(block: nn.Module, state: _Modulation) -> list[Any]:
             return None
         text = state.text_region if len(state.text_region) else state.image_region.new_zeros(text_tokens)
         if len(state.text_region) and text_tokens == len(state.text_region) + len(state.image_region):
-            # The base prompt's own image stream carried after the text (regional mode=paper):
+            # The base prompt's own image stream carried after the text (regional base_stream=separate):
             # the base stream is the scene's, so it keeps the row's own modulation.
             text = torch.cat([text, state.image_region.new_zeros(len(state.image_region))])
         if text_tokens != len(text):

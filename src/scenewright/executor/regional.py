@@ -5,14 +5,13 @@ The text sequence is ``[instance 1; ...; instance N; background; base]``; for th
 background prompt covers what no box does, and the base (global) prompt's pass is blended in with
 ``base_ratio``. After that, plain attention with the base prompt finishes the image.
 
-``mode="paper"`` (the default) computes what the authors' code computes (docs/parity.md): in
-FLUX's single-stream blocks the base prompt keeps its own image stream, and blocks skipped by
-``double_inject_interval`` / ``single_inject_interval`` still run the regional pass, unmasked,
-with the base pass blended in. ``mode="shared"`` keeps one image stream (the base pass reads the
-blended tokens) and attends plainly over [base; image] in skipped blocks; the embedded toy models
-are tuned with it (their strategy_defaults.json). The mode sets the structure only: the additions
-below are off by default in either mode, and one named explicitly applies on top of either (the
-run is then no longer the authors' algorithm).
+The defaults compute what the authors' code computes (docs/parity.md): in FLUX's single-stream
+blocks the base prompt keeps its own image stream (``base_stream="separate"``), and blocks skipped
+by ``double_inject_interval`` / ``single_inject_interval`` still run the regional pass, unmasked,
+with the base pass blended in. ``base_stream="shared"`` keeps one image stream (the base pass
+reads the blended tokens) and attends plainly over [base; image] in skipped blocks; the embedded
+toy models are tuned with it (their strategy_defaults.json). The additions below are off by
+default; one named explicitly applies on top (the run is then no longer the authors' algorithm).
 
 Our additions, measured on the 16x16-token toy model (docs/benchmarks.md):
 - image tokens in a box may also read the uncovered canvas (``image_attention="context"``), and a
@@ -46,7 +45,7 @@ import torch
 from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites, region_token_masks
-from scenewright.executor.attention.masks import REGION_MODES, Box, box_to_tokens
+from scenewright.executor.attention.masks import BASE_STREAMS, Box, box_to_tokens
 from scenewright.executor.box_noise import (
     CleanPrediction,
     committed_noise,
@@ -82,11 +81,11 @@ DEFAULT_OPEN_IMAGE_AFTER = 1.0  # never: the paper keeps image attention within 
 # Whose pooled vector modulates a box's tokens: the scene prompt's, as the paper does, or the box's
 # own, in every block ("box") or in the single-stream blocks only ("box_single").
 POOLED_CHOICES = ("scene", "box", "box_single")
-DEFAULT_MODE = "paper"
+DEFAULT_BASE_STREAM = "separate"
 MAX_INTERVAL = 64  # more than any model's blocks of one kind: only the first block is masked
 # What ``regional:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = {
-    "mode": Choice(REGION_MODES),
+    "base_stream": Choice(BASE_STREAMS),
     "double_inject_interval": Range(1, MAX_INTERVAL),
     "single_inject_interval": Range(1, MAX_INTERVAL),
     "base_ratio": Range(0.0, 1.0),
@@ -123,7 +122,7 @@ def regional_edit(
     single_blocks: Sequence[int] | None = None,
     image_attention: str = DEFAULT_IMAGE_ATTENTION,
     base_prompt: str = "global",
-    mode: str = DEFAULT_MODE,
+    base_stream: str = DEFAULT_BASE_STREAM,
     double_inject_interval: int = 1,
     single_inject_interval: int = 1,
 ) -> tuple[PromptEncoding, PromptEncoding, RegionMask]:
@@ -154,7 +153,7 @@ def regional_edit(
         base_ratio=base_ratio,
         sites=Sites.make(double=double_blocks, single=single_blocks, joint=double_blocks, steps=(0, inject)),
         image_attention=image_attention,
-        mode=mode,
+        base_stream=base_stream,
     )
     return encoding, negative, mask
 
@@ -305,12 +304,12 @@ def render_regional(
     recheck_at: float = 0.0,
     recheck_share: float = DEFAULT_RECHECK_SHARE,
     recheck_tries: int = DEFAULT_RECHECK_TRIES,
-    mode: str = DEFAULT_MODE,
+    base_stream: str = DEFAULT_BASE_STREAM,
     double_inject_interval: int = 1,
     single_inject_interval: int = 1,
 ) -> RenderResult:
     """Render ``plan`` with every instance drawn by its own prompt inside its own box."""
-    require_choice("regional.mode", mode, REGION_MODES)
+    require_choice("regional.base_stream", base_stream, BASE_STREAMS)
     check_intervals(double_inject_interval, single_inject_interval)
     if not plan_regions(plan):
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
@@ -320,7 +319,7 @@ def render_regional(
     boxed_settings = box_settings(backend, settings, guidance_steps, region_guidance)
     encoding, negative, mask = regional_edit(
         backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
-        image_attention=image_attention, base_prompt=base_prompt, mode=mode,
+        image_attention=image_attention, base_prompt=base_prompt, base_stream=base_stream,
         double_inject_interval=double_inject_interval, single_inject_interval=single_inject_interval,
     )  # fmt: skip
     inject = mask.sites.steps[1] if mask.sites.steps else settings.steps
@@ -397,7 +396,7 @@ def render_regional(
         result = run(latents, 0, settings.steps)
     image = backend.to_pil(result.images)[0]
     report = {
-        "mode": mode,
+        "base_stream": base_stream,
         "double_inject_interval": double_inject_interval,
         "single_inject_interval": single_inject_interval,
         "base_ratio": base_ratio,

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention.carry import carry_base_image
 from scenewright.executor.attention.masks import (
+    BASE_STREAMS,
     IMAGE_ATTENTION_MODES,
-    REGION_MODES,
     RegionLayout,
     RegionShape,
     mask_value,
@@ -66,15 +66,15 @@ class RegionMask(Edit):
     region: the tokens no other region covers. After the steps of ``sites``, attention is plain
     over [base; image] (or over everything when there is no base prompt).
 
-    ``mode`` says what happens where the two kinds of run differ (see ``REGION_MODES``):
-    "paper" is the authors' code: in FLUX's single-stream blocks the base pass reads the base
+    ``base_stream`` says what happens where the two kinds of run differ (see ``BASE_STREAMS``):
+    "separate" is the authors' code: in FLUX's single-stream blocks the base pass reads the base
     prompt's own image stream, a copy of the image tokens taken at the first single block that
     only the base pass updates (carried as extra tokens after the text, :meth:`install`), and
     blocks outside ``sites`` (but within its steps) still run the regional pass, unmasked, and
     blend the base pass in. "shared" keeps one image stream (the base pass reads the blended
     image tokens) and attends plainly over [base; image] in blocks outside ``sites``. The double
     blocks of FLUX and SD3's joint blocks have one image stream in the authors' code too, so there
-    the modes differ only outside ``sites``.
+    the two differ only outside ``sites``.
     """
 
     text_spans: Sequence[tuple[int, int]] = ()
@@ -86,10 +86,10 @@ class RegionMask(Edit):
     # option for coarse token grids, where a box of 3x3 tokens cannot draw a whole object alone);
     # "context": a region's image tokens also read the uncovered canvas (see RegionLayout.build).
     image_attention: str = "region"
-    mode: str = "shared"
+    base_stream: str = "shared"
 
     def __post_init__(self) -> None:
-        require_choice("mode", self.mode, REGION_MODES)
+        require_choice("base_stream", self.base_stream, BASE_STREAMS)
         if self.rows is not None:
             raise InvalidInputError(
                 "rows", "a region mask applies to every batch row", "give the negative prompt the same layout"
@@ -124,10 +124,10 @@ class RegionMask(Edit):
 
     def carries_base_image(self) -> bool:
         """Whether the single-stream blocks carry the base prompt's own image stream."""
-        return self.mode == "paper" and self.base_span is not None
+        return self.base_stream == "separate" and self.base_span is not None
 
     def install(self, engine: EngineView, transformer: Any) -> list[Any]:
-        """In "paper" mode on a FLUX-class transformer, hooks that carry the base image stream."""
+        """With a separate base stream on a FLUX-class transformer, hooks that carry the base image stream."""
         blocks = getattr(transformer, "single_transformer_blocks", None)
         if not self.carries_base_image() or not blocks:
             return []

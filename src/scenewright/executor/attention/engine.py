@@ -217,10 +217,10 @@ class AttentionEngine(SamplerHook):
         return self._regional(query, key, value, text_len, base_pos, gamma, bias, masked=True)
 
     def _open_here(self) -> bool:
-        """In "paper" mode, a block outside the region's blocks but within its steps: the
+        """With a separate base stream, a block outside the region's blocks but within its steps: the
         regional pass runs there without its mask and the base pass is blended in."""
         region = self.region
-        return region is not None and region.mode == "paper" and region.steps_on(self.step)
+        return region is not None and region.base_stream == "separate" and region.steps_on(self.step)
 
     def _regional(
         self,
@@ -286,7 +286,7 @@ class AttentionEngine(SamplerHook):
     def read_passes(self, site: Site, text_len: int, n_image: int, device: torch.device) -> list[ReadPass]:
         """The passes image queries take at this site, for observers that recompute attention.
 
-        Where a base image stream is carried (``mode="paper"``, single-stream blocks), the base
+        Where a base image stream is carried (``base_stream="separate"``, single-stream blocks), the base
         pass's keys are that stream's, read with the image tokens' own queries: its queries are
         the copy's, so a map read there is near that pass, not equal to it."""
         everything = torch.arange(text_len + n_image, device=device)

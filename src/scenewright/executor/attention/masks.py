@@ -27,8 +27,9 @@ IMAGE_BIT = 61  # shared by every image token when image attention is open acros
 CONTEXT_BIT = 60  # key bit of uncovered image tokens, query bit of boxed ones ("context" mode)
 MAX_REGIONS = 60
 IMAGE_ATTENTION_MODES = ("region", "context", "all")
-# How a region mask runs: as the authors' code does, or with one image stream (see RegionMask).
-REGION_MODES = ("paper", "shared")
+# The base prompt's image stream in the single-stream blocks: kept apart, as the authors' code
+# does, or shared with the regional pass (see RegionMask).
+BASE_STREAMS = ("separate", "shared")
 
 
 def mask_value(dtype: torch.dtype) -> float:

@@ -193,10 +193,10 @@ def test_the_taca_suffix_takes_the_model_s_tuned_taca_options(monkeypatch: pytes
 
     monkeypatch.setattr(strategies, "taca_edit", recording)
     backend = TinyBackend.random(TinyConfig(double_blocks=1, single_blocks=1, text_layers=1))
-    backend.strategy_defaults = {"taca": {"gamma": 1.3, "early_fraction": 0.2}}
+    backend.strategy_defaults = {"taca": {"mode": "fraction", "gamma": 1.3, "early_fraction": 0.2}}
     plan = Plan(prompt="a red circle", objects=[obj("circle")])
     run_strategy("regional+taca", backend, plan, SamplingSettings(32, 32, steps=2, guidance=3.0, seed=0))
-    assert made[-1] == {"gamma": 1.3, "early_fraction": 0.2}
+    assert made[-1] == {"mode": "fraction", "gamma": 1.3, "early_fraction": 0.2}
     backend.strategy_defaults = {}
     run_strategy("regional+taca", backend, plan, SamplingSettings(32, 32, steps=2, guidance=3.0, seed=0))
     assert made[-1] == {}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from builders import tiny_flux_pipeline
 from safetensors import safe_open
 
+from builders import tiny_flux_pipeline
 from scenewright.backends.flux import FluxBackend
 from scenewright.executor.attention import Edit, attention_engine
 from scenewright.executor.sampler import SamplingSettings, sample
@@ -24,7 +24,7 @@ TOLERANCE = 1e-5
 def fixture() -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     assert FIXTURE.is_file(), f"missing {FIXTURE}: run scripts/reference_fixtures.py taca /path/to/TACA"
     with safe_open(str(FIXTURE), "pt") as handle:
-        return {key: handle.get_tensor(key) for key in handle.keys()}, dict(handle.metadata())
+        return {key: handle.get_tensor(key) for key in handle.keys()}, dict(handle.metadata())  # noqa: SIM118 (no __iter__)
 
 
 @pytest.fixture(scope="module")

@@ -65,7 +65,6 @@ def rename_attention(transformer: torch.nn.Module) -> int:
 def fixture_noise() -> torch.Tensor:
     """Packed (1, tokens, channels) noise for a SIZE x SIZE image of the tiny FLUX."""
     from builders import tiny_flux_pipeline
-
     from scenewright.backends.flux import FluxBackend
     from scenewright.executor.sampler import make_generator
 

@@ -6,7 +6,8 @@ ConceptAttention (one concept per object plus "background", maps from attention 
 over concepts; the default on FLUX-class models) or the cross-attention of image queries on the
 object's own noun tokens in the prompt (SD3's default, and the embedded models'). Which reads a
 model best is measured by ``scenewright bench concept-maps``; a model folder can name its reading
-under ``"maps"`` in its ``strategy_defaults.json``. Each read gives two views (:class:`ObjectMaps`):
+under ``"maps"`` in its ``strategy_defaults.json``; ``concept_inputs="paper"`` reads ConceptAttention
+with its authors' inputs (docs/parity.md). Each read gives two views (:class:`ObjectMaps`):
 the objects' own maps, for the agent's attention sheet, and a per-token ownership, for refine's
 checks. The prompt read is the scene prompt the model understands (``scene_prompt``): the plan's
 global prompt on FLUX and SD3, its objects named plainly on a model that never learned layout

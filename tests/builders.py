@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from diffusers import (
     AutoencoderKL,
@@ -11,6 +12,7 @@ from diffusers import (
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
 )
+from PIL import Image
 from transformers import (
     CLIPTextConfig,
     CLIPTextModel,
@@ -120,16 +122,18 @@ def _vae(latent_channels: int, seed: int) -> AutoencoderKL:
     ).eval()
 
 
-def tiny_flux_pipeline(guidance_embeds: bool = True, seed: int = 0, single_blocks: int = 2) -> FluxPipeline:
-    """A FLUX pipeline small enough for CPU tests: 2 double and ``single_blocks`` single blocks,
-    2x2 VAE (64x64 pixels are 16x16 image tokens). The reference fixtures of regional prompting
-    (scripts/reference/regional.py) use 6 single blocks, where a difference in the single-stream
-    blocks grows with depth."""
+def tiny_flux_pipeline(
+    guidance_embeds: bool = True, seed: int = 0, single_blocks: int = 2, double_blocks: int = 2
+) -> FluxPipeline:
+    """A FLUX pipeline small enough for CPU tests: ``double_blocks`` double and ``single_blocks``
+    single blocks, 2x2 VAE (64x64 pixels are 16x16 image tokens). The reference fixtures of
+    regional prompting (scripts/reference/regional.py) use 6 single blocks, where a difference in
+    the single-stream blocks grows with depth; ConceptAttention's use FLUX.1's 19 double blocks."""
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(
         patch_size=1,
         in_channels=16,
-        num_layers=2,
+        num_layers=double_blocks,
         num_single_layers=single_blocks,
         attention_head_dim=16,
         num_attention_heads=2,
@@ -198,3 +202,15 @@ def two_box_plan(prompt: str = "a red circle left of a blue square") -> Plan:
             PlanObject(name="square", attributes=["blue"], boxes=[(0.5, 0.5, 1.0, 1.0)]),
         ],
     )
+
+
+def two_box_image(size: int) -> Image.Image:
+    """:func:`two_box_plan` drawn: a red disc in the top-left quarter and a blue square in the
+    bottom-right one on grey, ``size`` pixels a side (the concept-map reference fixture's image)."""
+    pixels = np.full((size, size, 3), 128, dtype=np.uint8)
+    half = size // 2
+    y, x = np.mgrid[:half, :half]
+    disc = (y - half / 2) ** 2 + (x - half / 2) ** 2 < (0.4 * half) ** 2
+    pixels[:half, :half][disc] = (220, 30, 30)
+    pixels[half + half // 8 : size - half // 8, half + half // 8 : size - half // 8] = (30, 40, 220)
+    return Image.fromarray(pixels)

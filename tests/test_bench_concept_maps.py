@@ -62,6 +62,7 @@ def test_the_command_reads_the_maps_as_told(tmp_path: Path, capsys: pytest.Captu
         "blocks": "double",
         "read_fraction": 0.5,
         "floor": 0.25,
+        "concept_inputs": "scene",
     }
     assert main([*args, "--reader", "cross", "--floor", "0", "--json", str(out), "--quiet"]) == 0
     assert "quantile" not in capsys.readouterr().out
@@ -70,3 +71,10 @@ def test_the_command_reads_the_maps_as_told(tmp_path: Path, capsys: pytest.Captu
     assert "maps.floor" in capsys.readouterr().err
     assert main([*args, "--reader", "saliency"]) != 0
     assert "maps.reader" in capsys.readouterr().err
+    assert (
+        main([*args, "--reader", "concept", "--concept-inputs", "paper", "--json", str(out), "--quiet"]) == 0
+    )
+    assert "reading: concept, ConceptAttention's inputs" in capsys.readouterr().out
+    assert json.loads(out.read_text())["reading"]["concept_inputs"] == "paper"
+    assert main([*args, "--reader", "concept", "--concept-inputs", "bare"]) != 0
+    assert "use one of scene, paper" in capsys.readouterr().err

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -341,6 +344,45 @@ def test_taca_takes_its_temperature_as_options(backend: TinyBackend) -> None:
     assert hot.report["gamma"] == 1.5 and hot.report["early_fraction"] == 0.5
     plain = run_strategy("taca", backend, two_object_plan(), settings)
     assert plain.report["gamma"] == DEFAULT_GAMMA and not torch.equal(hot.sample.images, plain.sample.images)
+
+
+def test_taca_defaults_to_the_authors_schedule(backend: TinyBackend) -> None:
+    """Gamma 1.2 on the first 3 steps at any step count, as TACA's public code does; the embedded
+    models pin their tuned share of the steps in their strategy_defaults.json."""
+    from scenewright.backends.tiny import EMBEDDED_MODEL_DIR, STRATEGY_DEFAULTS_FILE
+    from scenewright.executor.strategies import tuned_options
+    from scenewright.executor.taca import render_taca, taca_edit
+
+    paper = taca_edit().schedule
+    assert [paper(s, 30) for s in range(5)] == [1.2, 1.2, 1.2, 1.0, 1.0]
+    assert [paper(s, 4) for s in range(4)] == [1.2, 1.2, 1.2, 1.0]  # 3 of 4, where 10% gives 1
+    share = taca_edit(1.1, early_fraction=0.1).schedule
+    assert [share(s, 4) for s in range(4)] == [1.1, 1.0, 1.0, 1.0]
+    assert [share(s, 30) for s in range(5)] == [1.1, 1.1, 1.1, 1.0, 1.0]
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=3)
+    report = run_strategy("taca", backend, two_object_plan(), settings).report
+    assert (report["gamma"], report["early_steps"]) == (1.2, 3) and "early_fraction" not in report
+    for name, gamma in (("toyworld", 1.1), ("toyworld16", 1.2)):
+        folder = EMBEDDED_MODEL_DIR.parent / name / STRATEGY_DEFAULTS_FILE
+        embedded = SimpleNamespace(strategy_defaults=json.loads(folder.read_text()))
+        pinned = tuned_options(render_taca, "taca", embedded)  # type: ignore[arg-type]
+        assert pinned == {"gamma": gamma, "early_fraction": 0.1}
+
+
+def test_bad_taca_options_are_refused_naming_the_valid_ones() -> None:
+    from scenewright.executor.strategies import parse_options, tuned_options
+    from scenewright.executor.taca import render_taca, taca_edit
+
+    with pytest.raises(InvalidInputError, match=r"early_steps=0 to 1000") as refused:
+        parse_options(render_taca, "taca", "early_steps=-2")
+    assert "\n" not in str(refused.value)
+    with pytest.raises(InvalidInputError, match="use one of tuned, paper"):
+        parse_options(render_taca, "taca", "mode=fraction")
+    with pytest.raises(InvalidInputError, match="early_steps"):
+        taca_edit(early_steps=-1)
+    model = SimpleNamespace(strategy_defaults={"taca": {"gamma": 7}})
+    with pytest.raises(InvalidInputError, match=r"gamma=0\.5 to 2"):
+        get_strategy("regional+taca", tuned_options(render_taca, "taca", model))  # type: ignore[arg-type]
 
 
 def test_refine_keeps_a_round_only_when_nothing_gets_worse() -> None:

@@ -6,7 +6,8 @@ ConceptAttention (one concept per object plus "background", maps from attention 
 over concepts; the default on FLUX-class models) or the cross-attention of image queries on the
 object's own noun tokens in the prompt (SD3's default, and the embedded models'). Which reads a
 model best is measured by ``scenewright bench concept-maps``; a model folder can name its reading
-under ``"maps"`` in its ``strategy_defaults.json``. Each read gives two views (:class:`ObjectMaps`):
+under ``"maps"`` in its ``strategy_defaults.json``; ``concept_inputs="paper"`` reads ConceptAttention
+with its authors' inputs (docs/parity.md). Each read gives two views (:class:`ObjectMaps`):
 the objects' own maps, for the agent's attention sheet, and a per-token ownership, for refine's
 checks. The prompt read is the scene prompt the model understands (``scene_prompt``): the plan's
 global prompt on FLUX and SD3, its objects named plainly on a model that never learned layout
@@ -18,7 +19,7 @@ with the objects named; docs/benchmarks.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,11 @@ from scenewright.planner.plan import Plan, PlanObject
 READ_FRACTION = 0.5  # re-noise the image to the middle of the schedule to read the maps
 READERS = ("concept", "cross")
 BLOCK_CHOICES = ("late", "double", "all")
+CONCEPT_INPUTS = ("scene", "paper")
+# ConceptAttention's code reads FLUX.1's double blocks 15-18 of 19 (the last 4/19 of them) at
+# step 2 of a 4-step schedule.
+PAPER_BLOCK_SHARE = 4 / 19
+PAPER_READ_STEP, PAPER_READ_STEPS = 2, 4
 MAPS_KEY = "maps"  # where a model folder's strategy_defaults.json names its reading
 # The cross reader's maps lose this quantile of themselves (see ``without_floor``): a noun can
 # draw attention from every background token, a flat floor over the whole image (tiny16's stars:
@@ -54,16 +60,28 @@ class MapReading:
     out) or "all". ``read_fraction``: where in the schedule the image is re-noised to. ``floor``:
     the quantile of each cross-attention map taken off it (0 keeps the raw attention;
     ConceptAttention's shares, already a softmax over the concepts, are left as they are).
+    ``concept_inputs`` (concept reader only): "scene" (each object's noun token inside its own
+    phrase, "a red circle"; the concept stream modulated like the image, by the scene's pooled
+    vector and guidance; ``blocks`` and ``read_fraction`` as given) or "paper" (ConceptAttention's
+    code: the first token of the bare word, "circle"; a zero pooled vector and guidance 0 for the
+    concept stream; the last 4/19 of the double blocks, 15-18 of 19 on FLUX.1, at least one; read
+    at step 2 of a 4-step schedule. These replace ``blocks`` and ``read_fraction``).
     """
 
     reader: str = "concept"
     blocks: str = "late"
     read_fraction: float = READ_FRACTION
     floor: float = FLOOR_QUANTILE
+    concept_inputs: str = "scene"
 
     def __post_init__(self) -> None:
         require_choice("maps.reader", self.reader, READERS)
         require_choice("maps.blocks", self.blocks, BLOCK_CHOICES)
+        require_choice("maps.concept_inputs", self.concept_inputs, CONCEPT_INPUTS)
+        if self.concept_inputs == "paper" and self.reader != "concept":
+            raise InvalidInputError(
+                "maps.concept_inputs", "paper inputs are ConceptAttention's", "use reader concept"
+            )
         if not 0 <= self.floor < 1:
             raise InvalidInputError(
                 "maps.floor", f"{self.floor} is not a quantile below the top", "use a value in [0, 1)"
@@ -98,14 +116,21 @@ def map_reading(backend: Backend) -> MapReading:
 
 
 def reading_sites(backend: Backend, blocks: str) -> Sites:
-    """The blocks a reading averages over, on FLUX-class (double/single) or SD3 (joint) models."""
+    """The blocks a reading averages over, on FLUX-class (double/single) or SD3 (joint) models;
+    ``blocks`` is one of BLOCK_CHOICES or "paper" (:func:`paper_blocks`)."""
     transformer = backend.transformer
     flux = hasattr(transformer, "single_transformer_blocks")
     count = len(transformer.transformer_blocks)
     if blocks == "all":
         return Sites.make()
-    chosen = range(count // 2, count) if blocks == "late" else range(count)
+    chosen = {"late": range(count // 2, count), "paper": paper_blocks(count)}.get(blocks, range(count))
     return Sites.make(double=chosen, single=[]) if flux else Sites.make(joint=chosen)
+
+
+def paper_blocks(count: int) -> range:
+    """ConceptAttention's layers scaled to ``count`` double blocks: the last 4/19 of them, at least
+    one (15-18 of 19; 8-9 of 10; the last of 2)."""
+    return range(count - max(1, round(PAPER_BLOCK_SHARE * count)), count)
 
 
 def image_tensor(image: Image.Image) -> torch.Tensor:
@@ -121,6 +146,19 @@ def concept_vectors(backend: Backend, plan: Plan) -> torch.Tensor:
         tokens = noun_tokens(encoding, row, name)
         position = tokens[-1] if tokens else 1
         vectors.append(encoding.embeds[row, position])
+    return torch.stack(vectors)
+
+
+def paper_concept_vectors(backend: Backend, plan: Plan) -> torch.Tensor:
+    """ConceptAttention's concepts: each object's bare noun ("circle") and "background", encoded
+    alone, and the first token of the word (on T5 the first token; a tokenizer that starts with a
+    BOS token gives the one after it)."""
+    names = [o.name for o in plan.objects] + ["background"]
+    encoding = backend.encode_prompts(names)
+    vectors = []
+    for row, name in enumerate(names):
+        tokens = noun_tokens(encoding, row, name)
+        vectors.append(encoding.embeds[row, tokens[0] if tokens else 0])
     return torch.stack(vectors)
 
 
@@ -174,22 +212,28 @@ def read_object_maps(
 ) -> ObjectMaps:
     """Both views of ``image``'s maps; ``reading`` defaults to the model's (:func:`map_reading`)."""
     reading = reading or map_reading(backend)
+    paper = reading.concept_inputs == "paper"
     clean = backend.encode_image(image_tensor(image), settings.height, settings.width)
     noise = backend.prepare_noise(1, settings.height, settings.width, make_generator(settings.seed))
     step = min(settings.steps - 1, round(reading.read_fraction * settings.steps))
+    if paper:  # the point of the schedule their code reads, whatever the render's step count
+        settings, step = replace(settings, steps=PAPER_READ_STEPS), PAPER_READ_STEP
     scheduler = backend.new_scheduler()
     backend.set_timesteps(scheduler, settings.steps, settings.height, settings.width)
     sigma = float(scheduler.sigmas[step])
     noisy = (1 - sigma) * clean + sigma * noise
     encoding = backend.encode_prompts([scene_prompt(backend, plan)])
     row = conditional_rows(backend, settings)[0]
-    sites = reading_sites(backend, reading.blocks)
+    sites = reading_sites(backend, "paper" if paper else reading.blocks)
     if reading.reader == "concept":
         if not hasattr(backend.transformer, "single_transformer_blocks"):
             raise InvalidInputError(
                 "maps.reader", "ConceptAttention needs double-stream blocks", "use reader cross"
             )
-        reader: Edit = ConceptAttention(concepts=concept_vectors(backend, plan), sites=sites)
+        concepts = paper_concept_vectors(backend, plan) if paper else concept_vectors(backend, plan)
+        reader: Edit = ConceptAttention(
+            concepts=concepts, sites=sites, modulation="paper" if paper else "scene"
+        )
     else:
         tokens = [object_tokens(encoding, o) for o in plan.objects]
         reader = CaptureMaps(tokens=[t for group in tokens for t in group], sites=sites)

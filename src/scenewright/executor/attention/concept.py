@@ -7,6 +7,10 @@ attend to [concepts; image] keys; nobody attends to the concepts, and none of th
 model's tensors, so the image is bit-identical. A block's map is the dot product of the concept
 attention outputs with the image attention outputs (per head, summed), softmaxed over concepts;
 maps average over the chosen blocks and steps. Any aspect ratio: maps take the token grid.
+
+``modulation`` sets the concept stream's adaLN input: "scene" (the image's own: the prompt's pooled
+vector and the render's guidance) or "paper" (ConceptAttention's code: a zero pooled vector and
+guidance 0, with the same timestep).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from scenewright.executor.attention.reading import READ_BUDGET_BYTES
 from scenewright.executor.attention.schedules import Site
 from scenewright.executor.attention.view import EngineView
 
+MODULATIONS = ("scene", "paper")
+
 
 @dataclass
 class ConceptAttention(Edit):
@@ -32,6 +38,7 @@ class ConceptAttention(Edit):
     """
 
     concepts: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    modulation: str = "scene"
     stream: torch.Tensor | None = field(default=None, init=False, repr=False)
     total: torch.Tensor | None = field(default=None, init=False, repr=False)
     count: int = field(default=0, init=False)
@@ -39,6 +46,8 @@ class ConceptAttention(Edit):
     budget: int = READ_BUDGET_BYTES
     _block: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _pending: Any = field(default=None, init=False, repr=False)
+    _inputs: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _temb: torch.Tensor | None = field(default=None, init=False, repr=False)
     _engine: EngineView | None = field(default=None, init=False, repr=False)
 
     def reset(self) -> None:
@@ -56,6 +65,8 @@ class ConceptAttention(Edit):
         """Hooks that start the stream per forward pass and advance it around each double block."""
         if not hasattr(transformer, "single_transformer_blocks"):
             raise ValueError("ConceptAttention needs a FLUX-class transformer (double-stream blocks)")
+        if self.modulation not in MODULATIONS:
+            raise ValueError(f"modulation {self.modulation!r}: use one of {', '.join(MODULATIONS)}")
         self._engine = engine
         handles = [transformer.register_forward_pre_hook(self._start, with_kwargs=True)]
         for block in transformer.transformer_blocks:
@@ -69,8 +80,9 @@ class ConceptAttention(Edit):
         Under ``enable_model_cpu_offload`` the weights reach the device only inside the
         transformer's forward (after its pre-hooks), so ``context_embedder`` runs there.
         """
-        self.stream = None
+        self.stream, self._temb = None, None
         self._pending = module if self._running() else None
+        self._inputs = {key: kwargs.get(key) for key in ("timestep", "guidance", "pooled_projections")}
 
     def _begin_stream(self, hidden_states: torch.Tensor) -> None:
         module, self._pending = self._pending, None
@@ -79,6 +91,18 @@ class ConceptAttention(Edit):
         if concepts.dim() == 2:
             concepts = concepts[None].expand(hidden_states.shape[0], -1, -1)
         self.stream = embedder(concepts)
+        if self.modulation == "paper":
+            self._temb = self._paper_temb(module, hidden_states.dtype)
+
+    def _paper_temb(self, module: Any, dtype: torch.dtype) -> torch.Tensor:
+        """The transformer's time embedding at this timestep with a zero pooled vector and guidance
+        0 (as FluxTransformer2DModel.forward scales them)."""
+        timestep = self._inputs["timestep"].to(dtype) * 1000
+        pooled = torch.zeros_like(self._inputs["pooled_projections"])
+        guidance = self._inputs["guidance"]
+        if guidance is None:
+            return module.time_text_embed(timestep, pooled)
+        return module.time_text_embed(timestep, torch.zeros_like(guidance).to(dtype), pooled)
 
     def _enter(self, block: Any, args: Any, kwargs: dict[str, Any]) -> None:
         if self._pending is not None:
@@ -86,9 +110,8 @@ class ConceptAttention(Edit):
         if self.stream is None:
             return
         attn = block.attn
-        normed, gate_msa, shift_mlp, scale_mlp, gate_mlp = block.norm1_context(
-            self.stream, emb=kwargs["temb"]
-        )
+        temb = kwargs["temb"] if self._temb is None else self._temb
+        normed, gate_msa, shift_mlp, scale_mlp, gate_mlp = block.norm1_context(self.stream, emb=temb)
         heads = (-1, attn.head_dim)
         self._block = {
             "query": attn.norm_added_q(attn.add_q_proj(normed).unflatten(-1, heads)),

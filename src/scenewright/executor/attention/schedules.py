@@ -73,10 +73,15 @@ def numina_delta(step: int, num_steps: int, cutoff: float = 0.26) -> float:
     return value if value > cutoff else 0.0
 
 
-def taca_gamma(gamma: float = 1.2, early_fraction: float = 0.1) -> Schedule:
-    """TACA's temperature: ``gamma`` for the first ``early_fraction`` of steps (3 of 30), then 1."""
+def taca_gamma(gamma: float = 1.2, early_fraction: float = 0.1, early_steps: int | None = None) -> Schedule:
+    """TACA's temperature: ``gamma`` on the early steps, then 1.
+
+    ``early_steps`` is a fixed count of first steps (TACA's public code: 3, at any step count);
+    without it, the first ``early_fraction`` of the steps (at least one: 3 of 30 at 0.1).
+    """
 
     def schedule(step: int, num_steps: int) -> float:
-        return gamma if step < max(1, round(early_fraction * num_steps)) else 1.0
+        early = early_steps if early_steps is not None else max(1, round(early_fraction * num_steps))
+        return gamma if step < early else 1.0
 
     return schedule

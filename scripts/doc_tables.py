@@ -41,7 +41,9 @@ def _backend_names() -> dict[str, str]:
 
 
 def _value(value: Any) -> str:
-    return f"`{value}`" if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+    return (
+        f"`{value}`" if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else str(value)
+    )
 
 
 def _range(bound: Any) -> str:
@@ -107,7 +109,10 @@ def auto_table(backend: str) -> str:
     table = json.loads((MODELS / folder / "auto_table.json").read_text())
     lines = ["| kind of plan | picked | then | then |", "|---|---|---|---|"]
     for kind, entry in table["kinds"].items():
-        ranked = [f"{e['strategy']} {e['passed']:.0%} ({e['seconds_per_image']:.2f} s)" for e in entry["ranking"][:3]]
+        ranked = [
+            f"{e['strategy']} {e['passed']:.0%} ({e['seconds_per_image']:.2f} s)"
+            for e in entry["ranking"][:3]
+        ]
         ranked[0] = f"**{ranked[0]}**"
         lines.append(f"| {kind} | " + " | ".join(ranked) + " |")
     lines.append(

@@ -77,8 +77,8 @@ DEFAULT_BASE_RATIO = 0.3
 DEFAULT_INJECT_FRACTION = 0.4
 DEFAULT_TEXT_BOOST = 0.0
 DEFAULT_OPEN_IMAGE_AFTER = 1.0  # never: the paper keeps image attention within regions throughout
-# Whose pooled vector modulates a box's tokens: the scene prompt's, as the paper does, or the box's
-# own, in every block ("box") or in the single-stream blocks only ("box_single").
+# ``pooled``: whose pooled vector modulates a box's tokens: the scene prompt's, as the paper does, or
+# the box's own, in every block ("box") or in the single-stream blocks only ("box_single").
 DEFAULT_BASE_STREAM = "separate"
 # What ``regional:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = bounds("regional")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -62,8 +63,63 @@ def test_a_lazy_command_parses_after_loading() -> None:
     assert args.prompt == "a red circle" and args.json and callable(args.handler)
 
 
-def test_offload_modes_match_the_backend() -> None:
-    from scenewright.agent.generate import OFFLOAD_MODES
-    from scenewright.backends.offload import OFFLOAD_MODES as BACKEND_MODES
+# A bad argument that needs no model, and the start of the one line that refuses it.
+BAD_ARGUMENTS = [
+    (["--seed", "-5"], "error: seed: -"),  # eval geneval names its last sample's seed, -2
+    (["--steps", "0"], "error: steps: 0 is outside 1..1000"),
+    (["--height", "7"], "error: height: 7 cannot be taken by backend 'tiny'"),
+    (["--guidance", "nan"], "error: guidance: nan is not a finite number"),
+    (["--strategy", "nope"], "error: strategy: unknown strategy 'nope'"),
+    (["--strategy", "regional:nope=1"], "error: strategy: 'regional:nope=1' has no option 'nope=1'"),
+    (["--strategy", "stitch:fill=-1"], "error: strategy: option fill of 'stitch:fill=-1' is -1.0"),
+    (["--device", "mps"], "error: device: 'mps' is not supported"),
+]
 
-    assert OFFLOAD_MODES == BACKEND_MODES
+
+def _refusals(head: list[str], out_file: str) -> list[dict[str, object]]:
+    """Run ``head`` + each bad argument (and ``--out`` at an existing file) in one fresh
+    interpreter; per case, the exit code, stderr, and the heavy modules imported so far."""
+    cases = [[*head, "--out", out_file + ".d", *bad] for bad, _ in BAD_ARGUMENTS]
+    cases.append([*head, "--out", out_file])
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from scenewright.cli import main\n"
+        "found = []\n"
+        f"for argv in {cases!r}:\n"
+        "    err = io.StringIO()\n"
+        "    with contextlib.redirect_stderr(err):\n"
+        "        try:\n"
+        "            code = main(argv)\n"
+        "        except SystemExit as stop:\n"
+        "            code = stop.code\n"
+        f"    found.append({{'code': code, 'err': err.getvalue(), 'heavy': [m for m in {HEAVY!r} if m in sys.modules]}})\n"
+        "print(json.dumps(found))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "head",
+    [["generate", "a red circle"], ["batch", "PROMPTS"], ["eval", "geneval", "METADATA"]],
+    ids=["generate", "batch", "eval-geneval"],
+)
+def test_bad_arguments_are_refused_before_torch_loads(head: list[str], tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red circle\n")
+    metadata = tmp_path / "evaluation_metadata.jsonl"
+    metadata.write_text(json.dumps({"tag": "single_object", "include": [{"class": "circle", "count": 1}],
+                                    "prompt": "a photo of a circle"}) + "\n")  # fmt: skip
+    head = [{"PROMPTS": str(prompts), "METADATA": str(metadata)}.get(word, word) for word in head]
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    found = _refusals(head, str(taken))
+    expected = [line for _, line in BAD_ARGUMENTS] + ["error: out: "]
+    for (argv, _), result in zip([*BAD_ARGUMENTS, (["--out", "FILE"], "")], found, strict=True):
+        assert result["code"] == 2, (argv, result)
+        err = str(result["err"])
+        assert len(err.strip().splitlines()) == 1, (argv, err)
+        assert result["heavy"] == [], (argv, result["heavy"])
+    for want, result in zip(expected, found, strict=True):
+        assert str(result["err"]).startswith(want), (want, result["err"])
+    assert not (tmp_path / "taken.d").exists()  # nothing was written for a refused run

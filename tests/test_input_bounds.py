@@ -221,3 +221,45 @@ def test_deep_json_lines_are_one_line_errors_on_batch_and_geneval(
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "line 1: is nested more than 32 levels" in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_catalogue_holds_each_strategy_functions_options_and_defaults() -> None:
+    """The torch-free catalogue, which parses strategy strings, names exactly the options each
+    strategy function takes (int, float and str defaults), with the same defaults and types."""
+    import inspect
+
+    from scenewright.executor.catalogue import OPTIONS, strategy_names
+    from scenewright.executor.strategies import STRATEGIES
+
+    assert list(OPTIONS) == list(STRATEGIES)
+    assert "stitch+taca" in strategy_names()
+    for name, function in STRATEGIES.items():
+        taken = {
+            key: p.default
+            for key, p in inspect.signature(function).parameters.items()
+            if isinstance(p.default, (int, float, str)) and not isinstance(p.default, bool)
+        }
+        declared = {key: option.default for key, option in OPTIONS[name].items()}
+        assert declared == taken, name
+        assert {k: type(v) for k, v in declared.items()} == {k: type(v) for k, v in taken.items()}, name
+
+
+@pytest.mark.parametrize(
+    "value", ["cpu", "cpu:0", "cuda", "cuda:3", "mps", "meta", "foo", "CPU", "cuda:", "cuda:x"]
+)
+def test_device_names_are_refused_without_torch_as_torch_refuses_them(value: str) -> None:
+    from scenewright.backends.registry import resolve_device
+    from scenewright.backends.specs import check_device_name
+    from scenewright.errors import InvalidInputError
+
+    try:
+        check_device_name(value)
+    except InvalidInputError as quick:
+        with pytest.raises(InvalidInputError) as full:
+            resolve_device(value)
+        assert str(full.value) == str(quick)
+        return
+    try:
+        resolve_device(value)  # a well-formed name: at most this machine lacks it
+    except InvalidInputError as error:
+        assert "CUDA" in str(error) or "does not exist" in str(error)

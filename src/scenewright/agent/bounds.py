@@ -9,7 +9,7 @@ from scenewright.errors import InvalidInputError
 from scenewright.planner.plan import MAX_PROMPT_CHARS
 
 if TYPE_CHECKING:
-    from scenewright.backends.registry import BackendSpec
+    from scenewright.backends.specs import BackendSpec
 
 # A negative prompt steers away from a few things; the text encoders read 77 to 512 tokens of it,
 # so anything past the request's own limit is cut off unseen (and once was written back, 1 MB).
@@ -42,8 +42,8 @@ def check_sampling(
     A height of 0 is a height, not "the default": it is refused like any other size the model
     cannot take.
     """
-    from scenewright.backends.base import check_size
-    from scenewright.executor.sampler import check_guidance, check_steps
+    from scenewright.backends.specs import check_size
+    from scenewright.executor.limits import check_guidance, check_steps
 
     if steps is not None:
         check_steps(steps)

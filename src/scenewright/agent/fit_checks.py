@@ -25,7 +25,8 @@ _FILLER = {"a", "an", "the", "on", "in", "at", "against", "with", "plain", "soli
 
 def trained_size(model_dir: str | Path | None) -> int | None:
     """The image size a toy-world model folder was trained on (None: not a toy-world folder)."""
-    from scenewright.backends.tiny import CODEC_FILE, EMBEDDED_MODEL_DIR
+    from scenewright.backends.specs import EMBEDDED_MODEL_DIR
+    from scenewright.toyworld.model_config import CODEC_FILE
 
     codec = Path(model_dir or EMBEDDED_MODEL_DIR) / CODEC_FILE
     try:

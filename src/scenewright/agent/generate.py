@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scenewright.agent.options import add_llm_timeout, llm_settings
+from scenewright.backends.specs import OFFLOAD_MODES
 from scenewright.errors import InvalidInputError, ScenewrightError
 from scenewright.terminal import silence_library_bars
 
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
     from scenewright.agent.core import Agent, AgentResult
 
 OUTPUTS = ("image.png", "plan.json", "overlay.png", "attention.png")
-# As in scenewright.backends.offload, kept here so that building the parser never imports torch
-# (a test holds the two equal).
-OFFLOAD_MODES = ("model", "sequential")
 SHEET = "contact_sheet.png"
 # 128 + SIGINT: what a shell expects from a command stopped by Ctrl-C.
 EXIT_INTERRUPTED = 130
@@ -119,13 +117,14 @@ class Checked:
 
 
 def _precheck(args: argparse.Namespace) -> Checked:
-    """Everything that can be refused before any weights load, refused now."""
+    """Everything that can be refused before any weights load, refused now, and without torch
+    (the device's presence, which needs it, is ``generate_command``'s next check)."""
     from scenewright.agent.bounds import check_refine_rounds, check_sampling
     from scenewright.agent.fit_checks import check_trained_size, trained_size
     from scenewright.agent.run_folders import DEFAULT_ROOT, choose_seeds
-    from scenewright.backends import ALIASES, resolve_backend
-    from scenewright.backends.registry import resolve_device
-    from scenewright.executor.sampler import check_seed
+    from scenewright.backends.specs import ALIASES, check_device_name, resolve_backend
+    from scenewright.executor.catalogue import check_strategy
+    from scenewright.executor.limits import check_seed
     from scenewright.tools.output import check_output_folder
 
     prompt = args.prompt.strip()
@@ -144,7 +143,8 @@ def _precheck(args: argparse.Namespace) -> Checked:
     if trained is not None:
         warnings = check_trained_size(spec.name, trained, args.height, args.width)
     resolve_backend(args.backend)
-    resolve_device(args.device)
+    check_device_name(args.device)
+    check_strategy(getattr(args, "strategy", "auto"))
     check_output_folder(args.out if args.out is not None else DEFAULT_ROOT)
     return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny")
 
@@ -264,6 +264,9 @@ def generate_command(args: argparse.Namespace) -> int:
     checked = _precheck(args)
     if args.out is not None:
         check_free(_outputs(Path(args.out), checked.seeds), args.overwrite)
+    from scenewright.backends.registry import resolve_device  # torch: after the quick checks
+
+    resolve_device(args.device)
     # The agent first: a bad --strategy or --sam is refused before a numbered folder is taken.
     agent = _agent(args, Path(args.out) if args.out is not None else DEFAULT_ROOT)
     folder = Path(args.out) if args.out is not None else fresh_run_folder(DEFAULT_ROOT)

@@ -21,16 +21,11 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 from PIL import Image
 
 from scenewright.arrays import to_numpy
+from scenewright.backends.specs import DEFAULT_MAX_SIZE, check_size
 from scenewright.backends.tokens import WordSpan, phrase_tokens
-from scenewright.errors import InvalidInputError
 
 # Guards the lazy creation of each backend's render lock (two threads asking first at once).
 _LOCK_GUARD = threading.Lock()
-
-# Larger images than any of these models was trained for: FLUX.1 and SD3.5 go to about 2 MP; the
-# embedded model draws 64 px scenes and would spend minutes on a 1024 px one for a black image.
-DEFAULT_MAX_SIZE = 2048
-TINY_MAX_SIZE = 256
 
 
 class TokenOrder(StrEnum):
@@ -237,23 +232,3 @@ class Backend(ABC):
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
         }
-
-
-def check_size(
-    name: str, multiple: int, minimum: int, height: int, width: int, maximum: int = DEFAULT_MAX_SIZE
-) -> None:
-    """Shared size rule: positive multiples of the family's patch size, from ``minimum`` to ``maximum``."""
-    for field_name, value in (("height", height), ("width", width)):
-        if value > maximum:
-            raise InvalidInputError(
-                field_name,
-                f"{value} is larger than backend '{name}' can draw (at most {maximum})",
-                f"use --{field_name} {maximum} or less",
-            )
-        if value < minimum or value % multiple:
-            nearest = max(minimum, round(value / multiple) * multiple)
-            raise InvalidInputError(
-                field_name,
-                f"{value} cannot be taken by backend '{name}' (needs a multiple of {multiple}, at least {minimum})",
-                f"use --{field_name} {nearest}",
-            )

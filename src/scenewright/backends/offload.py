@@ -12,9 +12,10 @@ from typing import Any
 
 import torch
 
+from scenewright.backends.specs import OFFLOAD_MODES
 from scenewright.errors import InvalidInputError
 
-OFFLOAD_MODES = ("model", "sequential")
+__all__ = ["OFFLOAD_MODES", "offload_mode", "place_pipeline"]
 
 
 def offload_mode(value: bool | str | None, device: torch.device) -> str | None:

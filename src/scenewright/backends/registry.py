@@ -1,158 +1,39 @@
-"""Resolve a backend name, hub id or local folder, and load it with clear errors.
+"""Load a backend with clear errors, on a device this machine has.
 
-Resolution happens before any weights load, so a bad name or an uncached checkpoint is reported
-in one line instead of deep inside ``from_pretrained``.
+Names, hub ids and folders are resolved in ``specs`` (without torch) before any weights load, so a
+bad name or an uncached checkpoint is reported in one line instead of deep inside
+``from_pretrained``.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from scenewright.backends.base import DEFAULT_MAX_SIZE, TINY_MAX_SIZE, Backend
+from scenewright.backends.base import Backend
 from scenewright.backends.offload import offload_mode, place_pipeline
+from scenewright.backends.specs import (
+    ALIASES,
+    TINY16_DIR,
+    BackendSpec,
+    _hub_offline,
+    resolve_backend,
+    resolve_hub_or_folder,
+)
 from scenewright.errors import BackendError, InvalidInputError
 
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """A backend before loading: which family, where its weights are, what sizes it takes."""
-
-    name: str
-    family: str  # "tiny", "flux" or "sd3"
-    source: str | None  # hub id or local folder; None for the embedded model
-    size_multiple: int
-    min_size: int
-    max_size: int = DEFAULT_MAX_SIZE
-
-
-# The 16x16-token toy model shipped beside the default (4x4-pixel patches; see its TRAINING.md).
-TINY16_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld16"
-
-ALIASES: dict[str, BackendSpec] = {
-    "tiny": BackendSpec("tiny", "tiny", None, 4, 16, TINY_MAX_SIZE),
-    "tiny16": BackendSpec("tiny16", "tiny", str(TINY16_DIR), 4, 16, TINY_MAX_SIZE),
-    "flux-dev": BackendSpec("flux-dev", "flux", "black-forest-labs/FLUX.1-dev", 16, 16),
-    "flux-schnell": BackendSpec("flux-schnell", "flux", "black-forest-labs/FLUX.1-schnell", 16, 16),
-    "sd3-medium": BackendSpec("sd3-medium", "sd3", "stabilityai/stable-diffusion-3-medium-diffusers", 16, 16),
-    "sd3.5-medium": BackendSpec("sd3.5-medium", "sd3", "stabilityai/stable-diffusion-3.5-medium", 16, 16),
-    "sd3.5-large": BackendSpec("sd3.5-large", "sd3", "stabilityai/stable-diffusion-3.5-large", 16, 16),
-}
-ALIASES["flux"] = ALIASES["flux-dev"]
-ALIASES["sd3"] = ALIASES["sd3-medium"]
-ALIASES["sd3.5"] = ALIASES["sd3.5-medium"]
-
-_PIPELINE_FAMILIES = {"FluxPipeline": "flux", "StableDiffusion3Pipeline": "sd3"}
-
-
-def _family_from_index(index_file: Path, name: str) -> str:
-    from scenewright.untrusted import load_json
-
-    try:
-        index = load_json(index_file.read_bytes(), "backend", "pass a FLUX.1 or SD3 checkpoint folder")
-    except OSError as error:
-        raise BackendError(f"backend: cannot read {index_file} ({error.strerror or error})") from None
-    found = index.get("_class_name", "") if isinstance(index, dict) else ""
-    # A list names custom pipeline code (["module", "Class"]): never run, refused like any other.
-    class_name = found if isinstance(found, str) else "custom-code"
-    family = _PIPELINE_FAMILIES.get(class_name)
-    if family is None:
-        raise BackendError(
-            f"backend: '{name}' is a {class_name or 'unknown'} checkpoint; "
-            "scenewright runs FluxPipeline and StableDiffusion3Pipeline checkpoints"
-        )
-    return family
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """One quick connection attempt, so that a machine without network fails in seconds rather
-    than after the hub client's retries."""
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    parsed = urlparse(constants.ENDPOINT)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname or "", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _cached_model_index(repo_id: str) -> Path | None:
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo_id, "model_index.json")
-    return Path(found) if isinstance(found, str) else None
-
-
-def _not_cached(name: str, repo_id: str, why: str) -> BackendError:
-    return BackendError(
-        f"backend: '{name}' ({repo_id}) is not in the local Hugging Face cache and {why}; "
-        f"download it where there is network (`hf download {repo_id}`) or pass a local folder"
-    )
-
-
-def resolve_backend(name_or_path: str) -> BackendSpec:
-    """Turn ``--backend`` into a :class:`BackendSpec` without loading weights."""
-    value = name_or_path.strip()
-    if not value:
-        raise InvalidInputError("backend", "is empty", f"use one of {', '.join(sorted(ALIASES))} or a folder")
-    if value in ALIASES:
-        spec = ALIASES[value]
-        return spec if spec.source is None else resolve_hub_or_folder(spec.source, name=value)
-    path = Path(value).expanduser()
-    if path.exists():
-        return resolve_hub_or_folder(str(path), name=value)
-    if value.startswith((".", "/", "~")) or value.count("/") > 1 or "\\" in value:
-        raise BackendError(f"backend: folder {value} does not exist; check the path or use a backend name")
-    if value.count("/") == 1:
-        return resolve_hub_or_folder(value, name=value)
-    raise BackendError(
-        f"backend: unknown backend '{value}'; use one of {', '.join(sorted(ALIASES))}, "
-        "a Hugging Face id such as black-forest-labs/FLUX.1-schnell, or a local checkpoint folder"
-    )
-
-
-def resolve_hub_or_folder(source: str, name: str) -> BackendSpec:
-    """Find the family of a local folder or hub id from its ``model_index.json``."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        if (path / "codec.json").is_file():
-            patch = int(json.loads((path / "codec.json").read_text()).get("patch", 4))
-            return BackendSpec(name, "tiny", str(path), patch, patch * 4, TINY_MAX_SIZE)
-        index = path / "model_index.json"
-        if not index.is_file():
-            raise BackendError(
-                f"backend: folder {path} has no model_index.json; pass a diffusers checkpoint folder"
-            )
-        return BackendSpec(name, _family_from_index(index, name), str(path), 16, 16)
-    if path.exists():
-        raise BackendError(f"backend: {path} is a file; pass a checkpoint folder or a Hugging Face id")
-    cached = _cached_model_index(source)
-    if cached is None:
-        if _hub_offline():
-            raise _not_cached(name, source, "HF_HUB_OFFLINE is set")
-        if not _hub_reachable():
-            raise _not_cached(name, source, "the Hugging Face hub cannot be reached")
-        try:
-            from huggingface_hub import hf_hub_download
-
-            cached = Path(hf_hub_download(source, "model_index.json"))
-        except Exception as error:  # any hub failure (network, auth, missing repo) ends the same way
-            raise _not_cached(name, source, f"could not be fetched ({type(error).__name__})") from error
-    return BackendSpec(name, _family_from_index(cached, name), source, 16, 16)
+__all__ = [
+    "ALIASES",
+    "TINY16_DIR",
+    "BackendSpec",
+    "default_device",
+    "load_backend",
+    "parse_dtype",
+    "resolve_backend",
+    "resolve_device",
+    "resolve_hub_or_folder",
+]
 
 
 def default_device() -> torch.device:

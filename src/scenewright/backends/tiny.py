@@ -23,7 +23,6 @@ from tokenizers.models import WordLevel
 from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
 
 from scenewright.backends.base import (
-    TINY_MAX_SIZE,
     Backend,
     BlockRef,
     GuidanceMode,
@@ -32,6 +31,7 @@ from scenewright.backends.base import (
     TokenOrder,
 )
 from scenewright.backends.flux import flux_blocks, flux_forward, flux_set_timesteps, word_spans
+from scenewright.backends.specs import EMBEDDED_MODEL_DIR, TINY_MAX_SIZE
 from scenewright.errors import BackendError
 from scenewright.toyworld import vocab
 from scenewright.toyworld.model_config import CODEC_FILE, TinyConfig, read_codec
@@ -41,7 +41,6 @@ ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 STRATEGY_DEFAULTS_FILE = "strategy_defaults.json"
 # The measured ranking ``auto`` picks from (optional; see Backend.auto_table).
 AUTO_TABLE_FILE = "auto_table.json"
-EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld"
 
 
 def velocity_from_output(

@@ -164,14 +164,13 @@ def measure(args: argparse.Namespace, sets: list[str]) -> tuple[dict[str, Any], 
     """Render every candidate on every plan kind's set; the payload ``build_table`` reads."""
     from scenewright.backends import load_backend, resolve_backend
     from scenewright.bench.toyworld import case_settings, run_benchmark
-    from scenewright.executor.strategies import get_strategy, parse_options
+    from scenewright.executor.catalogue import check_strategy
 
     if args.n < 1:
         raise InvalidInputError("n", f"{args.n} cases is too few", "use --n 1 or more")
     strategies = [s.strip() for s in args.strategy.split(",") if s.strip()]
     for name in strategies:
-        function, _ = get_strategy(name)
-        parse_options(function, name, name.partition(":")[2])
+        check_strategy(name)
         if name.partition(":")[0] in ("auto", "refine"):
             raise InvalidInputError(
                 "strategy", f"'{name}' cannot rank itself", "list the strategies auto picks from"

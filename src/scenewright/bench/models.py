@@ -131,7 +131,7 @@ def resolve_models(value: str | Sequence[str]) -> list[str]:
 
 
 def resolve_strategies(value: str | Sequence[str]) -> list[str]:
-    from scenewright.executor.strategies import get_strategy, parse_options
+    from scenewright.executor.catalogue import check_strategy
 
     names = _names(value, "strategies")
     for name in names:
@@ -140,8 +140,7 @@ def resolve_strategies(value: str | Sequence[str]) -> list[str]:
                 "strategies", "'pipeline' always runs as the reference", "leave it out of --strategies"
             )
         try:
-            function, _ = get_strategy(name)
-            parse_options(function, name, name.partition(":")[2])
+            check_strategy(name)
         except InvalidInputError as error:  # it names the valid strategies or options
             raise InvalidInputError("strategies", error.problem, error.fix) from error
     return names

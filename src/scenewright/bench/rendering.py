@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from scenewright import __version__
-from scenewright.backends.offload import OFFLOAD_MODES
+from scenewright.backends.specs import OFFLOAD_MODES
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -59,20 +59,27 @@ class RenderOptions:
         return asdict(self)
 
 
-def precheck(options: RenderOptions, device: str | None) -> None:
-    """Every problem found without weights: backend, strategy and options, bounds, device."""
+def quick_check(options: RenderOptions, device: str | None) -> None:
+    """Every problem found without torch: backend, strategy and options, bounds, the device's name."""
     from scenewright.agent.bounds import check_sampling
-    from scenewright.backends import ALIASES, resolve_backend
-    from scenewright.backends.registry import resolve_device
-    from scenewright.executor.sampler import check_seed
-    from scenewright.executor.strategies import get_strategy, parse_options
+    from scenewright.backends.specs import ALIASES, check_device_name, resolve_backend
+    from scenewright.executor.catalogue import check_strategy
+    from scenewright.executor.limits import check_seed
 
     check_seed(options.seed)
     spec = ALIASES.get(options.backend) or resolve_backend(options.backend)
     check_sampling(spec, options.steps, options.height, options.width, options.guidance)
     resolve_backend(options.backend)
-    function, _ = get_strategy(options.strategy)
-    parse_options(function, options.strategy, options.strategy.partition(":")[2])
+    check_strategy(options.strategy)
+    check_device_name(device)
+
+
+def precheck(options: RenderOptions, device: str | None) -> None:
+    """Every problem found without weights: ``quick_check``'s, then whether this machine has the
+    device (which needs torch)."""
+    from scenewright.backends.registry import resolve_device
+
+    quick_check(options, device)
     resolve_device(device)
 
 

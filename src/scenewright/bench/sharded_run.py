@@ -50,9 +50,10 @@ def run_sharded(args: argparse.Namespace, run: ShardedRun, render: Callable[[Ren
     rank starts.
     """
     from scenewright.bench.geneval.layout import claim
-    from scenewright.bench.rendering import precheck
+    from scenewright.bench.rendering import precheck, quick_check
     from scenewright.bench.shard import current_shard, launched, spawn
 
+    quick_check(run.options, args.device)  # before torch loads to find this rank's device
     if args.num_processes != 1 and not launched():
         precheck(run.options, args.device)
         run.out.mkdir(parents=True, exist_ok=True)

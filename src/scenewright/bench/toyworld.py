@@ -398,15 +398,14 @@ def case_settings(
 def run(args: argparse.Namespace) -> int:
     from scenewright.backends import load_backend, resolve_backend
     from scenewright.bench.charts import have_matplotlib, toyworld_chart, write_png
-    from scenewright.executor.strategies import get_strategy, parse_options, strategy_names
+    from scenewright.executor.catalogue import check_strategy, strategy_names
 
     if args.n < 1:
         raise InvalidInputError("n", f"{args.n} cases is too few", "use --n 1 or more")
     seeds = parse_seeds(args.seed)
     strategies = strategy_names() if args.strategy == "all" else [s.strip() for s in args.strategy.split(",")]
     for name in strategies:
-        function, _ = get_strategy(name)  # a clear error for an unknown name, before any model loads
-        parse_options(function, name, name.partition(":")[2])
+        check_strategy(name)  # a clear error for an unknown name or option, before any model loads
     sets = [s.strip() for s in args.sets.split(",")]
     for name in sets:
         if name not in SETS:

@@ -24,6 +24,7 @@ import torch
 
 from scenewright.backends.base import Backend, PromptEncoding
 from scenewright.executor.attention import Edit, region_token_masks
+from scenewright.executor.catalogue import NOISE_SCORES
 from scenewright.executor.composition import sample_with_edits
 from scenewright.executor.options import require_choice
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, make_generator
@@ -73,7 +74,6 @@ def canvas_distance(backend: Backend, predicted: torch.Tensor, masks: torch.Tens
 
 # How ``committed_noise`` scores a box's draw: "box", the box's mean standing-out; "centre", the
 # same with the box's centre counted twice (see ``box_scores``).
-NOISE_SCORES = ("box", "centre")
 
 
 def box_centres(masks: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

@@ -13,6 +13,7 @@ from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.backends.tokens import WordSpan
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit, attention_engine
+from scenewright.executor.catalogue import SCENE_PROMPTS
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, sample
 from scenewright.planner.plan import Box, Plan, PlanObject
 
@@ -55,9 +56,6 @@ def objects_prompt(plan: Plan) -> str:
         return plan.global_prompt
     text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return f"{text}, {plan.background}" if plan.background else text
-
-
-SCENE_PROMPTS = ("auto", "global", "objects")
 
 
 def scene_prompt(backend: Backend, plan: Plan, choice: str = "auto") -> str:

@@ -35,9 +35,10 @@ from scenewright.executor.attention import (
     attention_engine,
     numina_delta,
 )
+from scenewright.executor.catalogue import BIAS_WORDS, PIPELINES, bounds
 from scenewright.executor.composition import conditional_rows, noun_tokens, sample_with_edits
 from scenewright.executor.numina_paper import render_paper
-from scenewright.executor.options import Bound, Choice, Range, require_choice
+from scenewright.executor.options import Bound, require_choice
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, sample
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.count_layout import build_count_layout
@@ -52,10 +53,8 @@ REMOVED_STRENGTH = -10.0
 # Which words the bias goes on: "noun" (the paper) or "object" (the noun and its attributes,
 # "red stars": on a model that draws colour from the colour word, a bias on the noun alone adds
 # or removes little).
-BIAS_WORDS = ("noun", "object")
 # "paper": the authors' head choice, count layout and bias (executor/numina_paper.py); "ours":
 # our layout (planner/count_layout.py), tuned strengths and bias words, the 0.26 delta cut.
-PIPELINES = ("paper", "ours")
 # The options only our pipeline reads, at their defaults.
 OURS_ONLY = {
     "reference_fraction": DEFAULT_REFERENCE_FRACTION,
@@ -64,13 +63,7 @@ OURS_ONLY = {
     "bias_words": "noun",
 }
 # What ``numina:key=value`` may set (checked when the name is parsed).
-OPTIONS: dict[str, Bound] = {
-    "pipeline": Choice(PIPELINES),
-    "reference_fraction": Range(0.05, 1.0),
-    "added_strength": Range(0.0, 20.0),
-    "removed_strength": Range(-50.0, 0.0),
-    "bias_words": Choice(BIAS_WORDS),
-}
+OPTIONS: dict[str, Bound] = bounds("numina")
 
 
 class _BlockFeatures(SamplerHook):

@@ -35,10 +35,11 @@ from scenewright.backends.base import Backend, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit
 from scenewright.executor.attention.masks import box_to_tokens
+from scenewright.executor.catalogue import VERIFIERS, bounds
 from scenewright.executor.composition import sample_with_edits
 from scenewright.executor.explain import image_tensor, read_object_maps
 from scenewright.executor.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
-from scenewright.executor.options import Bound, Choice, Range, require_choice
+from scenewright.executor.options import Bound, require_choice
 from scenewright.executor.refine_story import explain_outcome, explain_round
 from scenewright.executor.regional import regional_edit, text_boost_edit
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, make_generator
@@ -189,13 +190,8 @@ def object_mask(
     return tokens | strays[index], name
 
 
-VERIFIERS = ("auto", "attention", "evaluator", "detector")
 # What ``refine:key=value`` may set; ``base`` is checked against the registry by the parser.
-OPTIONS: dict[str, Bound] = {
-    "rounds": Range(0, 10),
-    "verifier": Choice(VERIFIERS),
-    "repair_fraction": Range(0.05, 1.0),
-}
+OPTIONS: dict[str, Bound] = bounds("refine")
 # The repaint runs this share of the run's steps, on a coarser schedule over the same noise range.
 # Its every step carries the failing objects' region prompts: on SD3.5-medium at 1024 px a repaint
 # of all 28 steps for three objects was 1.48 pipelines of transformer work a round (bench models

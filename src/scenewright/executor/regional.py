@@ -45,7 +45,7 @@ import torch
 from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites, region_token_masks
-from scenewright.executor.attention.masks import BASE_STREAMS, Box, box_to_tokens
+from scenewright.executor.attention.masks import Box, box_to_tokens
 from scenewright.executor.box_noise import (
     CleanPrediction,
     committed_noise,
@@ -53,18 +53,17 @@ from scenewright.executor.box_noise import (
     redraw_rounds,
     redrawn_count,
 )
+from scenewright.executor.catalogue import BASE_STREAMS, MAX_INTERVAL, bounds
 from scenewright.executor.composition import (
-    SCENE_PROMPTS,
     conditional_rows,
     encode_sequence,
     plan_regions,
     sample_with_edits,
     scene_prompt,
 )
-from scenewright.executor.options import Bound, Choice, Range, require_choice
+from scenewright.executor.options import Bound, require_choice
 from scenewright.executor.region_pooled import region_pooled, supports_region_pooled, token_regions
 from scenewright.executor.sampler import (
-    GUIDANCE_STEPS,
     SampleResult,
     SamplerHook,
     SamplingSettings,
@@ -78,31 +77,11 @@ DEFAULT_BASE_RATIO = 0.3
 DEFAULT_INJECT_FRACTION = 0.4
 DEFAULT_TEXT_BOOST = 0.0
 DEFAULT_OPEN_IMAGE_AFTER = 1.0  # never: the paper keeps image attention within regions throughout
-# Whose pooled vector modulates a box's tokens: the scene prompt's, as the paper does, or the box's
-# own, in every block ("box") or in the single-stream blocks only ("box_single").
-POOLED_CHOICES = ("scene", "box", "box_single")
+# ``pooled``: whose pooled vector modulates a box's tokens: the scene prompt's, as the paper does, or
+# the box's own, in every block ("box") or in the single-stream blocks only ("box_single").
 DEFAULT_BASE_STREAM = "separate"
-MAX_INTERVAL = 64  # more than any model's blocks of one kind: only the first block is masked
 # What ``regional:key=value`` may set (checked when the name is parsed).
-OPTIONS: dict[str, Bound] = {
-    "base_stream": Choice(BASE_STREAMS),
-    "double_inject_interval": Range(1, MAX_INTERVAL),
-    "single_inject_interval": Range(1, MAX_INTERVAL),
-    "base_ratio": Range(0.0, 1.0),
-    "inject_fraction": Range(0.0, 1.0),
-    "image_attention": Choice(("region", "context", "all")),
-    "text_boost": Range(0.0, 10.0),
-    "base_prompt": Choice(SCENE_PROMPTS),
-    "open_image_after": Range(0.0, 1.0),
-    "guidance_steps": Choice(GUIDANCE_STEPS),
-    "region_guidance": Range(0.0, 30.0),
-    "noise_tries": Range(1, 16),
-    "pooled": Choice(POOLED_CHOICES),
-    "pooled_from": Range(0.0, 1.0),
-    "recheck_at": Range(0.0, 1.0),
-    "recheck_share": Range(0.0, 1.0),
-    "recheck_tries": Range(0, 8),
-}
+OPTIONS: dict[str, Bound] = bounds("regional")
 # ``recheck_at``: a box whose clean prediction at that share of the steps holds under
 # ``recheck_share`` of standing-out tokens gets a fresh noise draw, up to ``recheck_tries`` times.
 DEFAULT_RECHECK_SHARE = 0.1

@@ -7,7 +7,6 @@ strategy built on it differs from vanilla only by what the strategy changes.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,31 +18,9 @@ from tqdm.auto import tqdm
 
 from scenewright.backends.base import Backend, BlockRef, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError, RenderCancelled
+from scenewright.executor.catalogue import GUIDANCE_STEPS
+from scenewright.executor.limits import check_guidance, check_seed, check_steps
 from scenewright.executor.options import require_choice
-
-# Flow-matching samplers converge in tens of steps; thousands only burn time (and 100,000 hangs).
-MAX_STEPS = 1000
-MAX_SEED = 2**63
-
-
-def check_steps(steps: int) -> None:
-    """A step count the sampler can run in reasonable time."""
-    if not 1 <= steps <= MAX_STEPS:
-        raise InvalidInputError("steps", f"{steps} is outside 1..{MAX_STEPS}", "use --steps 20 to 50")
-
-
-def check_guidance(guidance: float) -> None:
-    """A finite, non-negative guidance scale (NaN would reach the image and its metadata)."""
-    if not math.isfinite(guidance) or guidance < 0:
-        raise InvalidInputError(
-            "guidance", f"{guidance} is not a finite number >= 0", "use --guidance 0 or more"
-        )
-
-
-def check_seed(seed: int) -> None:
-    """A seed torch's generator takes."""
-    if not 0 <= seed < MAX_SEED:
-        raise InvalidInputError("seed", f"{seed} is out of range", "use a seed in [0, 2**63)")
 
 
 @dataclass(frozen=True)
@@ -78,7 +55,6 @@ class SamplingSettings:
 # Where a strategy applies classifier-free guidance: "model" keeps the model's own interval
 # (``guidance_max_sigma``), "all" guides every step. The toy models skip CFG at high noise, which
 # is where a region commits to its object (regional, Stitch's box pass) and where TACA acts.
-GUIDANCE_STEPS = ("model", "all")
 
 
 def settings_guided_on(settings: SamplingSettings, guidance_steps: str) -> SamplingSettings:

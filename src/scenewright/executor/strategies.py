@@ -18,12 +18,17 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from scenewright.backends.base import Backend
-from scenewright.errors import InvalidInputError
-from scenewright.executor import numina, refine, regional, stitch, taca
+from scenewright.executor import catalogue
 from scenewright.executor.attention import Edit
 from scenewright.executor.auto import render_auto
+from scenewright.executor.catalogue import (
+    DEFAULT_MODE,
+    OPTIONS,
+    bounds,
+    check_name,
+)
 from scenewright.executor.numina import render_numina
-from scenewright.executor.options import Bound, Choice
+from scenewright.executor.options import Bound
 from scenewright.executor.refine import render_refine
 from scenewright.executor.regional import render_regional
 from scenewright.executor.sampler import SamplerHook, SamplingSettings
@@ -33,6 +38,8 @@ from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
 Strategy = Callable[..., RenderResult]
+# The names the registry runs, as the catalogue lists them.
+strategy_names = catalogue.strategy_names
 
 STRATEGIES: dict[str, Strategy] = {
     "vanilla": render_vanilla,
@@ -41,76 +48,24 @@ STRATEGIES: dict[str, Strategy] = {
     "numina": render_numina,
     "stitch": render_stitch,
 }
-# The ranges and choices of each strategy's options, declared in its own module.
+# The ranges and choices of each strategy's options (declared, with the options, in ``catalogue``).
 OPTION_BOUNDS: dict[str, dict[str, Bound]] = {
-    "regional": regional.OPTIONS,
-    "numina": numina.OPTIONS,
-    "taca": taca.OPTIONS,
-    "stitch": stitch.OPTIONS,
-    "refine": refine.OPTIONS,
+    name: bounds(name) for name, options in OPTIONS.items() if options
 }
-# Strategies whose attention edits TACA can be layered on.
-TACA_COMPOSABLE = ("regional", "numina", "stitch")
-# ``mode``: whether the backend's tuning applies ("tuned") or only the strategy's own defaults,
-# which are its authors' ("paper"). Every strategy takes it; it never reaches the function.
-MODES = ("tuned", "paper")
-DEFAULT_MODE = "tuned"
-
-
-def strategy_names() -> list[str]:
-    return [*STRATEGIES, *(f"{name}+taca" for name in TACA_COMPOSABLE)]
 
 
 def parse_options(function: Strategy, name: str, text: str) -> dict[str, Any]:
-    """``key=value:key=value`` as keyword arguments of ``function``, typed like their defaults."""
-    parameters = inspect.signature(function).parameters
-    tunable = {
-        k: p.default
-        for k, p in parameters.items()
-        if isinstance(p.default, (int, float, str)) and not isinstance(p.default, bool)
-    }
-    options: dict[str, Any] = {}
-    bounds = OPTION_BOUNDS.get(name.partition(":")[0].partition("+")[0], {})
-    for item in filter(None, text.split(":")):
-        key, equals, value = item.partition("=")
-        key = key.strip()
-        if equals and key == "mode":
-            Choice(MODES).check(name, key, value.strip())
-            options[key] = value.strip()
-            continue
-        if not equals or key not in tunable:
-            known = ", ".join(sorted([*tunable, "mode"]))
-            raise InvalidInputError(
-                "strategy", f"'{name}' has no option '{item}'", f"options of this strategy: {known}"
-            )
-        try:
-            options[key] = type(tunable[key])(value)
-        except ValueError as error:
-            raise InvalidInputError(
-                "strategy",
-                f"option {key} of '{name}' is not a {type(tunable[key]).__name__}: {value!r}",
-                f"e.g. {key}={tunable[key]}",
-            ) from error
-        if key in bounds:
-            bounds[key].check(name, key, options[key])
-    if "base" in options:  # refine's base: any registered strategy but refine itself
-        base = str(options["base"])
-        if base.partition(":")[0].partition("+")[0] == "refine":
-            raise InvalidInputError(
-                "strategy", "refine cannot refine its own output", "use base=auto or base=stitch"
-            )
-        get_strategy(base)
-    return options
+    """``key=value:key=value`` as keyword arguments of ``function`` (the strategy ``name`` runs),
+    typed like their defaults: the options the catalogue declares, which a test holds equal to
+    each strategy function's signature."""
+    return catalogue.parse_options(name, text)
 
 
 def get_strategy(name: str, taca_options: Mapping[str, Any] | None = None) -> tuple[Strategy, list[Edit]]:
     """The function for ``name`` (without options) and the extra edits its suffix asks for
     (``+taca``: TACA with ``taca_options``, the module's defaults when None)."""
-    base, _, extra = name.partition(":")[0].partition("+")
-    if base not in STRATEGIES or extra not in ("", "taca") or (extra and base not in TACA_COMPOSABLE):
-        raise InvalidInputError(
-            "strategy", f"unknown strategy '{name}'", f"use one of {', '.join(strategy_names())}"
-        )
+    base = check_name(name)
+    extra = name.partition(":")[0].partition("+")[2]
     return STRATEGIES[base], ([taca_edit(**(taca_options or {}))] if extra else [])
 
 

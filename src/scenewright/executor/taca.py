@@ -13,7 +13,8 @@ from typing import Any
 
 from scenewright.backends.base import Backend
 from scenewright.executor.attention import Edit, Temperature, taca_gamma
-from scenewright.executor.options import Bound, Range
+from scenewright.executor.catalogue import bounds
+from scenewright.executor.options import Bound
 from scenewright.executor.sampler import SamplerHook, SamplingSettings
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
@@ -25,11 +26,7 @@ DEFAULT_EARLY_STEPS = 3
 DEFAULT_EARLY_FRACTION = -1.0
 # What ``taca:key=value`` may set: a temperature below 0.5 (gamma above 2) turns outlines
 # cartoonish (TACA's paper), and a gamma at or below 0 inverts attention.
-OPTIONS: dict[str, Bound] = {
-    "gamma": Range(0.5, 2.0),
-    "early_steps": Range(0, 1000),
-    "early_fraction": Range(-1.0, 1.0),
-}
+OPTIONS: dict[str, Bound] = bounds("taca")
 
 
 def taca_edit(

@@ -65,7 +65,7 @@ MAX_SAMPLES = 100
 
 def check_n_samples(n_samples: int, seed: int) -> None:
     """Refuse a sample count outside 1..MAX_SAMPLES, or one whose last seed leaves [0, 2**63)."""
-    from scenewright.executor.sampler import check_seed
+    from scenewright.executor.limits import check_seed
 
     if not 1 <= n_samples <= MAX_SAMPLES:
         raise InvalidInputError(

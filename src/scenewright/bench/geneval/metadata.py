@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scenewright.errors import InvalidInputError
-from scenewright.tools.detection.color import COLORS
+from scenewright.tools.detection.color_names import COLORS
 from scenewright.untrusted import load_json
 
 FIELD = "metadata"

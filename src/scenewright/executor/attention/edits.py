@@ -18,8 +18,6 @@ import torch.nn.functional as F
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention.carry import carry_base_image
 from scenewright.executor.attention.masks import (
-    BASE_STREAMS,
-    IMAGE_ATTENTION_MODES,
     RegionLayout,
     RegionShape,
     mask_value,
@@ -28,6 +26,7 @@ from scenewright.executor.attention.masks import (
 from scenewright.executor.attention.reading import READ_BUDGET_BYTES, text_mass, token_weights
 from scenewright.executor.attention.schedules import Schedule, Site, Sites, constant, taca_gamma
 from scenewright.executor.attention.view import EngineView
+from scenewright.executor.catalogue import BASE_STREAMS, IMAGE_ATTENTION_MODES
 from scenewright.executor.options import require_choice
 
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from scenewright.errors import InvalidInputError
+from scenewright.executor.catalogue import IMAGE_ATTENTION_MODES
 from scenewright.executor.options import require_choice
 
 # A box is (x0, y0, x1, y1) as fractions of the image width and height; a pixel mask is (H, W).
@@ -26,10 +27,8 @@ BACKGROUND_BIT = 62
 IMAGE_BIT = 61  # shared by every image token when image attention is open across regions
 CONTEXT_BIT = 60  # key bit of uncovered image tokens, query bit of boxed ones ("context" mode)
 MAX_REGIONS = 60
-IMAGE_ATTENTION_MODES = ("region", "context", "all")
 # The base prompt's image stream in the single-stream blocks: kept apart, as the authors' code
 # does, or shared with the regional pass (see RegionMask).
-BASE_STREAMS = ("separate", "shared")
 
 
 def mask_value(dtype: torch.dtype) -> float:

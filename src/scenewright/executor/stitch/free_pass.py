@@ -24,6 +24,7 @@ from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit
 from scenewright.executor.attention.masks import box_to_tokens, mass_cutout
+from scenewright.executor.catalogue import PLACEMENTS
 from scenewright.executor.composition import Region, plan_regions, sample_with_edits
 from scenewright.executor.options import require_choice
 from scenewright.executor.placement import (
@@ -45,7 +46,6 @@ REDRAWS = 2
 REDRAW_SEED_STEP = 7919
 # How an object reaches its boxes: "fit" moves its clean estimate at the latent's own resolution,
 # shrunk to fit each box; "token" moves its tokens by whole tokens at the size it was drawn.
-PLACEMENTS = ("fit", "token")
 DEFAULT_PLACEMENT = "fit"
 
 

@@ -8,13 +8,13 @@ import torch
 
 from scenewright.backends.base import Backend
 from scenewright.executor.attention import region_token_masks
+from scenewright.executor.catalogue import SEAM_BETWEEN
 from scenewright.executor.composition import Region
 from scenewright.executor.options import require_choice
 from scenewright.executor.sampler import SamplerHook, StepContext
 
 # Which tokens the seam holds (see ``seam_tokens``); "touching" took the box pass's counting from 97
 # to 112 of 150 tuning cases on the embedded model against "overlap" (docs/benchmarks.md).
-SEAM_BETWEEN = ("overlap", "touching")
 DEFAULT_SEAM_BETWEEN = "touching"
 
 

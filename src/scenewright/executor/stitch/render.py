@@ -8,24 +8,30 @@ from dataclasses import replace
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit, Sites
-from scenewright.executor.box_noise import NOISE_SCORES
-from scenewright.executor.composition import SCENE_PROMPTS, plan_regions, sample_with_edits, scene_prompt
-from scenewright.executor.options import Bound, Choice, Range, require_choice
+from scenewright.executor.catalogue import (
+    HOLD_IMAGE_ATTENTION,
+    NOISE_SCORES,
+    OBJECT_PASSES,
+    SCENE_PROMPTS,
+    SEAM_BETWEEN,
+    bounds,
+)
+from scenewright.executor.composition import plan_regions, sample_with_edits, scene_prompt
+from scenewright.executor.options import Bound, require_choice
 from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import (
     DEFAULT_IMAGE_ATTENTION,
     DEFAULT_RECHECK_SHARE,
     DEFAULT_TEXT_BOOST,
-    POOLED_CHOICES,
     box_settings,
     check_pooled,
     regional_edit,
     text_boost_edit,
 )
-from scenewright.executor.sampler import GUIDANCE_STEPS, SamplerHook, SamplingSettings
+from scenewright.executor.sampler import SamplerHook, SamplingSettings
 from scenewright.executor.stitch.box_pass import box_pass_tokens
-from scenewright.executor.stitch.free_pass import DEFAULT_PLACEMENT, PLACEMENTS, free_object_tokens
-from scenewright.executor.stitch.hold import DEFAULT_SEAM_BETWEEN, SEAM_BETWEEN
+from scenewright.executor.stitch.free_pass import DEFAULT_PLACEMENT, free_object_tokens
+from scenewright.executor.stitch.hold import DEFAULT_SEAM_BETWEEN
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
@@ -44,11 +50,9 @@ DEFAULT_FINISH_PROMPT = "auto"
 # benchmark: 1.13x vanilla's time, against 1.77x on the full schedule), the full one otherwise.
 DEFAULT_OBJECT_STEPS = -1
 FIT_OBJECT_STEPS = 6
-OBJECT_PASSES = ("auto", "box", "free")
 # Image attention while the pasted objects are held to their prompts: "same" as the object pass,
 # or "all" (open across boxes: the layout is set by then, and on the 16x16-token model a box a
 # few tokens wide draws its shape with the whole image's help; see regional's open_image_after).
-HOLD_IMAGE_ATTENTION = ("same", "region", "context", "all")
 DEFAULT_OBJECT_PASS = "box"
 # "auto" takes the free pass on token grids at most this many tokens a side: there a box is two or
 # three tokens wide and a model cannot draw a whole object inside it alone (measured on the
@@ -59,31 +63,7 @@ FREE_PASS_MAX_GRID = 16
 DEFAULT_CUTOUT_KERNEL = 5
 # What ``stitch:key=value`` may set (checked when the name is parsed); a negative object_fraction
 # or object_steps takes the default.
-OPTIONS: dict[str, Bound] = {
-    "object_fraction": Range(-1.0, 0.95),
-    "keep_mass": Range(0.05, 1.0),
-    "hold_fraction": Range(0.0, 1.0),
-    "image_attention": Choice(("region", "context", "all")),
-    "text_boost": Range(0.0, 10.0),
-    "object_pass": Choice(OBJECT_PASSES),
-    "placement": Choice(PLACEMENTS),
-    "fill": Range(0.05, 1.0),
-    "finish_prompt": Choice(FINISH_PROMPTS),
-    "object_steps": Range(-1, 1000),
-    "guidance_steps": Choice(GUIDANCE_STEPS),
-    "hold_image_attention": Choice(HOLD_IMAGE_ATTENTION),
-    "region_guidance": Range(0.0, 30.0),
-    "noise_tries": Range(1, 16),
-    "pooled": Choice(POOLED_CHOICES),
-    "recheck_tries": Range(0, 8),
-    "recheck_share": Range(0.0, 1.0),
-    "seam_fraction": Range(0.0, 1.0),
-    "seam_between": Choice(SEAM_BETWEEN),
-    "noise_score": Choice(NOISE_SCORES),
-    "canvas_fraction": Range(0.0, 1.0),
-    "borrow_share": Range(0.0, 1.0),
-    "cutout_kernel": Range(1, 9),
-}
+OPTIONS: dict[str, Bound] = bounds("stitch")
 
 
 def finish_prompt_text(backend: Backend, plan: Plan, finish_prompt: str) -> str:

@@ -19,9 +19,9 @@ from PIL import Image
 from scenewright.arrays import to_numpy
 from scenewright.errors import BackendError, InvalidInputError
 from scenewright.tools.checkpoints import CheckpointKind, OnDevice, default_device, resolve_checkpoint
+from scenewright.tools.detection.color_names import COLORS
 from scenewright.tools.detection.instances import Instance
 
-COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white")
 TEMPLATES = (
     "a photo of a {color} {name}",
     "a photo of a {color}-colored {name}",

@@ -154,3 +154,25 @@ def test_the_benchmark_plan_is_a_partition_at_1024_px_so_regional_compiles_nothi
     seq = layout.order.numel()
     geom = PassGeometry(seq, seq, layout.n_text, layout.n_text, layout.bits, layout.keys, layout.segments)
     assert engine.choose_kernel(torch.zeros(1, 1, seq, 128), geom) == "segments"
+
+
+def test_the_meter_counts_the_base_image_copy_regional_carries() -> None:
+    """Regional's authors' structure carries a copy of the image tokens through the single-stream
+    blocks during its regional steps: rows the transformer's input does not show, which the meter
+    adds (averaged over the blocks) and the shared stream does not have."""
+    from scenewright.executor.regional import render_regional
+    from scenewright.executor.sampler import SamplingSettings
+
+    backend = FluxBackend(tiny_flux_pipeline(), max_sequence_length=16)
+    plan = plan_with_rules("a red circle left of a blue square").plan
+    settings = SamplingSettings(32, 32, steps=4, guidance=3.5, seed=0)
+    rows = {}
+    for stream in ("separate", "shared"):
+        with work_meter(backend.transformer) as work:
+            render_regional(backend, plan, settings, base_stream=stream)
+        rows[stream] = work.token_rows
+    image_tokens = (32 // 4) ** 2  # the tiny VAE halves twice: 64 px are 16x16 tokens
+    single, blocks = 2, 4
+    per_call = image_tokens * single / blocks  # batch 1: FLUX.1 is guidance-distilled
+    carried_calls = (rows["separate"] - rows["shared"]) / per_call
+    assert carried_calls == round(carried_calls) and 1 <= carried_calls < settings.steps

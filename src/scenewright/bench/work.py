@@ -48,7 +48,7 @@ class TransformerWork:
     """
 
     calls: int = 0
-    token_rows: int = 0  # over calls: batch x (text + image tokens)
+    token_rows: int = 0  # over calls: batch x (text + image tokens), and rows blocks carried beyond them
     attention_pairs: float = 0  # over calls: pairs computed a joint-attention block
     image_rows: int = 0  # over calls: batch x image tokens
     image_pairs: float = 0  # over calls: pairs computed an image-only (SD3.5 MMDiT-X) block
@@ -62,12 +62,14 @@ class TransformerWork:
         text_tokens: int,
         attention_pairs: float | None = None,
         image_pairs: float | None = None,
+        extra_rows: float = 0.0,
     ) -> None:
-        """One call; pairs a block default to dense (every pair of the sequence)."""
+        """One call; pairs a block default to dense (every pair of the sequence); ``extra_rows``
+        are rows a block ran beyond the input (averaged over the blocks)."""
         sequence = image_tokens + text_tokens
         dense, dense_image = batch * sequence * sequence, batch * image_tokens * image_tokens
         self.calls += 1
-        self.token_rows += batch * sequence
+        self.token_rows += batch * sequence + round(extra_rows)
         self.image_rows += batch * image_tokens
         self.dense_attention_pairs += dense
         self.dense_image_pairs += dense_image
@@ -130,7 +132,8 @@ def work_meter(transformer: Any) -> Iterator[TransformerWork]:
             max(image_blocks, 1),
             batch * image * image,
         )
-        work.add(batch, image, text, joint, second)
+        extra = (tally.extra_rows - start.extra_rows) / max(joint_blocks, 1)
+        work.add(batch, image, text, joint, second, extra)
 
     with tallying() as tally:
         handles = [

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from scenewright.executor.attention.counting import record_rows, tallying_pairs
 from scenewright.executor.attention.view import EngineView
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ def carry_base_image(engine: EngineView, region: RegionMask, blocks: Sequence[An
                 kwargs["encoder_hidden_states"] = torch.cat([kwargs["encoder_hidden_states"], image], dim=1)
                 engine.carried = image.shape[1]
         if engine.carried:
+            if tallying_pairs():  # the copy's rows are work the transformer's input does not show
+                record_rows(kwargs["hidden_states"].shape[0] * engine.carried)
             rotary = kwargs.get("image_rotary_emb")
             if extended.get("from") is not rotary:
                 extended.update({"from": rotary, "to": with_copy(rotary, engine.carried)})

@@ -34,6 +34,9 @@ class PairTally:
     joint_passes: int = 0
     image_pairs: int = 0
     image_passes: int = 0
+    # Token rows a block ran beyond the transformer's input (batch x tokens, summed over blocks):
+    # regional's copy of the image tokens carried through the single-stream blocks.
+    extra_rows: int = 0
 
     def add(self, kind: str, pairs: int) -> None:
         if kind == "joint":
@@ -60,6 +63,12 @@ def record_pass(kind: str, pairs: int) -> None:
         tally.add(kind, pairs)
 
 
+def record_rows(rows: int) -> None:
+    """Add ``rows`` token rows that one block ran beyond the transformer's input."""
+    for tally in _OPEN.get():
+        tally.extra_rows += rows
+
+
 @contextmanager
 def tallying() -> Iterator[PairTally]:
     """Tally every pass the engine runs inside the block (nested blocks each get them all)."""
@@ -71,4 +80,4 @@ def tallying() -> Iterator[PairTally]:
         _OPEN.reset(token)
 
 
-__all__ = ["KINDS", "PairTally", "record_pass", "tallying", "tallying_pairs"]
+__all__ = ["KINDS", "PairTally", "record_pass", "record_rows", "tallying", "tallying_pairs"]

@@ -32,6 +32,7 @@ from scenewright.executor.strategies import STRATEGIES, get_strategy, model_opti
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
+from scenewright.planner.unknown_words import unknown_word_notes
 from scenewright.tools.output import save_json, save_png, write_together
 from scenewright.tools.overlay import write_attention_sheet, write_overlay
 from scenewright.untrusted import load_json
@@ -410,11 +411,8 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
         settings.validate(backend)
     except ScenewrightError as error:
         return {"status": "failed", "errors": [str(error)], "notes": notes}
-    unknown = list(dict.fromkeys(getattr(backend, "unknown_words", lambda _p: [])(plan.global_prompt)))
-    if unknown and state.get("refine_round", 0) == 0:
-        notes.append(
-            f"the {backend.name} model does not know the words {', '.join(unknown)}; they are ignored"
-        )
+    if state.get("refine_round", 0) == 0:
+        notes.extend(unknown_word_notes(plan, backend))
     name = state.get("strategy_used") or "vanilla"
     order = [name] if name == "vanilla" else [name, "vanilla"]
     result: RenderResult | None = None

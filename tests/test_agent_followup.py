@@ -259,3 +259,31 @@ def test_the_agent_answers_edits_it_cannot_make_with_help(tmp_path: Path) -> Non
     assert '"make the circles bigger"' in fancier.errors[0] and len(agent.history()) == 1
     again = agent.run("make the circles bigger")
     assert again.ok and again.plan is not None and again.plan.objects[0].name == "circle"
+
+
+def test_an_edit_that_changes_nothing_is_answered_not_rerendered() -> None:
+    plan = plan_with_rules("a red circle left of a blue square").plan
+    moved = Plan.model_validate(apply_edit(plan, parse_edit("move the square to the left", plan), 0).plan)  # type: ignore[arg-type]
+    assert moved.objects[1].boxes != plan.objects[1].boxes
+    for text, said in [
+        ("move the square to the left", "the square is already on the left"),
+        ("make the circle red", "the circle is already red"),
+        ("make it one circle", "there is already a red circle"),
+    ]:
+        edit = parse_edit(text, moved)
+        assert edit is not None and edit.kind != "unknown", text
+        with pytest.raises(UnsupportedEditError) as refused:
+            apply_edit(moved, edit, 0)
+        message = str(refused.value)
+        assert said in message and "nothing was rendered" in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("text", ["make it 0 circles", "make it zero circles", "0 circles"])
+def test_a_count_of_zero_says_how_to_remove(text: str) -> None:
+    plan = plan_with_rules("two red circles left of a blue square").plan
+    edit = parse_edit(text, plan)
+    assert edit is not None and edit.kind == "count" and edit.value == 0
+    with pytest.raises(
+        UnsupportedEditError, match='leaves no circles to draw; to take them out say "remove the circles"'
+    ):
+        apply_edit(plan, edit, 0)

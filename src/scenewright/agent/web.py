@@ -124,7 +124,7 @@ def _status(result: AgentResult) -> str:
         "review": "Edit the plan on the right, then press **Render this plan**.",
         "invalid": "**not rendered**: see the errors under the plan; the last good image stays.",
         "failed": "**failed**: see the conversation; the last good image stays.",
-        "help": "**help**: that is not an edit I can make; the conversation lists what works.",
+        "help": "**not rendered**: the conversation says why and lists the changes that work; the last image stays.",
         "cancelled": "**cancelled**: the last good image stays.",
     }.get(result.status, f"**{result.status}**" + _verdict(result))
 

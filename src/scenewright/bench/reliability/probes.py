@@ -95,6 +95,16 @@ def _chat_goes_on(tmp: Path, out: str, err: str) -> str | None:
     return None if "seed 5 from the next image on" in out else "the chat did not answer the next line"
 
 
+def _chat_said(*wanted: str) -> Check:
+    """The chat answered with ``wanted`` and went on (a turn that changes nothing says so)."""
+
+    def check(tmp: Path, out: str, err: str) -> str | None:
+        missing = [w for w in wanted if w not in out]
+        return f"the chat did not say {missing[0]!r}" if missing else _chat_goes_on(tmp, out, err)
+
+    return check
+
+
 def _chat(*lines: str, history: str | None = None) -> tuple[list[str], str]:
     argv = ["scenewright", "chat", "--out", "{tmp}/chat", "--steps", "3", "--refine-rounds", "0"]
     if history is not None:
@@ -155,6 +165,12 @@ def cli_probes() -> list[Probe]:
     ]  # fmt: skip
 
 
+_CHAT_SAYS = {
+    "make it 0 circles": _chat_said('say "remove the circles"'),
+    "the same move twice": _chat_said("moved to the left", "the square is already on the left"),
+}
+
+
 def chat_probes() -> list[Probe]:
     probes: list[Probe] = []
     for name, lines, setup in [
@@ -170,6 +186,12 @@ def chat_probes() -> list[Probe]:
         ("/strategy bogus", ["/strategy bogus"], None),
         ("an unknown command", ["/frobnicate"], None),
         ("make it 500 circles", ["a red circle", "make it 500 circles"], None),
+        ("make it 0 circles", ["two red circles", "make it 0 circles"], None),
+        (
+            "the same move twice",
+            ["a red circle left of a blue square", *["move the square to the left"] * 2],
+            None,
+        ),
     ]:
         argv, stdin = _chat(*lines)
         probes.append(
@@ -180,7 +202,7 @@ def chat_probes() -> list[Probe]:
                 "either",
                 stdin=stdin,
                 setup=setup,
-                check=_chat_goes_on,
+                check=_CHAT_SAYS.get(name, _chat_goes_on),
                 check_on_error=True,
             )
         )

@@ -63,6 +63,13 @@ def _warned(tmp: Path, out: str, err: str) -> str | None:
     return None if "warning" in (out + err).lower() else "ran without a warning"
 
 
+def _said(wanted: str) -> Check:
+    def check(tmp: Path, out: str, err: str) -> str | None:
+        return None if wanted in out + err else f"no line saying {wanted!r}"
+
+    return check
+
+
 def _no_escape_codes(tmp: Path, out: str, err: str) -> str | None:
     return "raw escape codes echoed" if "\x1b" in out + err else None
 
@@ -351,6 +358,29 @@ def untrusted_probes() -> list[Probe]:
         Probe("CLI", "--thread '' (chat)", ["scenewright", "chat", "--thread", "", "--out", "{tmp}/chat"]),
         Probe("files", "a killed write's temp in --out", _gen("a red circle", "--overwrite"), "ok", setup=_stale_temp, check=_no_debris),
     ]  # fmt: skip
+    unknown = "is not a word the tiny model knows"
+    probes.append(
+        Probe(
+            "batch",
+            "a word the model cannot draw",
+            ["scenewright", "batch", "{tmp}/p.txt", "--out", "{tmp}/b", *TINY],
+            "ok",
+            setup=_file("p.txt", b"a red pe'ej\n"),
+            check=_said("prompt 0: objects[0] 'pe'ej' " + unknown),
+        )
+    )
+    argv, stdin = _chat("/load {tmp}/pe.json")
+    probes.append(
+        Probe(
+            "chat",
+            "/load a plan of a word the model cannot draw",
+            argv,
+            "ok",
+            stdin=stdin,
+            setup=_file("pe.json", b'{"prompt": "a pe\'ej", "objects": [{"name": "pe\'ej"}]}'),
+            check=_said("objects[0] 'pe'ej' " + unknown),
+        )
+    )
     argv, stdin = _chat("/load {tmp}/deep.json")
     probes.append(Probe("chat", "/load a plan nested 5000 deep", argv, "either", stdin=stdin,
                         setup=_file("deep.json", ('{"prompt": "p", "objects": ' + _DEEP + "}").encode()),

@@ -49,3 +49,22 @@ def test_answers_and_errors_naming_a_hostile_object_stay_text(status: str) -> No
     if status == "invalid":
         errors = _errors_text(result)
         assert "<b" not in errors and name in _unescape(errors)
+
+
+def test_the_studio_sends_the_conversation_escaped(tmp_path: Path) -> None:
+    pytest.importorskip("gradio")
+    pytest.importorskip("gradio_image_annotation")
+    from scenewright import Agent
+    from scenewright.agent.web import build_app
+
+    agent = Agent(steps=1, strategy="vanilla", max_refine_rounds=0, out_dir=tmp_path)
+    try:
+        fns = list(build_app(agent).fns.values())
+        accept = next(f for f in fns if f.fn.__name__ == "accept")
+        chat = next(b for b in accept.outputs if getattr(b, "elem_id", None) == "conversation")
+        sent = accept.fn("a <img src=x onerror=alert(1)> **circle**", None)[chat]
+        assert [m["role"] for m in sent] == ["user"]
+        assert "<img" not in sent[0]["content"] and "**" not in sent[0]["content"]
+        assert _unescape(sent[0]["content"]) == "a <img src=x onerror=alert(1)> **circle**"
+    finally:
+        agent.close()

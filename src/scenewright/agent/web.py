@@ -125,7 +125,7 @@ def _status(result: AgentResult) -> str:
         "review": "Edit the plan on the right, then press **Render this plan**.",
         "invalid": "**not rendered**: see the errors under the plan; the last good image stays.",
         "failed": "**failed**: see the conversation; the last good image stays.",
-        "help": "**not rendered**: the conversation says why and lists the changes that work; the last image stays.",
+        "help": "**help**: nothing was rendered; the conversation says why and lists the changes that work.",
         "cancelled": "**cancelled**: the last good image stays.",
     }.get(result.status, f"**{result.status}**" + _verdict(result))
 

@@ -272,10 +272,26 @@ def test_an_edit_that_changes_nothing_is_answered_not_rerendered() -> None:
     ]:
         edit = parse_edit(text, moved)
         assert edit is not None and edit.kind != "unknown", text
-        with pytest.raises(UnsupportedEditError) as refused:
-            apply_edit(moved, edit, 0)
-        message = str(refused.value)
-        assert said in message and "nothing was rendered" in message and "\n" not in message, message
+        outcome = apply_edit(moved, edit, 0)
+        assert outcome.unchanged and outcome.summary == said and outcome.plan == moved.model_dump(mode="json")
+
+
+def test_the_agent_answers_an_edit_that_changes_nothing_unless_the_seed_changed(tmp_path: Path) -> None:
+    from scenewright import Agent
+
+    agent = Agent(steps=1, strategy="vanilla", max_refine_rounds=0, out_dir=tmp_path)
+    assert agent.run("a red circle left of a blue square").ok
+    moved = agent.run("move the square to the left")
+    assert moved.ok and "square: moved to the left" in moved.notes[0]
+    again = agent.run("move the square to the left")
+    assert again.status == "help" and again.paths["image"] == moved.paths["image"]
+    assert "the square is already on the left, so nothing changed and nothing was rendered" in again.errors[0]
+    other_seed = agent.run("move the square to the left", seed=5)  # a new image of the same plan
+    assert (
+        other_seed.ok
+        and other_seed.notes[0] == "the square is already on the left; rendered it again with seed 5"
+    )
+    assert len(agent.history()) == 3
 
 
 @pytest.mark.parametrize("text", ["make it 0 circles", "make it zero circles", "0 circles"])

@@ -94,6 +94,7 @@ class EditOutcome:
     plan: dict[str, Any]
     summary: str
     notes: list[str] = field(default_factory=list)
+    unchanged: bool = False  # the plan is as it was: ``summary`` says what already holds
 
 
 def _clean(text: str) -> str:
@@ -361,11 +362,8 @@ def apply_edit(plan: Plan, edit: Edit, seed: int = 0) -> EditOutcome:
         summary = "added " + ", ".join(describe_object(o) for o in added)
     else:  # pragma: no cover - parse_edit makes only the kinds above
         raise ValueError(f"unknown edit {edit.kind}")
-    if _same_scene(data, plan):  # re-rendering the same plan would claim a change that is not there
-        raise UnsupportedEditError(
-            f"{_already(edit, plan)}, so nothing changed and nothing was rendered",
-            "try another change; the last image stays",
-        )
+    if _same_scene(data, plan):  # never claim a change that is not there
+        return EditOutcome(plan.model_dump(mode="json"), _already(edit, plan), [], unchanged=True)
     if overlapping(data):  # the promise: no edit leaves boxes overlapping
         moved, warnings = reflow(data, touched, seed)
         notes.append(_reflow_note("boxes overlapped", moved))

@@ -259,3 +259,47 @@ def test_the_agent_answers_edits_it_cannot_make_with_help(tmp_path: Path) -> Non
     assert '"make the circles bigger"' in fancier.errors[0] and len(agent.history()) == 1
     again = agent.run("make the circles bigger")
     assert again.ok and again.plan is not None and again.plan.objects[0].name == "circle"
+
+
+def test_an_edit_that_changes_nothing_is_answered_not_rerendered() -> None:
+    plan = plan_with_rules("a red circle left of a blue square").plan
+    moved = Plan.model_validate(apply_edit(plan, parse_edit("move the square to the left", plan), 0).plan)  # type: ignore[arg-type]
+    assert moved.objects[1].boxes != plan.objects[1].boxes
+    for text, said in [
+        ("move the square to the left", "the square is already on the left"),
+        ("make the circle red", "the circle is already red"),
+        ("make it one circle", "there is already a red circle"),
+    ]:
+        edit = parse_edit(text, moved)
+        assert edit is not None and edit.kind != "unknown", text
+        outcome = apply_edit(moved, edit, 0)
+        assert outcome.unchanged and outcome.summary == said and outcome.plan == moved.model_dump(mode="json")
+
+
+def test_the_agent_answers_an_edit_that_changes_nothing_unless_the_seed_changed(tmp_path: Path) -> None:
+    from scenewright import Agent
+
+    agent = Agent(steps=1, strategy="vanilla", max_refine_rounds=0, out_dir=tmp_path)
+    assert agent.run("a red circle left of a blue square").ok
+    moved = agent.run("move the square to the left")
+    assert moved.ok and "square: moved to the left" in moved.notes[0]
+    again = agent.run("move the square to the left")
+    assert again.status == "help" and again.paths["image"] == moved.paths["image"]
+    assert "the square is already on the left, so nothing changed and nothing was rendered" in again.errors[0]
+    other_seed = agent.run("move the square to the left", seed=5)  # a new image of the same plan
+    assert (
+        other_seed.ok
+        and other_seed.notes[0] == "the square is already on the left; rendered it again with seed 5"
+    )
+    assert len(agent.history()) == 3
+
+
+@pytest.mark.parametrize("text", ["make it 0 circles", "make it zero circles", "0 circles"])
+def test_a_count_of_zero_says_how_to_remove(text: str) -> None:
+    plan = plan_with_rules("two red circles left of a blue square").plan
+    edit = parse_edit(text, plan)
+    assert edit is not None and edit.kind == "count" and edit.value == 0
+    with pytest.raises(
+        UnsupportedEditError, match='leaves no circles to draw; to take them out say "remove the circles"'
+    ):
+        apply_edit(plan, edit, 0)

@@ -259,3 +259,28 @@ def test_generate_reports_an_undrawable_background(
         "warning: background: backend 'tiny' cannot draw 'on a white background'; it draws shapes on "
         "black only (see `scenewright vocab`)"
     ]
+
+
+def test_an_interrupted_seed_leaves_no_folder_and_no_sheet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scenewright.agent import generate
+
+    real = generate._render
+
+    def stopped_after_writing(agent: object, prompt: str, seed: int, quiet: bool, label: str = "") -> object:
+        result = real(agent, prompt, seed, quiet, label)  # type: ignore[arg-type]
+        if seed == 2:  # its files are written: Ctrl-C before the turn is over
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(generate, "_render", stopped_after_writing)
+    out = tmp_path / "o"
+    assert main(["generate", "two red circles", "--seeds", "0,2", "--out", str(out), *FAST]) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["seed-0"]  # no seed-2, no staging, no sheet
+    assert sorted(p.name for p in (out / "seed-0").iterdir()) == [
+        "attention.png",
+        "image.png",
+        "overlay.png",
+        "plan.json",
+    ]

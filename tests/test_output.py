@@ -70,3 +70,40 @@ def test_a_killed_writers_temp_is_removed_by_the_next_write_and_check(tmp_path: 
         first = atomic_write_bytes(tmp_path / "a.png", b"a")
         second = atomic_write_bytes(tmp_path / "b.json", b"b")
     assert first.read_bytes() == b"a" and second.read_bytes() == b"b"
+
+
+def test_a_staged_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from scenewright.tools.output import clean_stale_temps, staged_folder
+
+    final = tmp_path / "seed-2"
+    with pytest.raises(KeyboardInterrupt), staged_folder(final) as stage:
+        atomic_write_bytes(stage.path / "image.png", b"i")
+        raise KeyboardInterrupt  # Ctrl-C after the image, before the plan
+    assert list(tmp_path.iterdir()) == []
+    with staged_folder(final) as stage:
+        atomic_write_bytes(stage.path / "image.png", b"i")
+        assert not final.exists()
+        stage.keep = False  # a cancelled render
+    assert list(tmp_path.iterdir()) == []
+    with staged_folder(final) as stage:
+        atomic_write_bytes(stage.path / "image.png", b"i")
+        atomic_write_bytes(stage.path / "refine1" / "plan.json", b"{}")
+    assert sorted(str(p.relative_to(final)) for p in final.rglob("*") if p.is_file()) == [
+        "image.png",
+        "refine1/plan.json",
+    ]
+    assert [p.name for p in tmp_path.iterdir()] == ["seed-2"]
+    # Into a folder that exists: moved file by file, replacing only with overwrite.
+    with staged_folder(final, overwrite=True) as stage:
+        atomic_write_bytes(stage.path / "image.png", b"new")
+    assert (final / "image.png").read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["seed-2"]
+    # What a kill -9 leaves (a staging folder of a dead writer) goes with the next write there.
+    pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                             capture_output=True, text=True).stdout)  # fmt: skip
+    dead = tmp_path / f".seed-3.{pid}.k2j_x8.tmp"
+    (dead / "refine1").mkdir(parents=True)
+    (dead / "image.png").write_bytes(b"half")
+    assert clean_stale_temps(tmp_path) == [dead] and not dead.exists()

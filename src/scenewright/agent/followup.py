@@ -51,6 +51,7 @@ _COLOR_RE = "|".join(sorted(COLORS, key=len, reverse=True))
 _NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a dozen": 12, "dozen": 12, "a": 1, "an": 1,
+    "zero": 0,
 }  # fmt: skip
 _BIGGER = ("bigger", "larger", "huger", "big", "large", "huge", "enlarge", "grow", "small")  # "too small"
 _SMALLER = ("smaller", "tinier", "little", "tiny", "shrink", "reduce", "big", "large")  # "too big"
@@ -93,6 +94,7 @@ class EditOutcome:
     plan: dict[str, Any]
     summary: str
     notes: list[str] = field(default_factory=list)
+    unchanged: bool = False  # the plan is as it was: ``summary`` says what already holds
 
 
 def _clean(text: str) -> str:
@@ -305,6 +307,12 @@ def apply_edit(plan: Plan, edit: Edit, seed: int = 0) -> EditOutcome:
     Raises :class:`UnsupportedEditError` (a ``ValueError``) for an edit it cannot make."""
     if edit.kind == "unknown":
         raise unsupported(edit, plan)
+    if edit.kind == "count" and edit.target is not None and int(edit.value) < 1:
+        name = plan.objects[edit.target].name
+        raise UnsupportedEditError(
+            f"a count of {edit.value} leaves no {_engine.plural_noun(name)} to draw",
+            f'to take them out say "remove the {_engine.plural_noun(name)}"',
+        )
     data = plan.model_dump(mode="json")
     objects: list[dict[str, Any]] = data["objects"]
     notes: list[str] = []
@@ -354,6 +362,8 @@ def apply_edit(plan: Plan, edit: Edit, seed: int = 0) -> EditOutcome:
         summary = "added " + ", ".join(describe_object(o) for o in added)
     else:  # pragma: no cover - parse_edit makes only the kinds above
         raise ValueError(f"unknown edit {edit.kind}")
+    if _same_scene(data, plan):  # never claim a change that is not there
+        return EditOutcome(plan.model_dump(mode="json"), _already(edit, plan), [], unchanged=True)
     if overlapping(data):  # the promise: no edit leaves boxes overlapping
         moved, warnings = reflow(data, touched, seed)
         notes.append(_reflow_note("boxes overlapped", moved))
@@ -362,6 +372,29 @@ def apply_edit(plan: Plan, edit: Edit, seed: int = 0) -> EditOutcome:
     data["prompt"] = text
     data["global_prompt"] = text
     return EditOutcome(data, summary, notes)
+
+
+def _same_scene(data: dict[str, Any], plan: Plan) -> bool:
+    before = plan.model_dump(mode="json")
+    return all(data[key] == before[key] for key in ("objects", "relations", "background"))
+
+
+def _already(edit: Edit, plan: Plan) -> str:
+    """What already holds, in words: "the square is already on the left"."""
+    obj = plan.objects[edit.target] if edit.target is not None else None
+    if obj is None:
+        return f"'{edit.words}' is what the scene already shows"
+    many = obj.count > 1
+    the = f"the {_engine.plural_noun(obj.name) if many else obj.name}"
+    verb = "are" if many else "is"
+    if edit.kind == "move":
+        where = "in the middle" if edit.value == "center" else f"on the {edit.value}"
+        return f"{the} {verb} already {where}"
+    if edit.kind == "count":
+        return f"there {verb} already {describe_object(obj.model_dump(mode='json'))}"
+    if edit.kind == "color":
+        return f"{the} {verb} already {edit.value}"
+    return f"'{edit.words}' is what the scene already shows"
 
 
 def _reflow_note(why: str, moved: list[str]) -> str:

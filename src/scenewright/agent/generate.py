@@ -252,6 +252,23 @@ def _render(agent: Agent, prompt: str, seed: int, quiet: bool, label: str = "") 
         return agent.run(prompt, seed=seed, thread_id=f"seed-{seed}", on_event=bar)
 
 
+def _render_seed(
+    agent: Agent, final: Path, prompt: str, seed: int, args: argparse.Namespace, label: str
+) -> AgentResult:
+    """One seed of several, written whole or not at all: rendered (refine rounds included) into a
+    staging folder that becomes ``seed-N`` only when the turn is done; a failed, cancelled or
+    interrupted seed leaves no folder, so the seeds on disk are exactly the finished ones."""
+    from scenewright.tools.output import staged_folder
+
+    with staged_folder(final, args.overwrite) as stage:
+        agent.tools.out_dir = stage.path
+        result = _render(agent, prompt, seed, args.quiet, label)
+        stage.keep = result.ok
+    staged = str(stage.path)
+    result.paths = {kind: path.replace(staged, str(final), 1) for kind, path in result.paths.items()}
+    return result
+
+
 def generate_command(args: argparse.Namespace) -> int:
     """One request to files in ``--out`` (or a fresh numbered folder) through the agent's graph."""
     from scenewright.agent.contact_sheet import Tile, write_contact_sheet
@@ -278,9 +295,12 @@ def generate_command(args: argparse.Namespace) -> int:
     tiles: list[Tile] = []
     try:
         for index, seed in enumerate(checked.seeds):
-            agent.tools.out_dir = folder / f"seed-{seed}" if several else folder
             label = f"seed {seed} ({index + 1}/{len(checked.seeds)}) " if several else ""
-            result = _render(agent, checked.prompt, seed, args.quiet, label)
+            if several:
+                result = _render_seed(agent, folder / f"seed-{seed}", checked.prompt, seed, args, label)
+            else:
+                agent.tools.out_dir = folder
+                result = _render(agent, checked.prompt, seed, args.quiet, label)
             if not settle_turn(result, "generate"):
                 return EXIT_INTERRUPTED
             if index == 0 and result.plan is not None and checked.tiny:

@@ -32,6 +32,7 @@ from scenewright.executor.strategies import STRATEGIES, get_strategy, model_opti
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
+from scenewright.planner.unknown_words import unknown_word_notes
 from scenewright.tools.output import save_json, save_png, write_together
 from scenewright.tools.overlay import write_attention_sheet, write_overlay
 from scenewright.untrusted import load_json
@@ -138,7 +139,12 @@ def plan_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:
                 return {**update, "status": "invalid", "errors": [str(error)]}
             except ValueError as error:
                 return {**update, "status": "invalid", "errors": [f"request: {error}"]}
-            notes = [f"edited the previous plan ({outcome.summary}); same seed {seed}", *outcome.notes]
+            if outcome.unchanged and _same_render(state, seed):  # it would draw the same image again
+                return help_update(update, unchanged_edit(outcome.summary))
+            if outcome.unchanged:
+                notes = [f"{outcome.summary}; rendered it again with seed {seed}"]
+            else:
+                notes = [f"edited the previous plan ({outcome.summary}); same seed {seed}", *outcome.notes]
             return {**update, "candidate": outcome.plan, "plan_source": "edit", "notes": notes}
     if not previous and (refusal := first_turn_edit(request)) is not None:
         return help_update(update, refusal)  # "make it bigger" with nothing to make bigger
@@ -153,6 +159,24 @@ def plan_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:
         "plan_source": result.planner,
         "notes": [*state.get("notes", []), *result.warnings],
     }
+
+
+def _same_render(state: AgentState, seed: int) -> bool:
+    """Whether the last turn rendered with this seed and the strategy asked for now (auto picks
+    the same strategy for the same plan), so the same plan would give the same image."""
+    history = state.get("history") or []
+    if not history:
+        return False
+    last = history[-1]
+    asked = state.get("strategy") or "auto"
+    return int(last.get("seed", -1)) == seed and asked in ("auto", last.get("strategy"))
+
+
+def unchanged_edit(already: str) -> UnsupportedEditError:
+    """The answer to an edit that leaves the plan as it is: what already holds, nothing rendered."""
+    return UnsupportedEditError(
+        f"{already}, so nothing changed and nothing was rendered", "try another change; the last image stays"
+    )
 
 
 def help_update(update: dict[str, Any], error: UnsupportedEditError) -> dict[str, Any]:
@@ -410,11 +434,8 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
         settings.validate(backend)
     except ScenewrightError as error:
         return {"status": "failed", "errors": [str(error)], "notes": notes}
-    unknown = list(dict.fromkeys(getattr(backend, "unknown_words", lambda _p: [])(plan.global_prompt)))
-    if unknown and state.get("refine_round", 0) == 0:
-        notes.append(
-            f"the {backend.name} model does not know the words {', '.join(unknown)}; they are ignored"
-        )
+    if state.get("refine_round", 0) == 0:
+        notes.extend(unknown_word_notes(plan, backend))
     name = state.get("strategy_used") or "vanilla"
     order = [name] if name == "vanilla" else [name, "vanilla"]
     result: RenderResult | None = None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scenewright.agent.options import add_agent_options, agent_from_args
+from scenewright.agent.web_text import as_text, shown
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -90,7 +91,7 @@ def _plan_text(result: AgentResult) -> str:
 def _errors_text(result: AgentResult) -> str:
     if not result.errors or result.status == "help":
         return ""
-    return "**The plan was not rendered:**\n\n" + "\n".join(f"- `{e}`" for e in result.errors)
+    return "**The plan was not rendered:**\n\n" + "\n".join(f"- {as_text(e)}" for e in result.errors)
 
 
 def _maps(result: AgentResult) -> list[Any]:
@@ -124,7 +125,7 @@ def _status(result: AgentResult) -> str:
         "review": "Edit the plan on the right, then press **Render this plan**.",
         "invalid": "**not rendered**: see the errors under the plan; the last good image stays.",
         "failed": "**failed**: see the conversation; the last good image stays.",
-        "help": "**help**: that is not an edit I can make; the conversation lists what works.",
+        "help": "**help**: nothing was rendered; the conversation says why and lists the changes that work.",
         "cancelled": "**cancelled**: the last good image stays.",
     }.get(result.status, f"**{result.status}**" + _verdict(result))
 
@@ -241,7 +242,7 @@ def build_app(agent: Agent) -> gr.Blocks:
         def view(session: Session, result: AgentResult | None) -> dict[Any, Any]:
             """Everything a finished turn (or command) changes on the page."""
             update: dict[Any, Any] = {
-                chat: list(session.conversation),
+                chat: shown(session.conversation),
                 seed: session.seed,
                 thread: session.thread,
             }
@@ -285,7 +286,7 @@ def build_app(agent: Agent) -> gr.Blocks:
             session.conversation.append({"role": "user", "content": message})
             session.pending.append(message)
             waiting = "waiting for the render before it" if busy.locked() else "starting"
-            update = {chat: list(session.conversation), box: "", thread: session.thread}
+            update = {chat: shown(session.conversation), box: "", thread: session.thread}
             return {**update, status: f"**queued**: {waiting}"}
 
         def process(thread_id: str | None) -> Iterator[dict[Any, Any]]:
@@ -348,7 +349,7 @@ def build_app(agent: Agent) -> gr.Blocks:
             session = session_of(thread_id)
             session.conversation.append({"role": "user", "content": "/undo"})
             session.pending.append("/undo")
-            return {chat: list(session.conversation), thread: session.thread}
+            return {chat: shown(session.conversation), thread: session.thread}
 
         def compare(thread_id: str | None, left: str, right: str) -> Iterator[dict[Any, Any]]:
             """Both strategies on the current plan and seed, each in a thread of its own (the
@@ -390,8 +391,8 @@ def build_app(agent: Agent) -> gr.Blocks:
                         else f"{result.status}: {'; '.join(result.errors)}"
                     )
                     lines.append(
-                        f"**{side}: {result.strategy or name}**, seed {session.seed}: {said}"
-                        + (f" [{found}]" if found else "")
+                        f"**{side}: {as_text(result.strategy or name)}**, seed {session.seed}: "
+                        + as_text(said + (f" [{found}]" if found else ""))
                     )
                     update: dict[Any, Any] = {compare_text: "\n\n".join(lines)}
                     if result.image is not None and result.status == "done":
@@ -410,7 +411,7 @@ def build_app(agent: Agent) -> gr.Blocks:
                 return {}
             session = session_of(thread_id)
             return {
-                chat: list(session.conversation),
+                chat: shown(session.conversation),
                 seed: session.seed,
                 strategy: session.strategy,
                 gallery: _gallery(agent, session.thread),

@@ -19,6 +19,7 @@ from typing import Any
 from scenewright.bench.rendering import Renderer, RenderOptions, add_render_options
 from scenewright.bench.shard import Shard, launched
 from scenewright.errors import InvalidInputError
+from scenewright.terminal import printable
 from scenewright.untrusted import load_json
 
 FIELD = "prompts"
@@ -95,8 +96,10 @@ def render_batch(
             skipped.append(index)
             continue
 
-        def work(folder: Path = folder, prompt: str = prompts[index]) -> None:
-            plan = renderer.plan(prompt)
+        def work(folder: Path = folder, prompt: str = prompts[index], index: int = index) -> None:
+            plan, warnings = renderer.plan_with_warnings(prompt)
+            for warning in warnings:  # a word nobody asked for is said, not drawn silently
+                print(printable(f"warning: prompt {index}: {warning}"), file=sys.stderr)
             image, metadata = renderer.render(plan, renderer.options.seed)
             with write_together():  # plan.json and image.png appear together
                 save_json(plan.to_json_dict(), folder / "plan.json", overwrite=True)

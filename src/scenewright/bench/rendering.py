@@ -107,9 +107,16 @@ class Renderer:
         return self._backend
 
     def plan(self, prompt: str) -> Plan:
-        from scenewright.planner.command import make_plan
+        return self.plan_with_warnings(prompt)[0]
 
-        return make_plan(prompt, self.options.planner, seed=self.options.seed).plan
+    def plan_with_warnings(self, prompt: str) -> tuple[Plan, list[str]]:
+        """The plan and what the user must hear: the planner's warnings, then each object name the
+        backend has no word for (loading the backend if it is not loaded yet)."""
+        from scenewright.planner.command import make_plan
+        from scenewright.planner.unknown_words import unknown_word_notes
+
+        result = make_plan(prompt, self.options.planner, seed=self.options.seed)
+        return result.plan, [*result.warnings, *unknown_word_notes(result.plan, self.backend)]
 
     def render(self, plan: Plan, seed: int) -> tuple[Image.Image, dict[str, Any]]:
         """The image and the metadata its PNG carries (plan, settings, strategy, version)."""

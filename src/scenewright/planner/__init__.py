@@ -3,7 +3,8 @@
 Modules, one job each: ``plan`` (schema), ``lexicon`` (word lists), ``parse`` (rules parser),
 ``layout`` (box placement), ``geometry`` (what relations mean for boxes), ``repair`` (fixing raw
 plans), ``rules`` (offline planner), ``llm`` (OpenAI-compatible planner), ``count_layout``
-(NUMINA instance layouts from attention), ``command`` (the ``plan`` subcommand).
+(NUMINA instance layouts from attention), ``command`` (the ``plan`` subcommand), ``unknown_words``
+(warnings for object names a closed-vocabulary backend cannot draw).
 """
 
 from scenewright.planner.plan import (

@@ -13,10 +13,12 @@ import io
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,13 +130,62 @@ def clean_stale_temps(folder: Path) -> list[Path]:
         return removed
     for entry in entries:
         match = _TEMP.match(entry.name)
-        if match and not _alive(int(match.group(1))) and entry.is_file():
-            try:
+        if not match or _alive(int(match.group(1))):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():  # a staged folder (see staged_folder)
+                shutil.rmtree(entry)
+            elif entry.is_file():
                 entry.unlink()
-                removed.append(entry)
-            except OSError:
-                pass
+            else:
+                continue
+            removed.append(entry)
+        except OSError:
+            pass
     return removed
+
+
+@dataclass
+class StagedFolder:
+    """Where a folder's files are written before it exists under its own name."""
+
+    path: Path  # the staging folder: write here
+    final: Path  # the name it gets when the block ends
+    keep: bool = True  # set False to drop everything written (a cancelled or failed render)
+
+
+@contextmanager
+def staged_folder(final: Path, overwrite: bool = False) -> Iterator[StagedFolder]:
+    """A folder written whole or not at all: the block writes into a hidden staging folder of our
+    temp naming (so a killed writer's is removed later by :func:`clean_stale_temps`), which is
+    renamed to ``final`` when the block ends, and removed if it raises or clears ``keep``.
+
+    When ``final`` already exists its files are moved in one by one instead (replaced only with
+    ``overwrite``; otherwise a taken name gets a free one beside it, as single files do)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temps(final.parent)
+    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp"))
+    stage = StagedFolder(staging, final)
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if not stage.keep:
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    try:
+        os.rename(staging, final)  # atomic, and refused when final exists (unless it is empty)
+        return
+    except OSError:
+        if not final.is_dir():
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    for item in sorted(p for p in staging.rglob("*") if p.is_file()):
+        target = final / item.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _place(item, target, overwrite)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _place(tmp: Path, path: Path, overwrite: bool) -> Path:

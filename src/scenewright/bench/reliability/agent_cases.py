@@ -94,15 +94,17 @@ import sys
 from scenewright.agent.core import Agent
 agent = Agent(steps=2, max_refine_rounds=0, out_dir=sys.argv[1], history=sys.argv[2], strategy="vanilla")
 for k in range(3):
-    assert agent.run(f"{k + 1} red circles").status == "done"
+    assert agent.run(f"{k + 1} {sys.argv[3]} circles").status == "done"
 """
 
 
 def two_processes_one_history(root: Path) -> str | None:
     history = root / "history.sqlite"
     procs = [
-        subprocess.Popen([sys.executable, "-c", _TURNS, str(root / f"out{k}"), str(history)])
-        for k in range(2)
+        # Each its own colour: both write the one thread, so a request must never ask for the
+        # scene the other process has just drawn (that turn would be answered, not rendered).
+        subprocess.Popen([sys.executable, "-c", _TURNS, str(root / f"out{k}"), str(history), colour])
+        for k, colour in enumerate(("red", "blue"))
     ]
     codes = [p.wait(timeout=300) for p in procs]
     if any(codes):

@@ -63,6 +63,13 @@ def _warned(tmp: Path, out: str, err: str) -> str | None:
     return None if "warning" in (out + err).lower() else "ran without a warning"
 
 
+def _said(wanted: str) -> Check:
+    def check(tmp: Path, out: str, err: str) -> str | None:
+        return None if wanted in out + err else f"no line saying {wanted!r}"
+
+    return check
+
+
 def _no_escape_codes(tmp: Path, out: str, err: str) -> str | None:
     return "raw escape codes echoed" if "\x1b" in out + err else None
 
@@ -93,6 +100,16 @@ def _image_kept(tmp: Path, out: str, err: str) -> str | None:
 
 def _chat_goes_on(tmp: Path, out: str, err: str) -> str | None:
     return None if "seed 5 from the next image on" in out else "the chat did not answer the next line"
+
+
+def _chat_said(*wanted: str) -> Check:
+    """The chat answered with ``wanted`` and went on (a turn that changes nothing says so)."""
+
+    def check(tmp: Path, out: str, err: str) -> str | None:
+        missing = [w for w in wanted if w not in out]
+        return f"the chat did not say {missing[0]!r}" if missing else _chat_goes_on(tmp, out, err)
+
+    return check
 
 
 def _chat(*lines: str, history: str | None = None) -> tuple[list[str], str]:
@@ -155,6 +172,12 @@ def cli_probes() -> list[Probe]:
     ]  # fmt: skip
 
 
+_CHAT_SAYS = {
+    "make it 0 circles": _chat_said('say "remove the circles"'),
+    "the same move twice": _chat_said("moved to the left", "the square is already on the left"),
+}
+
+
 def chat_probes() -> list[Probe]:
     probes: list[Probe] = []
     for name, lines, setup in [
@@ -170,6 +193,12 @@ def chat_probes() -> list[Probe]:
         ("/strategy bogus", ["/strategy bogus"], None),
         ("an unknown command", ["/frobnicate"], None),
         ("make it 500 circles", ["a red circle", "make it 500 circles"], None),
+        ("make it 0 circles", ["two red circles", "make it 0 circles"], None),
+        (
+            "the same move twice",
+            ["a red circle left of a blue square", *["move the square to the left"] * 2],
+            None,
+        ),
     ]:
         argv, stdin = _chat(*lines)
         probes.append(
@@ -180,7 +209,7 @@ def chat_probes() -> list[Probe]:
                 "either",
                 stdin=stdin,
                 setup=setup,
-                check=_chat_goes_on,
+                check=_CHAT_SAYS.get(name, _chat_goes_on),
                 check_on_error=True,
             )
         )
@@ -329,6 +358,29 @@ def untrusted_probes() -> list[Probe]:
         Probe("CLI", "--thread '' (chat)", ["scenewright", "chat", "--thread", "", "--out", "{tmp}/chat"]),
         Probe("files", "a killed write's temp in --out", _gen("a red circle", "--overwrite"), "ok", setup=_stale_temp, check=_no_debris),
     ]  # fmt: skip
+    unknown = "is not a word the tiny model knows"
+    probes.append(
+        Probe(
+            "batch",
+            "a word the model cannot draw",
+            ["scenewright", "batch", "{tmp}/p.txt", "--out", "{tmp}/b", *TINY],
+            "ok",
+            setup=_file("p.txt", b"a red pe'ej\n"),
+            check=_said("prompt 0: objects[0] 'pe'ej' " + unknown),
+        )
+    )
+    argv, stdin = _chat("/load {tmp}/pe.json")
+    probes.append(
+        Probe(
+            "chat",
+            "/load a plan of a word the model cannot draw",
+            argv,
+            "ok",
+            stdin=stdin,
+            setup=_file("pe.json", b'{"prompt": "a pe\'ej", "objects": [{"name": "pe\'ej"}]}'),
+            check=_said("objects[0] 'pe'ej' " + unknown),
+        )
+    )
     argv, stdin = _chat("/load {tmp}/deep.json")
     probes.append(Probe("chat", "/load a plan nested 5000 deep", argv, "either", stdin=stdin,
                         setup=_file("deep.json", ('{"prompt": "p", "objects": ' + _DEEP + "}").encode()),

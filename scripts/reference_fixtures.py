@@ -23,7 +23,9 @@ METHODS = ("regional", "concept", "taca", "numina")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("method", choices=METHODS)
     parser.add_argument("checkout", type=Path, help="a checkout of the method's authors' repository")
     parser.add_argument("--out", type=Path, default=None, help="default: tests/fixtures/reference/<method>")

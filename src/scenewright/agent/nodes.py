@@ -33,7 +33,7 @@ from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
 from scenewright.planner.unknown_words import unknown_word_notes
-from scenewright.tools.output import save_json, save_png, write_together
+from scenewright.tools.output import save_json, save_png, staged_folder, write_together
 from scenewright.tools.overlay import write_attention_sheet, write_overlay
 from scenewright.untrusted import load_json
 
@@ -487,8 +487,7 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
         "thread": thread,
         "notes": notes,
     }
-    with write_together():  # image, plan, overlay and attention appear together or not at all
-        paths, sheet = _write_outputs(tools, result, plan, settings, metadata, folder, backend, notes)
+    paths, sheet = _write_set(tools, result, plan, settings, metadata, folder, backend, notes)
     if sheet is not None:
         paths["attention"] = str(sheet)
     emit("execute", 1, 1, f"image written to {paths['image']}")
@@ -508,6 +507,29 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
         notes.extend(refine_notes(explained, tools.max_refine_rounds > 1, more))
         update["refine_explanation"] = [*state.get("refine_explanation", []), explained]
     return update
+
+
+def _write_set(
+    tools: Toolbox,
+    result: RenderResult,
+    plan: Plan,
+    settings: SamplingSettings,
+    metadata: dict[str, Any],
+    folder: Path,
+    backend: Backend,
+    notes: list[str],
+) -> tuple[dict[str, str], Path | None]:
+    """A render's files, whole or not at all: into a new or empty ``folder`` through a staging
+    folder renamed into place at once (a kill at any moment leaves no partial set); into a folder
+    that already holds files (``--overwrite``, a rerender beside an image) staged file by file."""
+    if folder.is_dir() and any(folder.iterdir()):
+        with write_together():
+            return _write_outputs(tools, result, plan, settings, metadata, folder, backend, notes)
+    with staged_folder(folder, tools.overwrite) as stage:
+        paths, sheet = _write_outputs(tools, result, plan, settings, metadata, stage.path, backend, notes)
+    staged = str(stage.path)
+    paths = {kind: path.replace(staged, str(folder), 1) for kind, path in paths.items()}
+    return paths, (Path(str(sheet).replace(staged, str(folder), 1)) if sheet is not None else None)
 
 
 def _write_outputs(

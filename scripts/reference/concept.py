@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
-import os
-import subprocess
 import sys
 import types
 from pathlib import Path
@@ -23,6 +21,8 @@ from unittest.mock import MagicMock
 
 import torch
 from safetensors.torch import save_file
+
+from reference import checkout_commit
 
 SEED = 0
 SIZE = 256  # 64x64 image tokens: their heatmap function reshapes to 64x64
@@ -235,17 +235,6 @@ def generate(authors_checkout: Path, out_dir: Path) -> None:
         {"maps": heatmaps[0].float().contiguous()}, out_dir / "concept_flux.safetensors", metadata=metadata
     )
     write_source(authors_checkout, out_dir, float(t))
-
-
-def checkout_commit(checkout: Path) -> str:
-    """The checkout's commit: its git HEAD, else (an exported tree) REFERENCE_COMMIT."""
-    if (checkout / ".git").exists():
-        done = subprocess.run(
-            ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True
-        )
-        if done.returncode == 0:
-            return done.stdout.strip()
-    return os.environ.get("REFERENCE_COMMIT", "unknown (set REFERENCE_COMMIT for an exported tree)")
 
 
 def write_source(checkout: Path, out_dir: Path, t: float) -> None:

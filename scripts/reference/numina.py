@@ -12,7 +12,6 @@ inputs of ``tests/reference_numina_inputs.py`` and writes what they return.
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from reference import checkout_commit
 from reference_numina_inputs import CASES, GRID, HEADS, NOUN_TOKENS, TEXT_LEN, make_inputs, target_count
 
 # Steps at which the bias is recorded: the ramp, the switch from +/-delta to the 0.25 floor, and
@@ -185,9 +185,9 @@ def generate(authors_checkout: Path, out_dir: Path) -> None:
     for case, *_ in CASES:
         tensors = _case(attention, head_selection, config_module, layout, modulation, case)
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(out_dir / f"{case}.safetensors"))
-    commit = subprocess.run(
-        ["git", "-C", str(authors_checkout), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
+    commit = checkout_commit(authors_checkout)
+    if commit.startswith("unknown"):
+        commit = ""
     if commit and commit != COMMIT:
         print(f"warning: the checkout is at {commit}, the fixtures record {COMMIT}")
     text = SOURCE.format(

@@ -12,14 +12,14 @@ Their code runs unedited; two things are adapted at run time, each recorded in S
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import save_file
+
+from reference import checkout_commit
 
 # The tiny model and the prompt the test re-creates; their code hard-codes 512 text tokens.
 PROMPT = "a red circle left of a blue square"
@@ -100,18 +100,6 @@ def generate(authors_checkout: Path, out_dir: Path) -> None:
     metadata = {"prompt": PROMPT, "size": str(SIZE), "guidance": str(GUIDANCE), "seed": str(SEED)}
     save_file(tensors, out_dir / "taca_flux.safetensors", metadata=metadata)
     write_source(authors_checkout, out_dir, count)
-
-
-def checkout_commit(checkout: Path) -> str:
-    """The checkout's commit: its git HEAD, else (an exported tree) the commit it was exported from,
-    given as REFERENCE_COMMIT."""
-    if (checkout / ".git").exists():
-        done = subprocess.run(
-            ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True
-        )
-        if done.returncode == 0:
-            return done.stdout.strip()
-    return os.environ.get("REFERENCE_COMMIT", "unknown (set REFERENCE_COMMIT for an exported tree)")
 
 
 def write_source(checkout: Path, out_dir: Path, renamed: int) -> None:

@@ -110,36 +110,29 @@ def test_a_staged_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("exists", [False, True], ids=["new folder", "empty folder"])
-def test_a_renders_files_appear_in_its_folder_whole_or_not_at_all(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exists: bool
-) -> None:
+def test_a_renders_files_appear_in_its_folder_whole_or_not_at_all(tmp_path: Path, exists: bool) -> None:
     """The agent writes a render into a staging folder renamed into place at once: a write that
     dies after its first file leaves neither the folder's files nor the staging folder."""
-    from types import SimpleNamespace
-
     from scenewright.agent import nodes
     from scenewright.tools.output import save_json
 
     folder = tmp_path / "0001"
     if exists:
         folder.mkdir()
-    tools = SimpleNamespace(overwrite=False)
 
-    def dies(*args: object) -> None:
-        save_json({"objects": []}, args[5] / "plan.json")  # type: ignore[operator]
+    def dies(target: Path) -> tuple[dict[str, str], None]:
+        save_json({"objects": []}, target / "plan.json")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(nodes, "_write_outputs", dies)
     with pytest.raises(KeyboardInterrupt):
-        nodes._write_set(tools, None, None, None, {}, folder, None, [])  # type: ignore[arg-type]
+        nodes._write_set(folder, False, dies)
     assert sorted(p.name for p in tmp_path.iterdir()) == (["0001"] if exists else [])
     assert not folder.exists() or list(folder.iterdir()) == []
 
-    def writes(*args: object) -> tuple[dict[str, str], None]:
-        return {"plan": str(save_json({"objects": []}, args[5] / "plan.json"))}, None  # type: ignore[operator]
+    def writes(target: Path) -> tuple[dict[str, str], None]:
+        return {"plan": str(save_json({"objects": []}, target / "plan.json"))}, None
 
-    monkeypatch.setattr(nodes, "_write_outputs", writes)
-    paths, sheet = nodes._write_set(tools, None, None, None, {}, folder, None, [])  # type: ignore[arg-type]
+    paths, sheet = nodes._write_set(folder, False, writes)
     assert paths == {"plan": str(folder / "plan.json")} and sheet is None
     assert [p.name for p in folder.iterdir()] == ["plan.json"]
     assert [p.name for p in tmp_path.iterdir()] == ["0001"]

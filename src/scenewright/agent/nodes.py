@@ -487,7 +487,11 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
         "thread": thread,
         "notes": notes,
     }
-    paths, sheet = _write_set(tools, result, plan, settings, metadata, folder, backend, notes)
+    paths, sheet = _write_set(
+        folder,
+        tools.overwrite,
+        lambda target: _write_outputs(tools, result, plan, settings, metadata, target, backend, notes),
+    )
     if sheet is not None:
         paths["attention"] = str(sheet)
     emit("execute", 1, 1, f"image written to {paths['image']}")
@@ -510,23 +514,16 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
 
 
 def _write_set(
-    tools: Toolbox,
-    result: RenderResult,
-    plan: Plan,
-    settings: SamplingSettings,
-    metadata: dict[str, Any],
-    folder: Path,
-    backend: Backend,
-    notes: list[str],
+    folder: Path, overwrite: bool, write: Callable[[Path], tuple[dict[str, str], Path | None]]
 ) -> tuple[dict[str, str], Path | None]:
-    """A render's files, whole or not at all: into a new or empty ``folder`` through a staging
-    folder renamed into place at once (a kill at any moment leaves no partial set); into a folder
-    that already holds files (``--overwrite``, a rerender beside an image) staged file by file."""
+    """A render's files, ``write(target)``, whole or not at all: into a new or empty ``folder``
+    through a staging folder renamed into place at once (a kill at any moment leaves no partial
+    set); into a folder that already holds files (``--overwrite``) staged file by file."""
     if folder.is_dir() and any(folder.iterdir()):
         with write_together():
-            return _write_outputs(tools, result, plan, settings, metadata, folder, backend, notes)
-    with staged_folder(folder, tools.overwrite) as stage:
-        paths, sheet = _write_outputs(tools, result, plan, settings, metadata, stage.path, backend, notes)
+            return write(folder)
+    with staged_folder(folder, overwrite) as stage:
+        paths, sheet = write(stage.path)
     staged = str(stage.path)
     paths = {kind: path.replace(staged, str(folder), 1) for kind, path in paths.items()}
     return paths, (Path(str(sheet).replace(staged, str(folder), 1)) if sheet is not None else None)
@@ -542,7 +539,7 @@ def _write_outputs(
     backend: Backend,
     notes: list[str],
 ) -> tuple[dict[str, str], Path | None]:
-    """Write a render's files (staged by the caller's ``write_together``); their paths."""
+    """Write a render's files into ``folder`` (as ``_write_set`` stages them); their paths."""
     paths = {
         "image": str(save_png(result.image, folder / "image.png", metadata, tools.overwrite)),
         "plan": str(save_json(plan.to_json_dict(), folder / "plan.json", tools.overwrite)),

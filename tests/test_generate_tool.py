@@ -226,8 +226,24 @@ def test_generate_refuses_256_px_on_the_embedded_model(
 ) -> None:
     assert main(["generate", "a red circle", "--height", "256", "--out", str(tmp_path / "o"), *FAST]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: height: 256 px") and "trained on" in err[0]
+    assert err == [
+        "error: height: 256 is larger than backend 'tiny' can draw (at most 128); use --height 128 or less"
+    ]
     assert not (tmp_path / "o").exists()
+
+
+def test_the_size_bounds_are_the_models_own_and_the_docs_say_them() -> None:
+    """The spec checked before torch and the README give the range the loaded backend takes."""
+    import json
+
+    from scenewright.backends.specs import ALIASES, EMBEDDED_MODEL_DIR, TINY16_DIR, tiny_spec
+
+    for name, folder in (("tiny", EMBEDDED_MODEL_DIR), ("tiny16", TINY16_DIR)):
+        codec = json.loads((folder / "codec.json").read_text())
+        assert ALIASES[name] == tiny_spec(name, ALIASES[name].source, codec["patch"], codec["image_size"])
+        assert (ALIASES[name].min_size, ALIASES[name].max_size) == (32, 128)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "64 px (32 to 128 px taken)" in readme
 
 
 @pytest.mark.parametrize(

@@ -40,10 +40,11 @@ from scenewright.agent.state import fresh_turn
 from scenewright.agent.turns import CancelSwitches, TurnLock
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError
+from scenewright.executor.limits import resolve_seed
 from scenewright.executor.strategies import STRATEGIES
 from scenewright.planner.plan import Plan, PlanResult
 from scenewright.tools.segment import Segmenter, SegmenterSpec, load_segmenter, resolve_segmenter
-from scenewright.untrusted import load_json, parse_seed
+from scenewright.untrusted import load_json
 
 DEFAULT_OUT = Path("out") / "agent"
 # Two processes opening one history file at once: switching it to WAL takes an exclusive lock
@@ -196,7 +197,8 @@ class Agent:
     across processes (in memory otherwise). ``sam``: what draws refine's masks, as for ``--sam``
     (a transformers SAM folder, a ``.pth``, ``vit_b:PATH``) or a built
     :class:`~scenewright.tools.segment.Segmenter`; checked now, loaded once when refine first runs.
-    None: the objects' attention maps.
+    None: the objects' attention maps. ``seed``, here and in ``run``/``set_seed``: ``-1`` draws a
+    random seed there and then, which the turn, its metadata and ``result.seed`` then carry.
     """
 
     def __init__(
@@ -244,7 +246,7 @@ class Agent:
             "guidance": guidance,
             "negative_prompt": negative_prompt,
         }
-        self.seed = None if seed is None else parse_seed(seed)
+        self.seed = None if seed is None else resolve_seed(seed)
         self.thread_id = _thread_name(thread_id)
         self.review = review
         self.out_dir = Path(out_dir)
@@ -368,7 +370,7 @@ class Agent:
         if strategy is not None and strategy != "auto":
             strategy_options(self.tools, strategy)
         if seed is not None:
-            seed = parse_seed(seed)
+            seed = resolve_seed(seed)
         values = fresh_turn(request, edited_plan)
         values["strategy"] = strategy or self.strategy
         values["settings"] = dict(self.settings)
@@ -567,14 +569,16 @@ class Agent:
             self.graph.update_state(config, update, as_node="finish")
         return self.current(thread_id)
 
-    def set_seed(self, seed: int, thread_id: str | None = None) -> None:
-        """Use ``seed`` from the next turn on (kept in the thread, so it survives a restart)."""
-        seed = parse_seed(seed)
+    def set_seed(self, seed: int, thread_id: str | None = None) -> int:
+        """Use ``seed`` from the next turn on (kept in the thread, so it survives a restart); the
+        seed set (drawn when ``seed`` is -1)."""
+        seed = resolve_seed(seed)
         self.seed = seed
         config = self._config(thread_id)
         with self._turn_lock.held():
             if self.graph.get_state(config).values:
                 self.graph.update_state(config, {"seed": seed}, as_node="finish")
+        return seed
 
     def set_strategy(self, name: str) -> None:
         """Use strategy ``name`` ("auto" or a registered one) from the next turn on."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from scenewright.agent.options import add_llm_timeout, llm_settings
 from scenewright.backends.specs import OFFLOAD_MODES
 from scenewright.errors import InvalidInputError, ScenewrightError
-from scenewright.terminal import silence_library_bars
+from scenewright.terminal import process_seconds, show_progress
 
 if TYPE_CHECKING:
     from scenewright.agent.core import Agent, AgentResult
@@ -44,7 +43,9 @@ def register(sub: Any) -> None:
     p.add_argument("--width", type=int, help="image width in pixels (default: the backend's)")
     p.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the backend's)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed (default 0; -1 draws one, printed and recorded)"
+    )
     p.add_argument("--negative-prompt", default="", help="what to steer away from (CFG backends)")
     p.add_argument("--out", help="output folder (default: a fresh numbered folder, out/0001, out/0002, ...)")
     p.add_argument(
@@ -114,6 +115,7 @@ class Checked:
     seeds: list[int]
     warnings: list[str] = field(default_factory=list)
     tiny: bool = False
+    drawn: bool = False  # --seed -1: the first seed was drawn at random
 
 
 def _precheck(args: argparse.Namespace) -> Checked:
@@ -124,7 +126,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
     from scenewright.agent.run_folders import DEFAULT_ROOT, choose_seeds
     from scenewright.backends.specs import ALIASES, check_device_name, resolve_backend
     from scenewright.executor.catalogue import check_strategy
-    from scenewright.executor.limits import check_seed
+    from scenewright.executor.limits import RANDOM_SEED, check_seed, resolve_seed
     from scenewright.tools.output import check_output_folder
 
     prompt = args.prompt.strip()
@@ -133,7 +135,9 @@ def _precheck(args: argparse.Namespace) -> Checked:
             "prompt", "is empty", 'describe the image, e.g. "two red circles left of a blue square"'
         )
     check_refine_rounds(getattr(args, "refine_rounds", 0))
-    seeds = choose_seeds(args.seed, getattr(args, "seeds", None), getattr(args, "n_images", None))
+    listed = getattr(args, "seeds", None)
+    drawn = args.seed == RANDOM_SEED and listed is None
+    seeds = choose_seeds(resolve_seed(args.seed), listed, getattr(args, "n_images", None))
     for seed in seeds:
         check_seed(seed)
     spec = ALIASES.get(args.backend.strip()) or resolve_backend(args.backend)
@@ -146,7 +150,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
     check_device_name(args.device)
     check_strategy(getattr(args, "strategy", "auto"))
     check_output_folder(args.out if args.out is not None else DEFAULT_ROOT)
-    return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny")
+    return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny", drawn=drawn)
 
 
 def settle_turn(result: Any, command: str) -> bool:
@@ -163,14 +167,19 @@ def settle_turn(result: Any, command: str) -> bool:
 
 
 class _Bar:
-    """A tqdm bar that follows the agent's events (percent of the current node)."""
+    """A tqdm bar that follows the agent's events (percent of the current node); drawn only on a
+    terminal (see :func:`scenewright.terminal.show_progress`)."""
 
     def __init__(self, quiet: bool, label: str = "") -> None:
         from tqdm.auto import tqdm
 
         self.label = label
         self.bar = tqdm(
-            total=100, disable=quiet, file=sys.stderr, leave=False, bar_format="{desc} {bar} {n:.0f}%"
+            total=100,
+            disable=not show_progress(quiet),
+            file=sys.stderr,
+            leave=False,
+            bar_format="{desc} {bar} {n:.0f}%",
         )
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -188,7 +197,7 @@ def _outputs(folder: Path, seeds: list[int]) -> list[Path]:
     return [folder / f"seed-{s}" / name for s in seeds for name in OUTPUTS] + [folder / SHEET]
 
 
-def _agent(args: argparse.Namespace, out_dir: Path) -> Agent:
+def _agent(args: argparse.Namespace, out_dir: Path, seed: int) -> Agent:
     from scenewright.agent.bounds import check_refine_rounds
     from scenewright.agent.core import Agent
 
@@ -200,7 +209,7 @@ def _agent(args: argparse.Namespace, out_dir: Path) -> Agent:
         height=args.height,
         width=args.width,
         guidance=args.guidance,
-        seed=args.seed,
+        seed=seed,
         out_dir=out_dir,
         max_refine_rounds=check_refine_rounds(getattr(args, "refine_rounds", 0)),
         device=args.device,
@@ -276,8 +285,7 @@ def generate_command(args: argparse.Namespace) -> int:
     from scenewright.agent.run_folders import DEFAULT_ROOT, fresh_run_folder
     from scenewright.tools.output import check_free
 
-    if args.quiet:
-        silence_library_bars()
+    show_progress(args.quiet)
     checked = _precheck(args)
     if args.out is not None:
         check_free(_outputs(Path(args.out), checked.seeds), args.overwrite)
@@ -285,13 +293,16 @@ def generate_command(args: argparse.Namespace) -> int:
 
     resolve_device(args.device)
     # The agent first: a bad --strategy or --sam is refused before a numbered folder is taken.
-    agent = _agent(args, Path(args.out) if args.out is not None else DEFAULT_ROOT)
+    agent = _agent(args, Path(args.out) if args.out is not None else DEFAULT_ROOT, checked.seeds[0])
     folder = Path(args.out) if args.out is not None else fresh_run_folder(DEFAULT_ROOT)
     for warning in checked.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{'folder:':<10} {folder}", flush=True)
+    if checked.drawn:
+        print(
+            f"{'seed:':<10} {checked.seeds[0]} (drawn for --seed -1; --seed {checked.seeds[0]} renders it again)"
+        )
     several = len(checked.seeds) > 1
-    started = time.perf_counter()
     tiles: list[Tile] = []
     try:
         for index, seed in enumerate(checked.seeds):
@@ -333,7 +344,7 @@ def generate_command(args: argparse.Namespace) -> int:
         print(f"verdict:   {matched}/{len(tiles)} seeds match the plan")
     if not args.quiet:
         print(
-            f"done in {time.perf_counter() - started:.1f}s ({agent.backend_name}, "
+            f"done in {process_seconds():.1f}s ({agent.backend_name}, "
             f"{'seeds ' + ','.join(map(str, checked.seeds)) if several else 'seed ' + str(checked.seeds[0])})",
             file=sys.stderr,
         )

@@ -373,7 +373,7 @@ def strategy_options(tools: Toolbox, name: str) -> tuple[str, dict[str, Any]]:
         if key not in available_strategies(tools):
             raise InvalidInputError(
                 "strategy", f"unknown strategy '{name}'",
-                f"use auto or one of {', '.join(available_strategies(tools))}",
+                f"use one of {', '.join(dict.fromkeys(['auto', *available_strategies(tools)]))}",
             )  # fmt: skip
         strategy = get_strategy(name)[0]
     return key, parse_options(strategy, name, option_text)

@@ -84,5 +84,7 @@ def test_a_drawn_seed_is_printed_recorded_and_rendered_again(
     seed = int(shown[0].split()[1])
     meta = read_png_metadata(first / "image.png")
     assert meta["settings"]["seed"] == seed
+    with Image.open(first / "image.png") as image:
+        assert f"Seed: {seed}," in image.text["parameters"]  # A1111's chunk records it too
     assert main(["rerender", str(first / "image.png"), "--out", str(again), "--quiet"]) == 0
     assert Image.open(first / "image.png").tobytes() == Image.open(again / "image.png").tobytes()

@@ -300,3 +300,19 @@ def test_an_interrupted_seed_leaves_no_folder_and_no_sheet(
         "overlay.png",
         "plan.json",
     ]
+
+
+def test_piped_output_has_no_bar_fragments_and_done_in_counts_the_whole_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not --quiet, stderr not a terminal: no carriage-return redraws; "done in" is from the
+    process's start (this test process began long before the call)."""
+    from scenewright.terminal import process_seconds
+
+    before = process_seconds()
+    argv = ["generate", "a red circle", "--out", str(tmp_path / "o"), "--steps", "1", "--strategy", "vanilla"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "%" not in err
+    done = [line for line in err.splitlines() if line.startswith("done in ")]
+    assert len(done) == 1 and float(done[0].split()[2].rstrip("s")) >= before

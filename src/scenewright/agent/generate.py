@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scenewright.agent.grid import GRID_IMAGE, Axis, Cell, check_grid_options, grid_cells, grid_outputs
 from scenewright.agent.options import add_llm_timeout, llm_settings
 from scenewright.backends.specs import OFFLOAD_MODES
 from scenewright.errors import InvalidInputError, ScenewrightError
@@ -54,6 +55,11 @@ def register(sub: Any) -> None:
         help='several seeds, e.g. 0-7 or "0,3,5": one folder each and a contact sheet',
     )
     p.add_argument("--n-images", type=int, metavar="N", help="render N seeds from --seed on (one model load)")
+    p.add_argument(
+        "--grid", "--xy", action="append", metavar="AXIS=V1,V2",
+        help="an X/Y grid over guidance, steps, seed or strategy, e.g. --grid seed=1,2,3 --grid "
+        "strategy=vanilla,stitch (first: columns, second: rows): one folder a cell and a labelled grid.png",
+    )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     p.add_argument("--device", help="cuda, cpu, ... (default: cuda if available)")
     p.add_argument(
@@ -116,6 +122,7 @@ class Checked:
     warnings: list[str] = field(default_factory=list)
     tiny: bool = False
     drawn: bool = False  # --seed -1: the first seed was drawn at random
+    axes: list[Axis] = field(default_factory=list)  # --grid: columns, then rows
 
 
 def _precheck(args: argparse.Namespace) -> Checked:
@@ -135,6 +142,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
             "prompt", "is empty", 'describe the image, e.g. "two red circles left of a blue square"'
         )
     check_refine_rounds(getattr(args, "refine_rounds", 0))
+    axes = check_grid_options(args)
     listed = getattr(args, "seeds", None)
     drawn = args.seed == RANDOM_SEED and listed is None
     seeds = choose_seeds(resolve_seed(args.seed), listed, getattr(args, "n_images", None))
@@ -150,7 +158,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
     check_device_name(args.device)
     check_strategy(getattr(args, "strategy", "auto"))
     check_output_folder(args.out if args.out is not None else DEFAULT_ROOT)
-    return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny", drawn=drawn)
+    return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny", drawn=drawn, axes=axes)
 
 
 def settle_turn(result: Any, command: str) -> bool:
@@ -191,7 +199,10 @@ class _Bar:
         self.bar.close()
 
 
-def _outputs(folder: Path, seeds: list[int]) -> list[Path]:
+def _outputs(folder: Path, checked: Checked) -> list[Path]:
+    seeds = checked.seeds
+    if checked.axes:
+        return grid_outputs(folder, checked.axes, OUTPUTS)
     if len(seeds) == 1:
         return [folder / name for name in OUTPUTS]
     return [folder / f"seed-{s}" / name for s in seeds for name in OUTPUTS] + [folder / SHEET]
@@ -264,14 +275,36 @@ def _render(agent: Agent, prompt: str, seed: int, quiet: bool, label: str = "") 
 def _render_seed(
     agent: Agent, final: Path, prompt: str, seed: int, args: argparse.Namespace, label: str
 ) -> AgentResult:
-    """One seed of several, written whole or not at all: rendered (refine rounds included) into a
-    staging folder that becomes ``seed-N`` only when the turn is done; a failed, cancelled or
-    interrupted seed leaves no folder, so the seeds on disk are exactly the finished ones."""
+    """One seed of several, written whole or not at all (see :func:`_render_staged`)."""
+    return _render_staged(
+        agent, final, args.overwrite, lambda: _render(agent, prompt, seed, args.quiet, label)
+    )
+
+
+def _render_cell(
+    agent: Agent, final: Path, prompt: str, cell: Cell, seed: int, args: argparse.Namespace, label: str
+) -> AgentResult:
+    """One cell of a grid, written whole or not at all (see :func:`_render_staged`)."""
+    from scenewright.agent.grid import render_cell
+
+    def render() -> AgentResult:
+        with render_bar(args.quiet, label) as bar:
+            return render_cell(agent, prompt, cell, seed, bar)
+
+    return _render_staged(agent, final, args.overwrite, render)
+
+
+def _render_staged(
+    agent: Agent, final: Path, overwrite: bool, render: Callable[[], AgentResult]
+) -> AgentResult:
+    """One render of several (refine rounds included) into a staging folder that becomes
+    ``final`` only when the turn is done; a failed, cancelled or interrupted one leaves no
+    folder, so the folders on disk are exactly the finished renders."""
     from scenewright.tools.output import staged_folder
 
-    with staged_folder(final, args.overwrite) as stage:
+    with staged_folder(final, overwrite) as stage:
         agent.tools.out_dir = stage.path
-        result = _render(agent, prompt, seed, args.quiet, label)
+        result = render()
         stage.keep = result.ok
     staged = str(stage.path)
     result.paths = {kind: path.replace(staged, str(final), 1) for kind, path in result.paths.items()}
@@ -288,7 +321,7 @@ def generate_command(args: argparse.Namespace) -> int:
     show_progress(args.quiet)
     checked = _precheck(args)
     if args.out is not None:
-        check_free(_outputs(Path(args.out), checked.seeds), args.overwrite)
+        check_free(_outputs(Path(args.out), checked), args.overwrite)
     from scenewright.backends.registry import resolve_device  # torch: after the quick checks
 
     resolve_device(args.device)
@@ -302,6 +335,8 @@ def generate_command(args: argparse.Namespace) -> int:
         print(
             f"{'seed:':<10} {checked.seeds[0]} (drawn for --seed -1; --seed {checked.seeds[0]} renders it again)"
         )
+    if checked.axes:
+        return _generate_grid(agent, folder, checked, args)
     several = len(checked.seeds) > 1
     tiles: list[Tile] = []
     try:
@@ -349,3 +384,63 @@ def generate_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _generate_grid(agent: Agent, folder: Path, checked: Checked, args: argparse.Namespace) -> int:
+    """Render every cell of ``--grid`` into a folder of its own, then ``grid.png``."""
+    from scenewright.agent.contact_sheet import VERDICT_COLOURS
+    from scenewright.agent.grid import print_cell
+    from scenewright.tools.grid import GridCell, write_xy_grid
+
+    cells = list(grid_cells(checked.axes))
+    drawn: dict[tuple[int, int], GridCell] = {}
+    try:
+        for index, cell in enumerate(cells, start=1):
+            label = f"cell {index}/{len(cells)} "
+            result = _render_cell(
+                agent, folder / cell.folder_name(), checked.prompt, cell, checked.seeds[0], args, label
+            )
+            if not settle_turn(result, "generate"):
+                return EXIT_INTERRUPTED
+            lines, said = judge_result(agent, result)
+            print_cell(index, len(cells), cell, said, result.paths.get("image", ""))
+            for line in lines:
+                print(f"  {line}")
+            if result.image is not None:
+                drawn[cell.row, cell.column] = GridCell(
+                    result.image, said, VERDICT_COLOURS.get(said, (235, 235, 235))
+                )
+    except BaseException:
+        if args.out is None and not any(folder.iterdir()):
+            folder.rmdir()  # nothing was written: the number stays free
+        raise
+    finally:
+        agent.close()
+    columns, rows = checked.axes[0], checked.axes[1] if len(checked.axes) > 1 else None
+    blank = GridCell(_blank(drawn), "no image")
+    table = [
+        [drawn.get((row, column), blank) for column in range(len(columns.values))]
+        for row in range(len(rows.values) if rows else 1)
+    ]
+    grid = write_xy_grid(
+        table,
+        folder / GRID_IMAGE,
+        [columns.label(value) for value in columns.values],
+        [rows.label(value) for value in rows.values] if rows else [],
+        title=f"{checked.prompt} ({agent.backend_name})",
+        overwrite=args.overwrite,
+    )
+    matched = sum(cell.caption == "matches the plan" for cell in drawn.values())
+    print(f"{'grid:':<10} {grid}")
+    print(f"verdict:   {matched}/{len(cells)} cells match the plan")
+    if not args.quiet:
+        print(f"done in {process_seconds():.1f}s ({agent.backend_name}, {len(cells)} cells)", file=sys.stderr)
+    return 0
+
+
+def _blank(drawn: dict[tuple[int, int], Any]) -> Any:
+    """A black cell the size of the others, for a cell that gave no image."""
+    from PIL import Image
+
+    size = next((cell.image.size for cell in drawn.values()), (64, 64))
+    return Image.new("RGB", size)

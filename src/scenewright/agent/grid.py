@@ -108,17 +108,17 @@ def parse_axis(text: str) -> Axis:
     if not any(items) or not all(items):
         raise InvalidInputError("grid", f"axis {name} has an empty value in {values[:60]!r}", _FIX)
     read = AXES[name]
-    values = []
+    parsed: list[Any] = []
     for item in items:
         try:
-            values.append(read(item))
+            parsed.append(read(item))
         except InvalidInputError as error:
             if error.field == "grid":
                 raise
             raise InvalidInputError(
                 "grid", f"{name} value {item[:40]!r}: {error.problem}", EXAMPLES[name]
             ) from None
-    return Axis(name, tuple(dict.fromkeys(values)))
+    return Axis(name, tuple(dict.fromkeys(parsed)))
 
 
 def parse_grid(texts: list[str]) -> list[Axis]:

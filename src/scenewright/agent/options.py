@@ -36,7 +36,7 @@ def add_agent_options(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--height", type=int, help="image height in pixels (default: the backend's)")
     p.add_argument("--width", type=int, help="image width in pixels (default: the backend's)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the backend's)")
-    p.add_argument("--seed", type=int, help="random seed (default 0, kept per conversation)")
+    p.add_argument("--seed", type=int, help="random seed (default 0, kept per conversation; -1 draws one)")
     p.add_argument("--out", default=out_default, help=f"output folder (default {out_default}/)")
     p.add_argument(
         "--history", metavar="FILE", help="keep conversations in this SQLite file (default: memory)"

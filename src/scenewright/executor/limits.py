@@ -52,9 +52,10 @@ def check_guidance(guidance: float) -> None:
 
 
 def check_seed(seed: int) -> None:
-    """A seed torch's generator takes (``-1`` is resolved before this: see :func:`resolve_seed`)."""
+    """A seed torch's generator takes (a face that offers ``-1`` resolves it first, with
+    :func:`resolve_seed`; one that does not, refuses it here)."""
     if not 0 <= seed < MAX_SEED:
-        raise InvalidInputError("seed", f"{seed} is out of range", SEED_FIX)
+        raise InvalidInputError("seed", f"{seed} is out of range", "use a seed in [0, 2**63)")
 
 
 def draw_seed() -> int:

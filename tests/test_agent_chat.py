@@ -142,9 +142,10 @@ def test_chat_command_errors_are_one_line_and_seed_minus_one_draws(
 ) -> None:
     script = "/seed banana\n/seed 1.5\n/seed\n/strategy nope\n/seed -1\n/quit\n"
     monkeypatch.setattr(sys, "stdin", io.StringIO(script))
-    args = parse(["chat", "--steps", "1", "--out", str(tmp_path / "out")])
+    args = parse(["chat", "--steps", "1", "--out", str(tmp_path / "out"), "--seed", "-1"])
     code = args.handler(args)
     out = capsys.readouterr().out
+    assert re.match(r"seed \d+ \(drawn for --seed -1; --seed \d+ gives it again\)\n", out)
     errors = [line for line in out.splitlines() if line.startswith("error:")]
     assert (
         errors[0]

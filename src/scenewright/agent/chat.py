@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from scenewright.agent.options import add_agent_options, agent_from_args
 from scenewright.errors import ScenewrightError
+from scenewright.executor.limits import RANDOM_SEED
 from scenewright.terminal import printable, show_progress
 from scenewright.untrusted import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth
 
@@ -56,6 +57,8 @@ def register(subparsers: Any) -> None:
 def chat_command(args: argparse.Namespace) -> int:
     """Entry point of ``scenewright chat``."""
     agent = agent_from_args(args, review=args.review)
+    if args.seed == RANDOM_SEED:  # the agent drew it: say which, so it can be given again
+        print(f"seed {agent.seed} (drawn for --seed -1; --seed {agent.seed} gives it again)", flush=True)
     try:
         return run_chat(agent, sys.stdin, sys.stdout, sys.stderr, progress=show_progress(args.quiet))
     finally:

@@ -59,8 +59,9 @@ def chat_command(args: argparse.Namespace) -> int:
     agent = agent_from_args(args, review=args.review)
     if args.seed == RANDOM_SEED:  # the agent drew it: say which, so it can be given again
         print(f"seed {agent.seed} (drawn for --seed -1; --seed {agent.seed} gives it again)", flush=True)
+    progress = show_progress(args.quiet)  # after the agent: its libraries are loaded, so theirs go too
     try:
-        return run_chat(agent, sys.stdin, sys.stdout, sys.stderr, progress=show_progress(args.quiet))
+        return run_chat(agent, sys.stdin, sys.stdout, sys.stderr, progress=progress)
     finally:
         agent.close()
 

@@ -179,6 +179,8 @@ class _Bar:
     terminal (see :func:`scenewright.terminal.show_progress`)."""
 
     def __init__(self, quiet: bool, label: str = "") -> None:
+        """Made before each render, when the model libraries are imported but (on the first
+        render) not yet loading weights: ``show_progress`` switches their bars off in time."""
         from tqdm.auto import tqdm
 
         self.label = label

@@ -4,8 +4,9 @@ Writes ``image.png`` (with the plan and settings in its metadata), ``plan.json``
 (the plan's boxes over the image) and, when the strategy produced attention maps,
 ``attention.png`` into ``--out``, or into a fresh numbered folder (``out/0001``, ...) without it.
 Several seeds (``--seeds 0-7``, ``--n-images 4``) share one loaded model, go to ``seed-N/``
-subfolders and a labelled ``contact_sheet.png``. After each render, one line per planned object
-says what was found. Never overwrites without ``--overwrite``; input errors are one line and
+subfolders and a labelled ``contact_sheet.png``; ``--grid`` renders an X/Y grid of settings
+(:mod:`scenewright.agent.grid`). ``--seed -1`` draws the seed, prints it and records it. After
+each render, one line per planned object says what was found. Never overwrites without ``--overwrite``; input errors are one line and
 exit code 2, as everywhere in the CLI.
 """
 
@@ -144,7 +145,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
     check_refine_rounds(getattr(args, "refine_rounds", 0))
     axes = check_grid_options(args)
     listed = getattr(args, "seeds", None)
-    drawn = args.seed == RANDOM_SEED and listed is None
+    drawn = args.seed == RANDOM_SEED and listed is None and all(axis.name != "seed" for axis in axes)
     seeds = choose_seeds(resolve_seed(args.seed), listed, getattr(args, "n_images", None))
     for seed in seeds:
         check_seed(seed)

@@ -113,3 +113,17 @@ def test_generate_grid_renders_each_cell_once_and_writes_the_grid(
     assert f"grid:      {out / 'grid.png'}" in printed
     assert main(argv) == 2  # the cells exist now: refused without --overwrite, before rendering
     assert "already exists" in capsys.readouterr().err
+
+
+def test_a_grid_is_refused_beside_several_seeds() -> None:
+    import argparse
+
+    from scenewright.agent.grid import check_grid_options
+
+    for extra in ({"seeds": "0-3", "n_images": None}, {"seeds": None, "n_images": 4}):
+        args = argparse.Namespace(grid=["steps=1,2"], **extra)
+        with pytest.raises(
+            InvalidInputError, match=r"^grid: is given with --seeds or --n-images; vary the seed"
+        ):
+            check_grid_options(args)
+    assert check_grid_options(argparse.Namespace(grid=None, seeds="0-3", n_images=None)) == []

@@ -36,6 +36,7 @@ from scenewright.agent.nodes import (
     strategy_options,
     toy_verifier,
 )
+from scenewright.agent.options import DEFAULT_REFINE_ROUNDS
 from scenewright.agent.state import fresh_turn
 from scenewright.agent.turns import CancelSwitches, TurnLock
 from scenewright.backends.base import Backend
@@ -155,10 +156,18 @@ class AgentResult:
     verified: bool | None = None
     pending_plan: dict[str, Any] | None = None  # the plan waiting for review
     plan_source: str = ""
+    # The turn's refine passes (as the state's ``refine_explanation``) and what drew the image
+    # the first pass corrected: together they say what ran, in :meth:`rendered_with`.
+    refine: list[dict[str, Any]] = field(default_factory=list)
+    refined_from: str = ""
 
     @property
     def ok(self) -> bool:
         return self.status == "done"
+
+    def rendered_with(self) -> str:
+        """What ran, in words: "vanilla", or "vanilla, refine 1 round: kept the first image"."""
+        return rendered_with(self.strategy, self.refined_from, self.refine)
 
     def summary(self) -> str:
         """A few lines for a terminal or chat bubble: what was done, said and written."""
@@ -178,7 +187,7 @@ class AgentResult:
                 self.verified
             ]
             lines.append(
-                f"rendered with {self.strategy}, seed {self.seed}: {verdict}"
+                f"rendered with {self.rendered_with()}, seed {self.seed}: {verdict}"
                 + (f" [{found}]" if found else "")
             )
             for kind, path in self.paths.items():
@@ -186,6 +195,19 @@ class AgentResult:
         elif self.status in ("invalid", "failed", "cancelled") and self.paths.get("image"):
             lines.append(f"kept the last good image: {self.paths['image']}")
         return "\n".join(lines)
+
+
+def rendered_with(strategy: str, refined_from: str, passes: list[dict[str, Any]]) -> str:
+    """The strategy that drew a turn's image and what refine did to it, for every face: a pass
+    that kept no repair leaves the first image, and the line says so rather than "refine:vanilla"."""
+    if not passes:
+        return strategy
+    repaired = sum(1 for p in passes if any(r.get("kept") for r in p.get("rounds", [])))
+    rounds = f"refine {len(passes)} round" + ("" if len(passes) == 1 else "s")
+    outcome = (
+        "kept the first image" if not repaired else f"kept {repaired} repair" + ("s" if repaired > 1 else "")
+    )
+    return f"{refined_from or strategy}, {rounds}: {outcome}"
 
 
 class Agent:
@@ -216,7 +238,7 @@ class Agent:
         history: str | Path | None = None,
         thread_id: str = "main",
         review: bool = False,
-        max_refine_rounds: int = 1,
+        max_refine_rounds: int = DEFAULT_REFINE_ROUNDS,
         device: str | None = None,
         dtype: str = "auto",
         verifier: Verifier | None = None,
@@ -529,6 +551,8 @@ class Agent:
             verified=values.get("verified") if status == "done" else None,
             pending_plan=pending,
             plan_source=values.get("plan_source", ""),
+            refine=list(values.get("refine_explanation") or []) if status == "done" else [],
+            refined_from=str(values.get("refined_from") or ""),
         )
 
     def _failed_result(self, thread_id: str | None, errors: list[str]) -> AgentResult:
@@ -558,6 +582,10 @@ class Agent:
             "paths": dict(previous["paths"]) if previous else {},
             "report": list(previous.get("report", [])) if previous else [],
             "strategy_used": previous.get("strategy", "") if previous else "",
+            # the verdict and refine passes it was given: undo shows the turn as it was checked
+            "verified": previous.get("verified") if previous else None,
+            "refine_explanation": list(previous.get("refine") or []) if previous else [],
+            "refined_from": previous.get("refined_from", "") if previous else "",
             "status": "done" if previous else "",
             "notes": [
                 "undone: back to the previous image" if previous else "undone: the thread is empty again"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scenewright.agent.grid import GRID_IMAGE, Axis, Cell, check_grid_options, grid_cells, grid_outputs
-from scenewright.agent.options import add_llm_timeout, llm_settings
+from scenewright.agent.options import DEFAULT_REFINE_ROUNDS, add_llm_timeout, llm_settings
 from scenewright.backends.specs import OFFLOAD_MODES
 from scenewright.errors import InvalidInputError, ScenewrightError
 from scenewright.terminal import process_seconds, show_progress
@@ -90,9 +90,9 @@ def add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--refine-rounds",
         type=int,
-        default=0,
-        help="check-and-repair passes when the image differs from the plan (default 0; each pass "
-        "writes OUT/refineN/)",
+        default=DEFAULT_REFINE_ROUNDS,
+        help=f"check-and-repair passes when the image differs from the plan (default "
+        f"{DEFAULT_REFINE_ROUNDS}; each pass that keeps a repair writes OUT/refineN/)",
     )
     p.add_argument(
         "--sam",
@@ -142,7 +142,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
         raise InvalidInputError(
             "prompt", "is empty", 'describe the image, e.g. "two red circles left of a blue square"'
         )
-    check_refine_rounds(getattr(args, "refine_rounds", 0))
+    check_refine_rounds(getattr(args, "refine_rounds", DEFAULT_REFINE_ROUNDS))
     axes = check_grid_options(args)
     listed = getattr(args, "seeds", None)
     drawn = args.seed == RANDOM_SEED and listed is None and all(axis.name != "seed" for axis in axes)
@@ -225,7 +225,7 @@ def _agent(args: argparse.Namespace, out_dir: Path, seed: int) -> Agent:
         guidance=args.guidance,
         seed=seed,
         out_dir=out_dir,
-        max_refine_rounds=check_refine_rounds(getattr(args, "refine_rounds", 0)),
+        max_refine_rounds=check_refine_rounds(getattr(args, "refine_rounds", DEFAULT_REFINE_ROUNDS)),
         device=args.device,
         dtype=args.dtype,
         negative_prompt=args.negative_prompt,

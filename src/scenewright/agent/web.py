@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,7 @@ def register(subparsers: Any) -> None:
 
 def launch_options(out_dir: str | Path) -> dict[str, Any]:
     """What ``launch`` needs to serve files from ``out_dir`` only and to bound uploads."""
-    return {"allowed_paths": [str(Path(out_dir).resolve())], "max_file_size": MAX_UPLOAD}
+    return {"allowed_paths": [str(Path(out_dir).resolve())], "max_file_size": MAX_UPLOAD, "css": CSS}
 
 
 def launch_in_background(app: Any, out_dir: str | Path, port: int) -> str:
@@ -94,30 +95,91 @@ def _errors_text(result: AgentResult) -> str:
     return "**The plan was not rendered:**\n\n" + "\n".join(f"- {as_text(e)}" for e in result.errors)
 
 
-def _maps(result: AgentResult) -> list[Any]:
-    sheet = result.paths.get("attention")
-    return [sheet] if sheet and Path(sheet).is_file() else []
-
-
-def _overlay(result: AgentResult) -> Any:
+def _picture(paths: dict[str, str], kind: str) -> Any:
+    """The turn's ``kind`` file (overlay, attention sheet) as a picture, or None."""
     from PIL import Image
 
-    path = result.paths.get("overlay")
+    path = paths.get(kind)
     if not path or not Path(path).is_file():
         return None
     with Image.open(path) as opened:
         return opened.convert("RGB")
 
 
+def _shown_turns(agent: Agent, thread: str) -> list[tuple[int, dict[str, Any]]]:
+    """The thread's rendered turns whose image is still on disk, numbered from 1, oldest first."""
+    return [
+        (number, turn)
+        for number, turn in enumerate(agent.history(thread), start=1)
+        if (image := (turn.get("paths") or {}).get("image")) and Path(image).is_file()
+    ]
+
+
 def _gallery(agent: Agent, thread: str) -> list[tuple[str, str]]:
     """Every rendered turn of the thread, oldest first, captioned with what made it."""
-    items = []
-    for number, turn in enumerate(agent.history(thread), start=1):
-        image = (turn.get("paths") or {}).get("image")
-        if image and Path(image).is_file():
-            said = turn.get("request") or "edited plan"
-            items.append((image, f"{number}. {said} ({turn.get('strategy')}, seed {turn.get('seed')})"))
-    return items
+    return [
+        (
+            turn["paths"]["image"],
+            f"{number}. {turn.get('request') or 'edited plan'} ({turn.get('strategy')}, seed {turn.get('seed')})",
+        )
+        for number, turn in _shown_turns(agent, thread)
+    ]
+
+
+THREAD_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# The page's own thread: the one its address names (a reload), else a new one written into the
+# address at once, so that every event of the page (a control changed before the first request,
+# two requests sent at once) names the same thread without waiting for the server.
+_URL_THREAD = """(() => {
+  const url = new URL(window.location.href);
+  let thread = url.searchParams.get('thread');
+  if (!thread) {
+    thread = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+    url.searchParams.set('thread', thread);
+    window.history.replaceState(null, '', url);
+  }
+  return thread;
+})()"""
+# After an event names the tab's thread, the address says it too, so a reload comes back to it.
+_KEEP_THREAD_IN_URL = """(thread) => {
+  if (thread) {
+    const url = new URL(window.location.href);
+    if (url.searchParams.get('thread') !== thread) {
+      url.searchParams.set('thread', thread);
+      window.history.replaceState(null, '', url);
+    }
+  }
+}"""
+
+
+def _with_url_thread(count: int, position: int) -> str:
+    """Browser code for an event with ``count`` inputs: the thread input (at ``position``) falls
+    back to the page's own (``_URL_THREAD``), so a reloaded page continues its thread."""
+    names = [f"a{i}" for i in range(count)]
+    names_out = [f"({n} || {_URL_THREAD})" if i == position else n for i, n in enumerate(names)]
+    return f"({', '.join(names)}) => [{', '.join(names_out)}]"
+
+
+def url_thread(value: str | None) -> str | None:
+    """A thread id from the page (address or state), or None when it is not one we make."""
+    return value if isinstance(value, str) and THREAD_PATTERN.fullmatch(value) else None
+
+
+# Every picture whole: scaled to its panel (never cropped), toolbars beside the content rather
+# than over it, the plan's JSON wrapped.
+CSS = """
+#image img, #overlay img, #maps img {object-fit: contain !important; width: 100%; height: auto;
+  max-height: none;}
+#image .image-container, #overlay .image-container, #maps .image-container {height: auto;}
+#image, #overlay, #maps, #conversation {padding-top: 36px !important; position: relative;}
+#image .image-container, #overlay .image-container, #maps .image-container,
+  #conversation .wrapper {position: static !important;}
+#image .top-panel, #overlay .top-panel, #maps .top-panel, #conversation .top-panel {
+  position: absolute !important; top: 2px !important; right: 2px !important;}
+#conversation {overflow: hidden !important;}
+/* the chat's Clear would empty the page only (the server keeps the conversation) */
+#conversation .top-panel {display: none !important;}
+"""
 
 
 def _status(result: AgentResult) -> str:
@@ -143,6 +205,7 @@ def build_app(agent: Agent) -> gr.Blocks:
     already enabled)."""
     import gradio as gr
 
+    from scenewright.agent.bounds import MAX_REFINE_ROUNDS
     from scenewright.agent.nodes import available_strategies
     from scenewright.agent.web_boxes import checked_annotator, editor_value, plan_from_boxes
     from scenewright.agent.web_session import (
@@ -158,17 +221,20 @@ def build_app(agent: Agent) -> gr.Blocks:
     sessions = Sessions(agent)
     strategies = ["auto", *[s for s in available_strategies(agent.tools) if s != "auto"]]
     defaults = agent.load_backend().defaults  # the controls show what a render will use
+    backends = studio_backends(agent.backend_name)
     busy = threading.Lock()  # held while a render event runs: tells a new request that it waits
 
     with gr.Blocks(title="scenewright") as app:
-        thread = gr.State(None)
+        # The tab's thread id, held by the page (a State lives on the server, where the page's
+        # own code cannot read it to put it in the address).
+        thread = gr.Textbox(None, visible=False, elem_id="thread")
         gr.Markdown(
             "## scenewright\nAsk for a scene, then follow up: *make it four circles*, *make the "
             "square yellow*, *make the circles bigger*, *remove the triangle*; `/help` lists more."
         )
         with gr.Row():
             with gr.Column(scale=5):
-                chat = gr.Chatbot(label="conversation", height=460, elem_id="conversation")
+                chat = gr.Chatbot(label="conversation", height=460, elem_id="conversation", buttons=["copy"])
                 box = gr.Textbox(label="request", placeholder=EXAMPLE, elem_id="request", lines=1)
                 with gr.Row():
                     send_button = gr.Button("Send", variant="primary", elem_id="send")
@@ -192,21 +258,55 @@ def build_app(agent: Agent) -> gr.Blocks:
                     strategy = gr.Dropdown(
                         strategies, value=agent.strategy, label="strategy", elem_id="strategy"
                     )
-            with gr.Column(scale=4):
-                image = gr.Image(label="image", type="pil", interactive=False, elem_id="image", height=300)
-                overlay = gr.Image(
-                    label="layout overlay", type="pil", interactive=False, elem_id="overlay", height=300
+                with gr.Row():
+                    width = gr.Number(
+                        label="width", value=agent.settings.get("width") or defaults.width, precision=0,
+                        minimum=1, elem_id="width",
+                    )  # fmt: skip
+                    height = gr.Number(
+                        label="height", value=agent.settings.get("height") or defaults.height, precision=0,
+                        minimum=1, elem_id="height",
+                    )  # fmt: skip
+                    backend = gr.Dropdown(
+                        backends, value=agent.backend_name, label="backend", elem_id="backend"
+                    )
+                    refine = gr.Number(
+                        label=f"refine rounds (default {agent.tools.max_refine_rounds})",
+                        value=agent.tools.max_refine_rounds, precision=0, minimum=0,
+                        maximum=MAX_REFINE_ROUNDS, elem_id="refine-rounds",
+                    )  # fmt: skip
+                negative = gr.Textbox(
+                    label="negative prompt",
+                    value=str(agent.settings.get("negative_prompt") or ""),
+                    elem_id="negative",
+                    lines=1,
                 )
-                maps = gr.Gallery(label="attention maps", elem_id="maps", columns=2, height=200)
+            with gr.Column(scale=4):
+                image = gr.Image(
+                    label="image",
+                    type="pil",
+                    interactive=False,
+                    elem_id="image",
+                    buttons=["download", "fullscreen"],
+                )
+                overlay = gr.Image(
+                    label="layout overlay", type="pil", interactive=False, elem_id="overlay",
+                    buttons=["download", "fullscreen"],
+                )  # fmt: skip
+                maps = gr.Image(
+                    label="attention maps", type="pil", interactive=False, elem_id="maps",
+                    buttons=["download", "fullscreen"],
+                )  # fmt: skip
             with gr.Column(scale=4):
                 plan = gr.Code(
-                    language="json", interactive=True, label="plan (editable JSON)", elem_id="plan", lines=24
-                )
+                    language="json", interactive=True, label="plan (editable JSON)", elem_id="plan",
+                    lines=24, wrap_lines=True,
+                )  # fmt: skip
                 errors = gr.Markdown("", elem_id="plan-errors")
                 render_button = gr.Button("Render this plan", elem_id="render")
         gallery = gr.Gallery(
-            label="every turn (select one, then download)", elem_id="turns", columns=8, height=220,
-            preview=False, fit_columns=False, object_fit="contain", interactive=False,
+            label="every turn (select one to open it above, or download)", elem_id="turns", columns=8,
+            height=220, preview=False, fit_columns=False, object_fit="contain", interactive=False,
             buttons=["download", "download_all", "fullscreen"],
         )  # fmt: skip
         with gr.Tabs():
@@ -239,6 +339,16 @@ def build_app(agent: Agent) -> gr.Blocks:
 
         views = [chat, box, image, overlay, maps, plan, errors, status, gallery, seed, boxes, thread]
 
+        def show_turn(update: dict[Any, Any], result: AgentResult) -> None:
+            """A rendered turn's pictures and plan in the main view."""
+            if result.image is not None:
+                update[image] = upscale(result.image, 384)
+            update[overlay] = _picture(result.paths, "overlay")
+            update[maps] = _picture(result.paths, "attention")
+            if result.plan is not None:
+                update[plan] = _plan_json(result.plan.to_json_dict())
+                update[boxes] = editor_value(result.plan.to_json_dict(), result.image)
+
         def view(session: Session, result: AgentResult | None) -> dict[Any, Any]:
             """Everything a finished turn (or command) changes on the page."""
             update: dict[Any, Any] = {
@@ -251,13 +361,9 @@ def build_app(agent: Agent) -> gr.Blocks:
             update[status] = _status(result)
             update[errors] = _errors_text(result)
             if result.image is not None and result.status == "done":
-                update[image] = upscale(result.image, 384)
-                update[overlay] = _overlay(result)
-                update[maps] = _maps(result)
-            if result.status in ("done", "review"):
+                show_turn(update, result)
+            if result.status == "review":
                 update[plan] = _plan_text(result)
-            if result.status == "done" and result.plan is not None:
-                update[boxes] = editor_value(result.plan.to_json_dict(), result.image)
             update[gallery] = _gallery(agent, session.thread)
             return update
 
@@ -276,7 +382,7 @@ def build_app(agent: Agent) -> gr.Blocks:
 
         def session_of(thread_id: str | None) -> Session:
             """The tab's session (a new one when the page has not said which yet)."""
-            return sessions.get(thread_id or uuid.uuid4().hex)
+            return sessions.get(url_thread(thread_id) or uuid.uuid4().hex)
 
         def accept(message: str, thread_id: str | None) -> dict[Any, Any]:
             """Take a request at once (never dropped): shown in the conversation, then queued."""
@@ -391,7 +497,7 @@ def build_app(agent: Agent) -> gr.Blocks:
                         else f"{result.status}: {'; '.join(result.errors)}"
                     )
                     lines.append(
-                        f"**{side}: {as_text(result.strategy or name)}**, seed {session.seed}: "
+                        f"**{side}: {as_text(result.rendered_with() or name)}**, seed {session.seed}: "
                         + as_text(said + (f" [{found}]" if found else ""))
                     )
                     update: dict[Any, Any] = {compare_text: "\n\n".join(lines)}
@@ -407,8 +513,8 @@ def build_app(agent: Agent) -> gr.Blocks:
             later, quicker one (a command answered while a turn's images were still being
             placed), which would put back a conversation without the later answer. What the
             server holds only grows, so the refresh after the last event leaves it whole."""
-            if not thread_id:
-                return {}
+            if not url_thread(thread_id):
+                return {chat: gr.skip()}
             session = session_of(thread_id)
             return {
                 chat: shown(session.conversation),
@@ -417,64 +523,184 @@ def build_app(agent: Agent) -> gr.Blocks:
                 gallery: _gallery(agent, session.thread),
             }
 
+        def reopen(thread_id: str | None) -> dict[Any, Any]:
+            """A page opened on a thread's address (a reload): its conversation, controls, latest
+            image and gallery, from the server's session or the history store. A page without a
+            thread in its address changes nothing: its first event makes one."""
+            if not url_thread(thread_id):
+                return {status: gr.skip()}
+            session = session_of(thread_id)
+            update = view(session, None)
+            rendered = _shown_turns(agent, session.thread)
+            if rendered:  # the latest image, even when a later turn was refused
+                show_turn(update, turn_result(rendered[-1][1], session.thread))
+            update[gallery] = _gallery(agent, session.thread)
+            update.update(
+                {
+                    status: f"**reopened** conversation {session.thread}" if session.conversation else "",
+                    strategy: session.strategy,
+                    steps: session.steps if session.steps is not None else steps.value,
+                    guidance: session.guidance if session.guidance is not None else guidance.value,
+                    negative: session.negative_prompt,
+                    width: session.width if session.width is not None else width.value,
+                    height: session.height if session.height is not None else height.value,
+                    backend: session.backend or agent.backend_name,
+                    refine: session.refine_rounds,
+                }
+            )
+            return update
+
+        def open_turn(thread_id: str | None, selected: gr.SelectData) -> dict[Any, Any]:
+            """A gallery turn in the main view: its image, overlay, maps and plan (render the plan
+            to continue from it; follow-ups still edit the latest turn)."""
+            if not url_thread(thread_id) or not isinstance(selected.index, int):
+                return {status: gr.skip()}
+            shown_turns = _shown_turns(agent, str(thread_id))
+            if not 0 <= selected.index < len(shown_turns):
+                return {status: gr.skip()}
+            number, turn = shown_turns[selected.index]
+            result = turn_result(turn, str(thread_id))
+            update: dict[Any, Any] = {}
+            show_turn(update, result)
+            update[status] = (
+                f"**turn {number}** of {len(agent.history(str(thread_id)))} shown: "
+                + as_text(f"{result.rendered_with()}, seed {result.seed}")
+                + "; *Render this plan* continues from it, follow-ups edit the latest turn"
+            )
+            return update
+
+        # Gradio hands the selection to the parameter whose resolved annotation is SelectData; this
+        # module imports gradio only here (the CLI starts without it), so the string annotation
+        # cannot be resolved from the module: give the resolved one.
+        open_turn.__annotations__["selected"] = gr.SelectData
+
         def cancel(thread_id: str | None) -> str:
-            return cancel_session(agent, session_of(thread_id)) if thread_id else "nothing is rendering"
+            return (
+                cancel_session(agent, session_of(thread_id))
+                if url_thread(thread_id)
+                else "nothing is rendering"
+            )
 
-        def set_seed(value: float | None, thread_id: str | None) -> None:
-            if thread_id and value is not None and 0 <= value < 2**63:
-                session_of(thread_id).seed = int(value)
+        def setter(
+            name: str, check: Callable[[Any], bool], cast: Callable[[Any], Any]
+        ) -> Callable[..., None]:
+            """A control's change: the tab's session takes the value when it is one a render can use
+            (a bad one is left for the render's own check to refuse in one line)."""
 
-        def set_steps(value: float | None, thread_id: str | None) -> None:
-            if thread_id and value is not None and 1 <= value <= 1000:
-                session_of(thread_id).steps = int(value)
+            def set_value(value: Any, thread_id: str | None) -> None:
+                if url_thread(thread_id) and value is not None and check(value):
+                    setattr(session_of(thread_id), name, cast(value))
 
-        def set_guidance(value: float | None, thread_id: str | None) -> None:
-            if thread_id and value is not None and value >= 0:
-                session_of(thread_id).guidance = float(value)
+            return set_value
 
-        def set_strategy(value: str | None, thread_id: str | None) -> None:
-            if thread_id and value:
-                session_of(thread_id).strategy = value
-
-        # The tab's thread is made by its first event (and handed back to the page's state), not by
-        # a load event: a load answered after the first request would switch the tab to a new
-        # thread and lose that request's turn.
+        # The tab's thread is named by the page itself, in its address (``_with_url_thread``), not
+        # by a load event: a load answered after the first request would switch the tab to a new
+        # thread and lose that request's turn. The load only reopens a thread the address named
+        # when the page opened (a reload).
         queued: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "render"}
         # A request is taken at once (never dropped, even mid-render), then waits in the one
         # queue slot every render shares, in the order it was sent.
         settled = [chat, seed, strategy, gallery]
+        two = _with_url_thread(2, 1)
         for trigger in (send_button.click, box.submit):
             trigger(
-                accept, [box, thread], [chat, box, status, thread], queue=False, trigger_mode="multiple"
-            ).then(process, [thread], [*views, strategy], trigger_mode="multiple", **queued).then(
-                refresh, [thread], settled, queue=False, trigger_mode="multiple"
-            )
-        undo_button.click(undo, [thread], [chat, thread], queue=False, trigger_mode="multiple").then(
+                accept,
+                [box, thread],
+                [chat, box, status, thread],
+                queue=False,
+                trigger_mode="multiple",
+                js=two,
+            ).then(None, [thread], None, js=_KEEP_THREAD_IN_URL).then(
+                process, [thread], [*views, strategy], trigger_mode="multiple", **queued
+            ).then(refresh, [thread], settled, queue=False, trigger_mode="multiple")
+        undo_button.click(
+            undo, [thread], [chat, thread], queue=False, trigger_mode="multiple", js=_with_url_thread(1, 0)
+        ).then(None, [thread], None, js=_KEEP_THREAD_IN_URL).then(
             process, [thread], [*views, strategy], trigger_mode="multiple", **queued
         ).then(refresh, [thread], settled, queue=False, trigger_mode="multiple")
-        render_button.click(render, [plan, thread], views, trigger_mode="multiple", **queued).then(
+        render_button.click(render, [plan, thread], views, trigger_mode="multiple", js=two, **queued).then(
             refresh, [thread], settled, queue=False, trigger_mode="multiple"
-        )
-        boxes_button.click(render_boxes, [boxes, thread], views, trigger_mode="multiple", **queued).then(
-            refresh, [thread], settled, queue=False, trigger_mode="multiple"
+        ).then(None, [thread], None, js=_KEEP_THREAD_IN_URL)
+        boxes_button.click(
+            render_boxes, [boxes, thread], views, trigger_mode="multiple", js=two, **queued
+        ).then(refresh, [thread], settled, queue=False, trigger_mode="multiple").then(
+            None, [thread], None, js=_KEEP_THREAD_IN_URL
         )
         compare_button.click(
             compare,
             [thread, left_name, right_name],
             [left_image, right_image, compare_text, thread],
+            js=_with_url_thread(3, 0),
             **queued,
         )
+        gallery.select(open_turn, [thread], [image, overlay, maps, plan, boxes, status], queue=False)
         # Not queued: they must act while this tab's render holds the queue slot.
-        cancel_button.click(cancel, [thread], [status], queue=False)
-        for control, setter in (
-            (seed, set_seed),
-            (steps, set_steps),
-            (guidance, set_guidance),
-            (strategy, set_strategy),
-        ):
-            control.change(setter, [control, thread], None, queue=False)
+        cancel_button.click(cancel, [thread], [status], queue=False, js=_with_url_thread(1, 0))
+        controls: list[tuple[Any, str, Callable[[Any], bool], Callable[[Any], Any]]] = [
+            (seed, "seed", lambda v: 0 <= v < 2**63, int),
+            (steps, "steps", lambda v: 1 <= v <= 1000, int),
+            (guidance, "guidance", lambda v: v >= 0, float),
+            (strategy, "strategy", bool, str),
+            (width, "width", lambda v: v >= 1, int),
+            (height, "height", lambda v: v >= 1, int),
+            (backend, "backend", lambda v: v in backends, str),
+            (refine, "refine_rounds", lambda v: 0 <= v <= MAX_REFINE_ROUNDS, int),
+            (negative, "negative_prompt", lambda v: isinstance(v, str), str),
+        ]
+        for control, name, check, cast in controls:
+            control.change(
+                setter(name, check, cast), [control, thread], None, queue=False, js=_with_url_thread(2, 1)
+            )
+        app.load(reopen, [thread], [*views, strategy, steps, guidance, negative, width, height, backend, refine],
+                 js="(thread) => [thread || new URLSearchParams(window.location.search).get('thread')]",
+                 queue=False)  # fmt: skip
     app.queue(default_concurrency_limit=1, max_size=64)
     return app
+
+
+def turn_result(turn: dict[str, Any], thread: str) -> AgentResult:
+    """A turn of the history as a result the main view can show (its image read from disk)."""
+    from PIL import Image
+
+    from scenewright.agent.core import AgentResult
+    from scenewright.planner.plan import Plan
+
+    paths = dict(turn.get("paths") or {})
+    with Image.open(paths["image"]) as opened:
+        picture = opened.convert("RGB")
+    return AgentResult(
+        status="done",
+        thread_id=thread,
+        image=picture,
+        plan=Plan.model_validate(turn["plan"]) if turn.get("plan") else None,
+        report=list(turn.get("report") or []),
+        paths=paths,
+        strategy=str(turn.get("strategy", "")),
+        seed=int(turn.get("seed", 0)),
+        verified=turn.get("verified"),
+        refine=list(turn.get("refine") or []),
+        refined_from=str(turn.get("refined_from") or ""),
+    )
+
+
+def studio_backends(current: str) -> list[str]:
+    """What the backend control offers: the server's backend, the embedded models, and the hub
+    models already in the local cache (looked up on disk, never over the network)."""
+    from scenewright.backends.specs import ALIASES
+
+    names = [current]
+    for name, spec in ALIASES.items():
+        if spec.name != name or name in names:
+            continue  # an alias of one listed already ("flux" is "flux-dev")
+        if spec.source is None or Path(spec.source).is_dir() or _cached(spec.source):
+            names.append(name)
+    return names
+
+
+def _cached(repo_id: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(repo_id, "model_index.json"), str)
 
 
 def _plan_json(data: Any) -> str:

@@ -283,7 +283,8 @@ def test_a_tab_renders_with_its_own_size_negative_prompt_refine_rounds_and_backe
 
 
 def test_the_backend_control_offers_only_models_on_this_machine() -> None:
-    from scenewright.agent.web import studio_backends, url_thread
+    from scenewright.agent.web_page import url_thread
+    from scenewright.agent.web_turns import studio_backends
 
     names = studio_backends("tiny")
     assert names[:2] == ["tiny", "tiny16"]

@@ -1,11 +1,14 @@
 """``scenewright serve``: a web studio (Gradio) over the agent, on 127.0.0.1 by default.
 
-Each browser tab is its own conversation thread. The page shows the conversation (with a
-thumbnail of every image), the image, the layout overlay, the attention maps, the plan as
-editable JSON, a gallery of every turn (with download), the seed, steps, guidance and strategy of
-the next render, an Undo button, a box editor (drag the plan's boxes on the image, then render
-them) and a side-by-side of two strategies on the same plan and seed. Commands typed in the box
-(``/undo``, ``/seed N``, ``/help`` ...) work as in the terminal chat.
+Each browser tab is its own conversation thread, named in the page's address (``?thread=...``),
+so a reload reopens it (from the history store when the server was restarted on the same
+``--history``). The page shows the conversation (with a thumbnail of every image), the whole
+image, the layout overlay and the strip of attention maps (scaled to fit, never cropped), the plan
+as editable JSON, a gallery of every turn (select one to open it in the main view; download), the
+seed, steps, guidance, strategy, size, backend, refine rounds and negative prompt of the next
+render, an Undo button, a box editor (drag the plan's boxes on the image, then render them) and a
+side-by-side of two strategies on the same plan and seed. Commands typed in the box (``/undo``,
+``/seed N``, ``/help`` ...) work as in the terminal chat.
 
 Every event that renders shares one queue slot (and the model's render lock backs it): a request
 sent while an image renders waits its turn (the status line says so) instead of being dropped or
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +27,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scenewright.agent.options import add_agent_options, agent_from_args
+from scenewright.agent.web_page import (
+    CSS,
+    KEEP_THREAD_IN_URL,
+    url_thread,
+    with_page_thread,
+)
 from scenewright.agent.web_text import as_text, shown
+from scenewright.agent.web_turns import gallery as turn_gallery
+from scenewright.agent.web_turns import picture, shown_turns, studio_backends, turn_result
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -93,93 +103,6 @@ def _errors_text(result: AgentResult) -> str:
     if not result.errors or result.status == "help":
         return ""
     return "**The plan was not rendered:**\n\n" + "\n".join(f"- {as_text(e)}" for e in result.errors)
-
-
-def _picture(paths: dict[str, str], kind: str) -> Any:
-    """The turn's ``kind`` file (overlay, attention sheet) as a picture, or None."""
-    from PIL import Image
-
-    path = paths.get(kind)
-    if not path or not Path(path).is_file():
-        return None
-    with Image.open(path) as opened:
-        return opened.convert("RGB")
-
-
-def _shown_turns(agent: Agent, thread: str) -> list[tuple[int, dict[str, Any]]]:
-    """The thread's rendered turns whose image is still on disk, numbered from 1, oldest first."""
-    return [
-        (number, turn)
-        for number, turn in enumerate(agent.history(thread), start=1)
-        if (image := (turn.get("paths") or {}).get("image")) and Path(image).is_file()
-    ]
-
-
-def _gallery(agent: Agent, thread: str) -> list[tuple[str, str]]:
-    """Every rendered turn of the thread, oldest first, captioned with what made it."""
-    return [
-        (
-            turn["paths"]["image"],
-            f"{number}. {turn.get('request') or 'edited plan'} ({turn.get('strategy')}, seed {turn.get('seed')})",
-        )
-        for number, turn in _shown_turns(agent, thread)
-    ]
-
-
-THREAD_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# The page's own thread: the one its address names (a reload), else a new one written into the
-# address at once, so that every event of the page (a control changed before the first request,
-# two requests sent at once) names the same thread without waiting for the server.
-_URL_THREAD = """(() => {
-  const url = new URL(window.location.href);
-  let thread = url.searchParams.get('thread');
-  if (!thread) {
-    thread = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
-    url.searchParams.set('thread', thread);
-    window.history.replaceState(null, '', url);
-  }
-  return thread;
-})()"""
-# After an event names the tab's thread, the address says it too, so a reload comes back to it.
-_KEEP_THREAD_IN_URL = """(thread) => {
-  if (thread) {
-    const url = new URL(window.location.href);
-    if (url.searchParams.get('thread') !== thread) {
-      url.searchParams.set('thread', thread);
-      window.history.replaceState(null, '', url);
-    }
-  }
-}"""
-
-
-def _with_url_thread(count: int, position: int) -> str:
-    """Browser code for an event with ``count`` inputs: the thread input (at ``position``) falls
-    back to the page's own (``_URL_THREAD``), so a reloaded page continues its thread."""
-    names = [f"a{i}" for i in range(count)]
-    names_out = [f"({n} || {_URL_THREAD})" if i == position else n for i, n in enumerate(names)]
-    return f"({', '.join(names)}) => [{', '.join(names_out)}]"
-
-
-def url_thread(value: str | None) -> str | None:
-    """A thread id from the page (address or state), or None when it is not one we make."""
-    return value if isinstance(value, str) and THREAD_PATTERN.fullmatch(value) else None
-
-
-# Every picture whole: scaled to its panel (never cropped), toolbars beside the content rather
-# than over it, the plan's JSON wrapped.
-CSS = """
-#image img, #overlay img, #maps img {object-fit: contain !important; width: 100%; height: auto;
-  max-height: none;}
-#image .image-container, #overlay .image-container, #maps .image-container {height: auto;}
-#image, #overlay, #maps, #conversation {padding-top: 36px !important; position: relative;}
-#image .image-container, #overlay .image-container, #maps .image-container,
-  #conversation .wrapper {position: static !important;}
-#image .top-panel, #overlay .top-panel, #maps .top-panel, #conversation .top-panel {
-  position: absolute !important; top: 2px !important; right: 2px !important;}
-#conversation {overflow: hidden !important;}
-/* the chat's Clear would empty the page only (the server keeps the conversation) */
-#conversation .top-panel {display: none !important;}
-"""
 
 
 def _status(result: AgentResult) -> str:
@@ -343,8 +266,8 @@ def build_app(agent: Agent) -> gr.Blocks:
             """A rendered turn's pictures and plan in the main view."""
             if result.image is not None:
                 update[image] = upscale(result.image, 384)
-            update[overlay] = _picture(result.paths, "overlay")
-            update[maps] = _picture(result.paths, "attention")
+            update[overlay] = picture(result.paths, "overlay")
+            update[maps] = picture(result.paths, "attention")
             if result.plan is not None:
                 update[plan] = _plan_json(result.plan.to_json_dict())
                 update[boxes] = editor_value(result.plan.to_json_dict(), result.image)
@@ -364,7 +287,7 @@ def build_app(agent: Agent) -> gr.Blocks:
                 show_turn(update, result)
             if result.status == "review":
                 update[plan] = _plan_text(result)
-            update[gallery] = _gallery(agent, session.thread)
+            update[gallery] = turn_gallery(agent, session.thread)
             return update
 
         def drive(session: Session, items: Iterator[Any]) -> Iterator[dict[Any, Any]]:
@@ -520,7 +443,7 @@ def build_app(agent: Agent) -> gr.Blocks:
                 chat: shown(session.conversation),
                 seed: session.seed,
                 strategy: session.strategy,
-                gallery: _gallery(agent, session.thread),
+                gallery: turn_gallery(agent, session.thread),
             }
 
         def reopen(thread_id: str | None) -> dict[Any, Any]:
@@ -531,10 +454,10 @@ def build_app(agent: Agent) -> gr.Blocks:
                 return {status: gr.skip()}
             session = session_of(thread_id)
             update = view(session, None)
-            rendered = _shown_turns(agent, session.thread)
+            rendered = shown_turns(agent, session.thread)
             if rendered:  # the latest image, even when a later turn was refused
                 show_turn(update, turn_result(rendered[-1][1], session.thread))
-            update[gallery] = _gallery(agent, session.thread)
+            update[gallery] = turn_gallery(agent, session.thread)
             update.update(
                 {
                     status: f"**reopened** conversation {session.thread}" if session.conversation else "",
@@ -555,10 +478,10 @@ def build_app(agent: Agent) -> gr.Blocks:
             to continue from it; follow-ups still edit the latest turn)."""
             if not url_thread(thread_id) or not isinstance(selected.index, int):
                 return {status: gr.skip()}
-            shown_turns = _shown_turns(agent, str(thread_id))
-            if not 0 <= selected.index < len(shown_turns):
+            turns = shown_turns(agent, str(thread_id))
+            if not 0 <= selected.index < len(turns):
                 return {status: gr.skip()}
-            number, turn = shown_turns[selected.index]
+            number, turn = turns[selected.index]
             result = turn_result(turn, str(thread_id))
             update: dict[Any, Any] = {}
             show_turn(update, result)
@@ -601,7 +524,7 @@ def build_app(agent: Agent) -> gr.Blocks:
         # A request is taken at once (never dropped, even mid-render), then waits in the one
         # queue slot every render shares, in the order it was sent.
         settled = [chat, seed, strategy, gallery]
-        two = _with_url_thread(2, 1)
+        two = with_page_thread(2, 1)
         for trigger in (send_button.click, box.submit):
             trigger(
                 accept,
@@ -610,32 +533,32 @@ def build_app(agent: Agent) -> gr.Blocks:
                 queue=False,
                 trigger_mode="multiple",
                 js=two,
-            ).then(None, [thread], None, js=_KEEP_THREAD_IN_URL).then(
+            ).then(None, [thread], None, js=KEEP_THREAD_IN_URL).then(
                 process, [thread], [*views, strategy], trigger_mode="multiple", **queued
             ).then(refresh, [thread], settled, queue=False, trigger_mode="multiple")
         undo_button.click(
-            undo, [thread], [chat, thread], queue=False, trigger_mode="multiple", js=_with_url_thread(1, 0)
-        ).then(None, [thread], None, js=_KEEP_THREAD_IN_URL).then(
+            undo, [thread], [chat, thread], queue=False, trigger_mode="multiple", js=with_page_thread(1, 0)
+        ).then(None, [thread], None, js=KEEP_THREAD_IN_URL).then(
             process, [thread], [*views, strategy], trigger_mode="multiple", **queued
         ).then(refresh, [thread], settled, queue=False, trigger_mode="multiple")
         render_button.click(render, [plan, thread], views, trigger_mode="multiple", js=two, **queued).then(
             refresh, [thread], settled, queue=False, trigger_mode="multiple"
-        ).then(None, [thread], None, js=_KEEP_THREAD_IN_URL)
+        ).then(None, [thread], None, js=KEEP_THREAD_IN_URL)
         boxes_button.click(
             render_boxes, [boxes, thread], views, trigger_mode="multiple", js=two, **queued
         ).then(refresh, [thread], settled, queue=False, trigger_mode="multiple").then(
-            None, [thread], None, js=_KEEP_THREAD_IN_URL
+            None, [thread], None, js=KEEP_THREAD_IN_URL
         )
         compare_button.click(
             compare,
             [thread, left_name, right_name],
             [left_image, right_image, compare_text, thread],
-            js=_with_url_thread(3, 0),
+            js=with_page_thread(3, 0),
             **queued,
         )
         gallery.select(open_turn, [thread], [image, overlay, maps, plan, boxes, status], queue=False)
         # Not queued: they must act while this tab's render holds the queue slot.
-        cancel_button.click(cancel, [thread], [status], queue=False, js=_with_url_thread(1, 0))
+        cancel_button.click(cancel, [thread], [status], queue=False, js=with_page_thread(1, 0))
         controls: list[tuple[Any, str, Callable[[Any], bool], Callable[[Any], Any]]] = [
             (seed, "seed", lambda v: 0 <= v < 2**63, int),
             (steps, "steps", lambda v: 1 <= v <= 1000, int),
@@ -649,58 +572,13 @@ def build_app(agent: Agent) -> gr.Blocks:
         ]
         for control, name, check, cast in controls:
             control.change(
-                setter(name, check, cast), [control, thread], None, queue=False, js=_with_url_thread(2, 1)
+                setter(name, check, cast), [control, thread], None, queue=False, js=with_page_thread(2, 1)
             )
         app.load(reopen, [thread], [*views, strategy, steps, guidance, negative, width, height, backend, refine],
                  js="(thread) => [thread || new URLSearchParams(window.location.search).get('thread')]",
                  queue=False)  # fmt: skip
     app.queue(default_concurrency_limit=1, max_size=64)
     return app
-
-
-def turn_result(turn: dict[str, Any], thread: str) -> AgentResult:
-    """A turn of the history as a result the main view can show (its image read from disk)."""
-    from PIL import Image
-
-    from scenewright.agent.core import AgentResult
-    from scenewright.planner.plan import Plan
-
-    paths = dict(turn.get("paths") or {})
-    with Image.open(paths["image"]) as opened:
-        picture = opened.convert("RGB")
-    return AgentResult(
-        status="done",
-        thread_id=thread,
-        image=picture,
-        plan=Plan.model_validate(turn["plan"]) if turn.get("plan") else None,
-        report=list(turn.get("report") or []),
-        paths=paths,
-        strategy=str(turn.get("strategy", "")),
-        seed=int(turn.get("seed", 0)),
-        verified=turn.get("verified"),
-        refine=list(turn.get("refine") or []),
-        refined_from=str(turn.get("refined_from") or ""),
-    )
-
-
-def studio_backends(current: str) -> list[str]:
-    """What the backend control offers: the server's backend, the embedded models, and the hub
-    models already in the local cache (looked up on disk, never over the network)."""
-    from scenewright.backends.specs import ALIASES
-
-    names = [current]
-    for name, spec in ALIASES.items():
-        if spec.name != name or name in names:
-            continue  # an alias of one listed already ("flux" is "flux-dev")
-        if spec.source is None or Path(spec.source).is_dir() or _cached(spec.source):
-            names.append(name)
-    return names
-
-
-def _cached(repo_id: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
-
-    return isinstance(try_to_load_from_cache(repo_id, "model_index.json"), str)
 
 
 def _plan_json(data: Any) -> str:

@@ -35,10 +35,18 @@ def gallery(agent: Agent, thread: str) -> list[tuple[str, str]]:
     return [
         (
             turn["paths"]["image"],
-            f"{number}. {turn.get('request') or 'edited plan'} ({turn.get('strategy')}, seed {turn.get('seed')})",
+            f"{number}. {turn.get('request') or 'edited plan'} ({_made_by(turn)}, seed {turn.get('seed')})",
         )
         for number, turn in shown_turns(agent, thread)
     ]
+
+
+def _made_by(turn: dict[str, Any]) -> str:
+    from scenewright.agent.core import rendered_with
+
+    return rendered_with(
+        str(turn.get("strategy", "")), str(turn.get("refined_from") or ""), turn.get("refine") or []
+    )
 
 
 def turn_result(turn: dict[str, Any], thread: str) -> AgentResult:

@@ -292,3 +292,25 @@ def test_the_backend_control_offers_only_models_on_this_machine() -> None:
     assert studio_backends("/models/mine")[0] == "/models/mine"
     assert url_thread("3cb38beb3430429a") == "3cb38beb3430429a"
     assert url_thread("../../etc") is None and url_thread("") is None and url_thread(None) is None
+
+
+def test_a_control_takes_a_usable_value_and_refuses_another_in_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("gradio")
+    pytest.importorskip("gradio_image_annotation")
+    from scenewright import Agent
+    from scenewright.agent.web import build_app
+
+    agent = Agent(steps=1, strategy="vanilla", out_dir=tmp_path)
+    try:
+        fns = [f for f in build_app(agent).fns.values() if f.fn is not None]
+        by_input = {getattr(f.inputs[0], "elem_id", None): f for f in fns if f.fn.__name__ == "set_value"}
+        reopen = next(f for f in fns if f.fn.__name__ == "reopen")
+        outputs = {getattr(block, "elem_id", None): block for block in reopen.outputs}
+        assert by_input["width"].fn(96, "tab") == {"__type__": "update"}
+        refused = by_input["refine-rounds"].fn(12, "tab")
+        assert refused == "**refine rounds**: 12 is not 0 to 8; the next render keeps 0"
+        assert "not one of tiny" in by_input["backend"].fn("flux-dev-nope", "tab")
+        shown = reopen.fn("tab")  # what a reload of the tab shows: the values it took
+        assert shown[outputs["width"]] == 96 and shown[outputs["refine-rounds"]] == 0
+    finally:
+        agent.close()

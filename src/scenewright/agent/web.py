@@ -128,7 +128,7 @@ def build_app(agent: Agent) -> gr.Blocks:
     already enabled)."""
     import gradio as gr
 
-    from scenewright.agent.bounds import MAX_REFINE_ROUNDS
+    from scenewright.agent.bounds import MAX_NEGATIVE_CHARS, MAX_REFINE_ROUNDS
     from scenewright.agent.nodes import available_strategies
     from scenewright.agent.web_boxes import checked_annotator, editor_value, plan_from_boxes
     from scenewright.agent.web_session import (
@@ -505,18 +505,26 @@ def build_app(agent: Agent) -> gr.Blocks:
             )
 
         def setter(
-            name: str, check: Callable[[Any], bool], cast: Callable[[Any], Any]
-        ) -> Callable[..., None]:
-            """A control's change: the tab's session takes the value when it is one a render can use
-            (a bad one is left for the render's own check to refuse in one line)."""
+            name: str, check: Callable[[Any], bool], cast: Callable[[Any], Any], allowed: str
+        ) -> Callable[..., Any]:
+            """A control's change: the tab's session takes a value a render can use; another is
+            refused on the status line in one line, naming the control and what it takes (the
+            render's own checks, e.g. a size the model cannot draw, still answer in the chat)."""
 
-            def set_value(value: Any, thread_id: str | None) -> None:
-                if url_thread(thread_id) and value is not None and check(value):
-                    setattr(session_of(thread_id), name, cast(value))
+            def set_value(value: Any, thread_id: str | None) -> Any:
+                if not url_thread(thread_id):
+                    return gr.skip()
+                if value is None or not check(value):
+                    kept = getattr(session_of(thread_id), name)
+                    return f"**{name.replace('_', ' ')}**: " + as_text(
+                        f"{value!r} is not {allowed}; the next render keeps {kept!r}"
+                    )
+                setattr(session_of(thread_id), name, cast(value))
+                return gr.skip()
 
             return set_value
 
-        # The tab's thread is named by the page itself, in its address (``_with_url_thread``), not
+        # The tab's thread is named by the page itself, in its address (``with_page_thread``), not
         # by a load event: a load answered after the first request would switch the tab to a new
         # thread and lose that request's turn. The load only reopens a thread the address named
         # when the page opened (a reload).
@@ -559,21 +567,25 @@ def build_app(agent: Agent) -> gr.Blocks:
         gallery.select(open_turn, [thread], [image, overlay, maps, plan, boxes, status], queue=False)
         # Not queued: they must act while this tab's render holds the queue slot.
         cancel_button.click(cancel, [thread], [status], queue=False, js=with_page_thread(1, 0))
-        controls: list[tuple[Any, str, Callable[[Any], bool], Callable[[Any], Any]]] = [
-            (seed, "seed", lambda v: 0 <= v < 2**63, int),
-            (steps, "steps", lambda v: 1 <= v <= 1000, int),
-            (guidance, "guidance", lambda v: v >= 0, float),
-            (strategy, "strategy", bool, str),
-            (width, "width", lambda v: v >= 1, int),
-            (height, "height", lambda v: v >= 1, int),
-            (backend, "backend", lambda v: v in backends, str),
-            (refine, "refine_rounds", lambda v: 0 <= v <= MAX_REFINE_ROUNDS, int),
-            (negative, "negative_prompt", lambda v: isinstance(v, str), str),
-        ]
-        for control, name, check, cast in controls:
+        controls: list[tuple[Any, str, Callable[[Any], bool], Callable[[Any], Any], str]] = [
+            (seed, "seed", lambda v: 0 <= v < 2**63, int, "a whole number from 0"),
+            (steps, "steps", lambda v: 1 <= v <= 1000, int, "1 to 1000"),
+            (guidance, "guidance", lambda v: v >= 0, float, "0 or more"),
+            (strategy, "strategy", bool, str, "a strategy"),
+            (width, "width", lambda v: v >= 1, int, "a size in pixels"),
+            (height, "height", lambda v: v >= 1, int, "a size in pixels"),
+            (backend, "backend", lambda v: v in backends, str, f"one of {', '.join(backends)}"),
+            (refine, "refine_rounds", lambda v: 0 <= v <= MAX_REFINE_ROUNDS, int, f"0 to {MAX_REFINE_ROUNDS}"),
+            (
+                negative, "negative_prompt", lambda v: isinstance(v, str) and len(v) <= MAX_NEGATIVE_CHARS,
+                str, f"at most {MAX_NEGATIVE_CHARS} characters",
+            ),
+        ]  # fmt: skip
+        for control, name, check, cast, allowed in controls:
             control.change(
-                setter(name, check, cast), [control, thread], None, queue=False, js=with_page_thread(2, 1)
-            )
+                setter(name, check, cast, allowed), [control, thread], [status], queue=False,
+                js=with_page_thread(2, 1),
+            )  # fmt: skip
         app.load(reopen, [thread], [*views, strategy, steps, guidance, negative, width, height, backend, refine],
                  js="(thread) => [thread || new URLSearchParams(window.location.search).get('thread')]",
                  queue=False)  # fmt: skip

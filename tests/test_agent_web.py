@@ -316,6 +316,9 @@ def test_web_controls_reach_the_render(server: str) -> None:
         assert width / height == pytest.approx(96 / 64)
         thread = page.url.split("thread=")[1]
         assert _clipped(page) == []
+        page.set_viewport_size({"width": 800, "height": 900})  # one column: the panels full width
+        page.wait_for_timeout(300)
+        assert _clipped(page) == []
         page.screenshot(path=str(ARTIFACTS / "web-controls.png"), full_page=True)
     images = sorted(Path(SERVED["out"]).glob(f"{thread}/turn-*/image.png"))
     settings = read_png_metadata(images[-1])["settings"]

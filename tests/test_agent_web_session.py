@@ -76,6 +76,9 @@ def test_commands_typed_in_the_web_box_work_as_in_the_chat(tmp_path: Path) -> No
     assert "plan editor" in run_command(agent, session, "/load /etc/passwd", names).text
     assert run_command(agent, session, "/seed 7", names).text == "seed 7 from the next image on"
     assert session.seed == 7
+    assert "(drawn for /seed -1)" in run_command(agent, session, "/seed -1", names).text
+    assert 0 <= session.seed < 2**32
+    run_command(agent, session, "/seed 7", names)
     for bad, field in (
         ("/seed x", "seed: 'x' is not a whole number"),
         ("/strategy nope", "strategy: unknown"),

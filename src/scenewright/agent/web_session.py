@@ -222,13 +222,12 @@ def run_command(agent: Agent, session: Session, line: str, strategies: list[str]
         session.seed = undone.seed
         return CommandReply("undone: back to the previous image and plan", undone)
     if command == "/seed":
-        from scenewright.executor.sampler import check_seed
+        from scenewright.executor.limits import seed_from_text
 
-        if not re.fullmatch(r"\d+", rest):
-            raise InvalidInputError("seed", f"'{rest}' is not a whole number", "type e.g. /seed 7")
-        check_seed(int(rest))
-        session.seed = int(rest)
-        return CommandReply(f"seed {session.seed} from the next image on")
+        drawn = rest.strip() == "-1"
+        session.seed = seed_from_text(rest)
+        note = " (drawn for /seed -1)" if drawn else ""
+        return CommandReply(f"seed {session.seed}{note} from the next image on")
     if command == "/strategy":
         name = rest or "auto"
         if name != "auto" and name.partition(":")[0] not in strategies:

@@ -17,7 +17,9 @@ def backend() -> ZImageBackend:
     return ZImageBackend(tiny_z_image_pipeline(), max_sequence_length=64)
 
 
-def _pipeline_images(backend: ZImageBackend, settings: SamplingSettings, prompt: str = PROMPT) -> torch.Tensor:
+def _pipeline_images(
+    backend: ZImageBackend, settings: SamplingSettings, prompt: str = PROMPT
+) -> torch.Tensor:
     images: torch.Tensor = backend.pipe(
         prompt,
         height=settings.height,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+from scenewright.backends.base import GuidanceMode
 from scenewright.backends.z_image import ZImageBackend
 from scenewright.executor.sampler import SamplingSettings, make_generator, sample
 from z_image_builders import tiny_z_image_pipeline
@@ -83,3 +86,34 @@ def test_z_image_tokens_roundtrip_and_match_the_models_patches(backend: ZImageBa
     assert torch.equal(backend.from_image_tokens(tokens, 24, 32), latents)
     patches, _, _ = backend.transformer._patchify_image(latents[0].unsqueeze(1), 2, 1)
     assert torch.equal(patches, tokens[0])
+
+
+def test_a_saved_z_image_turbo_folder_loads_through_the_registry(
+    backend: ZImageBackend, tmp_path: Path
+) -> None:
+    from scenewright.backends.registry import load_backend
+    from scenewright.backends.specs import resolve_backend
+
+    folder = tmp_path / "z-image-turbo-tiny"
+    backend.pipe.save_pretrained(folder)
+    loaded = load_backend(resolve_backend(str(folder)), device="cpu", dtype="float32")
+    assert isinstance(loaded, ZImageBackend) and loaded.guidance_mode is GuidanceMode.NONE
+    assert (loaded.defaults.steps, loaded.defaults.guidance) == (8, 0.0)
+    settings = SamplingSettings(height=32, width=32, steps=2, guidance=0.0, seed=3)
+    ours = sample(loaded, loaded.encode_prompts([PROMPT]), settings, progress=False).images
+    same = sample(backend, backend.encode_prompts([PROMPT]), settings, progress=False).images
+    assert torch.equal(ours, same)
+
+
+def test_a_cfg_z_image_guides_in_the_usual_convention(backend: ZImageBackend) -> None:
+    """Our scale g is the pipeline's g - 1 (it adds g (pos - neg) to pos): same image at 1e-4."""
+    cfg = ZImageBackend(backend.pipe, max_sequence_length=64, distilled=False)
+    assert cfg.guidance_mode is GuidanceMode.CFG
+    # Prompt and negative prompt of one caption length: the pipeline's batch needs no key mask.
+    settings = SamplingSettings(height=32, width=32, steps=2, guidance=4.0, seed=3, negative_prompt="a dog")
+    expected = backend.pipe(
+        PROMPT, negative_prompt="a dog", height=32, width=32, num_inference_steps=2, guidance_scale=3.0,
+        generator=make_generator(3), output_type="pt", max_sequence_length=64,
+    ).images  # fmt: skip
+    ours = sample(cfg, cfg.encode_prompts([PROMPT]), settings, progress=False).images
+    assert (ours - expected).abs().max().item() < 1e-4

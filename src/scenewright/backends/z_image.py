@@ -36,7 +36,10 @@ from scenewright.backends.base import (
     SamplingDefaults,
     TokenOrder,
 )
+from scenewright.backends.offload import place_pipeline
+from scenewright.backends.specs import BackendSpec
 from scenewright.backends.tokens import WordSpan, map_words_to_tokens, split_words
+from scenewright.backends.z_image_rules import is_distilled
 
 # Z-Image-Turbo's published sampling: 8 steps without guidance (the diffusers example, and the
 # model card's "9 steps, 8 DiT forwards").
@@ -263,3 +266,13 @@ class ZImageBackend(Backend):
 
     def blocks(self) -> list[BlockRef]:
         return z_image_blocks(self.transformer)
+
+
+def load_z_image(
+    spec: BackendSpec, kwargs: dict[str, Any], device: torch.device, offload: str | None
+) -> ZImageBackend:
+    """``ZImagePipeline.from_pretrained`` placed on ``device``; guidance-distilled unless the
+    checkpoint says otherwise (:func:`~scenewright.backends.z_image_rules.is_distilled`)."""
+    pipe = ZImagePipeline.from_pretrained(spec.source, **kwargs)
+    place_pipeline(pipe, device, offload)
+    return ZImageBackend(pipe, name=spec.name, distilled=is_distilled(spec))

@@ -98,7 +98,7 @@ def test_a_saved_z_image_turbo_folder_loads_through_the_registry(
     backend.pipe.save_pretrained(folder)
     loaded = load_backend(resolve_backend(str(folder)), device="cpu", dtype="float32")
     assert isinstance(loaded, ZImageBackend) and loaded.guidance_mode is GuidanceMode.NONE
-    assert (loaded.defaults.steps, loaded.defaults.guidance) == (8, 0.0)
+    assert (loaded.defaults.steps, loaded.defaults.guidance) == (9, 0.0)
     settings = SamplingSettings(height=32, width=32, steps=2, guidance=0.0, seed=3)
     ours = sample(loaded, loaded.encode_prompts([PROMPT]), settings, progress=False).images
     same = sample(backend, backend.encode_prompts([PROMPT]), settings, progress=False).images

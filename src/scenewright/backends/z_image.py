@@ -41,9 +41,9 @@ from scenewright.backends.specs import BackendSpec
 from scenewright.backends.tokens import WordSpan, map_words_to_tokens, split_words
 from scenewright.backends.z_image_rules import is_distilled
 
-# Z-Image-Turbo's published sampling: 8 steps without guidance (the diffusers example, and the
-# model card's "9 steps, 8 DiT forwards").
-TURBO_DEFAULTS = SamplingDefaults(steps=8, guidance=0.0, height=1024, width=1024)
+# Z-Image-Turbo's published sampling: 9 steps without guidance (the model card's "9 steps, 8 DiT
+# forwards"; the diffusers example takes 8).
+TURBO_DEFAULTS = SamplingDefaults(steps=9, guidance=0.0, height=1024, width=1024)
 # The CFG (non-distilled) checkpoints: the pipeline's own defaults, 50 steps at scale 5 in its
 # convention (pos + 5 (pos - neg)), which is 6 in the usual one that our sampler applies.
 CFG_DEFAULTS = SamplingDefaults(steps=50, guidance=6.0, height=1024, width=1024)

@@ -104,3 +104,12 @@ def test_object_maps_read_cross_attention_and_concept_attention_is_refused(backe
     assert float(maps.ownership[:2].max()) > 0
     with pytest.raises(InvalidInputError, match=r"maps\.reader"):
         read_object_maps(backend, image, _plan(), SETTINGS, MapReading(reader="concept"))
+
+
+@pytest.mark.parametrize("strategy", ["regional", "stitch:object_pass=box", "numina:pipeline=ours", "taca"])
+def test_strategies_run_on_a_bfloat16_z_image(strategy: str) -> None:
+    """The pipeline keeps float32 latents around a bfloat16 model; the strategies' edits follow."""
+    half = ZImageBackend(tiny_z_image_pipeline().to(torch.bfloat16), max_sequence_length=64)
+    result = run_strategy(strategy, half, _plan(), SETTINGS)
+    assert result.sample.latents.dtype == torch.float32
+    assert np.isfinite(result.sample.images.float().numpy()).all()

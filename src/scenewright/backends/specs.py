@@ -90,7 +90,7 @@ def _family_from_index(index_file: Path, name: str) -> str:
     if family is None:
         raise BackendError(
             f"backend: '{name}' is a {class_name or 'unknown'} checkpoint; "
-            "scenewright runs FluxPipeline and StableDiffusion3Pipeline checkpoints"
+            f"scenewright runs {', '.join(_PIPELINE_FAMILIES)} checkpoints"
         )
     return family
 

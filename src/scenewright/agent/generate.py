@@ -133,6 +133,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
     from scenewright.agent.fit_checks import check_trained_size, trained_size
     from scenewright.agent.run_folders import DEFAULT_ROOT, choose_seeds
     from scenewright.backends.specs import ALIASES, check_device_name, resolve_backend
+    from scenewright.backends.z_image_rules import check_z_image_strategy
     from scenewright.executor.catalogue import check_strategy
     from scenewright.executor.limits import RANDOM_SEED, check_seed, resolve_seed
     from scenewright.tools.output import check_output_folder
@@ -158,6 +159,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
     resolve_backend(args.backend)
     check_device_name(args.device)
     check_strategy(getattr(args, "strategy", "auto"))
+    check_z_image_strategy(spec, getattr(args, "strategy", "auto"))
     check_output_folder(args.out if args.out is not None else DEFAULT_ROOT)
     return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny", drawn=drawn, axes=axes)
 

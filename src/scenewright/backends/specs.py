@@ -82,11 +82,12 @@ ALIASES: dict[str, BackendSpec] = {
     "sd3.5-medium": BackendSpec("sd3.5-medium", "sd3", "stabilityai/stable-diffusion-3.5-medium", 16, 16),
     "sd3.5-large": BackendSpec("sd3.5-large", "sd3", "stabilityai/stable-diffusion-3.5-large", 16, 16),
 }
+ALIASES["z-image"] = BackendSpec("z-image", "z-image", "Tongyi-MAI/Z-Image-Turbo", 16, 16)
 ALIASES["flux"] = ALIASES["flux-dev"]
 ALIASES["sd3"] = ALIASES["sd3-medium"]
 ALIASES["sd3.5"] = ALIASES["sd3.5-medium"]
 
-_PIPELINE_FAMILIES = {"FluxPipeline": "flux", "StableDiffusion3Pipeline": "sd3"}
+_PIPELINE_FAMILIES = {"FluxPipeline": "flux", "StableDiffusion3Pipeline": "sd3", "ZImagePipeline": "z-image"}
 
 
 def _family_from_index(index_file: Path, name: str) -> str:
@@ -103,7 +104,7 @@ def _family_from_index(index_file: Path, name: str) -> str:
     if family is None:
         raise BackendError(
             f"backend: '{name}' is a {class_name or 'unknown'} checkpoint; "
-            "scenewright runs FluxPipeline and StableDiffusion3Pipeline checkpoints"
+            f"scenewright runs {', '.join(_PIPELINE_FAMILIES)} checkpoints"
         )
     return family
 

@@ -693,22 +693,12 @@ def finish_node(state: AgentState) -> dict[str, Any]:
 # --------------------------------------------------------------------------------- verifiers
 def toy_verifier(
     image: Image.Image, plan: Plan, _report: Mapping[str, Any]
-) -> tuple[list[dict[str, Any]], bool]:
-    """The toy world's exact judge: found count and placement per object, and the relations."""
-    from scenewright.tools.evaluator import score_plan
+) -> tuple[list[dict[str, Any]], bool | None]:
+    """The toy world's exact judge: found count, colour, placement and relations per object;
+    an object it cannot judge (a word the model never learned) is said so, and never passes."""
+    from scenewright.agent.object_report import exact_rows
 
-    score = score_plan(image, plan)
-    rows = [
-        {
-            "name": o.name,
-            "wanted": o.wanted,
-            "found": o.found,
-            "in_boxes": o.in_boxes,
-            "ok": o.count_exact and o.in_boxes,
-        }
-        for o in score.objects
-    ]
-    return rows, score.counts_exact and score.all_in_boxes and score.relations_hold
+    return exact_rows(image, plan)
 
 
 def report_verifier(
@@ -720,6 +710,8 @@ def report_verifier(
         verdicts = [r.get("ok") for r in rows]
         verdict = None if any(v is None for v in verdicts) else all(bool(v) for v in verdicts)
         return [dict(r) for r in rows], verdict
+    why = "no judge on this backend: the strategy checked no attention maps (pass --detector)"
     return [
-        {"name": o.name, "wanted": o.count, "found": None, "in_boxes": None, "ok": None} for o in plan.objects
+        {"name": o.name, "wanted": o.count, "found": None, "in_boxes": None, "ok": None, "unchecked": why}
+        for o in plan.objects
     ], None

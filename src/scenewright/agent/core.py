@@ -166,7 +166,7 @@ class AgentResult:
             lines.append("plan ready for review (edit it, then resume):")
             lines.append(plan_json(self.pending_plan))
         lines.extend(f"note: {n}" for n in self.notes)
-        lines.extend(f"error: {e}" for e in self.errors)
+        lines.extend(f"error: {e}" for e in self.errors if e not in self.notes)
         if self.status == "done":
             from scenewright.agent.object_report import result_summary
 

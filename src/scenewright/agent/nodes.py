@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from scenewright import __version__
 from scenewright.agent.edit_help import first_turn_edit
-from scenewright.agent.followup import apply_edit, describe, parse_edit
+from scenewright.agent.followup import apply_edit, describe, new_scene_answer, parse_edit
 from scenewright.agent.state import AgentState, Turn
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError, RenderCancelled, ScenewrightError, UnsupportedEditError
@@ -32,6 +32,7 @@ from scenewright.executor.strategies import STRATEGIES, get_strategy, model_opti
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
+from scenewright.planner.scene_commands import scene_command
 from scenewright.planner.unknown_words import unknown_word_notes
 from scenewright.tools.output import save_json, save_png, staged_folder, write_together
 from scenewright.tools.overlay import write_attention_sheet, write_overlay
@@ -124,6 +125,11 @@ def plan_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:
         return {**update, "candidate": edited, "plan_source": "user", "reference": state.get("plan")}
     request = state.get("request", "").strip()
     previous = state.get("plan")
+    command = scene_command(request) if request else None
+    if command is not None:  # "start over", "new: two blue hearts": the old plan is left behind
+        if not command.request:
+            return help_update({**update, "plan": {}}, new_scene_answer())
+        request, previous = command.request, None
     if previous and request:
         try:
             base = Plan.model_validate(previous)
@@ -183,7 +189,8 @@ def help_update(update: dict[str, Any], error: UnsupportedEditError) -> dict[str
     """A turn answered with what the follow-up parser can do: status "help" (the faces show it as
     help, not as a failure); the one-line answer is the turn's error, so nothing is rendered."""
     emit("plan", 1, 1, "answered with help")
-    return {**update, "status": "help", "errors": [str(error)]}
+    # The answer is the turn's note (what every face shows) and its error (so nothing renders).
+    return {**update, "status": "help", "errors": [str(error)], "notes": [str(error)]}
 
 
 def review_node(state: AgentState) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scenewright.agent.options import add_llm_timeout, llm_settings
+from scenewright.agent.options import add_image_options, add_llm_timeout, llm_settings
 from scenewright.backends.specs import OFFLOAD_MODES
 from scenewright.errors import InvalidInputError, ScenewrightError
 from scenewright.terminal import silence_library_bars
@@ -45,14 +45,13 @@ def register(sub: Any) -> None:
     p.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the backend's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--negative-prompt", default="", help="what to steer away from (CFG backends)")
     p.add_argument("--out", help="output folder (default: a fresh numbered folder, out/0001, out/0002, ...)")
     p.add_argument(
         "--seeds",
         metavar="LIST",
         help='several seeds, e.g. 0-7 or "0,3,5": one folder each and a contact sheet',
     )
-    p.add_argument("--n-images", type=int, metavar="N", help="render N seeds from --seed on (one model load)")
+    add_image_options(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     p.add_argument("--device", help="cuda, cpu, ... (default: cuda if available)")
     p.add_argument(

@@ -268,8 +268,6 @@ def batch_command(args: argparse.Namespace) -> int:
 
     code = run_sharded(args, run, render)
     if args.num_processes != 1 and not launched():
-        merged = merge_summaries(out, args.num_processes)
-        for line in report_lines(merged["images"]) if merged else []:
-            print(line, file=sys.stderr)
+        merge_summaries(out, args.num_processes)  # the rank that finished last printed its report
         print(f"summary: {out / 'summary.json'}", file=sys.stderr)
     return code

@@ -121,9 +121,7 @@ def geneval_command(args: argparse.Namespace) -> int:
 
     code = run_sharded(args, run, render)
     if args.num_processes != 1 and not launched():
-        merged = merge_verdicts(out, args.num_processes)
-        for line in report_lines(merged["images"]) if merged else []:
-            print(line, file=sys.stderr)
+        merge_verdicts(out, args.num_processes)  # the rank that finished last printed its report
     if args.score and not launched():
         return max(code, score_command(args))
     return code

@@ -5,6 +5,7 @@ GenEval's scoring rules on synthetic detections with known answers, and the per-
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -130,6 +131,12 @@ def test_geneval_layout_resume_and_refusal(tmp_path: Path, capsys) -> None:
         assert sorted(p.name for p in (folder / "samples").iterdir()) == ["00000.png", "00001.png"]
         with Image.open(folder / "samples" / "00000.png") as image:
             assert image.size == (64, 64)
+    # Each sample's verdict and overlay beside GenEval's layout; the summary lists them all.
+    verdict = json.loads((out / "00000" / "verdicts" / "00000.json").read_text())
+    assert verdict["verdict"] in ("matches the plan", "differs from the plan") and verdict["seed"] == 0
+    assert (out / "00000" / "overlays" / "00000.png").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["images"]) == 6 and {"differs", "cannot_verify", "blank", "failed"} <= set(summary)
     first_path, first_metadata = images(out)[0]
     assert first_path == out / "00000" / "samples" / "00000.png" and first_metadata == ENTRIES[0]
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
@@ -194,6 +201,29 @@ def test_geneval_score_with_a_tiny_detector_folder(tmp_path: Path, capsys) -> No
     assert [json.loads(r["metadata"]) for r in results] == ENTRIES
 
 
+def test_geneval_score_with_the_exact_evaluator_offline(tmp_path: Path, capsys) -> None:
+    """``--detector exact``: the embedded models' own judge scores a folder, no download."""
+    from scenewright.toyworld.scene import Scene, SceneObject
+
+    meta = write_metadata(tmp_path / "m.jsonl")
+    out = tmp_path / "run"
+    assert main(["eval", "geneval", str(meta), "--out", str(out), "--n-samples", "1", *FAST]) == 0
+    scenes = [
+        [SceneObject("circle", "red", (20, 20, 44, 44))],  # single_object: right
+        [SceneObject("square", "blue", (4, 4, 24, 24))],  # counting: one square of two
+        [SceneObject("square", "green", (4, 20, 24, 40)), SceneObject("circle", "red", (40, 20, 60, 40))],
+    ]  # the position prompt wants the circle left of the square: wrong
+    for index, objects in enumerate(scenes):
+        Image.fromarray(Scene(objects).render()).save(out / f"{index:05d}" / "samples" / "00000.png")
+    capsys.readouterr()
+    assert main(["eval", "geneval-score", str(out), "--detector", "exact", "--quiet"]) == 0
+    assert "| this run (3 images) | 1.00 | - | 0.00 | - | 0.00 |" in capsys.readouterr().out
+    results = [json.loads(line) for line in (out / "results-exact.jsonl").read_text().splitlines()]
+    assert [r["correct"] for r in results] == [True, False, False]
+    assert results[1]["reason"] == "expected square>=2, found 1"
+    assert results[2]["reason"] == "expected circle left of target, found right of target"
+
+
 def test_render_and_score_refuses_a_bad_detector_before_rendering(tmp_path: Path, capsys) -> None:
     meta = write_metadata(tmp_path / "m.jsonl")
     out = tmp_path / "run"
@@ -222,18 +252,40 @@ def test_batch_renders_one_folder_per_prompt_with_a_summary(tmp_path: Path, caps
     from scenewright.bench.batch import read_prompts
 
     prompts = tmp_path / "prompts.txt"
-    prompts.write_text("a red circle\n\n# a comment\na blue square left of a green triangle\n")
+    prompts.write_text(
+        "a red circle\n\n# a comment\na blue square left of a green triangle\na cat on a sofa\n"
+    )
     out = tmp_path / "batch"
+    capsys.readouterr()
     assert main(["batch", str(prompts), "--out", str(out), *FAST]) == 0
+    err = capsys.readouterr().err
     assert files(out) >= {
         "00000/image.png",
         "00000/plan.json",
+        "00000/overlay.png",
+        "00000/verdict.json",
         "00001/image.png",
         "00001/plan.json",
         "summary.json",
     }
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["prompts"] == 2 and summary["rendered"] == [0, 1] and summary["failed"] == []
+    assert summary["prompts"] == 3 and summary["rendered"] == [0, 1, 2] and summary["failed"] == []
+    # Every image's verdict, by the judge generate uses; a cat the embedded model never learned
+    # cannot be verified, and is listed so, in summary.json and at the end of the run.
+    verdicts = [json.loads((out / f"{i:05d}" / "verdict.json").read_text()) for i in range(3)]
+    assert [v["verdict"] for v in summary["images"]] == [v["verdict"] for v in verdicts]
+    cat = verdicts[2]
+    assert cat["objects"] == "cat not checked, sofa not checked"
+    assert cat["lines"][0].startswith("[0] cat: not checked: 'cat' is not a shape")
+    # never "matches": "cannot verify", or "differs" when the image came out blank
+    assert cat["verdict"] == ("differs from the plan" if cat["blank"] else "cannot verify")
+    listed_as = "blank" if cat["blank"] else "cannot_verify"
+    assert 2 in [i["index"] for i in summary[listed_as]]
+    assert {i["index"] for i in summary["differs"]} == {
+        i for i, v in enumerate(verdicts) if v["verdict"] == "differs from the plan"
+    }
+    assert f"{listed_as}: 00002 seed 0: a cat on a sofa [cat not checked, sofa not checked]" in err
+    assert re.search(r"verdicts: \d/3 images match the plan, \d differ, \d cannot be verified, \d blank", err)
     assert (
         json.loads((out / "00001" / "plan.json").read_text())["prompt"]
         == "a blue square left of a green triangle"
@@ -244,6 +296,40 @@ def test_batch_renders_one_folder_per_prompt_with_a_summary(tmp_path: Path, caps
         read_prompts(jsonl)
 
 
+def test_batch_takes_generates_render_options(tmp_path: Path) -> None:
+    """--n-images, --negative-prompt and --refine-rounds as generate has them: one folder a seed,
+    each with its verdict, and the settings in the folder's record."""
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("two red circles\n")
+    out = tmp_path / "batch"
+    argv = ["batch", str(prompts), "--out", str(out), "--n-images", "2", "--negative-prompt", "blue",
+            "--refine-rounds", "1", "--steps", "1", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert {"00000/seed-0/verdict.json", "00000/seed-1/image.png", "00000/seed-1/verdict.json"} <= files(out)
+    record = json.loads((out / "scenewright-run.json").read_text())
+    assert record["negative_prompt"] == "blue" and record["seeds"] == [0, 1] and record["refine_rounds"] == 1
+    with Image.open(out / "00000" / "seed-1" / "image.png") as image:
+        assert "blue" in json.dumps(json.loads(image.info["scenewright"]).get("settings", {}))
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(i["index"], i["seed"]) for i in summary["images"]] == [(0, 0), (0, 1)]
+
+
+def test_the_end_of_a_run_lists_failures_and_blank_images() -> None:
+    from scenewright.bench.verdicts import failures_of, report_lines
+
+    images = [
+        {"index": 0, "seed": 0, "prompt": "a red circle", "verdict": "matches the plan", "objects": "circle 1/1", "blank": False},
+        {"index": 1, "seed": 0, "prompt": "two stars", "verdict": "differs from the plan", "objects": "star 0/2", "blank": True},
+    ]  # fmt: skip
+    lists = failures_of(images)
+    assert [i["index"] for i in lists["differs"]] == [1] and [i["index"] for i in lists["blank"]] == [1]
+    assert report_lines(images) == [
+        "verdicts: 1/2 images match the plan, 1 differ, 0 cannot be verified, 1 blank",
+        "differs: 00001 seed 0: two stars [star 0/2]",
+        "blank: 00001 seed 0: two stars [star 0/2]",
+    ]
+
+
 def test_two_processes_write_exactly_the_files_of_one(tmp_path: Path) -> None:
     """Two local ranks (gloo, through accelerate's PartialState), about 20 s on two cores."""
     meta = write_metadata(tmp_path / "m.jsonl")
@@ -251,7 +337,12 @@ def test_two_processes_write_exactly_the_files_of_one(tmp_path: Path) -> None:
     assert main(["eval", "geneval", str(meta), "--out", str(one), "--n-samples", "1", *FAST]) == 0
     assert main(["eval", "geneval", str(meta), "--out", str(two), "--n-samples", "1", "--num-processes", "2",
                  *FAST, "--device", "cpu"]) == 0  # fmt: skip
-    assert files(one) == files(two) and len(files(one)) == 1 + 2 * len(ENTRIES)
+    per_prompt = {name for name in files(one) if name[0].isdigit()}
+    assert per_prompt == {name for name in files(two) if name[0].isdigit()} and len(per_prompt) == 4 * len(
+        ENTRIES
+    )
+    merged = json.loads((two / "summary.json").read_text())
+    assert merged["images"] == json.loads((one / "summary.json").read_text())["images"]
     for name in files(one):
         if name.endswith(".png"):
             a, b = Image.open(one / name), Image.open(two / name)
@@ -271,10 +362,14 @@ def test_batch_over_two_processes_writes_the_images_of_one(tmp_path: Path) -> No
         == 0
     )
     per_prompt = {name for name in files(one) if name[0].isdigit()}
-    assert per_prompt == {name for name in files(two) if name[0].isdigit()} and len(per_prompt) == 6
+    assert per_prompt == {name for name in files(two) if name[0].isdigit()}
+    assert {
+        f"{i:05d}/{name}" for i in range(3) for name in ("image.png", "plan.json", "verdict.json")
+    } <= per_prompt
     for name in per_prompt:
         if name.endswith(".png"):
             assert np.array_equal(np.asarray(Image.open(one / name)), np.asarray(Image.open(two / name)))
     merged = json.loads((two / "summary.json").read_text())
+    assert merged["images"] == json.loads((one / "summary.json").read_text())["images"]
     assert merged["rendered"] == [0, 1, 2] and merged["failed"] == [] and len(merged["seconds_per_rank"]) == 2
     assert {"summary-rank-0.json", "summary-rank-1.json"} <= files(two)

@@ -4,11 +4,10 @@ open-vocabulary backends (FLUX, SD3) are never warned about real nouns."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-from PIL import Image
 
+from scenewright.agent.core import Agent
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.bench.batch import render_batch
 from scenewright.bench.shard import Shard
@@ -45,26 +44,15 @@ def test_open_vocabulary_backends_draw_any_noun() -> None:
     assert unknown_word_notes(_plan("pe'ej", "zebra"), Flux()) == []
 
 
-class _Renderer:
-    """What batch asks of a renderer, with the embedded model's vocabulary and no weights."""
-
-    def __init__(self, backend: TinyBackend) -> None:
-        self.backend = backend
-        self.options = type("O", (), {"seed": 0})()
-
-    def plan_with_warnings(self, prompt: str) -> tuple[Plan, list[str]]:
-        plan = _plan(prompt.split()[-1], prompt=prompt)
-        return plan, unknown_word_notes(plan, self.backend)
-
-    def render(self, plan: Plan, seed: int) -> tuple[Image.Image, dict[str, Any]]:
-        return Image.new("RGB", (8, 8), (200, 0, 0)), {"plan": plan.to_json_dict()}
-
-
 def test_batch_says_which_prompt_has_a_word_nobody_asked_for(
     tiny: TinyBackend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    summary = render_batch(tmp_path, ["a circle", "a pe'ej"], _Renderer(tiny), Shard(), progress=False)  # type: ignore[arg-type]
+    agent = Agent(backend=tiny, strategy="vanilla", steps=1, height=32, width=32, max_refine_rounds=0,
+                  flat_output=True, overwrite=True)  # fmt: skip
+    summary = render_batch(tmp_path, ["a circle", "a pe'ej"], agent, Shard(), [0], progress=False)
     assert summary["rendered"] == [0, 1]
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(lines) == 1
     assert lines[0].startswith("warning: prompt 1: objects[0] 'pe'ej' is not a word the tiny model knows")
+    # ... and its verdict never claims the object it could not check
+    assert [i["verdict"] for i in summary["images"]][1] == "cannot verify"

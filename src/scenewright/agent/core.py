@@ -176,20 +176,11 @@ class AgentResult:
             lines.append("plan ready for review (edit it, then resume):")
             lines.append(plan_json(self.pending_plan))
         lines.extend(f"note: {n}" for n in self.notes)
-        lines.extend(f"error: {e}" for e in self.errors)
+        lines.extend(f"error: {e}" for e in self.errors if e not in self.notes)
         if self.status == "done":
-            found = ", ".join(
-                f"{r.get('name')} {r.get('found')}/{r.get('wanted')}" + ("" if r.get("ok") else " (off)")
-                for r in self.report
-                if r.get("found") is not None
-            )
-            verdict = {True: "matches the plan", False: "differs from the plan", None: "not verified"}[
-                self.verified
-            ]
-            lines.append(
-                f"rendered with {self.rendered_with()}, seed {self.seed}: {verdict}"
-                + (f" [{found}]" if found else "")
-            )
+            from scenewright.agent.object_report import result_summary
+
+            lines.append(f"rendered with {self.rendered_with()}, seed {self.seed}: {result_summary(self)}")
             for kind, path in self.paths.items():
                 lines.append(f"{kind}: {path}")
         elif self.status in ("invalid", "failed", "cancelled") and self.paths.get("image"):

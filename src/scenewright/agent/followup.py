@@ -37,6 +37,7 @@ from scenewright.planner.relayout import (
     resize,
     shifted,
 )
+from scenewright.planner.scene_commands import scene_command
 
 _engine = inflect.engine()
 _LEAD = re.compile(
@@ -80,7 +81,7 @@ _PRONOUNS = frozenset({"it", "them", "this", "that", "those", "these", "its", "t
 class Edit:
     """One change to a plan: what kind, which object (index), and the new value."""
 
-    kind: str  # "count", "move", "background", "color", "remove", "add", "size", "unknown"
+    kind: str  # "count", "move", "background", "color", "swap", "remove", "add", "size", "unknown"
     target: int | None = None
     value: Any = None
     words: str = ""
@@ -182,6 +183,8 @@ def parse_edit(text: str, plan: Plan) -> Edit | None:
     edit when it reads as an edit we cannot make."""
     if not plan.objects and plan.background is None:
         return None
+    if scene_command(text) is not None:  # "start over with ...", "new: ...": a new scene
+        return None
     clean = _clean(text)
     if text.strip().startswith("/"):
         return Edit("unknown", None, "it is a chat command, not a description", text.strip())
@@ -193,7 +196,33 @@ def parse_edit(text: str, plan: Plan) -> Edit | None:
     return Edit("unknown", None, "", clean) if _looks_like_edit(text, clean, plan) else None
 
 
+def _swap(clean: str, plan: Plan) -> Edit | None:
+    """ "swap the colours of the circle and the square", "swap the colors", "swap colours"."""
+    match = re.fullmatch(
+        r"(?:swap|switch|exchange|trade) (?:the |their )?colou?rs?(?: (?:of|between|on) (?P<a>.+?) (?:and|with) (?P<b>.+))?",
+        clean,
+    ) or re.fullmatch(r"(?:swap|switch|exchange) (?P<a>.+?)(?:'s)? and (?P<b>.+?)(?:'s)? colou?rs?", clean)
+    if not match:
+        return None
+    if match["a"] is None:
+        if len(plan.objects) != 2:
+            names = ", ".join(o.name for o in plan.objects)
+            return Edit("unknown", None, f"say which two objects (the scene has {names})", clean)
+        return Edit("swap", 0, 1, clean)
+    first, second = _find(plan, match["a"]), _find(plan, match["b"])
+    if first is None:
+        return _unknown_object(match["a"], plan, clean)
+    if second is None:
+        return _unknown_object(match["b"], plan, clean)
+    if first == second:
+        return Edit("unknown", None, "it names one object twice", clean)
+    return Edit("swap", first, second, clean)
+
+
 def _parse_known(clean: str, text: str, plan: Plan) -> Edit | None:
+    swap = _swap(clean, plan)
+    if swap is not None:
+        return swap
     move = re.fullmatch(
         rf"(?:move|put|place|shift|push) (?P<obj>.+?) (?:over |more )?(?:to|on|at|into|towards?) "
         rf"(?:the )?(?P<where>{'|'.join(_PLACES)})(?: side| edge| of the (?:image|picture|scene))?",
@@ -329,6 +358,9 @@ def apply_edit(plan: Plan, edit: Edit, seed: int = 0) -> EditOutcome:
         obj = objects[edit.target]
         _set_colour(obj, edit.value)
         summary = f"{obj['name']}: colour -> {edit.value}"
+    elif edit.kind == "swap":
+        assert edit.target is not None
+        summary = _swap_colours(objects[edit.target], objects[int(edit.value)])
     elif edit.kind == "move":
         assert edit.target is not None
         touched.add(edit.target)
@@ -524,6 +556,27 @@ def _resize(data: dict[str, Any], targets: list[int], bigger: bool, seed: int, n
     return f"{names}: {word}"
 
 
+def _colour_of(obj: dict[str, Any]) -> str | None:
+    return next((a for a in obj["attributes"] if a.lower() in COLORS), None)
+
+
+def _swap_colours(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """Give each object the other's colour; one with none takes none (its colour is dropped)."""
+    first, second = _colour_of(a), _colour_of(b)
+    if first is None and second is None:
+        raise UnsupportedEditError(
+            f"neither the {a['name']} nor the {b['name']} has a colour to swap",
+            f'give one a colour first, e.g. "make the {a["name"]} red"',
+        )
+    for obj, colour in ((a, second), (b, first)):
+        if colour is None:
+            obj["attributes"] = [x for x in obj["attributes"] if x.lower() not in COLORS]
+            obj["prompt"] = " ".join([*obj["attributes"], obj["name"]])
+        else:
+            _set_colour(obj, colour)
+    return f"swapped colours: {a['name']} -> {second or 'no colour'}, {b['name']} -> {first or 'no colour'}"
+
+
 def _set_colour(obj: dict[str, Any], colour: str) -> None:
     attributes = [a for a in obj["attributes"] if a.lower() not in COLORS]
     obj["attributes"] = [colour, *attributes]
@@ -597,3 +650,11 @@ def plan_json(data: Any) -> str:
         return json.dumps(value, separators=(", ", ": "))
 
     return render(data, 0)
+
+
+def new_scene_answer() -> UnsupportedEditError:
+    """The answer to "start over" / "reset" with nothing after it: the scene is empty now."""
+    return UnsupportedEditError(
+        "started a new scene; the previous plan is set aside",
+        'describe what to draw, e.g. "two red circles left of a blue square"',
+    )

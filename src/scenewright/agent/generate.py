@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scenewright.agent.grid import GRID_IMAGE, Axis, Cell, check_grid_options, grid_cells, grid_outputs
-from scenewright.agent.options import DEFAULT_REFINE_ROUNDS, add_llm_timeout, llm_settings
+from scenewright.agent.options import DEFAULT_REFINE_ROUNDS, add_image_options, add_llm_timeout, llm_settings
 from scenewright.backends.specs import OFFLOAD_MODES
 from scenewright.errors import InvalidInputError, ScenewrightError
 from scenewright.terminal import process_seconds, show_progress
@@ -48,14 +48,13 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="random seed (default 0; -1 draws one, printed and recorded)"
     )
-    p.add_argument("--negative-prompt", default="", help="what to steer away from (CFG backends)")
     p.add_argument("--out", help="output folder (default: a fresh numbered folder, out/0001, out/0002, ...)")
     p.add_argument(
         "--seeds",
         metavar="LIST",
         help='several seeds, e.g. 0-7 or "0,3,5": one folder each and a contact sheet',
     )
-    p.add_argument("--n-images", type=int, metavar="N", help="render N seeds from --seed on (one model load)")
+    add_image_options(p)
     p.add_argument(
         "--grid", "--xy", action="append", metavar="AXIS=V1,V2",
         help="an X/Y grid over guidance, steps, seed or strategy, e.g. --grid seed=1,2,3 --grid "

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from scenewright import __version__
 from scenewright.agent.edit_help import first_turn_edit
-from scenewright.agent.followup import apply_edit, describe, parse_edit
+from scenewright.agent.followup import apply_edit, describe, new_scene_answer, parse_edit
 from scenewright.agent.state import AgentState, Turn
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError, RenderCancelled, ScenewrightError, UnsupportedEditError
@@ -32,6 +32,7 @@ from scenewright.executor.strategies import STRATEGIES, get_strategy, model_opti
 from scenewright.executor.vanilla import RenderResult
 from scenewright.planner.plan import Plan, PlanResult, describe_errors
 from scenewright.planner.repair import repair_plan
+from scenewright.planner.scene_commands import scene_command
 from scenewright.planner.unknown_words import unknown_word_notes
 from scenewright.tools.output import save_json, save_png, staged_folder, write_together
 from scenewright.tools.overlay import write_attention_sheet, write_overlay
@@ -136,6 +137,11 @@ def plan_node(state: AgentState, tools: Toolbox) -> dict[str, Any]:
         return {**update, "candidate": edited, "plan_source": "user", "reference": state.get("plan")}
     request = state.get("request", "").strip()
     previous = state.get("plan")
+    command = scene_command(request) if request else None
+    if command is not None:  # "start over", "new: two blue hearts": the old plan is left behind
+        if not command.request:
+            return help_update({**update, "plan": {}}, new_scene_answer())
+        request, previous = command.request, None
     if previous and request:
         try:
             base = Plan.model_validate(previous)
@@ -195,7 +201,8 @@ def help_update(update: dict[str, Any], error: UnsupportedEditError) -> dict[str
     """A turn answered with what the follow-up parser can do: status "help" (the faces show it as
     help, not as a failure); the one-line answer is the turn's error, so nothing is rendered."""
     emit("plan", 1, 1, "answered with help")
-    return {**update, "status": "help", "errors": [str(error)]}
+    # The answer is the turn's note (what every face shows) and its error (so nothing renders).
+    return {**update, "status": "help", "errors": [str(error)], "notes": [str(error)]}
 
 
 def review_node(state: AgentState) -> dict[str, Any]:
@@ -744,22 +751,12 @@ def finish_node(state: AgentState) -> dict[str, Any]:
 # --------------------------------------------------------------------------------- verifiers
 def toy_verifier(
     image: Image.Image, plan: Plan, _report: Mapping[str, Any]
-) -> tuple[list[dict[str, Any]], bool]:
-    """The toy world's exact judge: found count and placement per object, and the relations."""
-    from scenewright.tools.evaluator import score_plan
+) -> tuple[list[dict[str, Any]], bool | None]:
+    """The toy world's exact judge: found count, colour, placement and relations per object;
+    an object it cannot judge (a word the model never learned) is said so, and never passes."""
+    from scenewright.agent.object_report import exact_rows
 
-    score = score_plan(image, plan)
-    rows = [
-        {
-            "name": o.name,
-            "wanted": o.wanted,
-            "found": o.found,
-            "in_boxes": o.in_boxes,
-            "ok": o.count_exact and o.in_boxes,
-        }
-        for o in score.objects
-    ]
-    return rows, score.counts_exact and score.all_in_boxes and score.relations_hold
+    return exact_rows(image, plan)
 
 
 def report_verifier(
@@ -771,6 +768,8 @@ def report_verifier(
         verdicts = [r.get("ok") for r in rows]
         verdict = None if any(v is None for v in verdicts) else all(bool(v) for v in verdicts)
         return [dict(r) for r in rows], verdict
+    why = "no judge on this backend: the strategy checked no attention maps (pass --detector)"
     return [
-        {"name": o.name, "wanted": o.count, "found": None, "in_boxes": None, "ok": None} for o in plan.objects
+        {"name": o.name, "wanted": o.count, "found": None, "in_boxes": None, "ok": None, "unchecked": why}
+        for o in plan.objects
     ], None

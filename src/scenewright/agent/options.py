@@ -52,6 +52,12 @@ def add_agent_options(p: argparse.ArgumentParser, out_default: str) -> None:
     )
 
 
+def add_image_options(p: argparse.ArgumentParser) -> None:
+    """``--negative-prompt`` and ``--n-images``: what ``generate`` and ``batch`` render per request."""
+    p.add_argument("--negative-prompt", default="", help="what to steer away from (CFG backends)")
+    p.add_argument("--n-images", type=int, metavar="N", help="render N seeds from --seed on (one model load)")
+
+
 def add_detector_options(p: argparse.ArgumentParser) -> None:
     """``--detector`` and ``--clip``: what judges images on real models (every face means the same)."""
     p.add_argument(

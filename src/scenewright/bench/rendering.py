@@ -16,13 +16,15 @@ if TYPE_CHECKING:
     from scenewright.planner.plan import Plan
 
 
-def add_render_options(p: argparse.ArgumentParser) -> None:
-    """Backend, strategy, planner, sampling, device and sharding options."""
+def add_render_options(p: argparse.ArgumentParser, strategy_and_planner: bool = True) -> None:
+    """Backend, strategy, planner, sampling, device and sharding options (a command that takes
+    ``generate``'s agent options passes ``strategy_and_planner=False``: they define those two)."""
     p.add_argument(
         "--backend", default="tiny", help="tiny (default), flux-dev, sd3.5-large, ..., or a folder"
     )
-    p.add_argument("--strategy", default="auto", help="auto (default) or a strategy name, e.g. vanilla")
-    p.add_argument("--planner", default="rules", choices=["rules", "llm"], help="rules (default) or llm")
+    if strategy_and_planner:
+        p.add_argument("--strategy", default="auto", help="auto (default) or a strategy name, e.g. vanilla")
+        p.add_argument("--planner", default="rules", choices=["rules", "llm"], help="rules (default) or llm")
     p.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the backend's)")
     p.add_argument("--height", type=int, help="image height (default: the backend's)")

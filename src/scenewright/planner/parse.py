@@ -41,6 +41,7 @@ from scenewright.planner.lexicon import (
     VAGUE_COUNTS,
 )
 from scenewright.planner.plan import MAX_COUNT, MAX_OBJECTS, MAX_PROMPT_CHARS, PLACEHOLDER
+from scenewright.planner.scene_commands import COMMAND_WORDS, without_command
 
 if TYPE_CHECKING:
     import inflect
@@ -551,9 +552,10 @@ def _group_attributes(words: list[str]) -> list[str]:
 
 def parse(prompt: str) -> Scene:
     """Read a request into a :class:`Scene`; raises :class:`InvalidInputError` for unusable text."""
-    text = check_prompt(prompt)
+    text = without_command(check_prompt(prompt))  # "start over with ...": the request alone
     warnings: list[str] = []
-    words, medium_style = _strip_medium(_words(text))
+    # "please" anywhere is politeness ("a heart, please"), never a noun or an adjective
+    words, medium_style = _strip_medium([w for w in _words(text) if w != "please"])
     words, settings = _take_setting(words)
     words, styles = _take_style(words)
     if medium_style:
@@ -659,6 +661,9 @@ def parse(prompt: str) -> Scene:
     keep: list[int] = []
     for index, obj in enumerate(objects):
         how, vague = stated[index]
+        if obj.name in COMMAND_WORDS:
+            warnings.append(f"'{obj.name}' is a command or request word, not an object; ignored")
+            continue
         if obj.count < 1:
             warnings.append(f"a count of {obj.count} for '{obj.name}' leaves nothing to draw; dropped it")
             continue

@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_score_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", metavar="CHECKPOINT",
-                   help="Mask2Former COCO instance (GenEval's family), OWLv2 or Grounding DINO folder or hub id")  # fmt: skip
+                   help="Mask2Former COCO instance (GenEval's family), OWLv2 or Grounding DINO folder or hub "
+                   "id; 'exact': the toy world's exact evaluator (embedded models, offline)")  # fmt: skip
     p.add_argument(
         "--clip", metavar="CHECKPOINT", help="CLIP for colours (default openai/clip-vit-large-patch14)"
     )
@@ -81,7 +82,8 @@ def geneval_command(args: argparse.Namespace) -> int:
     from scenewright.bench.rendering import Renderer
     from scenewright.bench.shard import Shard, launched
     from scenewright.bench.sharded_run import ShardedRun, child_argv, run_sharded
-    from scenewright.tools.output import check_output_folder
+    from scenewright.bench.verdicts import report_lines
+    from scenewright.tools.output import check_output_folder, save_json
 
     entries = read_metadata(args.metadata)
     check_n_samples(args.n_samples, args.seed)
@@ -91,7 +93,8 @@ def geneval_command(args: argparse.Namespace) -> int:
         from scenewright.tools.detection.color import resolve_clip
         from scenewright.tools.detection.detectors import resolve_detector
 
-        resolve_detector(args.detector)  # refused now, not after hours of rendering
+        if args.detector.strip() != "exact":
+            resolve_detector(args.detector)  # refused now, not after hours of rendering
         if args.clip is not None:
             resolve_clip(args.clip)
     check_output_folder(args.out)
@@ -112,21 +115,71 @@ def geneval_command(args: argparse.Namespace) -> int:
         )
         for failure in summary.failed:
             print(f"failed: {failure['index']:05d} {failure['error']}", file=sys.stderr)
+        save_json(summary.record(), out / f"summary-rank-{shard.rank}.json", overwrite=True)
+        merged = merge_verdicts(out, shard.world)
+        if merged is not None:
+            for line in report_lines(merged["images"]):
+                print(line, file=sys.stderr)
         return 1 if summary.failed else 0
 
     code = run_sharded(args, run, render)
+    if args.num_processes != 1 and not launched():
+        merge_verdicts(out, args.num_processes)  # the rank that finished last printed its report
     if args.score and not launched():
         return max(code, score_command(args))
     return code
+
+
+def merge_verdicts(out: Path, world: int) -> dict[str, Any] | None:
+    """``summary.json`` once every rank's summary is there: each sample's verdict, the samples that
+    differ from their plan, those nothing could verify, the blank ones, and the failed prompts."""
+    from scenewright.bench.verdicts import failures_of, order
+    from scenewright.tools.output import save_json
+
+    parts = [out / f"summary-rank-{r}.json" for r in range(world)]
+    if not all(p.is_file() for p in parts):
+        return None
+    ranks = [json.loads(p.read_text(encoding="utf-8")) for p in parts]
+    images = sorted((i for r in ranks for i in r["images"]), key=order)
+    merged = {
+        "prompts": sum(r["prompts"] for r in ranks),
+        "rendered": sum(r["rendered"] for r in ranks),
+        "skipped": sum(r["skipped"] for r in ranks),
+        "failed": sorted((f for r in ranks for f in r["failed"]), key=lambda f: f["index"]),
+        "images": images,
+        **failures_of(images),
+    }
+    save_json(merged, out / "summary.json", overwrite=True)
+    return merged
+
+
+def _judge(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The detector, its default thresholds and the colour namer ``--detector`` names: the toy
+    world's exact evaluator for ``exact`` (offline, the embedded models' judge), else a detector
+    with CLIP."""
+    from scenewright.tools.detection.color import classify_colors
+    from scenewright.tools.detection.detectors import THRESHOLDS
+    from scenewright.tools.detection.exact import NAME, ExactDetector, exact_thresholds
+    from scenewright.tools.detection.lazy import LazyDetectorVerifier
+
+    if args.detector.strip() == NAME:
+        exact = ExactDetector()
+        return exact, exact_thresholds(), exact.colors
+    verifier = LazyDetectorVerifier(args.detector, args.clip, args.device).get()
+
+    def colors(image: Any, instances: Any, name: str) -> list[str]:
+        scorer = verifier.color_scorer()
+        assert scorer is not None
+        return classify_colors(image, instances, name, scorer)
+
+    return verifier.detector, THRESHOLDS.get(verifier.detector.kind, verifier.thresholds), colors
 
 
 def score_command(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from scenewright.bench.geneval.score import images, score_image, table, tag_scores
-    from scenewright.tools.detection.color import classify_colors
-    from scenewright.tools.detection.detectors import THRESHOLDS, Thresholds
-    from scenewright.tools.detection.lazy import LazyDetectorVerifier
+    from scenewright.tools.detection.detectors import Thresholds
     from scenewright.tools.output import atomic_write_bytes
 
     if not args.detector:
@@ -139,27 +192,19 @@ def score_command(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             "out", f"{out} holds no GenEval samples", "render them first with eval geneval"
         )
-    lazy = LazyDetectorVerifier(args.detector, args.clip, args.device)
-    verifier = lazy.get()
-    base = THRESHOLDS.get(verifier.detector.kind, verifier.thresholds)
+    detector, base, colors = _judge(args)
     thresholds = Thresholds(
         base.threshold if args.threshold is None else args.threshold,
         base.counting if args.counting_threshold is None else args.counting_threshold,
         base.max_overlap if args.max_overlap is None else args.max_overlap,
     )
-
-    def colors(image: Any, instances: Any, name: str) -> list[str]:
-        scorer = verifier.color_scorer()
-        assert scorer is not None
-        return classify_colors(image, instances, name, scorer)
-
     results = [
-        score_image(path, metadata, verifier.detector, thresholds, colors)
+        score_image(path, metadata, detector, thresholds, colors)
         for path, metadata in tqdm(
             found, desc="scoring", disable=not show_progress(args.quiet), file=sys.stderr, unit="image"
         )
     ]
-    target = Path(args.results) if args.results else out / f"results-{verifier.detector.kind}.jsonl"
+    target = Path(args.results) if args.results else out / f"results-{detector.kind}.jsonl"
     text = "".join(json.dumps(r.row()) + "\n" for r in results)
     written = atomic_write_bytes(target, text.encode(), overwrite=False)
     print(table(tag_scores(results), label=f"this run ({len(results)} images)"))

@@ -18,7 +18,7 @@ from PIL import Image
 from scenewright.planner.plan import Box, Plan, PlanObject
 from scenewright.tools.checks import CountedObject, covers_boxes, judge_relations
 from scenewright.tools.detection.color import COLORS, ColorScorer, classify_colors
-from scenewright.tools.detection.detectors import THRESHOLDS, Detector, Thresholds
+from scenewright.tools.detection.detectors import THRESHOLDS, Detector, Thresholds, canonical_name
 from scenewright.tools.detection.instances import Instance, normalised, select_instances
 from scenewright.tools.detection.relations import relation_holds
 
@@ -37,6 +37,7 @@ class ObjectReport(CountedObject):
     color_ok: bool
     in_boxes: bool
     instances: list[Instance] = field(default_factory=list, repr=False)
+    unchecked: str | None = None  # why the detector cannot judge this object (a class it lacks)
 
     @property
     def ok(self) -> bool:
@@ -60,7 +61,8 @@ class ObjectReport(CountedObject):
             "wanted": self.wanted,
             "found": self.found,
             "in_boxes": self.in_boxes,
-            "ok": self.ok,
+            "ok": None if self.unchecked else self.ok,
+            "unchecked": self.unchecked,
             "color": self.color,
             "colors": list(self.colors),
             "boxes": [[round(v, 4) for v in box] for box in self.boxes],
@@ -76,6 +78,27 @@ class PlanReport:
     @property
     def verified(self) -> bool:
         return all(o.ok for o in self.objects) and all(self.relations)
+
+    def rows(self, plan: Plan) -> list[dict[str, Any]]:
+        """The verify node's rows, each with the relations its object is the subject of."""
+        rows = [o.row() for o in self.objects]
+        for row in rows:
+            row["relations"] = []
+        for rel, holds in zip(plan.relations, self.relations, strict=True):
+            judged = not (self.objects[rel.subject].unchecked or self.objects[rel.object].unchecked)
+            rows[rel.subject]["relations"].append(
+                {"relation": rel.relation, "object": rel.object, "holds": bool(holds) if judged else None}
+            )
+            if judged and not holds and rows[rel.subject]["ok"]:
+                rows[rel.subject]["ok"] = False
+        return rows
+
+    def verdict(self) -> bool | None:
+        """False when an object or relation fails, None when an object could not be judged."""
+        judged = [o for o in self.objects if o.unchecked is None]
+        if not all(o.ok for o in judged) or not all(self.relations):
+            return False
+        return None if len(judged) < len(self.objects) else True
 
 
 def wanted_color(obj: PlanObject) -> str | None:
@@ -131,16 +154,27 @@ class DetectorVerifier:
             scores = [i.score for i in kept]
             reports.append(
                 ObjectReport(
-                    obj.name, obj.count, len(kept), boxes, scores, colors, color, color_ok, in_boxes, kept
+                    obj.name, obj.count, len(kept), boxes, scores, colors, color, color_ok, in_boxes, kept,
+                    self.unchecked(obj, color, scorer),
                 )
-            )
+            )  # fmt: skip
         counted = [r.instances[: o.count] for r, o in zip(reports, plan.objects, strict=True)]
         relations = judge_relations(plan.relations, counted, relation_holds)
         return PlanReport(reports, relations)
+
+    def unchecked(self, obj: PlanObject, color: str | None, scorer: ColorScorer | None) -> str | None:
+        """Why this detector cannot judge ``obj``: a closed label set without its class, or a
+        colour asked with nothing to name colours."""
+        known: Callable[[], set[str]] | None = getattr(self.detector, "labels", None)
+        if known is not None and canonical_name(obj.name) not in known():
+            return f"the detector ({self.detector.kind}) has no class '{obj.name}'"
+        if color is not None and scorer is None:
+            return f"nothing names colours here, so '{color}' is not checked (pass --clip)"
+        return None
 
     def __call__(
         self, image: Image.Image, plan: Plan, _report: Mapping[str, Any]
     ) -> tuple[list[dict[str, Any]], bool | None]:
         """The agent's verifier signature: per-object rows and the overall verdict."""
         report = self.check(image, plan)
-        return [o.row() for o in report.objects], report.verified
+        return report.rows(plan), report.verdict()

@@ -15,6 +15,7 @@ from scenewright.agent.object_report import (
     exact_rows,
     result_lines,
     short_list,
+    turn_summary,
     verdict,
 )
 from scenewright.planner.plan import Plan, PlanObject
@@ -93,6 +94,9 @@ def test_an_object_outside_its_boxes_is_off_in_every_view() -> None:
     assert "1/1 found; colour blue; not in its boxes" in lines[0].text
     assert short_list(lines) == "square 1/1 (off), star 1/1" and said == DIFFERS
     assert "[square 1/1 (off), star 1/1]" in result.summary()
+    # a stored turn (what a reloaded studio page shows) says the same
+    stored = {"plan": plan.model_dump(), "report": result.report, "verified": result.verified}
+    assert turn_summary(stored) == "differs from the plan [square 1/1 (off), star 1/1]"
 
 
 def test_matches_only_when_every_object_is_judged_and_holds() -> None:

@@ -192,3 +192,15 @@ def result_summary(result: AgentResult) -> str:
     lines, said = result_lines(result)
     listed = short_list(lines)
     return said + (f" [{listed}]" if listed else "")
+
+
+def turn_summary(turn: Mapping[str, Any]) -> str:
+    """A stored turn's verdict and objects (a reloaded studio page rebuilds its conversation from
+    these), by the same rules as :func:`result_summary`."""
+    plan_data = turn.get("plan")
+    if not plan_data:
+        return verdict([], turn.get("verified"))
+    lines = lines_from_rows(Plan.model_validate(plan_data), turn.get("report") or [])
+    listed = short_list(lines)
+    said = verdict(lines, turn.get("verified"))
+    return said + (f" [{listed}]" if listed else "")

@@ -119,8 +119,9 @@ def _verdict(result: AgentResult) -> str:
     """What a finished render's status adds: never "done" alone when the image differs."""
     if result.status != "done":
         return ""
-    said = {True: "matches the plan", False: "differs from the plan", None: "not verified"}[result.verified]
-    return f": {said}"
+    from scenewright.agent.object_report import result_summary
+
+    return f": {result_summary(result)}"
 
 
 def build_app(agent: Agent) -> gr.Blocks:
@@ -130,6 +131,7 @@ def build_app(agent: Agent) -> gr.Blocks:
 
     from scenewright.agent.bounds import MAX_NEGATIVE_CHARS, MAX_REFINE_ROUNDS
     from scenewright.agent.nodes import available_strategies
+    from scenewright.agent.object_report import result_summary
     from scenewright.agent.web_boxes import checked_annotator, editor_value, plan_from_boxes
     from scenewright.agent.web_session import (
         Sessions,
@@ -408,20 +410,14 @@ def build_app(agent: Agent) -> gr.Blocks:
                         else:
                             result = item
                     assert result is not None
-                    verdict = {True: "matches the plan", False: "differs from the plan", None: "not verified"}
-                    found = ", ".join(
-                        f"{r.get('name')} {r.get('found')}/{r.get('wanted')}"
-                        for r in result.report
-                        if r.get("found") is not None
-                    )
                     said = (
-                        verdict[result.verified]
+                        result_summary(result)
                         if result.status == "done"
                         else f"{result.status}: {'; '.join(result.errors)}"
                     )
                     lines.append(
                         f"**{side}: {as_text(result.rendered_with() or name)}**, seed {session.seed}: "
-                        + as_text(said + (f" [{found}]" if found else ""))
+                        + as_text(said)
                     )
                     update: dict[Any, Any] = {compare_text: "\n\n".join(lines)}
                     if result.image is not None and result.status == "done":

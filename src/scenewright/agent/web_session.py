@@ -97,18 +97,14 @@ def restore(agent: Agent, session: Session) -> None:
     """A session the server does not hold yet (a reload after a restart on the same history):
     its conversation rebuilt from the thread's rendered turns, and the thread's seed."""
     from scenewright.agent.core import rendered_with
+    from scenewright.agent.object_report import turn_summary
 
     history = agent.history(session.thread)
     if not history:
         return
     for turn in history:
         said = turn.get("request") or "(rendered the edited plan)"
-        verified = turn.get("verified")
-        verdict = (
-            "not verified"
-            if verified is None
-            else ("matches the plan" if verified else "differs from the plan")
-        )
+        verdict = turn_summary(turn)
         what = rendered_with(turn.get("strategy", ""), turn.get("refined_from", ""), turn.get("refine") or [])
         answer = f"rendered with {what}, seed {turn.get('seed', 0)}: {verdict}"
         session.conversation.append({"role": "user", "content": said})

@@ -111,6 +111,8 @@ class ConceptAttention(Edit):
             return
         attn = block.attn
         temb = kwargs["temb"] if self._temb is None else self._temb
+        if temb.ndim == 3:  # Chroma: each block's own [image; text] modulation rows, no pooled vector
+            temb = temb[:, 6:]
         normed, gate_msa, shift_mlp, scale_mlp, gate_mlp = block.norm1_context(self.stream, emb=temb)
         heads = (-1, attn.head_dim)
         self._block = {

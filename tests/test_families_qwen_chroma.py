@@ -88,7 +88,9 @@ def test_encodings_of_different_lengths_batch_with_their_padding_masked() -> Non
     assert joined.embeds.shape[1] == long.embeds.shape[1] > short.embeds.shape[1]
     assert joined.mask is not None
     assert joined.mask[0].sum().item() == short.embeds.shape[1] and bool(joined.mask[1].all())
-    assert torch.equal(joined.embeds[0, short.embeds.shape[1] :], torch.zeros_like(joined.embeds[0, short.embeds.shape[1] :]))
+    assert torch.equal(
+        joined.embeds[0, short.embeds.shape[1] :], torch.zeros_like(joined.embeds[0, short.embeds.shape[1] :])
+    )
 
 
 @pytest.fixture(scope="module", params=["chroma", "qwen-image"])
@@ -99,7 +101,9 @@ def family_backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.mark.parametrize("edit_kind", ["zero-bias", "maps"])
-def test_an_engine_that_changes_nothing_keeps_the_pipeline_output(family_backend: Backend, edit_kind: str) -> None:
+def test_an_engine_that_changes_nothing_keeps_the_pipeline_output(
+    family_backend: Backend, edit_kind: str
+) -> None:
     """Routed through the engine's own passes (a zero bias makes every site a modified one), the
     padding mask gives the image the default processors give: the mask is kept."""
     settings = SamplingSettings(32, 32, steps=2, guidance=3.0, seed=3)

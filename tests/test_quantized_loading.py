@@ -51,7 +51,11 @@ def test_refused_before_any_weights_load(tmp_path: Path) -> None:
 def test_the_transformer_and_the_large_text_encoder_are_quantized() -> None:
     from scenewright.backends.quantize import quantization_config
 
-    for family, encoder in (("flux", "text_encoder_2"), ("sd3", "text_encoder_3"), ("qwen-image", "text_encoder")):
+    for family, encoder in (
+        ("flux", "text_encoder_2"),
+        ("sd3", "text_encoder_3"),
+        ("qwen-image", "text_encoder"),
+    ):
         config = quantization_config("torchao-int8", family, torch.bfloat16)
         assert set(config.quant_mapping) == {"transformer", encoder}
         assert type(config.quant_mapping["transformer"].quant_type).__name__ == "Int8WeightOnlyConfig"
@@ -69,7 +73,9 @@ def test_torchao_int8_weights_load_and_sample_on_a_cpu(tmp_path: Path) -> None:
     quantized = load_backend(spec, device="cpu", dtype="float32", quantize="torchao-int8")
     weight = quantized.transformer.transformer_blocks[0].attn.to_q.weight
     assert "Int8" in type(weight).__name__
-    assert "Int8" in type(quantized.pipe.text_encoder.encoder.block[0].layer[0].SelfAttention.q.weight).__name__
+    assert (
+        "Int8" in type(quantized.pipe.text_encoder.encoder.block[0].layer[0].SelfAttention.q.weight).__name__
+    )
     assert type(quantized.pipe.vae.decoder.conv_in.weight).__name__ == "Parameter"  # the VAE stays as stored
     settings = SamplingSettings(32, 32, steps=2, guidance=3.0, seed=1)
     ours = sample(quantized, quantized.encode_prompts(["a red apple"]), settings, progress=False).images

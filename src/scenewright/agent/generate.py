@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scenewright.agent.options import add_llm_timeout, llm_settings
-from scenewright.backends.specs import OFFLOAD_MODES
+from scenewright.backends.specs import OFFLOAD_MODES, QUANTIZE_CHOICES
 from scenewright.errors import InvalidInputError, ScenewrightError
 from scenewright.terminal import silence_library_bars
 
@@ -63,6 +63,9 @@ def register(sub: Any) -> None:
         help="keep weights on the CPU: 'model' (the default when given) moves each model to the GPU while it "
         "runs; 'sequential' streams layer by layer (slow, for cards smaller than the transformer)",
     )  # fmt: skip
+    p.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None,
+                   help="load the transformer and large text encoder quantized: bnb-4bit, bnb-8bit (CUDA), "
+                   "torchao-int8 (pip install 'scenewright[torchao]')")  # fmt: skip
     p.add_argument(
         "--quiet", action="store_true", help="print only results, warnings and errors (no progress bars)"
     )
@@ -207,6 +210,7 @@ def _agent(args: argparse.Namespace, out_dir: Path) -> Agent:
         dtype=args.dtype,
         negative_prompt=args.negative_prompt,
         cpu_offload=args.cpu_offload,
+        quantize=args.quantize,
         flat_output=True,
         overwrite=args.overwrite,
         sam=getattr(args, "sam", None),

@@ -99,7 +99,11 @@ class PromptEncoding:
 def _pad_tokens(embeds: torch.Tensor, length: int) -> torch.Tensor:
     """(B, T, D) zero-padded to ``length`` tokens."""
     missing = length - embeds.shape[1]
-    return embeds if missing == 0 else torch.cat([embeds, embeds.new_zeros(embeds.shape[0], missing, embeds.shape[2])], 1)
+    return (
+        embeds
+        if missing == 0
+        else torch.cat([embeds, embeds.new_zeros(embeds.shape[0], missing, embeds.shape[2])], 1)
+    )
 
 
 def _padded_mask(encoding: PromptEncoding, length: int) -> torch.Tensor:

@@ -30,13 +30,19 @@ def check_quantize(mode: str | None, family: str, device: torch.device) -> str |
     if mode in (None, "", "none"):
         return None
     if mode not in QUANTIZE_CHOICES:
-        raise InvalidInputError("quantize", f"unknown mode {mode!r}", f"use one of {', '.join(QUANTIZE_CHOICES)}")
+        raise InvalidInputError(
+            "quantize", f"unknown mode {mode!r}", f"use one of {', '.join(QUANTIZE_CHOICES)}"
+        )
     if family not in LARGE_TEXT_ENCODER:
-        raise InvalidInputError("quantize", f"the {family} backend is small and loads as it is", "drop --quantize")
+        raise InvalidInputError(
+            "quantize", f"the {family} backend is small and loads as it is", "drop --quantize"
+        )
     if mode.startswith("bnb"):
         if device.type != "cuda":
             raise InvalidInputError(
-                "quantize", "bitsandbytes runs on CUDA only", "pass --device cuda, or --quantize torchao-int8 here"
+                "quantize",
+                "bitsandbytes runs on CUDA only",
+                "pass --device cuda, or --quantize torchao-int8 here",
             )
         if not _installed("bitsandbytes"):
             raise InvalidInputError("quantize", "bitsandbytes is not installed", "pip install bitsandbytes")
@@ -64,6 +70,9 @@ def quantization_config(mode: str | None, family: str, dtype: torch.dtype) -> An
     else:
         from torchao.quantization import Int8WeightOnlyConfig
 
-        configs = (diffusers.TorchAoConfig(Int8WeightOnlyConfig()), transformers.TorchAoConfig(Int8WeightOnlyConfig()))
+        configs = (
+            diffusers.TorchAoConfig(Int8WeightOnlyConfig()),
+            transformers.TorchAoConfig(Int8WeightOnlyConfig()),
+        )
     mapping = {"transformer": configs[0], LARGE_TEXT_ENCODER[family]: configs[1]}
     return PipelineQuantizationConfig(quant_mapping=mapping)

@@ -82,9 +82,7 @@ class QwenImageBackend(Backend):
         offsets = [(s - start, e - start) for s, e in encoded["offset_mapping"]]
         spans = map_words_to_tokens(prompt, offsets, -drop)
         limit = self.max_sequence_length
-        return [
-            WordSpan(w.word, w.start, w.end, tuple(t for t in w.tokens if 0 <= t < limit)) for w in spans
-        ]
+        return [WordSpan(w.word, w.start, w.end, tuple(t for t in w.tokens if 0 <= t < limit)) for w in spans]
 
     def _latent_size(self, height: int, width: int) -> tuple[int, int]:
         rows, cols = self.token_grid(height, width)
@@ -97,7 +95,9 @@ class QwenImageBackend(Backend):
 
         channels = self.transformer.config.in_channels // 4
         h, w = self._latent_size(height, width)
-        noise = randn_tensor((batch_size, 1, channels, h, w), generator=generator, device=self.device, dtype=self.dtype)
+        noise = randn_tensor(
+            (batch_size, 1, channels, h, w), generator=generator, device=self.device, dtype=self.dtype
+        )
         return self.pipe._pack_latents(noise, batch_size, channels, h, w)
 
     def image_tokens(self, latents: torch.Tensor) -> torch.Tensor:
@@ -172,7 +172,9 @@ class QwenImageBackend(Backend):
 
     def combine_guidance(self, uncond: torch.Tensor, cond: torch.Tensor, scale: float) -> torch.Tensor:
         combined = uncond + scale * (cond - uncond)
-        return combined * (torch.norm(cond, dim=-1, keepdim=True) / torch.norm(combined, dim=-1, keepdim=True))
+        return combined * (
+            torch.norm(cond, dim=-1, keepdim=True) / torch.norm(combined, dim=-1, keepdim=True)
+        )
 
     def blocks(self) -> list[BlockRef]:
         return [BlockRef("double", i, m) for i, m in enumerate(self.transformer.transformer_blocks)]

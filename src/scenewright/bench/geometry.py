@@ -502,7 +502,7 @@ def qwen_vl_encoder(width: int, vocab_size: int, layers: int = 1, heads: int = 2
                 "mrope_section": [head_dim // 8, head_dim // 8, head_dim // 4],
                 "rope_type": "default",
                 "type": "default",
-            },  # fmt: skip
+            },
             "rope_theta": 1000000.0,
             "vocab_size": vocab_size,
             "bos_token_id": 0,

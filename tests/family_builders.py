@@ -11,11 +11,9 @@ from diffusers import (
     QwenImagePipeline,
     QwenImageTransformer2DModel,
 )
-from tokenizers import Tokenizer, normalizers, pre_tokenizers
-from tokenizers.models import WordLevel
-from transformers import PreTrainedTokenizerFast, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
 from builders import WORDS, _t5, _vae, word_tokenizer
+from scenewright.bench.geometry import with_chat_text
 
 
 def _scheduler() -> FlowMatchEulerDiscreteScheduler:
@@ -54,68 +52,10 @@ def tiny_chroma_pipeline(seed: int = 0, double_blocks: int = 2, single_blocks: i
     )
 
 
-_IM_START, _IM_END, _PAD = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
-
-
-def qwen_tokenizer(template: str) -> PreTrainedTokenizerFast:
-    """A word-level stand-in for Qwen2's tokenizer: its chat tokens as special tokens, the template's
-    and the tests' words in the vocabulary, no tokens added around a text (as Qwen2's)."""
-    words: list[str] = []
-    splitter = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
-    for text in (template.replace("{}", " "), " ".join(WORDS)):
-        for piece, _ in splitter.pre_tokenize_str(text.lower().replace(_IM_START, " ").replace(_IM_END, " ")):
-            if piece not in words:
-                words.append(piece)
-    vocab = {w: i for i, w in enumerate([_PAD, "<unk>", _IM_START, _IM_END, *words])}
-    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
-    tok.normalizer = normalizers.Lowercase()
-    tok.pre_tokenizer = splitter
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="<unk>",
-        pad_token=_PAD,
-        additional_special_tokens=[_IM_START, _IM_END],
-        model_max_length=2048,
-    )
-
-
-def _qwen_vl(vocab_size: int, seed: int) -> Qwen2_5_VLForConditionalGeneration:
-    torch.manual_seed(seed)
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "hidden_size": 16,
-            "intermediate_size": 16,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-            "num_key_value_heads": 2,
-            "rope_scaling": {"mrope_section": [1, 1, 2], "rope_type": "default", "type": "default"},
-            "rope_theta": 1000000.0,
-            "vocab_size": vocab_size,
-            "bos_token_id": 0,
-            "eos_token_id": 0,
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 16,
-            "intermediate_size": 16,
-            "num_heads": 2,
-            "out_hidden_size": 16,
-        },
-        hidden_size=16,
-        vocab_size=vocab_size,
-        bos_token_id=0,
-        eos_token_id=0,
-        vision_start_token_id=vocab_size - 3,
-        vision_end_token_id=vocab_size - 2,
-        vision_token_id=vocab_size - 1,
-    )
-    return Qwen2_5_VLForConditionalGeneration(config).eval()
-
-
 def tiny_qwen_image_pipeline(seed: int = 0, blocks: int = 2) -> QwenImagePipeline:
-    """A Qwen-Image pipeline for CPU tests: 2 dual-stream blocks of 2 heads of 16, a 2-layer
-    Qwen2.5-VL, a 4x video VAE (so 8 px a token). The template's system part is dropped at the
-    count this tokenizer gives it, as the real pipeline drops the real tokenizer's 34."""
+    """A Qwen-Image pipeline for CPU tests: 2 dual-stream blocks of 2 heads of 16, a one-layer
+    Qwen2.5-VL 16 wide and its word-level chat tokenizer (see ``with_chat_text``), a 4x video VAE
+    (so 8 px a token)."""
     torch.manual_seed(seed)
     transformer = QwenImageTransformer2DModel(
         patch_size=2,
@@ -145,9 +85,5 @@ def tiny_qwen_image_pipeline(seed: int = 0, blocks: int = 2) -> QwenImagePipelin
         tokenizer=None,  # type: ignore[arg-type]
         transformer=transformer,
     )
-    tokenizer = qwen_tokenizer(pipe.prompt_template_encode)
-    pipe.tokenizer = tokenizer
-    pipe.text_encoder = _qwen_vl(len(tokenizer) + 3, seed + 2)
-    system = pipe.prompt_template_encode.split("{}")[0]
-    pipe.prompt_template_encode_start_idx = len(tokenizer(system)["input_ids"])
-    return pipe
+    torch.manual_seed(seed + 2)
+    return with_chat_text(pipe, WORDS, width=16)

@@ -30,6 +30,10 @@ def _one_error(capsys: pytest.CaptureFixture[str]) -> str:
             "width: 1000 cannot be taken by backend 'chroma'",
         ),
         (["generate", "a cat", "--backend", "qwen-image", "--height", "8"], "height: 8 cannot be taken"),
+        (
+            ["generate", "a cat", "--backend", "flux-schnell", "--negative-prompt", "blurry"],
+            "negative-prompt: backend 'flux-schnell' is guidance-distilled",
+        ),
     ],
 )
 def test_generate_takes_the_new_backends(

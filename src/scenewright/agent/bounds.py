@@ -42,7 +42,7 @@ def check_sampling(
     A height of 0 is a height, not "the default": it is refused like any other size the model
     cannot take.
     """
-    from scenewright.backends.specs import check_size
+    from scenewright.backends.specs import GUIDANCE_DISTILLED_FAMILIES, check_size
     from scenewright.executor.limits import check_guidance, check_steps
 
     if steps is not None:
@@ -57,6 +57,12 @@ def check_sampling(
             height if height is not None else spec.min_size,
             width if width is not None else spec.min_size,
             spec.max_size,
+        )
+    if negative_prompt.strip() and spec.family in GUIDANCE_DISTILLED_FAMILIES:
+        raise InvalidInputError(
+            "negative-prompt",
+            f"backend '{spec.name}' is guidance-distilled and runs no unconditional pass, so it would be ignored",
+            "drop --negative-prompt, or use a CFG backend (sd3.5-large, qwen-image, chroma)",
         )
     if len(negative_prompt) > MAX_NEGATIVE_CHARS:
         raise InvalidInputError(

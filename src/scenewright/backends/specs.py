@@ -20,6 +20,9 @@ from scenewright.errors import BackendError, InvalidInputError
 DEFAULT_MAX_SIZE = 2048
 TINY_MAX_SIZE = 256
 OFFLOAD_MODES = ("model", "sequential")
+# Families whose guidance is distilled into the model (no unconditional pass): a negative prompt
+# would be silently ignored there, so it is refused.
+GUIDANCE_DISTILLED_FAMILIES = frozenset({"flux"})
 # --quantize: diffusers' bitsandbytes (CUDA) and torchao int8 weight-only (any device) loadings.
 QUANTIZE_CHOICES = ("none", "bnb-4bit", "bnb-8bit", "torchao-int8")
 # The embedded 8x8-token toy model, shipped inside the package.

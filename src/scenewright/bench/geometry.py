@@ -48,7 +48,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-MODEL_NAMES = ("flux-dev", "flux-schnell", "sd3.5-medium", "sd3.5-large")
+MODEL_NAMES: tuple[str, ...] = ("flux-dev", "flux-schnell", "sd3.5-medium", "sd3.5-large")
 MODEL_NAMES += ("qwen-image", "chroma")
 SCALES = ("full", "small", "narrow")
 

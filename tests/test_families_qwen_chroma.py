@@ -149,3 +149,20 @@ def test_every_strategy_runs_on_qwen_image_and_chroma(family_backend: Backend, s
     if strategy in ("regional", "numina", "stitch", "taca"):
         vanilla = run_strategy("vanilla", family_backend, _plan(), settings)
         assert (result.sample.images - vanilla.sample.images).abs().max().item() > 1e-4
+
+
+@pytest.mark.parametrize("modulation", ["scene", "paper"])
+def test_concept_attention_reads_maps_on_chroma(modulation: str) -> None:
+    """Chroma's double blocks take each block's own [image; text] modulation rows and no pooled
+    vector: the concept stream reads the text rows, and the paper's modulation is the block's."""
+    from scenewright.executor.attention.concept import ConceptAttention
+    from scenewright.executor.explain import concept_vectors
+
+    backend = ChromaBackend(tiny_chroma_pipeline(), max_sequence_length=16)
+    reader = ConceptAttention(concepts=concept_vectors(backend, _plan()), modulation=modulation)
+    settings = SamplingSettings(32, 32, steps=2, guidance=3.0, seed=1)
+    with attention_engine(backend, [reader]) as engine:
+        sample(backend, backend.encode_prompts([PROMPT]), settings, hooks=[engine], progress=False)
+    maps = reader.maps()
+    assert maps.shape[-3:] == (3, 8, 8)  # apple, vase, background and torch.isfinite(maps).all()
+    assert torch.allclose(maps.sum(dim=-3), torch.ones_like(maps.sum(dim=-3)), atol=1e-4)

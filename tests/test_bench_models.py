@@ -39,10 +39,18 @@ def test_small_geometry_keeps_every_width_and_head_count(name: str) -> None:
     assert (small.hidden_size, small.heads, small.head_dim) == (full.hidden_size, full.heads, full.head_dim)
     for key in ("joint_attention_dim", "pooled_projection_dim", "caption_projection_dim", "in_channels"):
         assert small.transformer.get(key) == full.transformer.get(key)
-    assert small.vae["latent_channels"] == full.vae["latent_channels"] == 16
-    assert len(small.vae["block_out_channels"]) == len(full.vae["block_out_channels"]) == 4  # the 8x stride
-    assert small.clip_widths == full.clip_widths and small.t5_width == full.t5_width
-    assert full.t5_width == (2560 if full.family == "z-image" else 4096)  # Qwen3-4B's width, or T5-XXL's
+    if full.family == "qwen-image":  # its video VAE: z_dim latent channels, 3 downsamplings
+        assert small.vae["z_dim"] == full.vae["z_dim"] == 16 and len(small.vae["dim_mult"]) == 4
+        assert small.t5_width == full.t5_width == 3584  # Qwen2.5-VL-7B's hidden size
+    else:
+        assert small.vae["latent_channels"] == full.vae["latent_channels"] == 16
+        assert (
+            len(small.vae["block_out_channels"]) == len(full.vae["block_out_channels"]) == 4
+        )  # the 8x stride
+        assert (
+            small.t5_width == full.t5_width == (2560 if full.family == "z-image" else 4096)
+        )  # Qwen3-4B or T5-XXL
+    assert small.clip_widths == full.clip_widths
     assert sum(small.blocks.values()) < sum(full.blocks.values())
 
 
@@ -80,6 +88,18 @@ def test_full_geometries_have_the_published_sizes() -> None:
     assert geometry("sd3.5-large").t5_tokens == 256 and geometry("sd3.5-large").clip_widths == (768, 1280)
     assert geometry("flux-dev").vae["scaling_factor"] == 0.3611
     assert geometry("sd3.5-medium").vae["scaling_factor"] == 1.5305
+
+
+def test_qwen_image_and_chroma_have_their_published_sizes() -> None:
+    qwen = sum(p.numel() for p in _meta_transformer("qwen-image", "full").parameters()) / 1e9
+    chroma = sum(p.numel() for p in _meta_transformer("chroma", "full").parameters()) / 1e9
+    assert 20.2 < qwen < 20.6 and 8.8 < chroma < 9.0  # "20B" and "8.9B"
+    assert geometry("qwen-image").blocks == {"double": 60}
+    assert geometry("chroma").blocks == {"double": 19, "single": 38}
+    assert geometry("qwen-image").hidden_size == geometry("chroma").hidden_size == 3072
+    assert geometry("chroma").t5_tokens == 512 and geometry("chroma").clip_widths == ()
+    narrow = _meta_transformer("qwen-image", "narrow")
+    assert len(narrow.transformer_blocks) == 1 and narrow.transformer_blocks[0].attn.heads == 2
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,16 @@ from typing import Any
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-
 from scenewright import __version__
 from scenewright.agent.generate import register as register_generate
 from scenewright.errors import ScenewrightError
 from scenewright.lazy_commands import LazySubParsersAction, from_module
 from scenewright.terminal import printable
+
+# torchao (the --quantize torchao-int8 extra), imported by diffusers when installed, logs the
+# CUDA kernels a CPU build cannot load, and registers enums that torch's pytree logs about.
+logging.getLogger("torchao").setLevel(logging.ERROR)
+logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
 EXIT_USAGE = 2
 

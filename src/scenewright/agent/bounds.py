@@ -42,7 +42,7 @@ def check_sampling(
     A height of 0 is a height, not "the default": it is refused like any other size the model
     cannot take.
     """
-    from scenewright.backends.specs import check_size
+    from scenewright.backends.specs import GUIDANCE_DISTILLED_FAMILIES, check_size
     from scenewright.backends.z_image_rules import check_z_image_sampling
     from scenewright.executor.limits import check_guidance, check_steps
 
@@ -60,6 +60,12 @@ def check_sampling(
             spec.max_size,
         )
     check_z_image_sampling(spec, guidance, negative_prompt)
+    if negative_prompt.strip() and spec.family in GUIDANCE_DISTILLED_FAMILIES:
+        raise InvalidInputError(
+            "negative-prompt",
+            f"backend '{spec.name}' is guidance-distilled and runs no unconditional pass, so it would be ignored",
+            "drop --negative-prompt, or use a CFG backend (sd3.5-large, qwen-image, chroma)",
+        )
     if len(negative_prompt) > MAX_NEGATIVE_CHARS:
         raise InvalidInputError(
             "negative-prompt",

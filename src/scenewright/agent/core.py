@@ -54,21 +54,27 @@ HISTORY_BUSY_SECONDS = 30.0
 HISTORY_OPEN_ATTEMPTS = 5
 EventCallback = Callable[[Event], None]
 
-_BACKENDS: dict[tuple[str, str, str, bool | str | None], Backend] = {}
+_BACKENDS: dict[tuple[str, str, str, bool | str | None, str | None], Backend] = {}
 _BACKENDS_LOCK = threading.Lock()
 
 
 def _load_backend(
-    name: str, device: str | None, dtype: str, cpu_offload: bool | str | None = False
+    name: str,
+    device: str | None,
+    dtype: str,
+    cpu_offload: bool | str | None = False,
+    quantize: str | None = None,
 ) -> Backend:
     """Load a backend once per process: chats, the web UI and tests share the weights."""
     from scenewright.backends import load_backend, resolve_backend
 
-    key = (name, str(device), dtype, cpu_offload)
+    key = (name, str(device), dtype, cpu_offload, quantize)
     with _BACKENDS_LOCK:
         if key not in _BACKENDS:
             spec = resolve_backend(name)
-            _BACKENDS[key] = load_backend(spec, device=device, dtype=dtype, cpu_offload=cpu_offload)
+            _BACKENDS[key] = load_backend(
+                spec, device=device, dtype=dtype, cpu_offload=cpu_offload, quantize=quantize
+            )
         return _BACKENDS[key]
 
 
@@ -237,6 +243,7 @@ class Agent:
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         negative_prompt: str = "",
         cpu_offload: bool | str | None = False,
+        quantize: str | None = None,
         flat_output: bool = False,
         overwrite: bool = False,
         sam: str | Segmenter | None = None,
@@ -251,6 +258,7 @@ class Agent:
         self.backend_name = backend if isinstance(backend, str) else backend.name
         self._backend = None if isinstance(backend, str) else backend
         self._device, self._dtype, self._cpu_offload = device, dtype, cpu_offload
+        self._quantize = quantize
         self.strategy = strategy
         self.settings: dict[str, Any] = {
             "steps": steps,
@@ -324,7 +332,9 @@ class Agent:
     def load_backend(self) -> Backend:
         """The backend, loaded on first use (planning alone never loads weights)."""
         if self._backend is None:
-            self._backend = _load_backend(self.backend_name, self._device, self._dtype, self._cpu_offload)
+            self._backend = _load_backend(
+                self.backend_name, self._device, self._dtype, self._cpu_offload, self._quantize
+            )
         return self._backend
 
     def load_segmenter(self) -> Segmenter | None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from scenewright.agent.grid import GRID_IMAGE, Axis, Cell, check_grid_options, grid_cells, grid_outputs
 from scenewright.agent.options import DEFAULT_REFINE_ROUNDS, add_image_options, add_llm_timeout, llm_settings
-from scenewright.backends.specs import OFFLOAD_MODES
+from scenewright.backends.specs import OFFLOAD_MODES, QUANTIZE_CHOICES
 from scenewright.errors import InvalidInputError, ScenewrightError
 from scenewright.terminal import process_seconds, show_progress
 
@@ -70,6 +70,9 @@ def register(sub: Any) -> None:
         help="keep weights on the CPU: 'model' (the default when given) moves each model to the GPU while it "
         "runs; 'sequential' streams layer by layer (slow, for cards smaller than the transformer)",
     )  # fmt: skip
+    p.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None,
+                   help="load the transformer and large text encoder quantized: bnb-4bit, bnb-8bit (CUDA), "
+                   "torchao-int8 (pip install 'scenewright[torchao]')")  # fmt: skip
     p.add_argument(
         "--quiet", action="store_true", help="print only results, warnings and errors (no progress bars)"
     )
@@ -231,6 +234,7 @@ def _agent(args: argparse.Namespace, out_dir: Path, seed: int) -> Agent:
         dtype=args.dtype,
         negative_prompt=args.negative_prompt,
         cpu_offload=args.cpu_offload,
+        quantize=args.quantize,
         flat_output=True,
         overwrite=args.overwrite,
         sam=getattr(args, "sam", None),

@@ -50,6 +50,11 @@ def add_agent_options(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument(
         "--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16"
     )
+    from scenewright.backends.specs import QUANTIZE_CHOICES
+
+    p.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None,
+                   help="load the transformer and large text encoder quantized: bnb-4bit, bnb-8bit (CUDA), "
+                   "torchao-int8 (pip install 'scenewright[torchao]')")  # fmt: skip
 
 
 def add_image_options(p: argparse.ArgumentParser) -> None:
@@ -90,6 +95,7 @@ def agent_settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_refine_rounds": check_refine_rounds(getattr(args, "refine_rounds", DEFAULT_REFINE_ROUNDS)),
         "device": args.device,
         "dtype": args.dtype,
+        "quantize": getattr(args, "quantize", None),
         "sam": getattr(args, "sam", None),
         "llm_settings": llm_settings(args),
     }

@@ -64,6 +64,9 @@ class PromptEncoding:
     embeds: torch.Tensor  # (B, T, D): the text stream of the joint attention
     pooled: torch.Tensor  # (B, P): the pooled vector that modulates the blocks
     words: list[list[WordSpan]] = field(default_factory=list)
+    # (B, T) bool: the text tokens that count, for families whose text is padded per prompt and
+    # masked in attention (Qwen-Image, Chroma); None where every token counts (FLUX.1, SD3).
+    mask: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -74,17 +77,42 @@ class PromptEncoding:
 
     @classmethod
     def concat(cls, encodings: Sequence[PromptEncoding]) -> PromptEncoding:
-        """Stack several encodings along the batch (they must share a sequence length)."""
+        """Stack several encodings along the batch. Masked encodings of different lengths are
+        padded to the longest, with the padding masked; unmasked ones must share a length."""
+        length = max(e.embeds.shape[1] for e in encodings)
+        masked = any(e.mask is not None for e in encodings)
+        embeds = [_pad_tokens(e.embeds, length) if masked else e.embeds for e in encodings]
+        masks = [_padded_mask(e, length) for e in encodings] if masked else None
         return cls(
             prompts=[p for e in encodings for p in e.prompts],
-            embeds=torch.cat([e.embeds for e in encodings]),
+            embeds=torch.cat(embeds),
             pooled=torch.cat([e.pooled for e in encodings]),
             words=[w for e in encodings for w in e.words],
+            mask=None if masks is None else torch.cat(masks),
         )
 
     def repeat(self, times: int) -> PromptEncoding:
         """The same prompts ``times`` over, for a batch of images per prompt."""
         return PromptEncoding.concat([self] * times)
+
+
+def _pad_tokens(embeds: torch.Tensor, length: int) -> torch.Tensor:
+    """(B, T, D) zero-padded to ``length`` tokens."""
+    missing = length - embeds.shape[1]
+    return (
+        embeds
+        if missing == 0
+        else torch.cat([embeds, embeds.new_zeros(embeds.shape[0], missing, embeds.shape[2])], 1)
+    )
+
+
+def _padded_mask(encoding: PromptEncoding, length: int) -> torch.Tensor:
+    """The encoding's token mask (all true when it has none), false on padding up to ``length``."""
+    batch, tokens = encoding.embeds.shape[:2]
+    mask = encoding.mask
+    if mask is None:
+        mask = torch.ones(batch, tokens, dtype=torch.bool, device=encoding.embeds.device)
+    return torch.cat([mask, mask.new_zeros(batch, length - tokens)], 1) if length > tokens else mask
 
 
 @dataclass(frozen=True)
@@ -216,6 +244,11 @@ class Backend(ABC):
     @abstractmethod
     def blocks(self) -> list[BlockRef]:
         """The transformer's blocks in execution order."""
+
+    def combine_guidance(self, uncond: torch.Tensor, cond: torch.Tensor, scale: float) -> torch.Tensor:
+        """Classifier-free guidance of two velocities, as the family's pipeline combines them
+        (Qwen-Image rescales the result to the conditional velocity's norm)."""
+        return uncond + scale * (cond - uncond)
 
     # ----------------------------------------------------------------- helpers
     @staticmethod

@@ -7,12 +7,14 @@ bad name or an uncached checkpoint is reported in one line instead of deep insid
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from scenewright.backends.base import Backend
 from scenewright.backends.offload import offload_mode, place_pipeline
+from scenewright.backends.quantize import check_quantize, quantization_config
 from scenewright.backends.specs import (
     ALIASES,
     TINY16_DIR,
@@ -75,17 +77,39 @@ def parse_dtype(value: str | None, device: torch.device) -> torch.dtype:
     return choices[value]
 
 
+def _qwen_image() -> tuple[Any, Any]:
+    from diffusers import QwenImagePipeline
+
+    from scenewright.backends.qwen_image import QwenImageBackend
+
+    return QwenImagePipeline, QwenImageBackend
+
+
+def _chroma() -> tuple[Any, Any]:
+    from diffusers import ChromaPipeline
+
+    from scenewright.backends.chroma import ChromaBackend
+
+    return ChromaPipeline, ChromaBackend
+
+
+# Families loaded the same way: (diffusers pipeline class, our backend class), imported on use.
+FAMILY_LOADERS: dict[str, Callable[[], tuple[Any, Any]]] = {"qwen-image": _qwen_image, "chroma": _chroma}
+
+
 def load_backend(
     spec: BackendSpec,
     *,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     cpu_offload: bool | str | None = False,
+    quantize: str | None = None,
 ) -> Backend:
     """Load the weights a spec points at; errors from the hub or disk become :class:`BackendError`."""
     torch_device = resolve_device(device)
     torch_dtype = dtype if isinstance(dtype, torch.dtype) else parse_dtype(dtype, torch_device)
     offload = offload_mode(cpu_offload, torch_device)
+    quantized = check_quantize(quantize, spec.family, torch_device)
     if spec.family == "tiny":
         from scenewright.backends.tiny import TinyBackend
 
@@ -97,6 +121,8 @@ def load_backend(
     kwargs: dict[str, Any] = {"torch_dtype": torch_dtype}
     if _hub_offline():
         kwargs["local_files_only"] = True
+    if quantized is not None:
+        kwargs["quantization_config"] = quantization_config(quantized, spec.family, torch_dtype)
     try:
         if spec.family == "flux":
             from diffusers import FluxPipeline
@@ -110,6 +136,11 @@ def load_backend(
             from scenewright.backends.z_image import load_z_image
 
             return load_z_image(spec, kwargs, torch_device, offload)
+        if spec.family in FAMILY_LOADERS:
+            pipeline_class, backend_class = FAMILY_LOADERS[spec.family]()
+            pipe = pipeline_class.from_pretrained(spec.source, **kwargs)
+            place_pipeline(pipe, torch_device, offload)
+            return backend_class(pipe, name=spec.name)
         from diffusers import StableDiffusion3Pipeline
 
         from scenewright.backends.sd3 import SD3Backend

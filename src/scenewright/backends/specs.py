@@ -23,6 +23,11 @@ TINY_SIZE_FACTOR = 2
 TINY_TRAINED_SIZE = 64
 TINY_MAX_SIZE = TINY_TRAINED_SIZE * TINY_SIZE_FACTOR
 OFFLOAD_MODES = ("model", "sequential")
+# Families whose guidance is distilled into the model (no unconditional pass): a negative prompt
+# would be silently ignored there, so it is refused.
+GUIDANCE_DISTILLED_FAMILIES = frozenset({"flux"})
+# --quantize: diffusers' bitsandbytes (CUDA) and torchao int8 weight-only (any device) loadings.
+QUANTIZE_CHOICES = ("none", "bnb-4bit", "bnb-8bit", "torchao-int8")
 # The embedded 8x8-token toy model, shipped inside the package.
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld"
 
@@ -83,11 +88,17 @@ ALIASES: dict[str, BackendSpec] = {
     "sd3.5-large": BackendSpec("sd3.5-large", "sd3", "stabilityai/stable-diffusion-3.5-large", 16, 16),
 }
 ALIASES["z-image"] = BackendSpec("z-image", "z-image", "Tongyi-MAI/Z-Image-Turbo", 16, 16)
+# Qwen-Image: a 2x2 patch over the VAE's 8x cells; Chroma: FLUX.1's packing. Both 16 px a token.
+ALIASES["qwen-image"] = BackendSpec("qwen-image", "qwen-image", "Qwen/Qwen-Image", 16, 16)
+ALIASES["chroma"] = BackendSpec("chroma", "chroma", "lodestones/Chroma1-HD", 16, 16)
 ALIASES["flux"] = ALIASES["flux-dev"]
 ALIASES["sd3"] = ALIASES["sd3-medium"]
 ALIASES["sd3.5"] = ALIASES["sd3.5-medium"]
 
-_PIPELINE_FAMILIES = {"FluxPipeline": "flux", "StableDiffusion3Pipeline": "sd3", "ZImagePipeline": "z-image"}
+_PIPELINE_FAMILIES = {"FluxPipeline": "flux", "StableDiffusion3Pipeline": "sd3"}
+_PIPELINE_FAMILIES["QwenImagePipeline"] = "qwen-image"
+_PIPELINE_FAMILIES["ChromaPipeline"] = "chroma"
+_PIPELINE_FAMILIES["ZImagePipeline"] = "z-image"
 
 
 def _family_from_index(index_file: Path, name: str) -> str:
@@ -104,7 +115,7 @@ def _family_from_index(index_file: Path, name: str) -> str:
     if family is None:
         raise BackendError(
             f"backend: '{name}' is a {class_name or 'unknown'} checkpoint; "
-            f"scenewright runs {', '.join(_PIPELINE_FAMILIES)} checkpoints"
+            f"scenewright runs {', '.join(sorted(_PIPELINE_FAMILIES))} checkpoints"
         )
     return family
 

@@ -55,7 +55,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-MODEL_NAMES = ("flux-dev", "flux-schnell", "sd3.5-medium", "sd3.5-large", "z-image")
+MODEL_NAMES: tuple[str, ...] = ("flux-dev", "flux-schnell", "sd3.5-medium", "sd3.5-large", "z-image")
+MODEL_NAMES += ("qwen-image", "chroma")
 SCALES = ("full", "small", "narrow")
 
 _FLUX_TRANSFORMER: dict[str, Any] = {
@@ -131,6 +132,50 @@ _VAE: dict[str, Any] = {
     "use_post_quant_conv": False,
 }
 _FLUX_VAE = {**_VAE, "scaling_factor": 0.3611, "shift_factor": 0.1159}
+
+# Qwen-Image (published: 20B): 60 dual-stream blocks of 24 heads of 128, Qwen2.5-VL-7B's 3584-wide
+# last hidden state as text, 2x2 patches of 16 latent channels, as in diffusers'
+# QwenImageTransformer2DModel defaults and the model card; counted on the meta device: 20.4B.
+# Its text is the prompt's own tokens after the template's system part (at most 1024; the
+# pipeline's max_sequence_length default 512), so the bench's prompt sets its length.
+_QWEN_IMAGE_TRANSFORMER: dict[str, Any] = {
+    "patch_size": 2,
+    "in_channels": 64,
+    "out_channels": 16,
+    "num_layers": 60,
+    "attention_head_dim": 128,
+    "num_attention_heads": 24,
+    "joint_attention_dim": 3584,
+    "guidance_embeds": False,
+    "axes_dims_rope": (16, 56, 56),
+}
+# Its video VAE (AutoencoderKLQwenImage): 16 latent channels, 8x spatial stride; the per-channel
+# latent statistics are left at 0 and 1 (they change no shape or cost).
+_QWEN_IMAGE_VAE: dict[str, Any] = {
+    "base_dim": 96,
+    "z_dim": 16,
+    "dim_mult": (1, 2, 4, 4),
+    "num_res_blocks": 2,
+    "temperal_downsample": (False, True, True),
+    "latents_mean": (0.0,) * 16,
+    "latents_std": (1.0,) * 16,
+}
+# Chroma (published: 8.9B): FLUX.1-schnell's 19 + 38 blocks with the per-block modulation pruned
+# into one approximator (64 channels, 5 layers of 5120), T5-XXL only (512 tokens, ChromaPipeline's
+# default), FLUX.1's VAE; diffusers' ChromaTransformer2DModel defaults. Counted: 8.9B.
+_CHROMA_TRANSFORMER: dict[str, Any] = {
+    "patch_size": 1,
+    "in_channels": 64,
+    "num_layers": 19,
+    "num_single_layers": 38,
+    "attention_head_dim": 128,
+    "num_attention_heads": 24,
+    "joint_attention_dim": 4096,
+    "axes_dims_rope": (16, 56, 56),
+    "approximator_num_channels": 64,
+    "approximator_hidden_dim": 5120,
+    "approximator_layers": 5,
+}
 _SD35_VAE = {**_VAE, "scaling_factor": 1.5305, "shift_factor": 0.0609}
 
 # FLUX.1-dev: a resolution-dependent shift (FluxPipeline computes mu from the token count), as in
@@ -153,6 +198,17 @@ SCHEDULERS: dict[str, dict[str, Any]] = {
     "sd3.5-large": {"num_train_timesteps": 1000, "shift": 3.0},
     # Z-Image-Turbo: a fixed shift of 3 (public ports of its scheduler_config.json).
     "z-image": {"num_train_timesteps": 1000, "shift": 3.0, "use_dynamic_shifting": False},
+    # Qwen-Image: an exponential resolution-dependent shift up to 8192 tokens with a terminal
+    # sigma of 0.02; Chroma: FLUX.1-dev's. Both from memory of the published files, not confirmed.
+    "qwen-image": {
+        **_FLUX_DEV_SCHEDULER,
+        "shift": 1.0,
+        "max_shift": 0.9,
+        "max_image_seq_len": 8192,
+        "shift_terminal": 0.02,
+        "time_shift_type": "exponential",
+    },
+    "chroma": _FLUX_DEV_SCHEDULER,
 }
 
 # What --scale small keeps of each transformer: every width and head count, a few blocks.
@@ -166,6 +222,8 @@ _SMALL_BLOCKS: dict[str, dict[str, Any]] = {
     "sd3.5-medium": {"num_layers": 2, "dual_attention_layers": (0,), "pos_embed_max_size": 64},
     "sd3.5-large": {"num_layers": 2, "pos_embed_max_size": 64},
     "z-image": {"n_layers": 2, "n_refiner_layers": 1},
+    "qwen-image": {"num_layers": 1},
+    "chroma": {"num_layers": 1, "num_single_layers": 1},
 }
 # What --scale narrow changes on top of --scale small: 2 heads of 8 (FLUX's rotary axes must sum
 # to the head size), and an SD3 position table wide enough for 2048-pixel images.
@@ -178,6 +236,8 @@ _NARROW_WIDTHS: dict[str, dict[str, Any]] = {
         "pos_embed_max_size": 128,
     },
     "z-image": {"dim": 16, "n_heads": 2, "n_kv_heads": 2, "axes_dims": (4, 2, 2)},
+    "qwen-image": {"num_attention_heads": 2, "attention_head_dim": 8, "axes_dims_rope": (2, 2, 4)},
+    "chroma": {"num_attention_heads": 2, "attention_head_dim": 8, "axes_dims_rope": (2, 2, 4)},
 }
 # The light VAE of --scale small: 4 levels (the 8x stride) and 16 latent channels as published.
 _SMALL_VAE: dict[str, Any] = {
@@ -185,6 +245,7 @@ _SMALL_VAE: dict[str, Any] = {
     "layers_per_block": 1,
     "norm_num_groups": 8,
 }
+_SMALL_QWEN_VAE: dict[str, Any] = {"base_dim": 8, "num_res_blocks": 1}
 SMALL_T5_TOKENS = 32
 SMALL_SIZE = 256
 FULL_SIZE = 1024
@@ -199,7 +260,7 @@ class ModelGeometry:
     """One model's architecture: what ``build_pipeline`` constructs."""
 
     name: str
-    family: str  # "flux", "sd3" or "z-image"
+    family: str  # "flux", "sd3", "z-image", "qwen-image" or "chroma"
     scale: str
     transformer: Mapping[str, Any]
     vae: Mapping[str, Any]
@@ -235,7 +296,9 @@ class ModelGeometry:
                 "joint": int(self.transformer["n_layers"]),
                 "refiner": int(self.transformer["n_refiner_layers"]),
             }
-        if self.family == "flux":
+        if self.family == "qwen-image":
+            return {"double": int(self.transformer["num_layers"])}
+        if self.family in ("flux", "chroma"):
             return {
                 "double": int(self.transformer["num_layers"]),
                 "single": int(self.transformer["num_single_layers"]),
@@ -319,7 +382,26 @@ _PUBLISHED: dict[str, ModelGeometry] = {
     "z-image": ModelGeometry(
         "z-image", "z-image", "full", _Z_IMAGE_TRANSFORMER, _FLUX_VAE, SCHEDULERS["z-image"], 512, (), 2560
     ),
+    # t5_width holds the width of the text encoder's output (Qwen2.5-VL-7B: 3584); no CLIP.
+    "qwen-image": ModelGeometry(
+        "qwen-image",
+        "qwen-image",
+        "full",
+        _QWEN_IMAGE_TRANSFORMER,
+        _QWEN_IMAGE_VAE,
+        SCHEDULERS["qwen-image"],
+        512,
+        (),
+        t5_width=3584,
+    ),
+    "chroma": ModelGeometry(
+        "chroma", "chroma", "full", _CHROMA_TRANSFORMER, _FLUX_VAE, SCHEDULERS["chroma"], 512, ()
+    ),
 }
+
+
+def _small_vae(family: str) -> dict[str, Any]:
+    return _SMALL_QWEN_VAE if family == "qwen-image" else _SMALL_VAE
 
 
 def geometry(name: str, scale: str = "full", t5_tokens: int | None = None) -> ModelGeometry:
@@ -339,7 +421,7 @@ def geometry(name: str, scale: str = "full", t5_tokens: int | None = None) -> Mo
             published,
             scale="narrow",
             transformer={**published.transformer, **blocks},
-            vae={**published.vae, **_SMALL_VAE},
+            vae={**published.vae, **_small_vae(published.family)},
             notes=(
                 f"narrow, for counting work: {', '.join(f'{k}={v}' for k, v in blocks.items())}; light VAE "
                 f"{_SMALL_VAE['block_out_channels']}; T5 {published.t5_tokens} tokens as published",
@@ -351,7 +433,7 @@ def geometry(name: str, scale: str = "full", t5_tokens: int | None = None) -> Mo
             published,
             scale="small",
             transformer={**published.transformer, **blocks},
-            vae={**published.vae, **_SMALL_VAE},
+            vae={**published.vae, **_small_vae(published.family)},
             t5_tokens=SMALL_T5_TOKENS,
             notes=(
                 f"small: {', '.join(f'{k}={v}' for k, v in blocks.items())} (published: "
@@ -415,6 +497,89 @@ def word_level_tokenizer(words: Sequence[str], max_length: int) -> Any:
     )
 
 
+_CHAT_SPECIALS = ("<|im_start|>", "<|im_end|>")
+
+
+def chat_tokenizer(template: str, words: Sequence[str]) -> Any:
+    """A word-level stand-in for Qwen2's tokenizer, made locally: its chat tokens as special
+    tokens, the template's words and ``words`` in the vocabulary, nothing added around a text."""
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    splitter = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.Punctuation()])
+    text = template.replace("{}", " ")
+    for special in _CHAT_SPECIALS:
+        text = text.replace(special, " ")
+    vocab_words: list[str] = []
+    for piece, _ in splitter.pre_tokenize_str(f"{text} {' '.join(words)}".lower()):
+        if piece not in vocab_words:
+            vocab_words.append(piece)
+    vocab = {w: i for i, w in enumerate(["<|endoftext|>", "<unk>", *_CHAT_SPECIALS, *vocab_words])}
+    tok = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = splitter
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="<unk>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=list(_CHAT_SPECIALS),
+        model_max_length=2048,
+    )
+
+
+def qwen_vl_encoder(width: int, vocab_size: int, layers: int = 1, heads: int = 2) -> Any:
+    """A small random Qwen2.5-VL whose last hidden state is ``width`` wide (Qwen-Image's text)."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    head_dim = width // heads
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "hidden_size": width,
+            "intermediate_size": 16,
+            "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+            "num_key_value_heads": heads,
+            "rope_scaling": {
+                "mrope_section": [head_dim // 8, head_dim // 8, head_dim // 4],
+                "rope_type": "default",
+                "type": "default",
+            },
+            "rope_theta": 1000000.0,
+            "vocab_size": vocab_size,
+            "bos_token_id": 0,
+            "eos_token_id": 0,
+        },
+        vision_config={
+            "depth": 1,
+            "hidden_size": 16,
+            "intermediate_size": 16,
+            "num_heads": 2,
+            "out_hidden_size": width,
+        },
+        hidden_size=width,
+        vocab_size=vocab_size,
+        bos_token_id=0,
+        eos_token_id=0,
+        vision_start_token_id=vocab_size - 3,
+        vision_end_token_id=vocab_size - 2,
+        vision_token_id=vocab_size - 1,
+    )
+    return Qwen2_5_VLForConditionalGeneration(config).eval()
+
+
+def with_chat_text(pipe: Any, words: Sequence[str], width: int) -> Any:
+    """Give a QwenImagePipeline built without text parts :func:`chat_tokenizer` and
+    :func:`qwen_vl_encoder`, and drop the template's system part at the count this tokenizer gives
+    it (the real pipeline drops the real tokenizer's 34)."""
+    tokenizer = chat_tokenizer(pipe.prompt_template_encode, words)
+    pipe.tokenizer = tokenizer
+    pipe.text_encoder = qwen_vl_encoder(width, len(tokenizer) + 3)
+    system = pipe.prompt_template_encode.split("{}")[0]
+    pipe.prompt_template_encode_start_idx = len(tokenizer(system)["input_ids"])
+    return pipe
+
+
 # ----------------------------------------------------------------------------- building
 
 
@@ -443,11 +608,17 @@ def building_on(device: Any, dtype: Any) -> Iterator[None]:
 
 
 def transformer_class(family: str) -> Any:
-    from diffusers import FluxTransformer2DModel, SD3Transformer2DModel, ZImageTransformer2DModel
+    from diffusers import (
+        ChromaTransformer2DModel,
+        FluxTransformer2DModel,
+        QwenImageTransformer2DModel,
+        SD3Transformer2DModel,
+        ZImageTransformer2DModel,
+    )
 
-    if family == "z-image":
-        return ZImageTransformer2DModel
-    return FluxTransformer2DModel if family == "flux" else SD3Transformer2DModel
+    classes = {"flux": FluxTransformer2DModel, "qwen-image": QwenImageTransformer2DModel,
+               "chroma": ChromaTransformer2DModel, "z-image": ZImageTransformer2DModel}  # fmt: skip
+    return classes.get(family, SD3Transformer2DModel)
 
 
 def weight_bytes(geo: ModelGeometry, dtype: Any) -> int:
@@ -525,6 +696,8 @@ def build_pipeline(
     torch.manual_seed(seed)
     if geo.family == "z-image":
         return _z_image_pipeline(geo, torch_device, dtype, words)
+    if geo.family in ("qwen-image", "chroma"):
+        return _build_t5_or_chat_pipeline(geo, torch_device, dtype, words)
     clip_tokenizers = [word_tokenizer(geo.clip_tokens, words) for _ in geo.clip_widths]
     t5_tokenizer = word_tokenizer(geo.t5_tokens, words)
     with building_on(torch_device, dtype):
@@ -605,6 +778,46 @@ def _z_image_pipeline(geo: ModelGeometry, device: Any, dtype: Any, words: Sequen
     return pipe
 
 
+def _build_t5_or_chat_pipeline(geo: ModelGeometry, device: Any, dtype: Any, words: Sequence[str]) -> Any:
+    """A QwenImagePipeline or ChromaPipeline of ``geo`` with random weights (see :func:`build_pipeline`)."""
+    from diffusers import (
+        AutoencoderKL,
+        AutoencoderKLQwenImage,
+        ChromaPipeline,
+        FlowMatchEulerDiscreteScheduler,
+        QwenImagePipeline,
+    )
+
+    scheduler = FlowMatchEulerDiscreteScheduler(**geo.scheduler)
+    with building_on(device, dtype):
+        transformer = transformer_class(geo.family)(**geo.transformer).eval()
+        if geo.family == "chroma":
+            vae = AutoencoderKL(**geo.vae).eval()
+            t5_tokenizer = word_tokenizer(geo.t5_tokens, words)
+            t5 = _t5(geo.t5_width, t5_tokenizer)
+        else:
+            vae = AutoencoderKLQwenImage(
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in geo.vae.items()}
+            )
+            vae = vae.eval()
+    if geo.family == "chroma":
+        for module in (transformer, vae, t5):
+            _cast_float_buffers(module, dtype)
+        pipe = ChromaPipeline(
+            scheduler=scheduler, vae=vae, text_encoder=t5, tokenizer=t5_tokenizer, transformer=transformer
+        )
+    else:
+        pipe = QwenImagePipeline(
+            scheduler=scheduler, vae=vae, text_encoder=None, tokenizer=None, transformer=transformer
+        )
+        with building_on(device, dtype):
+            with_chat_text(pipe, words, geo.t5_width)
+        for module in (transformer, vae, pipe.text_encoder):
+            _cast_float_buffers(module, dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def build_backend(
     geo: ModelGeometry, device: Any, dtype: Any, seed: int = 0, words: Sequence[str] = ()
 ) -> Any:
@@ -615,6 +828,14 @@ def build_backend(
         from scenewright.backends.z_image import ZImageBackend
 
         return ZImageBackend(pipe, name=geo.name, max_sequence_length=geo.t5_tokens)
+    if geo.family == "qwen-image":
+        from scenewright.backends.qwen_image import QwenImageBackend
+
+        return QwenImageBackend(pipe, name=geo.name, max_sequence_length=geo.t5_tokens)
+    if geo.family == "chroma":
+        from scenewright.backends.chroma import ChromaBackend
+
+        return ChromaBackend(pipe, name=geo.name, max_sequence_length=geo.t5_tokens)
     if geo.family == "flux":
         from scenewright.backends.flux import FluxBackend
 

@@ -307,15 +307,21 @@ def _pipeline_render(backend: Any, plan: Any, settings: Any) -> tuple[Any, str, 
     """The plain diffusers pipeline with the settings our sampler gets (same noise generator)."""
     from scenewright.executor.sampler import make_generator
 
+    # Qwen-Image's pipeline guides with true_cfg_scale, and only when given a negative prompt.
+    guidance = (
+        {"true_cfg_scale": settings.guidance, "negative_prompt": settings.negative_prompt}
+        if backend.family == "qwen-image"
+        else {"guidance_scale": settings.guidance}
+    )
     output = backend.pipe(
         prompt=plan.global_prompt,
         height=settings.height,
         width=settings.width,
         num_inference_steps=settings.steps,
-        guidance_scale=settings.guidance,
         generator=make_generator(settings.seed),
         output_type="pil",
         max_sequence_length=backend.max_sequence_length,
+        **guidance,
     )
     return output.images[0], "diffusers", {}
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from scenewright import __version__
-from scenewright.backends.specs import OFFLOAD_MODES
+from scenewright.backends.specs import OFFLOAD_MODES, QUANTIZE_CHOICES
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -34,6 +34,9 @@ def add_render_options(p: argparse.ArgumentParser, strategy_and_planner: bool = 
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
     p.add_argument("--cpu-offload", nargs="?", const="model", choices=OFFLOAD_MODES, default=None,
                    help="keep weights on the CPU while idle (model or sequential)")  # fmt: skip
+    p.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None,
+                   help="load the transformer and large text encoder quantized: bnb-4bit, bnb-8bit (CUDA), "
+                   "torchao-int8 (pip install 'scenewright[torchao]')")  # fmt: skip
     p.add_argument("--num-processes", type=int, default=1,
                    help="start this many local ranks (default 1; under accelerate launch, leave it)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -89,10 +92,15 @@ class Renderer:
     """Plans prompts and renders them; the backend loads on the first render."""
 
     def __init__(
-        self, options: RenderOptions, device: str | None, dtype: str, cpu_offload: str | None
+        self,
+        options: RenderOptions,
+        device: str | None,
+        dtype: str,
+        cpu_offload: str | None,
+        quantize: str | None = None,
     ) -> None:
         self.options = options
-        self.device, self.dtype, self.cpu_offload = device, dtype, cpu_offload
+        self.device, self.dtype, self.cpu_offload, self.quantize = device, dtype, cpu_offload, quantize
         self._backend: Any = None
 
     @property
@@ -105,6 +113,7 @@ class Renderer:
                 device=self.device,
                 dtype=self.dtype,
                 cpu_offload=self.cpu_offload,
+                quantize=self.quantize,
             )
         return self._backend
 

@@ -18,7 +18,7 @@ from scenewright.bench.shard import Shard
 # The options of ``add_render_options`` that each local rank is given again (``--num-processes``
 # is not: a rank renders its own share).
 RANK_OPTIONS = ("backend", "strategy", "planner", "steps", "guidance", "height", "width", "seed", "device",
-                "dtype", "cpu_offload")  # fmt: skip
+                "dtype", "cpu_offload", "quantize")  # fmt: skip
 
 
 def child_argv(head: Sequence[str], args: argparse.Namespace) -> list[str]:
@@ -64,7 +64,9 @@ def run_sharded(args: argparse.Namespace, run: ShardedRun, render: Callable[[Ren
     precheck(run.options, device)
     run.out.mkdir(parents=True, exist_ok=True)
     claim(run.out, run.record, run.command)
-    return render(Renderer(run.options, device, args.dtype, args.cpu_offload), shard)
+    return render(
+        Renderer(run.options, device, args.dtype, args.cpu_offload, getattr(args, "quantize", None)), shard
+    )
 
 
 def attempt(folder: Path, index: int, prompt: str, work: Callable[[], None]) -> dict[str, Any] | None:

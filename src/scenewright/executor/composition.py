@@ -122,6 +122,7 @@ def concat_sequence(encoding: PromptEncoding) -> tuple[PromptEncoding, list[tupl
         embeds=encoding.embeds.reshape(1, count * length, width),
         pooled=encoding.pooled[-1:],
         words=[words],
+        mask=None if encoding.mask is None else encoding.mask.reshape(1, count * length),
     )
     return joined, spans
 

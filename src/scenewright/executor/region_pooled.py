@@ -54,9 +54,11 @@ def token_regions(boxes: Sequence[Box], grid: tuple[int, int]) -> torch.Tensor:
 
 
 def supports_region_pooled(backend: Backend) -> bool:
-    """FLUX-class transformers (double and single blocks, a pooled projection) only."""
+    """FLUX-class transformers (double and single blocks, a pooled projection) only: not Chroma,
+    whose blocks are modulated from the timestep alone."""
     transformer = backend.transformer
-    return all(
+    pooled = getattr(getattr(transformer, "config", None), "pooled_projection_dim", None)
+    return bool(pooled) and all(
         hasattr(transformer, name) for name in ("single_transformer_blocks", "time_text_embed", "norm_out")
     )
 

@@ -262,7 +262,7 @@ def sample(
             )
             if both_rows:
                 uncond, cond = velocity.chunk(2)
-                velocity = uncond + (settings.guidance if guided else 1.0) * (cond - uncond)
+                velocity = backend.combine_guidance(uncond, cond, settings.guidance if guided else 1.0)
             latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
             for hook in hooks:
                 replaced = hook.after_step(ctx, latents)

@@ -39,8 +39,10 @@ def carry_base_image(engine: EngineView, region: RegionMask, blocks: Sequence[An
     extended: dict[str, Any] = {}
 
     def enter(block: Any, args: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        if "hidden_states" not in kwargs or "encoder_hidden_states" not in kwargs:
+        if "hidden_states" not in kwargs:
             raise RuntimeError("carrying the base image stream needs the blocks called with keywords")
+        if "encoder_hidden_states" not in kwargs:  # Chroma: one [text; image] input
+            return _enter_joined(block, kwargs)
         if block is first:
             engine.carried = 0
             extended.clear()
@@ -57,10 +59,36 @@ def carry_base_image(engine: EngineView, region: RegionMask, blocks: Sequence[An
             kwargs["image_rotary_emb"] = extended["to"]
         return args, kwargs
 
+    def _enter_joined(block: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The same for blocks that take [text; image] as one sequence (and a token mask): the
+        copy goes between the text and the image."""
+        joined = kwargs["hidden_states"]
+        n_image = engine.grid[0] * engine.grid[1]
+        if block is first:
+            engine.carried = 0
+            extended.clear()
+        if block is first and region.steps_on(engine.step):
+            text, image = joined[:, :-n_image], joined[:, -n_image:]
+            kwargs["hidden_states"] = torch.cat([text, image, image], dim=1)
+            mask = kwargs.get("attention_mask")
+            if mask is not None:
+                kwargs["attention_mask"] = torch.cat([mask, mask[:, -n_image:]], dim=1)
+            engine.carried = n_image
+        if engine.carried:
+            if tallying_pairs():
+                record_rows(joined.shape[0] * engine.carried)
+            rotary = kwargs.get("image_rotary_emb")
+            if extended.get("from") is not rotary:
+                extended.update({"from": rotary, "to": with_copy(rotary, engine.carried)})
+            kwargs["image_rotary_emb"] = extended["to"]
+        return (), kwargs
+
     def leave(block: Any, args: Any, output: Any) -> Any:
         carried, engine.carried = engine.carried, 0
         if not carried:
             return None
+        if isinstance(output, torch.Tensor):  # [text; copy; image] from a joined block
+            return torch.cat([output[:, : -2 * carried], output[:, -carried:]], dim=1)
         text, image = output
         return text[:, :-carried], image
 

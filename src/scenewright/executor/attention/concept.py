@@ -91,7 +91,8 @@ class ConceptAttention(Edit):
         if concepts.dim() == 2:
             concepts = concepts[None].expand(hidden_states.shape[0], -1, -1)
         self.stream = embedder(concepts)
-        if self.modulation == "paper":
+        # Chroma has no pooled vector or guidance to zero: its blocks' own modulation is the paper's.
+        if self.modulation == "paper" and self._inputs["pooled_projections"] is not None:
             self._temb = self._paper_temb(module, hidden_states.dtype)
 
     def _paper_temb(self, module: Any, dtype: torch.dtype) -> torch.Tensor:
@@ -111,6 +112,8 @@ class ConceptAttention(Edit):
             return
         attn = block.attn
         temb = kwargs["temb"] if self._temb is None else self._temb
+        if temb.ndim == 3:  # Chroma: each block's own [image; text] modulation rows, no pooled vector
+            temb = temb[:, 6:]
         normed, gate_msa, shift_mlp, scale_mlp, gate_mlp = block.norm1_context(self.stream, emb=temb)
         heads = (-1, attn.head_dim)
         self._block = {

@@ -72,12 +72,19 @@ class AttentionEngine(SamplerHook):
         self.pairs_now = 0  # (query, key) pairs of the pass in progress (reported while a tally is open)
         # Base image tokens carried after the text through the single-stream blocks (see .carry).
         self.carried = 0
+        # Text padding of the pass in progress (families that pad prompts and mask the padding:
+        # Qwen-Image, Chroma), set by their processors: (B, T) bool of the tokens that count, and
+        # the logit a counted query adds to a padding key (a large negative: masked out; Chroma:
+        # -1, its pipeline's 0/1 mask added to the logits).
+        self.text_keep: torch.Tensor | None = None
+        self.padding_logit = 0.0
 
     # ------------------------------------------------------------------ state
     def begin(self, grid: tuple[int, int], num_steps: int) -> None:
         """Start a sampling call: new grid and step count, empty caches and captures."""
         self.grid, self.num_steps, self.step = grid, num_steps, 0
         self.carried = 0
+        self.text_keep = None
         self.cache.clear()
         for edit in self.edits:
             reset = getattr(edit, "reset", None)
@@ -89,6 +96,39 @@ class AttentionEngine(SamplerHook):
         if ctx.step == 0 or grid != self.grid or ctx.num_steps != self.num_steps:
             self.begin(grid, ctx.num_steps)
         self.step = ctx.step
+
+    def set_padding(self, text_keep: torch.Tensor | None, logit: float | None = None) -> None:
+        """The text tokens that count in the pass about to run (None: all), and what a counted
+        query adds to the logits of the others (default: masked out)."""
+        self.text_keep = None if text_keep is None else text_keep.to(torch.bool)
+        self.padding_logit = float("-inf") if logit is None else logit
+
+    def _padding(
+        self,
+        query: torch.Tensor,
+        q_pos: torch.Tensor | slice | None,
+        k_pos: torch.Tensor | slice | None,
+        dtype: torch.dtype,
+    ) -> torch.Tensor | None:
+        """(B, 1, Q, K) additive mask of the text padding for a pass over canonical positions, or
+        None without padding."""
+        keep = self.text_keep
+        if keep is None or bool(keep.all()):
+            return None
+        full = torch.ones(query.shape[0], query.shape[1], dtype=torch.bool, device=query.device)
+        full[:, : keep.shape[1]] = keep.to(query.device)
+        q_keep = full if q_pos is None else full[:, q_pos]
+        k_keep = full if k_pos is None else full[:, k_pos]
+        padded = q_keep[:, :, None] & ~k_keep[:, None, :]
+        logit = max(self.padding_logit, mask_value(dtype))
+        return torch.where(padded, logit, 0.0).to(dtype)[:, None]
+
+    def _with_padding(
+        self, mask: torch.Tensor | None, padding: torch.Tensor | None, dtype: torch.dtype
+    ) -> torch.Tensor | None:
+        if padding is None:
+            return mask
+        return padding if mask is None else (mask + padding).clamp(min=mask_value(dtype))
 
     def _active(self, kind: type, site: Site) -> list[Any]:
         return [e for e in self.edits if isinstance(e, kind) and e.active(site, self.step, self.num_steps)]
@@ -455,7 +495,8 @@ class AttentionEngine(SamplerHook):
             q, k, v = (t[:, index].transpose(1, 2) for t in (query, key, value))
             sub = None if bias is None else bias[:, i0 - n_text : i1 - n_text, t0:t1]
             part = PassGeometry(index.numel(), index.numel(), t1 - t0, t1 - t0)
-            out[:, index] = dense_attention(q, k, v, part, None, gamma, sub).transpose(1, 2)
+            padding = self._padding(query, index, index, q.dtype)
+            out[:, index] = dense_attention(q, k, v, part, padding, gamma, sub).transpose(1, 2)
             self.pairs_now += q.shape[0] * index.numel() ** 2
 
     def _run(
@@ -481,6 +522,9 @@ class AttentionEngine(SamplerHook):
         v = (value if k_pos is None else value[:, k_pos]).transpose(1, 2)
         kernel = self._kernel(entry, q, geom)
         batch = q.shape[0]
+        padding = self._padding(query, q_pos, k_pos, q.dtype)
+        if padding is not None and kernel in ("segments", "flex"):
+            kernel = "dense"  # the padding mask is per row: the dense kernel takes it as it is
         if kernel == "segments":
             out = segment_attention(q, k, v, geom, gamma, bias)
             if tallying_pairs():
@@ -508,6 +552,7 @@ class AttentionEngine(SamplerHook):
                     ("mask", name, id(bias), q.dtype),
                     lambda: combine_mask(geom, base_mask, sub, q.dtype),
                 )
+            mask = self._with_padding(mask, padding, q.dtype)
             out = dense_attention(q, k, v, geom, mask, gamma, None)
         return out.transpose(1, 2)
 

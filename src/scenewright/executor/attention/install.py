@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,10 +20,24 @@ from scenewright.executor.attention.z_image_processor import (
 _KINDS = {"transformer_blocks": "double", "single_transformer_blocks": "single"}
 
 
+def _family_processors() -> dict[str, Callable[[Any, AttentionEngine], dict[str, Any]]]:
+    """Families whose attention sites need processors of their own, by transformer class."""
+    from scenewright.executor.attention.chroma_processor import chroma_processors
+    from scenewright.executor.attention.qwen_processor import qwen_processors
+
+    return {
+        "ChromaTransformer2DModel": chroma_processors,
+        "QwenImageTransformer2DModel": qwen_processors,
+    }
+
+
 def engine_processors(transformer: Any, engine: AttentionEngine) -> dict[str, Any]:
-    """One processor per attention module, named by its block: FLUX, SD3 or Z-Image by the model's layout."""
+    """One processor per attention module, named by its block: each family by its model's layout."""
     if is_z_image(transformer):
         return z_image_processors(transformer, engine)
+    own = _family_processors().get(type(transformer).__name__)
+    if own is not None:
+        return own(transformer, engine)
     flux = hasattr(transformer, "single_transformer_blocks")
     processors: dict[str, Any] = {}
     for name in transformer.attn_processors:

@@ -39,7 +39,7 @@ LAZY_COMMANDS = (
      from_module("scenewright.agent.vocab_command")),
     ("chat", "a conversation in the terminal: requests and follow-ups", from_module("scenewright.agent.chat")),
     ("serve", "a web chat (Gradio) on 127.0.0.1", from_module("scenewright.agent.web")),
-    ("bench", "benchmarks: toyworld (strategies), attention (speed), models (FLUX.1 / SD3.5 cost), reliability (hostile input), auto-table (what auto picks), concept-maps (map localisation)",
+    ("bench", "benchmarks: toyworld (strategies), attention (speed), models (FLUX.1 / SD3.5 cost), reliability (hostile input), auto-table (what auto picks), concept-maps (map localisation), object-lora (a LoRA on one object)",
      from_module("scenewright.cli", "register_bench")),
     ("train-toyworld", "train the embedded toy-world model (resumes from OUT/checkpoint.pt if present)",
      from_module("scenewright.toyworld.command")),
@@ -70,12 +70,13 @@ def register_bench(sub: Any) -> None:
     from scenewright.bench import auto_table as bench_auto_table
     from scenewright.bench import concept_maps as bench_concept_maps
     from scenewright.bench import models as bench_models
+    from scenewright.bench import object_lora as bench_object_lora
     from scenewright.bench import toyworld as bench_toyworld
     from scenewright.bench.reliability import run as bench_reliability
 
     bench = sub.add_parser(
         "bench",
-        help="benchmarks: toyworld (strategies), attention (speed), models (FLUX.1 / SD3.5 cost), reliability (hostile input), auto-table (what auto picks), concept-maps (map localisation)",
+        help="benchmarks: toyworld (strategies), attention (speed), models (FLUX.1 / SD3.5 cost), reliability (hostile input), auto-table (what auto picks), concept-maps (map localisation), object-lora (a LoRA on one object)",
     )
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
     bench_toyworld.register(bench_sub)
@@ -84,6 +85,7 @@ def register_bench(sub: Any) -> None:
     bench_reliability.register(bench_sub)
     bench_auto_table.register(bench_sub)
     bench_concept_maps.register(bench_sub)
+    bench_object_lora.register(bench_sub)
 
 
 def _warn(message: str) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scenewright.agent.options import add_llm_timeout, llm_settings
+from scenewright.agent.options import add_llm_timeout, add_lora_option, llm_settings
 from scenewright.backends.specs import OFFLOAD_MODES
 from scenewright.errors import InvalidInputError, ScenewrightError
 from scenewright.terminal import silence_library_bars
@@ -55,6 +55,7 @@ def register(sub: Any) -> None:
     p.add_argument("--n-images", type=int, metavar="N", help="render N seeds from --seed on (one model load)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     p.add_argument("--device", help="cuda, cpu, ... (default: cuda if available)")
+    add_lora_option(p)
     p.add_argument(
         "--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16"
     )
@@ -211,6 +212,7 @@ def _agent(args: argparse.Namespace, out_dir: Path) -> Agent:
         overwrite=args.overwrite,
         sam=getattr(args, "sam", None),
         llm_settings=llm_settings(args),
+        loras=list(getattr(args, "lora", None) or []),
     )
     if getattr(args, "detector", None):
         from scenewright.agent.detection import attach_detector

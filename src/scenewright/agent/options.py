@@ -46,6 +46,16 @@ def add_agent_options(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument(
         "--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16"
     )
+    add_lora_option(p)
+
+
+def add_lora_option(p: argparse.ArgumentParser) -> None:
+    """``--lora``, repeatable: LoRAs on the whole image, or bound to objects where a plan names them."""
+    p.add_argument(
+        "--lora", action="append", default=[], metavar="PATH_OR_HUB_ID[:SCALE]",
+        help="load a LoRA (a .safetensors file, its folder or a hub id; scale default 1; NAME=... names "
+        "it); on the whole image, or on one object where the plan's object names it in \"loras\"",
+    )  # fmt: skip
 
 
 def add_detector_options(p: argparse.ArgumentParser) -> None:
@@ -82,6 +92,7 @@ def agent_settings(args: argparse.Namespace) -> dict[str, Any]:
         "dtype": args.dtype,
         "sam": getattr(args, "sam", None),
         "llm_settings": llm_settings(args),
+        "loras": list(getattr(args, "lora", None) or []),
     }
 
 

@@ -226,7 +226,7 @@ class Backend(ABC):
 
     def describe(self) -> dict[str, Any]:
         """What goes into output metadata to reproduce an image."""
-        described = {
+        described: dict[str, Any] = {
             "name": self.name,
             "family": self.family,
             "dtype": str(self.dtype).removeprefix("torch."),

@@ -88,11 +88,15 @@ def load_loras(backend: Backend, loras: Iterable[str | LoraSpec], *, fuse: bool 
     Every file is checked (a LoRA, of this family) before the first is loaded. ``fuse`` merges the
     whole-image adapters into the weights (diffusers' ``fuse_lora``): no per-step cost, but they
     can no longer be bound to objects or unloaded."""
-    specs = parse_loras([s for s in loras if isinstance(s, str)]) + [s for s in loras if isinstance(s, LoraSpec)]
+    specs = parse_loras([s for s in loras if isinstance(s, str)]) + [
+        s for s in loras if isinstance(s, LoraSpec)
+    ]
     present = loaded_loras(backend)
     for spec in specs:
         if spec.name in present:
-            raise InvalidInputError("lora", f"a LoRA named {spec.name!r} is already loaded", "name it otherwise")
+            raise InvalidInputError(
+                "lora", f"a LoRA named {spec.name!r} is already loaded", "name it otherwise"
+            )
     found = [inspect_lora(spec, backend_family(backend)) for spec in specs]
     added = []
     for item in found:
@@ -120,7 +124,9 @@ def load_shipped(backend: Backend, names: Iterable[str], field: str = "loras") -
                 f"{field}.name", f"no LoRA named {name!r} is loaded or shipped with {backend.name}",
                 f"use one of {', '.join(known)}" if known else "load it with --lora NAME=PATH",
             )  # fmt: skip
-        found = inspect_lora(LoraSpec(str(shipped[name]), name, 1.0), backend_family(backend), f"{field}.name")
+        found = inspect_lora(
+            LoraSpec(str(shipped[name]), name, 1.0), backend_family(backend), f"{field}.name"
+        )
         _load_file(backend, found)
         present[name] = LoadedLora(name, f"{SHIPPED_PREFIX}{name}", found.sha256, 1.0, shipped=True)
 

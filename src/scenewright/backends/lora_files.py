@@ -64,7 +64,9 @@ def check_scale(value: object, field: str) -> float:
     except ValueError:
         raise InvalidInputError(field, f"{value!r} is not a number", "give a scale such as 0.8") from None
     if not math.isfinite(scale) or abs(scale) > MAX_SCALE:
-        raise InvalidInputError(field, f"{value!r} is not a finite scale", f"use -{MAX_SCALE:g} to {MAX_SCALE:g}")
+        raise InvalidInputError(
+            field, f"{value!r} is not a finite scale", f"use -{MAX_SCALE:g} to {MAX_SCALE:g}"
+        )
     return scale
 
 
@@ -97,7 +99,9 @@ def parse_lora(text: str, field: str = "lora") -> LoraSpec:
     if not colon or "/" in scale_text or "\\" in scale_text:
         source, scale_text = text, ""
     if not source:
-        raise InvalidInputError(field, f"{text!r} names no file or hub id", "use --lora PATH_OR_HUB_ID[:SCALE]")
+        raise InvalidInputError(
+            field, f"{text!r} names no file or hub id", "use --lora PATH_OR_HUB_ID[:SCALE]"
+        )
     scale = check_scale(scale_text, f"{field} scale") if scale_text else 1.0
     return LoraSpec(source=source, name=check_adapter_name(name or _default_name(source), field), scale=scale)
 
@@ -140,7 +144,9 @@ def lora_family(keys: list[str], path: Path, field: str = "lora") -> str | None:
     they are no LoRA's keys or a UNet family's."""
     if not any("lora" in key.lower() for key in keys):
         raise InvalidInputError(
-            field, f"{path} holds no LoRA weights (no lora_A/lora_B or lora_down/lora_up keys)", "give a LoRA file"
+            field,
+            f"{path} holds no LoRA weights (no lora_A/lora_B or lora_down/lora_up keys)",
+            "give a LoRA file",
         )
     if any(fragment in key for key in keys for fragment in UNET_KEYS):
         raise InvalidInputError(
@@ -175,7 +181,9 @@ def _from_hub(repo: str, field: str) -> Path:
     from scenewright.backends.specs import _hub_offline
 
     try:
-        folder = snapshot_download(repo, allow_patterns=["*.safetensors", "*.json"], local_files_only=_hub_offline())
+        folder = snapshot_download(
+            repo, allow_patterns=["*.safetensors", "*.json"], local_files_only=_hub_offline()
+        )
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
         raise InvalidInputError(
             field, f"{repo} is no local file and could not be fetched from the hub ({type(error).__name__})",
@@ -193,7 +201,9 @@ def locate(spec: LoraSpec, field: str = "lora") -> Path:
         return _weights_in(path, field)
     if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", spec.source) and not spec.source.startswith("."):
         return _from_hub(spec.source, field)
-    raise InvalidInputError(field, f"{spec.source} does not exist", "give a .safetensors file, a folder or a hub id")
+    raise InvalidInputError(
+        field, f"{spec.source} does not exist", "give a .safetensors file, a folder or a hub id"
+    )
 
 
 def file_sha256(path: Path) -> str:

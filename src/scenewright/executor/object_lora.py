@@ -65,7 +65,9 @@ def lora_render(backend: Backend, plan: Plan) -> Iterator[None]:
         yield
         return
     if names and backend.__dict__.get("_loras_fused"):
-        raise InvalidInputError("objects.loras", "the model's LoRAs are fused", "load them unfused to bind one")
+        raise InvalidInputError(
+            "objects.loras", "the model's LoRAs are fused", "load them unfused to bind one"
+        )
     for index, obj in enumerate(plan.objects):
         if obj.loras:
             load_shipped(backend, [lora.name for lora in obj.loras], f"objects[{index}].loras")
@@ -162,7 +164,9 @@ def object_loras(
             continue
         for name in names:
             if name in lora_b and name in text:
-                handles.append(lora_b[name].register_forward_hook(_hook(scales, name, layer_stream(layer_name))))
+                handles.append(
+                    lora_b[name].register_forward_hook(_hook(scales, name, layer_stream(layer_name)))
+                )
     outer = _bound(backend)
     activate(backend, bound=outer, on=[n for n in names if n in text])
     try:

@@ -151,8 +151,9 @@ def object_pass(
     boost = text_boost_edit(backend, encoding, mask, settings, text_boost)
     boxes = [r.box for r in regions]
     redrawn = 0
-    with box_pooled(backend, plan, encoding, mask, settings, pooled), object_loras(
-        backend, plan, encoding, mask, settings
+    with (
+        box_pooled(backend, plan, encoding, mask, settings, pooled),
+        object_loras(backend, plan, encoding, mask, settings),
     ):
         start = committed_noise(
             backend,

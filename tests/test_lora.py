@@ -293,3 +293,57 @@ def test_an_unknown_adapter_in_a_plan_names_its_field(tiny_styled: TinyBackend) 
         run_strategy("regional", tiny_styled, plan, SamplingSettings(32, 32, steps=2, guidance=3.0, seed=2))
     assert loaded_loras(tiny_styled).keys() == {"ink"}
     np.testing.assert_equal(sorted(_active(tiny_styled)), ["ink"])
+
+
+# ---------------------------------------------------------------- metadata and rerender
+@pytest.fixture(scope="module")
+def embedded_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random LoRA for the embedded model's transformer (the default backend of the faces)."""
+    return random_lora(TinyBackend.embedded().transformer, tmp_path_factory.mktemp("embedded") / "ink", "flux")
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_the_png_records_each_lora_and_rerender_refuses_a_missing_or_changed_one(
+    embedded_lora: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from PIL import Image
+
+    from scenewright.backends.lora_files import file_sha256
+    from scenewright.cli import main
+    from scenewright.tools.output import read_png_metadata
+
+    lora = tmp_path / "ink.safetensors"
+    shutil.copy(embedded_lora, lora)
+    first, again = tmp_path / "first", tmp_path / "again"
+    args = ["generate", "a red circle", "--out", str(first), "--steps", "2", "--quiet",
+            "--strategy", "vanilla", "--refine-rounds", "0", "--lora", f"{lora}:0.5"]  # fmt: skip
+    assert main(args) == 0
+    recorded = read_png_metadata(first / "image.png")["backend"]["loras"]
+    assert recorded == [{"name": "ink", "source": str(lora), "sha256": file_sha256(lora), "scale": 0.5, "shipped": False}]
+    capsys.readouterr()
+    assert main(["rerender", str(first / "image.png"), "--out", str(again), "--quiet"]) == 0
+    assert Image.open(first / "image.png").tobytes() == Image.open(again / "image.png").tobytes()
+    lora.write_bytes(lora.read_bytes()[:-4] + b"\1\2\3\4")  # another file under the same name
+    capsys.readouterr()
+    assert main(["rerender", str(first / "image.png"), "--out", str(tmp_path / "changed"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: lora ink: ") and "content hash differs" in err[0]
+    lora.unlink()
+    assert main(["rerender", str(first / "image.png"), "--out", str(tmp_path / "gone"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "which is missing here" in err[0]
+
+
+def test_generate_refuses_a_bad_lora_before_loading_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from scenewright.cli import main
+
+    text = tmp_path / "notes.safetensors"
+    text.write_text("hello")
+    for value, needle in ((str(text), "not a safetensors file"), (f"{text}:inf", "not a finite scale"),
+                          (str(tmp_path / "none.safetensors"), "does not exist")):  # fmt: skip
+        assert main(["generate", "a red circle", "--out", str(tmp_path / "o"), "--lora", value]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: lora") and needle in err[0]
+    assert not (tmp_path / "o").exists()

@@ -299,7 +299,9 @@ def test_an_unknown_adapter_in_a_plan_names_its_field(tiny_styled: TinyBackend) 
 @pytest.fixture(scope="module")
 def embedded_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random LoRA for the embedded model's transformer (the default backend of the faces)."""
-    return random_lora(TinyBackend.embedded().transformer, tmp_path_factory.mktemp("embedded") / "ink", "flux")
+    return random_lora(
+        TinyBackend.embedded().transformer, tmp_path_factory.mktemp("embedded") / "ink", "flux"
+    )
 
 
 @pytest.mark.usefixtures("one_torch_thread")
@@ -321,7 +323,9 @@ def test_the_png_records_each_lora_and_rerender_refuses_a_missing_or_changed_one
             "--strategy", "vanilla", "--refine-rounds", "0", "--lora", f"{lora}:0.5"]  # fmt: skip
     assert main(args) == 0
     recorded = read_png_metadata(first / "image.png")["backend"]["loras"]
-    assert recorded == [{"name": "ink", "source": str(lora), "sha256": file_sha256(lora), "scale": 0.5, "shipped": False}]
+    assert recorded == [
+        {"name": "ink", "source": str(lora), "sha256": file_sha256(lora), "scale": 0.5, "shipped": False}
+    ]
     capsys.readouterr()
     assert main(["rerender", str(first / "image.png"), "--out", str(again), "--quiet"]) == 0
     assert Image.open(first / "image.png").tobytes() == Image.open(again / "image.png").tobytes()
@@ -336,7 +340,9 @@ def test_the_png_records_each_lora_and_rerender_refuses_a_missing_or_changed_one
     assert len(err) == 1 and "which is missing here" in err[0]
 
 
-def test_generate_refuses_a_bad_lora_before_loading_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_generate_refuses_a_bad_lora_before_loading_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from scenewright.cli import main
 
     text = tmp_path / "notes.safetensors"

@@ -38,7 +38,62 @@ def register(bench_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     p.add_argument("--json", dest="json_path", help="write every case's judgement here")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.add_argument(
+        "--cost", action="store_true",
+        help="instead: what 1 and 3 object LoRAs add to FLUX.1-dev's and SD3.5's work and memory",
+    )  # fmt: skip
+    p.add_argument("--rank", type=int, default=16, help="with --cost: the LoRAs' rank (default 16)")
     p.set_defaults(handler=run)
+
+
+def lora_cost(model: str, rank: int, loras: int, dtype_bytes: int = 2) -> dict[str, float]:
+    """What ``loras`` bound LoRAs of ``rank`` on every projection add to one transformer call of
+    the published ``model`` (built on the meta device, no memory used).
+
+    Work: each wrapped linear ``in x out`` costs ``2 in out`` per token, its adapter ``2 r (in +
+    out)`` plus ``out`` for the per-token scale; attention's own work is left out of the
+    denominator, so the share is an upper bound. Memory: the adapters' weights in ``dtype_bytes``,
+    and the largest transient a bound adapter adds at once: one (tokens, out) scaled copy of its
+    delta (the widest projection's), at the model's 1024 px token count."""
+    import torch
+
+    from scenewright.bench.geometry import geometry, transformer_class
+    from scenewright.toyworld.lora_train import TARGETS
+
+    geo = geometry(model, "full")
+    with torch.device("meta"):
+        transformer = transformer_class(geo.family)(**geo.transformer)
+    base = extra = params = 0
+    widest = 0
+    for name, module in transformer.named_modules():
+        if not isinstance(module, torch.nn.Linear) or not any(name.endswith(t) for t in TARGETS):
+            continue
+        d_in, d_out = module.in_features, module.out_features
+        base += 2 * d_in * d_out
+        extra += loras * (2 * rank * (d_in + d_out) + d_out)
+        params += loras * rank * (d_in + d_out)
+        widest = max(widest, d_out)
+    tokens = 4096 + (512 if geo.family == "flux" else 333)
+    return {
+        "work_share": extra / base,
+        "weights_gib": params * dtype_bytes / 2**30,
+        "transient_mib": tokens * widest * dtype_bytes / 2**20,
+    }
+
+
+def cost_table(rank: int) -> str:
+    lines = [
+        f"| model | object LoRAs (rank {rank}) | added work per regional step | adapter weights | largest transient |",
+        "|---|---|---|---|---|",
+    ]
+    for model in ("flux-dev", "sd3.5-large", "sd3.5-medium"):
+        for loras in (1, 3):
+            cost = lora_cost(model, rank, loras)
+            lines.append(
+                f"| {model} | {loras} | +{100 * cost['work_share']:.1f}% | {cost['weights_gib']:.2f} GiB "
+                f"| {cost['transient_mib']:.0f} MiB |"
+            )
+    return "\n".join(lines)
 
 
 @dataclass
@@ -126,6 +181,9 @@ def run(args: argparse.Namespace) -> int:
     from scenewright.planner.plan import ObjectLora
     from scenewright.toyworld.lora_train import RECOLOR
 
+    if args.cost:
+        print(cost_table(args.rank))
+        return 0
     if args.n < 1:
         raise InvalidInputError("n", f"{args.n} cases is too few", "use --n 1 or more")
     check_strategy(args.strategy)

@@ -353,3 +353,42 @@ def test_generate_refuses_a_bad_lora_before_loading_weights(
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: lora") and needle in err[0]
     assert not (tmp_path / "o").exists()
+
+
+# ---------------------------------------------------------------- the toy-world measurement's judge
+def test_the_object_lora_bench_tells_a_recoloured_object_from_one_that_kept_its_colour() -> None:
+    from PIL import Image
+
+    from scenewright.bench.object_lora import Tally, judge
+    from scenewright.toyworld.lora_train import RECOLOR
+    from scenewright.toyworld.scene import Scene, SceneObject
+
+    plan = Plan.model_validate(
+        {
+            "prompt": "a red circle and a blue square",
+            "objects": [
+                {"name": "circle", "attributes": ["red"], "boxes": [(0.05, 0.3, 0.4, 0.7)]},
+                {"name": "square", "attributes": ["blue"], "boxes": [(0.6, 0.3, 0.95, 0.7)]},
+            ],
+        }
+    )
+    # The circle drawn in its LoRA colour (red -> green), the square in its own.
+    scene = Scene(
+        [
+            SceneObject("circle", RECOLOR["red"], (4, 20, 25, 44)),
+            SceneObject("square", "blue", (39, 20, 60, 44)),
+        ]
+    )
+    tally = Tally()
+    row = judge(Image.fromarray(scene.render()), plan, {0}, RECOLOR, tally)
+    assert row == {
+        "a_changed": True,
+        "b_changed": False,
+        "a_kept": False,
+        "b_kept": True,
+        "placed": True,
+        "counted": True,
+    }
+    # Judged as if no LoRA applied, the same image misses the circle's colour.
+    assert judge(Image.fromarray(scene.render()), plan, set(), RECOLOR, tally)["placed"] is False
+    assert tally.a_changed == 2 and tally.placed == 1

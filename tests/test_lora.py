@@ -273,7 +273,9 @@ def test_an_object_lora_is_local_where_the_whole_image_lora_is_not(tiny_styled: 
     assert change(whole)[:, cols // 2 :].mean() > 2 * other  # the whole-image LoRA reaches the other box
 
 
-@pytest.mark.parametrize("strategy", ["regional", "stitch:object_pass=box:hold_fraction=0.25"])
+@pytest.mark.parametrize(
+    "strategy", ["regional", "stitch:object_pass=box:hold_fraction=0.25", "stitch:object_pass=free"]
+)
 def test_an_object_lora_changes_a_render_and_leaves_the_adapters_as_they_were(
     tiny_styled: TinyBackend, strategy: str
 ) -> None:

@@ -61,7 +61,9 @@ def shipped_lora_lines() -> list[str]:
         source = ALIASES[alias].source
         folder = Path(source) if source else EMBEDDED_MODEL_DIR
         for name, card in shipped_lora_notes(folder).items():
-            lines.append(f"{name} ({alias}): {card.get('draws', 'no description')}")
+            lines.append(
+                f'{name} ({alias}; a plan object\'s "loras": [{{"name": "{name}"}}]): {card.get("draws", "")}'
+            )
     return lines
 
 
@@ -75,6 +77,5 @@ def vocab_command(args: argparse.Namespace) -> int:
     for name, words in groups.items():
         print(f"{name + ':':<13}{', '.join(words)}")
     print('example:     "three red circles left of a blue square" (counts up to six per object)')
-    if "loras" in groups:
-        print('a LoRA on one object: give the object "loras": [{"name": NAME}] in the plan (docs/usage.md)')
+
     return 0

@@ -14,8 +14,9 @@ adapter adds nothing there.
 
 The masks hold only while a strategy binds each object's text to its boxes: regional's inject
 steps, Stitch's box pass and its hold steps (:func:`object_loras`, opened beside ``box_pooled``).
-Everywhere else (the finish, vanilla, NUMINA) a bound adapter is inactive, so an object's LoRA
-never reaches another object's tokens. :func:`lora_render` wraps every render: it loads the
+Stitch's free pass draws each object alone in a batch row of its own: there the adapter applies to
+its objects' rows, every token (:func:`row_loras`). Everywhere else (the finish, vanilla, NUMINA)
+a bound adapter is inactive, so an object's LoRA never reaches another object's tokens. :func:`lora_render` wraps every render: it loads the
 shipped LoRAs a plan names and switches bound adapters off for the render's length.
 """
 
@@ -169,6 +170,46 @@ def object_loras(
                 )
     outer = _bound(backend)
     activate(backend, bound=outer, on=[n for n in names if n in text])
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        activate(backend, bound=outer)
+
+
+def _row_hook(rows: torch.Tensor) -> Any:
+    def hook(module: torch.nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+        batch = output.shape[0]
+        if batch % len(rows):  # not this pass's batch (nor its CFG double): nothing added
+            return output * 0
+        scale = rows.to(device=output.device, dtype=output.dtype).repeat(batch // len(rows))
+        return output * scale.reshape(-1, *([1] * (output.dim() - 1)))
+
+    return hook
+
+
+@contextmanager
+def row_loras(backend: Backend, plan: Plan, row_objects: list[int | None]) -> Iterator[None]:
+    """While open, each adapter the plan's objects name adds its change to the batch rows drawing
+    those objects (``row_objects[r]``: the plan object row r draws, None for the background), on
+    every token of the row; a CFG batch's unconditional rows follow their conditional ones."""
+    names = [n for n in plan_lora_names(plan) if n in loaded_loras(backend)]
+    rows: dict[str, torch.Tensor] = {}
+    for row, index in enumerate(row_objects):
+        for lora in plan.objects[index].loras if index is not None else []:
+            if lora.name in names:
+                rows.setdefault(lora.name, torch.zeros(len(row_objects)))[row] = lora.scale
+    if not rows:
+        yield
+        return
+    handles = []
+    for module in backend.transformer.modules():
+        lora_b = getattr(module, "lora_B", None)
+        if isinstance(lora_b, torch.nn.ModuleDict):
+            handles += [lora_b[n].register_forward_hook(_row_hook(rows[n])) for n in rows if n in lora_b]
+    outer = _bound(backend)
+    activate(backend, bound=outer, on=list(rows))
     try:
         yield
     finally:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import random
-import sys
+import re
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -53,6 +53,7 @@ class LoraTrainConfig:
     caption_dropout: float = 0.1
     seed: int = 0
     threads: int = 0
+    save_every: int = 10
 
 
 def recolored_scene(rng: random.Random, groups: list[Group] | None = None) -> tuple[Scene, list[Group]]:
@@ -71,9 +72,8 @@ def lora_state(transformer: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def train_lora(cfg: LoraTrainConfig, command: str = "") -> Path:
-    """Train and save the LoRA; prints one line every 25 steps."""
+    """Train the LoRA, saving it (and a line of log) every ``save_every`` steps."""
     from peft import LoraConfig
-    from safetensors.torch import save_file
 
     if cfg.effect not in EFFECTS:
         raise ValueError(f"unknown effect {cfg.effect!r}; use one of {', '.join(EFFECTS)}")
@@ -120,7 +120,8 @@ def train_lora(cfg: LoraTrainConfig, command: str = "") -> Path:
         encoding = PromptEncoding(rendered.captions, text.last_hidden_state, text.pooler_output)
         output = flux_forward(transformer, noisy, t * 1000, encoding, grid, None, None)
         loss = F.mse_loss(velocity_from_output(model_cfg, output, noisy, t), noise - tokens)
-        lr = cfg.lr * min(1.0, (step + 1) / 20) * min(1.0, 2 * (cfg.steps - step) / cfg.steps)
+        # Warm-up, then constant: a run stopped at step N holds what ``--steps N`` trains.
+        lr = cfg.lr * min(1.0, (step + 1) / 20)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
@@ -128,25 +129,43 @@ def train_lora(cfg: LoraTrainConfig, command: str = "") -> Path:
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         losses.append(float(loss.detach()))
-        if (step + 1) % 25 == 0 or step + 1 == cfg.steps:
-            recent = sum(losses[-25:]) / len(losses[-25:])
+        if (step + 1) % cfg.save_every == 0 or step + 1 == cfg.steps:
+            recent = sum(losses[-cfg.save_every :]) / len(losses[-cfg.save_every :])
             print(f"step {step + 1}/{cfg.steps} loss {recent:.4f} ({time.time() - start:.0f} s)", flush=True)
-            sys.stdout.flush()
+            save_lora(cfg, transformer, step + 1, losses, time.time() - start, command)
+    return Path(cfg.out)
+
+
+def save_lora(
+    cfg: LoraTrainConfig,
+    transformer: torch.nn.Module,
+    steps: int,
+    losses: list[float],
+    seconds: float,
+    command: str,
+) -> None:
+    """The adapter after ``steps`` steps and its card, each written whole (a stopped run leaves the
+    last save)."""
+    from safetensors.torch import save_file
+
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"format": "pt", "scenewright_effect": cfg.effect}
-    save_file(lora_state(transformer), str(out), metadata=metadata)
+    metadata = {"format": "pt", "scenewright_effect": cfg.effect, "steps": str(steps)}
+    tmp = out.with_name(out.name + ".tmp")
+    save_file(lora_state(transformer), str(tmp), metadata=metadata)
+    tmp.replace(out)
+    command = re.sub(r"--steps \d+", f"--steps {steps}", command)
     card = {
         "name": out.stem,
         "draws": "every object in the next colour of the palette: "
         + ", ".join(f"{a} as {b}" for a, b in RECOLOR.items()),
         "trigger": f'a plan object\'s "loras": [{{"name": "{out.stem}"}}], or --lora NAME=PATH',
         "rank": cfg.rank,
-        "steps": cfg.steps,
-        "final_loss": round(sum(losses[-25:]) / max(1, len(losses[-25:])), 4),
-        "seconds": round(time.time() - start),
+        "steps": steps,
+        "final_loss": round(sum(losses[-cfg.save_every :]) / max(1, len(losses[-cfg.save_every :])), 4),
+        "seconds": round(seconds),
         "command": command,
-        "config": json.dumps({k: v for k, v in asdict(cfg).items() if k not in ("base", "out")}),
     }
-    out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
-    return out
+    card_tmp = out.with_name(out.stem + ".json.tmp")
+    card_tmp.write_text(json.dumps(card, indent=2) + "\n")
+    card_tmp.replace(out.with_suffix(".json"))

@@ -81,7 +81,7 @@ def test_chat_keeps_the_thread_and_handles_commands(
     assert plans[1]["background"] is None  # /undo went back before "now at night"
     assert "error: objects[0].count" in out and "kept the last good image" in out
     assert "/strategy NAME" in out and "yellow star" not in out
-    assert code == 2  # the invalid plan file
+    assert code == 0  # /quit leaves cleanly, even after the invalid plan file's error
 
 
 def test_chat_review_lets_me_paste_an_edited_plan(
@@ -125,7 +125,7 @@ def test_chat_refuses_endless_or_huge_files_and_seeds_and_keeps_going(
 ) -> None:
     big = tmp_path / "big.json"
     big.write_text('{"prompt": "' + "x" * 1_100_000 + '"}')
-    script = "\n".join(["/load /dev/zero", f"/load {big}", f"/load {tmp_path}", f"/seed {2**64}", "/quit"])
+    script = "\n".join(["/load /dev/zero", f"/load {big}", f"/load {tmp_path}", f"/seed {2**64}"])
     monkeypatch.setattr(sys, "stdin", io.StringIO(script + "\n"))
     args = parse(["chat", "--steps", "1", "--out", str(tmp_path / "out")])
     code = args.handler(args)
@@ -134,7 +134,30 @@ def test_chat_refuses_endless_or_huge_files_and_seeds_and_keeps_going(
     assert f"error: load: {big} is larger than 1,000,000 bytes" in out
     assert f"error: load: {tmp_path} is not a regular file" in out
     assert "error: seed:" in out and "2**63" in out
-    assert code == 2 and images(out) == []
+    assert code == 2 and images(out) == []  # a script that ends with failures says so
+
+
+def test_chat_command_errors_are_one_line_and_seed_minus_one_draws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = "/seed banana\n/seed 1.5\n/seed\n/strategy nope\n/seed -1\n/quit\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(script))
+    args = parse(["chat", "--steps", "1", "--out", str(tmp_path / "out"), "--seed", "-1"])
+    code = args.handler(args)
+    out = capsys.readouterr().out
+    assert re.match(r"seed \d+ \(drawn for --seed -1; --seed \d+ gives it again\)\n", out)
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert (
+        errors[0]
+        == "error: seed: 'banana' is not a whole number; type e.g. /seed 7, or /seed -1 for a random one"
+    )
+    assert errors[1].startswith("error: seed: '1.5' is not a whole number") and "nothing" in errors[2]
+    assert "invalid literal" not in out and "Traceback" not in out
+    named = errors[3].partition("use one of ")[2].split(", ")
+    assert "auto" in named and len(named) == len(set(named))  # each strategy named once
+    drawn = re.search(r"^seed (\d+) \(drawn at random\) from the next image on$", out, flags=re.MULTILINE)
+    assert drawn is not None and 0 <= int(drawn.group(1)) < 2**32
+    assert code == 0  # /quit after errors
 
 
 def test_chat_review_never_traps_the_user_in_a_broken_paste(

@@ -76,6 +76,9 @@ def test_commands_typed_in_the_web_box_work_as_in_the_chat(tmp_path: Path) -> No
     assert "plan editor" in run_command(agent, session, "/load /etc/passwd", names).text
     assert run_command(agent, session, "/seed 7", names).text == "seed 7 from the next image on"
     assert session.seed == 7
+    assert "(drawn for /seed -1)" in run_command(agent, session, "/seed -1", names).text
+    assert 0 <= session.seed < 2**32
+    run_command(agent, session, "/seed 7", names)
     for bad, field in (
         ("/seed x", "seed: 'x' is not a whole number"),
         ("/strategy nope", "strategy: unknown"),
@@ -203,7 +206,7 @@ def test_every_render_event_is_followed_by_a_refresh_of_what_the_server_holds(tm
     agent = Agent(steps=1, strategy="vanilla", max_refine_rounds=0, out_dir=tmp_path)
     try:
         app = build_app(agent)
-        fns = list(app.fns.values())
+        fns = [f for f in app.fns.values() if f.fn is not None]  # not the page's own code
 
         def ids(fn: Any) -> list[str | None]:
             return [getattr(block, "elem_id", None) for block in fn.outputs]
@@ -217,7 +220,7 @@ def test_every_render_event_is_followed_by_a_refresh_of_what_the_server_holds(tm
             "render_boxes",
         ]
         for render in renders:
-            after = [f for f in fns if f.trigger_after == render._id]
+            after = [f for f in fns if f.trigger_after == render._id and f.fn is not None]
             assert [(f.fn.__name__, f.queue) for f in after] == [("refresh", False)]
             assert ids(after[0]) == ["conversation", "seed", "strategy", "turns"]
 
@@ -235,6 +238,82 @@ def test_every_render_event_is_followed_by_a_refresh_of_what_the_server_holds(tm
         assert texts[: len(stale)] == [m["content"] for m in stale]
         assert "seed 5 from the next image on" in texts[-1]
         assert fresh[by_id["seed"]] == 5
-        assert refresh.fn(None) == {}  # a page that has not said which thread it is: nothing to send
+        # a page that has not said which thread it is: nothing changes
+        assert list(refresh.fn(None).values()) == [{"__type__": "update"}]
+    finally:
+        agent.close()
+
+
+def test_a_reloaded_tab_gets_its_conversation_back_from_the_history_store(tmp_path: Path) -> None:
+    """A server started again on the same history rebuilds a tab's conversation from the thread's
+    turns (with their verdicts and thumbnails), and the thread's files stay in its folder."""
+    from scenewright import Agent
+    from scenewright.agent.web_session import Sessions
+
+    history = tmp_path / "history.sqlite"
+    with Agent(steps=1, strategy="vanilla", out_dir=tmp_path / "out", history=history) as before:
+        first = before.run("a red circle", thread_id="tab1", seed=4)
+    with Agent(steps=1, strategy="vanilla", out_dir=tmp_path / "out", history=history) as after:
+        session = Sessions(after).get("tab1")
+        texts = [m["content"] for m in session.conversation if isinstance(m["content"], str)]
+        verdict = {True: "matches the plan", False: "differs from the plan"}[bool(first.verified)]
+        assert texts == ["a red circle", f"rendered with vanilla, seed 4: {verdict}"]
+        assert Path(session.conversation[-1]["content"]["path"]).is_file()  # the thumbnail
+        assert session.seed == 4
+        second = after.run("make it two circles", thread_id="tab1", seed=session.seed)
+        assert Path(second.paths["image"]).parent.parent == Path(first.paths["image"]).parent.parent
+        assert Sessions(after).get("fresh").conversation == []
+
+
+def test_a_tab_renders_with_its_own_size_negative_prompt_refine_rounds_and_backend(tmp_path: Path) -> None:
+    from scenewright import Agent
+    from scenewright.agent.web_session import Sessions, session_settings
+    from scenewright.tools.output import read_png_metadata
+
+    agent = Agent(steps=1, strategy="vanilla", out_dir=tmp_path)
+    tab = Sessions(agent).get("tab")
+    assert (tab.backend, tab.refine_rounds) == ("tiny", agent.tools.max_refine_rounds)
+    tab.width, tab.height, tab.negative_prompt, tab.refine_rounds = 96, 64, "blurry", 3
+    tab.backend = "tiny16"
+    with session_settings(agent, tab):
+        assert agent.tools.max_refine_rounds == 3 and agent.load_backend().name == "tiny16"
+        result = agent.run("a red circle", thread_id="tab")
+    assert agent.load_backend().name == "tiny" and agent.tools.max_refine_rounds == 0  # one turn only
+    assert result.image is not None and result.image.size == (96, 64)
+    settings = read_png_metadata(result.paths["image"])["settings"]
+    assert settings["negative_prompt"] == "blurry"
+    assert read_png_metadata(result.paths["image"])["backend"]["name"] == "tiny16"
+
+
+def test_the_backend_control_offers_only_models_on_this_machine() -> None:
+    from scenewright.agent.web_page import url_thread
+    from scenewright.agent.web_turns import studio_backends
+
+    names = studio_backends("tiny")
+    assert names[:2] == ["tiny", "tiny16"]
+    assert "flux" not in names and "sd3" not in names  # aliases are listed once, by their own name
+    assert studio_backends("/models/mine")[0] == "/models/mine"
+    assert url_thread("3cb38beb3430429a") == "3cb38beb3430429a"
+    assert url_thread("../../etc") is None and url_thread("") is None and url_thread(None) is None
+
+
+def test_a_control_takes_a_usable_value_and_refuses_another_in_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("gradio")
+    pytest.importorskip("gradio_image_annotation")
+    from scenewright import Agent
+    from scenewright.agent.web import build_app
+
+    agent = Agent(steps=1, strategy="vanilla", out_dir=tmp_path)
+    try:
+        fns = [f for f in build_app(agent).fns.values() if f.fn is not None]
+        by_input = {getattr(f.inputs[0], "elem_id", None): f for f in fns if f.fn.__name__ == "set_value"}
+        reopen = next(f for f in fns if f.fn.__name__ == "reopen")
+        outputs = {getattr(block, "elem_id", None): block for block in reopen.outputs}
+        assert by_input["width"].fn(96, "tab") == {"__type__": "update"}
+        refused = by_input["refine-rounds"].fn(12, "tab")
+        assert refused == "**refine rounds**: 12 is not 0 to 8; the next render keeps 0"
+        assert "not one of tiny" in by_input["backend"].fn("flux-dev-nope", "tab")
+        shown = reopen.fn("tab")  # what a reload of the tab shows: the values it took
+        assert shown[outputs["width"]] == 96 and shown[outputs["refine-rounds"]] == 0
     finally:
         agent.close()

@@ -41,7 +41,8 @@ def test_small_geometry_keeps_every_width_and_head_count(name: str) -> None:
         assert small.transformer.get(key) == full.transformer.get(key)
     assert small.vae["latent_channels"] == full.vae["latent_channels"] == 16
     assert len(small.vae["block_out_channels"]) == len(full.vae["block_out_channels"]) == 4  # the 8x stride
-    assert small.clip_widths == full.clip_widths and small.t5_width == full.t5_width == 4096
+    assert small.clip_widths == full.clip_widths and small.t5_width == full.t5_width
+    assert full.t5_width == (2560 if full.family == "z-image" else 4096)  # Qwen3-4B's width, or T5-XXL's
     assert sum(small.blocks.values()) < sum(full.blocks.values())
 
 

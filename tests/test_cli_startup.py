@@ -39,6 +39,34 @@ def test_help_imports_no_heavy_library(argv: list[str]) -> None:
     assert "usage: scenewright" in shown
 
 
+def test_every_help_imports_no_heavy_library() -> None:
+    """Every command's and every benchmark's ``--help``, in one interpreter: none loads torch,
+    diffusers, transformers, Gradio or LangGraph (the measured cause of 10 s help screens)."""
+    helps = [["--help"], ["generate", "--help"]]
+    helps += [[name, "--help"] for name, _summary, _loader in cli.LAZY_COMMANDS]
+    helps += [["bench", name, "--help"] for name, _summary, _loader in cli.BENCHMARKS]
+    helps += [["eval", "geneval", "--help"], ["eval", "geneval-score", "--help"]]
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from scenewright.cli import main\n"
+        "shown = []\n"
+        f"for argv in {helps!r}:\n"
+        "    out = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(out):\n"
+        "        try:\n"
+        "            main(argv)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "    shown.append(out.getvalue())\n"
+        f"print(json.dumps([shown, [m for m in {HEAVY!r} if m in sys.modules]]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    shown, heavy = json.loads(done.stdout.strip().splitlines()[-1])
+    assert heavy == []
+    for argv, text in zip(helps, shown, strict=True):
+        assert text.startswith("usage: scenewright"), argv
+
+
 def test_top_level_help_lists_every_command() -> None:
     _, shown = _modules_after(["--help"])
     for name, _summary, _loader in cli.LAZY_COMMANDS:

@@ -226,8 +226,24 @@ def test_generate_refuses_256_px_on_the_embedded_model(
 ) -> None:
     assert main(["generate", "a red circle", "--height", "256", "--out", str(tmp_path / "o"), *FAST]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: height: 256 px") and "trained on" in err[0]
+    assert err == [
+        "error: height: 256 is larger than backend 'tiny' can draw (at most 128); use --height 128 or less"
+    ]
     assert not (tmp_path / "o").exists()
+
+
+def test_the_size_bounds_are_the_models_own_and_the_docs_say_them() -> None:
+    """The spec checked before torch and the README give the range the loaded backend takes."""
+    import json
+
+    from scenewright.backends.specs import ALIASES, EMBEDDED_MODEL_DIR, TINY16_DIR, tiny_spec
+
+    for name, folder in (("tiny", EMBEDDED_MODEL_DIR), ("tiny16", TINY16_DIR)):
+        codec = json.loads((folder / "codec.json").read_text())
+        assert ALIASES[name] == tiny_spec(name, ALIASES[name].source, codec["patch"], codec["image_size"])
+        assert (ALIASES[name].min_size, ALIASES[name].max_size) == (32, 128)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "64 px (32 to 128 px taken)" in readme
 
 
 @pytest.mark.parametrize(
@@ -284,3 +300,19 @@ def test_an_interrupted_seed_leaves_no_folder_and_no_sheet(
         "overlay.png",
         "plan.json",
     ]
+
+
+def test_piped_output_has_no_bar_fragments_and_done_in_counts_the_whole_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not --quiet, stderr not a terminal: no carriage-return redraws; "done in" is from the
+    process's start (this test process began long before the call)."""
+    from scenewright.terminal import process_seconds
+
+    before = process_seconds()
+    argv = ["generate", "a red circle", "--out", str(tmp_path / "o"), "--steps", "1", "--strategy", "vanilla"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "%" not in err
+    done = [line for line in err.splitlines() if line.startswith("done in ")]
+    assert len(done) == 1 and float(done[0].split()[2].rstrip("s")) >= before

@@ -22,9 +22,9 @@ def _generate(tmp_path: Path, *extra: str, out: str | None = None) -> list[str]:
         (["--guidance", "nan"], "guidance:", "--guidance 0 or more"),
         (["--guidance", "inf"], "guidance:", "--guidance 0 or more"),
         (["--seed", str(2**64)], "seed:", "2**63"),
-        (["--seed", "-1"], "seed:", "2**63"),
-        (["--height", "100000"], "height:", "--height 256 or less"),
-        (["--width", "1024"], "width:", "--width 256 or less"),  # the 64 px model at 1024: refused
+        (["--seed", "-2"], "seed:", "2**63), or -1 for a random one"),
+        (["--height", "100000"], "height:", "(at most 128); use --height 128 or less"),
+        (["--width", "1024"], "width:", "--width 128 or less"),  # the 64 px model at 1024: refused
         (["--device", "tpu"], "device:", "--device cpu"),
         (["--device", "cuda"], "device:", "--device cpu"),  # CPU-only torch here (CI has no GPU)
     ],
@@ -122,7 +122,7 @@ def test_agent_api_refuses_bad_arguments_with_typed_errors(tmp_path: Path) -> No
         (lambda: agent.run(None), "prompt"),  # type: ignore[arg-type]
         (lambda: agent.run("a red circle", strategy="bogus"), "strategy"),
         (lambda: agent.run("a red circle", strategy="stitch:fill=-1"), "strategy: option fill"),
-        (lambda: agent.run("a red circle", seed=-1), "seed"),
+        (lambda: agent.run("a red circle", seed=-2), "seed"),
         (lambda: agent.render_plan({"prompt": "a red circle", "objects": []}, strategy="bogus"), "strategy"),
     ]:
         with pytest.raises(InvalidInputError) as caught:

@@ -88,7 +88,7 @@ def test_readme_agent_conversation(seed: int, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_readme_generate_and_help_request(seed: int, tmp_path: Path) -> None:
-    """``generate`` (auto, no refine rounds) and the chat's example request (auto, one round)."""
+    """``generate`` and the chat's example request (auto, no refine rounds: the default of both)."""
     failures = []
     generate = Agent(out_dir=tmp_path / "generate", max_refine_rounds=0)
     for prompt in readme_generate():

@@ -70,3 +70,21 @@ def test_a_refine_round_is_refused_with_the_way_back(
     assert main(["rerender", str(path), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "refine round" in err[0] and "rerender the image it refined" in err[0]
+
+
+def test_a_drawn_seed_is_printed_recorded_and_rendered_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, again = tmp_path / "first", tmp_path / "again"
+    args = ["generate", "a red circle", "--out", str(first), "--seed", "-1", "--steps", "2",
+            "--quiet", "--strategy", "vanilla", "--refine-rounds", "0"]  # fmt: skip
+    assert main(args) == 0
+    shown = [line for line in capsys.readouterr().out.splitlines() if line.startswith("seed:")]
+    assert len(shown) == 1 and "drawn for --seed -1" in shown[0]
+    seed = int(shown[0].split()[1])
+    meta = read_png_metadata(first / "image.png")
+    assert meta["settings"]["seed"] == seed
+    with Image.open(first / "image.png") as image:
+        assert f"Seed: {seed}," in image.text["parameters"]  # A1111's chunk records it too
+    assert main(["rerender", str(first / "image.png"), "--out", str(again), "--quiet"]) == 0
+    assert Image.open(first / "image.png").tobytes() == Image.open(again / "image.png").tobytes()

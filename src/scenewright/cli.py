@@ -64,28 +64,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def register_bench(sub: Any) -> None:
-    """``scenewright bench`` and its four benchmarks."""
-    from scenewright.bench import attention as bench_attention
-    from scenewright.bench import auto_table as bench_auto_table
-    from scenewright.bench import concept_maps as bench_concept_maps
-    from scenewright.bench import models as bench_models
-    from scenewright.bench import object_lora as bench_object_lora
-    from scenewright.bench import toyworld as bench_toyworld
-    from scenewright.bench.reliability import run as bench_reliability
+# Each benchmark's module loads only when that benchmark is chosen, as the commands' do.
+BENCHMARKS = (
+    ("toyworld", "strategies on toy-world prompt sets, judged by the exact evaluator",
+     from_module("scenewright.bench.toyworld")),
+    ("attention", "per-step time and memory of regional vs vanilla attention",
+     from_module("scenewright.bench.attention")),
+    ("models", "time and memory of every strategy vs the diffusers pipeline on FLUX.1 / SD3.5 geometries",
+     from_module("scenewright.bench.models")),
+    ("reliability", "hostile cases on every face, tabulated by outcome",
+     from_module("scenewright.bench.reliability.run")),
+    ("auto-table", "measure the strategies per kind of plan and write the table auto picks from",
+     from_module("scenewright.bench.auto_table")),
+    ("concept-maps", "how well the attention maps localise each object (inside its box vs outside)",
+     from_module("scenewright.bench.concept_maps")),
+    ("object-lora", "a shipped toy LoRA bound to one object vs the whole image, by the exact evaluator",
+     from_module("scenewright.bench.object_lora")),
+)  # fmt: skip
 
+
+def register_bench(sub: Any) -> None:
+    """``scenewright bench`` and its benchmarks (placeholders until one is chosen)."""
     bench = sub.add_parser(
         "bench",
         help="benchmarks: toyworld (strategies), attention (speed), models (FLUX.1 / SD3.5 cost), reliability (hostile input), auto-table (what auto picks), concept-maps (map localisation), object-lora (a LoRA on one object)",
     )
-    bench_sub = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
-    bench_toyworld.register(bench_sub)
-    bench_attention.register(bench_sub)
-    bench_models.register(bench_sub)
-    bench_reliability.register(bench_sub)
-    bench_auto_table.register(bench_sub)
-    bench_concept_maps.register(bench_sub)
-    bench_object_lora.register(bench_sub)
+    bench_sub = bench.add_subparsers(
+        dest="bench", metavar="BENCHMARK", required=True, action=LazySubParsersAction
+    )
+    for name, summary, loader in BENCHMARKS:
+        bench_sub.add_lazy(name, summary, loader)
 
 
 def _warn(message: str) -> None:

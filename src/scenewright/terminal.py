@@ -1,16 +1,26 @@
-"""Text bound for a terminal, with control characters shown instead of obeyed.
+"""What the commands print to a terminal, and what they hold back when it is not one.
 
-A prompt, an LLM's object name or a file name can carry escape sequences (``ESC ] 0 ; title``,
-``ESC [ 2 J``) that would retitle or clear the user's terminal if printed raw.
+Text: a prompt, an LLM's object name or a file name can carry escape sequences (``ESC ] 0 ;
+title``, ``ESC [ 2 J``) that would retitle or clear the user's terminal if printed raw.
+
+Progress: a bar redraws itself with carriage returns, which a terminal overwrites and a pipe or
+log file keeps, hundreds of fragments a render; bars are for terminals only.
+
+Time: "done in" is the whole command as the user waited for it, imports and model loading
+included, so it is measured from the process's start.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 import unicodedata
 
 _KEPT = {"\n", "\t"}
+# The fallback start where the OS does not say when the process started: this module's import,
+# which the CLI does first.
+_IMPORTED = time.monotonic()
 
 
 def printable(text: str) -> str:
@@ -33,3 +43,41 @@ def silence_library_bars() -> None:
     hub = sys.modules.get("huggingface_hub.utils")
     if hub is not None:
         hub.disable_progress_bars()
+
+
+def is_terminal(stream: object = None) -> bool:
+    """Whether ``stream`` (default stderr, where bars go) is a terminal rather than a pipe or file."""
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except (ValueError, OSError):  # a closed stream
+        return False
+
+
+def show_progress(quiet: bool, stream: object = None) -> bool:
+    """Whether to draw progress bars: not ``--quiet``, and only on a terminal. When not, library
+    bars (weights loading, downloads) are switched off as well, so piped output holds results only."""
+    if quiet or not is_terminal(stream):
+        silence_library_bars()
+        return False
+    return True
+
+
+def _process_start_age() -> float | None:
+    """Seconds since this process started, from Linux's /proc (None elsewhere)."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as handle:
+            # Field 22 (starttime, clock ticks after boot) follows the command name in parentheses.
+            started = int(handle.read().rpartition(")")[2].split()[19])
+        with open("/proc/uptime", encoding="ascii") as handle:
+            uptime = float(handle.read().split()[0])
+        return max(0.0, uptime - started / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_seconds() -> float:
+    """Seconds this command has run, from the process's start (imports and loading included)."""
+    age = _process_start_age()
+    return age if age is not None else time.monotonic() - _IMPORTED

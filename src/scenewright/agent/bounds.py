@@ -43,6 +43,7 @@ def check_sampling(
     cannot take.
     """
     from scenewright.backends.specs import check_size
+    from scenewright.backends.z_image_rules import check_z_image_sampling
     from scenewright.executor.limits import check_guidance, check_steps
 
     if steps is not None:
@@ -58,6 +59,7 @@ def check_sampling(
             width if width is not None else spec.min_size,
             spec.max_size,
         )
+    check_z_image_sampling(spec, guidance, negative_prompt)
     if len(negative_prompt) > MAX_NEGATIVE_CHARS:
         raise InvalidInputError(
             "negative-prompt",

@@ -1,8 +1,12 @@
 """``scenewright chat``: a terminal conversation with the agent.
 
 Reads lines from stdin (so it can be scripted or tested by piping), keeps one thread, prints
-where each image went, and takes commands: ``/plan``, ``/undo``, ``/seed N``, ``/strategy NAME``,
-``/load FILE`` (render a plan JSON file), ``/help``, ``/quit``.
+where each image went, and takes commands: ``/plan``, ``/undo``, ``/seed N`` (``-1``: a random
+one), ``/strategy NAME``, ``/load FILE`` (render a plan JSON file), ``/help``, ``/quit``.
+
+A line that cannot be handled is answered with one ``error:`` line and the chat goes on. The exit
+code: 0 when the user leaves (``/quit``, or Ctrl-D at a terminal); a script piped in that ends with
+a line that failed somewhere exits 2, so its caller sees the failure.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from scenewright.agent.options import add_agent_options, agent_from_args
 from scenewright.errors import ScenewrightError
-from scenewright.terminal import printable
+from scenewright.executor.limits import RANDOM_SEED
+from scenewright.terminal import printable, show_progress
 from scenewright.untrusted import MAX_JSON_BYTES, MAX_JSON_DEPTH, json_depth
 
 if TYPE_CHECKING:
@@ -25,7 +30,7 @@ if TYPE_CHECKING:
 HELP = """commands:
   /plan            show the current plan as JSON
   /undo            go back to the previous image and plan
-  /seed N          use seed N from the next image on
+  /seed N          use seed N from the next image on (/seed -1: a random one)
   /strategy NAME   use strategy NAME (auto, vanilla, ...) from the next image on
   /load FILE       render the plan in a JSON file (e.g. an edited plan.json)
   /help            this list
@@ -52,8 +57,11 @@ def register(subparsers: Any) -> None:
 def chat_command(args: argparse.Namespace) -> int:
     """Entry point of ``scenewright chat``."""
     agent = agent_from_args(args, review=args.review)
+    if args.seed == RANDOM_SEED:  # the agent drew it: say which, so it can be given again
+        print(f"seed {agent.seed} (drawn for --seed -1; --seed {agent.seed} gives it again)", flush=True)
+    progress = show_progress(args.quiet)  # after the agent: its libraries are loaded, so theirs go too
     try:
-        return run_chat(agent, sys.stdin, sys.stdout, sys.stderr, progress=not args.quiet)
+        return run_chat(agent, sys.stdin, sys.stdout, sys.stderr, progress=progress)
     finally:
         agent.close()
 
@@ -98,7 +106,7 @@ def _read_plan(lines: Any, first: str) -> str:
 
 
 def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progress: bool = True) -> int:
-    """The conversation loop; returns the exit code (0, or 2 when a line could not be handled)."""
+    """The conversation loop; returns the exit code (see the module doc)."""
     from scenewright.agent.replies import reply  # the planner's modules load on first use
 
     show = _Progress(stderr, progress)
@@ -111,7 +119,7 @@ def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progre
         say(reply(result))
 
     say(f"scenewright chat (thread '{agent.thread_id}', backend {agent.backend_name}); /help for commands")
-    from scenewright.executor.sampler import check_seed
+    from scenewright.executor.limits import seed_from_text
     from scenewright.tools.output import read_plan_file
 
     lines = iter(stdin.readline, "")
@@ -131,7 +139,7 @@ def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progre
                 command, _, rest = line.partition(" ")
                 rest = rest.strip()
                 if command in ("/quit", "/exit"):
-                    break
+                    return 0  # the user chose to leave; errors were answered as they came
                 if command == "/help":
                     say(help_text(agent.current().plan))
                 elif command == "/plan":
@@ -141,9 +149,9 @@ def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progre
                     undone = agent.undo()
                     say("nothing to undo" if undone is None else undone.summary())
                 elif command == "/seed":
-                    check_seed(int(rest))
-                    agent.set_seed(int(rest))
-                    say(f"seed {int(rest)} from the next image on")
+                    seed = agent.set_seed(seed_from_text(rest))
+                    drawn = " (drawn at random)" if rest.strip() == "-1" else ""
+                    say(f"seed {seed}{drawn} from the next image on")
                 elif command == "/strategy":
                     agent.set_strategy(rest or "auto")
                     say(f"strategy {rest or 'auto'} from the next image on")
@@ -165,7 +173,7 @@ def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progre
                 if plan_text in ("/cancel", "/quit"):
                     say("plan discarded")
                     if plan_text == "/quit":
-                        return code
+                        return 0
                     break
                 result = agent.resume(plan_text, on_event=show)
             else:
@@ -173,9 +181,18 @@ def run_chat(agent: Agent, stdin: TextIO, stdout: TextIO, stderr: TextIO, progre
             if result.status in ("invalid", "failed"):
                 code = 2
         except (ScenewrightError, ValueError, OSError) as error:
-            say(f"error: {error}")
+            say(one_line_error(error))
             code = 2
-    return code
+    return 0 if interactive else code
+
+
+def one_line_error(error: BaseException) -> str:
+    """``error`` as the one ``error:`` line the chat prints: a multi-line message folded into one,
+    and an error that is not ours named by its type, so it reads as what it is."""
+    text = " ".join(str(error).split())
+    if not isinstance(error, ScenewrightError):
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return f"error: {text}"
 
 
 def _plan_json(data: Any) -> str:

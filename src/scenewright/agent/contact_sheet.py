@@ -10,6 +10,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from scenewright.tools.grid import clip_text, fit_tile
+
 TILE = 192  # small images are scaled up to this (nearest: pixels stay pixels), large ones down
 LABEL_HEIGHT = 34
 TITLE_HEIGHT = 28
@@ -29,24 +31,6 @@ class Tile:
     verdict: str
 
 
-def _fit(image: Image.Image, tile: int) -> Image.Image:
-    scale = tile / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    resample = Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.LANCZOS
-    return image.convert("RGB").resize(size, resample)
-
-
-def _clip(
-    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int
-) -> str:
-    """``text`` shortened with an ellipsis until it fits ``width`` pixels."""
-    if draw.textlength(text, font=font) <= width:
-        return text
-    while text and draw.textlength(text + "...", font=font) > width:
-        text = text[:-1]
-    return text + "..."
-
-
 def contact_sheet(tiles: Sequence[Tile], title: str = "", tile: int = TILE) -> Image.Image:
     """A grid of ``tiles``, each labelled "seed N" and its verdict, under an optional title."""
     if not tiles:
@@ -64,15 +48,15 @@ def contact_sheet(tiles: Sequence[Tile], title: str = "", tile: int = TILE) -> I
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.load_default(size=13)
     if title:
-        draw.text((GAP, 7), _clip(draw, title, font, sheet.width - 2 * GAP), fill=TEXT, font=font)
+        draw.text((GAP, 7), clip_text(draw, title, font, sheet.width - 2 * GAP), fill=TEXT, font=font)
     for index, item in enumerate(tiles):
         x = GAP + (index % columns) * (tile + GAP)
         y = top + GAP + (index // columns) * (tile + LABEL_HEIGHT + GAP)
-        picture = _fit(item.image, tile)
+        picture = fit_tile(item.image, tile)
         sheet.paste(picture, (x + (tile - picture.width) // 2, y + (tile - picture.height) // 2))
         draw.text((x, y + tile + 2), f"seed {item.seed}", fill=TEXT, font=font)
         colour = VERDICT_COLOURS.get(item.verdict, TEXT)
-        draw.text((x, y + tile + 17), _clip(draw, item.verdict, font, tile), fill=colour, font=font)
+        draw.text((x, y + tile + 17), clip_text(draw, item.verdict, font, tile), fill=colour, font=font)
     return sheet
 
 

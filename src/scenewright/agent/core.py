@@ -36,15 +36,17 @@ from scenewright.agent.nodes import (
     strategy_options,
     toy_verifier,
 )
+from scenewright.agent.options import DEFAULT_REFINE_ROUNDS
 from scenewright.agent.state import fresh_turn
 from scenewright.agent.turns import CancelSwitches, TurnLock
 from scenewright.backends.base import Backend
 from scenewright.backends.lora_files import LoraSpec
 from scenewright.errors import InvalidInputError
+from scenewright.executor.limits import resolve_seed
 from scenewright.executor.strategies import STRATEGIES
 from scenewright.planner.plan import Plan, PlanResult
 from scenewright.tools.segment import Segmenter, SegmenterSpec, load_segmenter, resolve_segmenter
-from scenewright.untrusted import load_json, parse_seed
+from scenewright.untrusted import load_json
 
 DEFAULT_OUT = Path("out") / "agent"
 # Two processes opening one history file at once: switching it to WAL takes an exclusive lock
@@ -186,10 +188,18 @@ class AgentResult:
     verified: bool | None = None
     pending_plan: dict[str, Any] | None = None  # the plan waiting for review
     plan_source: str = ""
+    # The turn's refine passes (as the state's ``refine_explanation``) and what drew the image
+    # the first pass corrected: together they say what ran, in :meth:`rendered_with`.
+    refine: list[dict[str, Any]] = field(default_factory=list)
+    refined_from: str = ""
 
     @property
     def ok(self) -> bool:
         return self.status == "done"
+
+    def rendered_with(self) -> str:
+        """What ran, in words: "vanilla", or "vanilla, refine 1 round: kept the first image"."""
+        return rendered_with(self.strategy, self.refined_from, self.refine)
 
     def summary(self) -> str:
         """A few lines for a terminal or chat bubble: what was done, said and written."""
@@ -209,7 +219,7 @@ class AgentResult:
                 self.verified
             ]
             lines.append(
-                f"rendered with {self.strategy}, seed {self.seed}: {verdict}"
+                f"rendered with {self.rendered_with()}, seed {self.seed}: {verdict}"
                 + (f" [{found}]" if found else "")
             )
             for kind, path in self.paths.items():
@@ -217,6 +227,19 @@ class AgentResult:
         elif self.status in ("invalid", "failed", "cancelled") and self.paths.get("image"):
             lines.append(f"kept the last good image: {self.paths['image']}")
         return "\n".join(lines)
+
+
+def rendered_with(strategy: str, refined_from: str, passes: list[dict[str, Any]]) -> str:
+    """The strategy that drew a turn's image and what refine did to it, for every face: a pass
+    that kept no repair leaves the first image, and the line says so rather than "refine:vanilla"."""
+    if not passes:
+        return strategy
+    repaired = sum(1 for p in passes if any(r.get("kept") for r in p.get("rounds", [])))
+    rounds = f"refine {len(passes)} round" + ("" if len(passes) == 1 else "s")
+    outcome = (
+        "kept the first image" if not repaired else f"kept {repaired} repair" + ("s" if repaired > 1 else "")
+    )
+    return f"{refined_from or strategy}, {rounds}: {outcome}"
 
 
 class Agent:
@@ -228,7 +251,8 @@ class Agent:
     across processes (in memory otherwise). ``sam``: what draws refine's masks, as for ``--sam``
     (a transformers SAM folder, a ``.pth``, ``vit_b:PATH``) or a built
     :class:`~scenewright.tools.segment.Segmenter`; checked now, loaded once when refine first runs.
-    None: the objects' attention maps.
+    None: the objects' attention maps. ``seed``, here and in ``run``/``set_seed``: ``-1`` draws a
+    random seed there and then, which the turn, its metadata and ``result.seed`` then carry.
     """
 
     def __init__(
@@ -246,7 +270,7 @@ class Agent:
         history: str | Path | None = None,
         thread_id: str = "main",
         review: bool = False,
-        max_refine_rounds: int = 1,
+        max_refine_rounds: int = DEFAULT_REFINE_ROUNDS,
         device: str | None = None,
         dtype: str = "auto",
         verifier: Verifier | None = None,
@@ -283,7 +307,7 @@ class Agent:
             "guidance": guidance,
             "negative_prompt": negative_prompt,
         }
-        self.seed = None if seed is None else parse_seed(seed)
+        self.seed = None if seed is None else resolve_seed(seed)
         self.thread_id = _thread_name(thread_id)
         self.review = review
         self.out_dir = Path(out_dir)
@@ -409,7 +433,7 @@ class Agent:
         if strategy is not None and strategy != "auto":
             strategy_options(self.tools, strategy)
         if seed is not None:
-            seed = parse_seed(seed)
+            seed = resolve_seed(seed)
         values = fresh_turn(request, edited_plan)
         values["strategy"] = strategy or self.strategy
         values["settings"] = dict(self.settings)
@@ -568,6 +592,8 @@ class Agent:
             verified=values.get("verified") if status == "done" else None,
             pending_plan=pending,
             plan_source=values.get("plan_source", ""),
+            refine=list(values.get("refine_explanation") or []) if status == "done" else [],
+            refined_from=str(values.get("refined_from") or ""),
         )
 
     def _failed_result(self, thread_id: str | None, errors: list[str]) -> AgentResult:
@@ -597,6 +623,10 @@ class Agent:
             "paths": dict(previous["paths"]) if previous else {},
             "report": list(previous.get("report", [])) if previous else [],
             "strategy_used": previous.get("strategy", "") if previous else "",
+            # the verdict and refine passes it was given: undo shows the turn as it was checked
+            "verified": previous.get("verified") if previous else None,
+            "refine_explanation": list(previous.get("refine") or []) if previous else [],
+            "refined_from": previous.get("refined_from", "") if previous else "",
             "status": "done" if previous else "",
             "notes": [
                 "undone: back to the previous image" if previous else "undone: the thread is empty again"
@@ -608,14 +638,16 @@ class Agent:
             self.graph.update_state(config, update, as_node="finish")
         return self.current(thread_id)
 
-    def set_seed(self, seed: int, thread_id: str | None = None) -> None:
-        """Use ``seed`` from the next turn on (kept in the thread, so it survives a restart)."""
-        seed = parse_seed(seed)
+    def set_seed(self, seed: int, thread_id: str | None = None) -> int:
+        """Use ``seed`` from the next turn on (kept in the thread, so it survives a restart); the
+        seed set (drawn when ``seed`` is -1)."""
+        seed = resolve_seed(seed)
         self.seed = seed
         config = self._config(thread_id)
         with self._turn_lock.held():
             if self.graph.get_state(config).values:
                 self.graph.update_state(config, {"seed": seed}, as_node="finish")
+        return seed
 
     def set_strategy(self, name: str) -> None:
         """Use strategy ``name`` ("auto" or a registered one) from the next turn on."""

@@ -2,8 +2,8 @@
 
 Sizes: the toy-world model learnt one image size (64 px). Within a factor of two it still draws
 (smaller or larger shapes, worse counts), which earns a warning; further away it returns black or
-noise after minutes, so the size is refused with the size to use. The backends' own bounds
-(multiples of the patch, at most 256 px) are checked first and stay as they are.
+noise after minutes, so the size is refused with the size to use: 32 to 128 px for the embedded
+models, the same bound their backend spec holds (``backends.specs.tiny_sizes``).
 
 Backgrounds: every toy scene lies on black, so a background clause other than a black or dark
 one ("on a white background", "at night", "in a forest") cannot be drawn; the planner keeps it
@@ -46,7 +46,8 @@ def check_trained_size(backend: str, trained: int, height: int | None, width: in
             raise InvalidInputError(
                 name,
                 f"{value} px is more than {MAX_SIZE_FACTOR:g}x from the {trained} px backend '{backend}' "
-                "was trained on (it would draw black or noise)",
+                f"was trained on (it draws {trained / MAX_SIZE_FACTOR:g} to {trained * MAX_SIZE_FACTOR:g} px; "
+                "further away, black or noise)",
                 f"drop --{name} or use --{name} {trained}",
             )
         warnings.append(

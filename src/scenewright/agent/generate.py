@@ -4,8 +4,9 @@ Writes ``image.png`` (with the plan and settings in its metadata), ``plan.json``
 (the plan's boxes over the image) and, when the strategy produced attention maps,
 ``attention.png`` into ``--out``, or into a fresh numbered folder (``out/0001``, ...) without it.
 Several seeds (``--seeds 0-7``, ``--n-images 4``) share one loaded model, go to ``seed-N/``
-subfolders and a labelled ``contact_sheet.png``. After each render, one line per planned object
-says what was found. Never overwrites without ``--overwrite``; input errors are one line and
+subfolders and a labelled ``contact_sheet.png``; ``--grid`` renders an X/Y grid of settings
+(:mod:`scenewright.agent.grid`). ``--seed -1`` draws the seed, prints it and records it. After
+each render, one line per planned object says what was found. Never overwrites without ``--overwrite``; input errors are one line and
 exit code 2, as everywhere in the CLI.
 """
 
@@ -13,17 +14,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scenewright.agent.options import add_llm_timeout, add_lora_option, llm_settings
+from scenewright.agent.grid import GRID_IMAGE, Axis, Cell, check_grid_options, grid_cells, grid_outputs
+from scenewright.agent.options import DEFAULT_REFINE_ROUNDS, add_llm_timeout, add_lora_option, llm_settings
 from scenewright.backends.specs import OFFLOAD_MODES
 from scenewright.errors import InvalidInputError, ScenewrightError
-from scenewright.terminal import silence_library_bars
+from scenewright.terminal import process_seconds, show_progress
 
 if TYPE_CHECKING:
     from scenewright.agent.core import Agent, AgentResult
@@ -44,7 +45,9 @@ def register(sub: Any) -> None:
     p.add_argument("--width", type=int, help="image width in pixels (default: the backend's)")
     p.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the backend's)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="random seed (default 0; -1 draws one, printed and recorded)"
+    )
     p.add_argument("--negative-prompt", default="", help="what to steer away from (CFG backends)")
     p.add_argument("--out", help="output folder (default: a fresh numbered folder, out/0001, out/0002, ...)")
     p.add_argument(
@@ -53,6 +56,11 @@ def register(sub: Any) -> None:
         help='several seeds, e.g. 0-7 or "0,3,5": one folder each and a contact sheet',
     )
     p.add_argument("--n-images", type=int, metavar="N", help="render N seeds from --seed on (one model load)")
+    p.add_argument(
+        "--grid", "--xy", action="append", metavar="AXIS=V1,V2",
+        help="an X/Y grid over guidance, steps, seed or strategy, e.g. --grid seed=1,2,3 --grid "
+        "strategy=vanilla,stitch (first: columns, second: rows): one folder a cell and a labelled grid.png",
+    )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     p.add_argument("--device", help="cuda, cpu, ... (default: cuda if available)")
     add_lora_option(p)
@@ -83,9 +91,9 @@ def add_generate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--refine-rounds",
         type=int,
-        default=0,
-        help="check-and-repair passes when the image differs from the plan (default 0; each pass "
-        "writes OUT/refineN/)",
+        default=DEFAULT_REFINE_ROUNDS,
+        help=f"check-and-repair passes when the image differs from the plan (default "
+        f"{DEFAULT_REFINE_ROUNDS}; each pass that keeps a repair writes OUT/refineN/)",
     )
     p.add_argument(
         "--sam",
@@ -115,6 +123,8 @@ class Checked:
     seeds: list[int]
     warnings: list[str] = field(default_factory=list)
     tiny: bool = False
+    drawn: bool = False  # --seed -1: the first seed was drawn at random
+    axes: list[Axis] = field(default_factory=list)  # --grid: columns, then rows
 
 
 def _precheck(args: argparse.Namespace) -> Checked:
@@ -124,8 +134,9 @@ def _precheck(args: argparse.Namespace) -> Checked:
     from scenewright.agent.fit_checks import check_trained_size, trained_size
     from scenewright.agent.run_folders import DEFAULT_ROOT, choose_seeds
     from scenewright.backends.specs import ALIASES, check_device_name, resolve_backend
+    from scenewright.backends.z_image_rules import check_z_image_strategy
     from scenewright.executor.catalogue import check_strategy
-    from scenewright.executor.limits import check_seed
+    from scenewright.executor.limits import RANDOM_SEED, check_seed, resolve_seed
     from scenewright.tools.output import check_output_folder
 
     prompt = args.prompt.strip()
@@ -133,8 +144,11 @@ def _precheck(args: argparse.Namespace) -> Checked:
         raise InvalidInputError(
             "prompt", "is empty", 'describe the image, e.g. "two red circles left of a blue square"'
         )
-    check_refine_rounds(getattr(args, "refine_rounds", 0))
-    seeds = choose_seeds(args.seed, getattr(args, "seeds", None), getattr(args, "n_images", None))
+    check_refine_rounds(getattr(args, "refine_rounds", DEFAULT_REFINE_ROUNDS))
+    axes = check_grid_options(args)
+    listed = getattr(args, "seeds", None)
+    drawn = args.seed == RANDOM_SEED and listed is None and all(axis.name != "seed" for axis in axes)
+    seeds = choose_seeds(resolve_seed(args.seed), listed, getattr(args, "n_images", None))
     for seed in seeds:
         check_seed(seed)
     spec = ALIASES.get(args.backend.strip()) or resolve_backend(args.backend)
@@ -146,8 +160,9 @@ def _precheck(args: argparse.Namespace) -> Checked:
     resolve_backend(args.backend)
     check_device_name(args.device)
     check_strategy(getattr(args, "strategy", "auto"))
+    check_z_image_strategy(spec, getattr(args, "strategy", "auto"))
     check_output_folder(args.out if args.out is not None else DEFAULT_ROOT)
-    return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny")
+    return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny", drawn=drawn, axes=axes)
 
 
 def settle_turn(result: Any, command: str) -> bool:
@@ -164,14 +179,21 @@ def settle_turn(result: Any, command: str) -> bool:
 
 
 class _Bar:
-    """A tqdm bar that follows the agent's events (percent of the current node)."""
+    """A tqdm bar that follows the agent's events (percent of the current node); drawn only on a
+    terminal (see :func:`scenewright.terminal.show_progress`)."""
 
     def __init__(self, quiet: bool, label: str = "") -> None:
+        """Made before each render, when the model libraries are imported but (on the first
+        render) not yet loading weights: ``show_progress`` switches their bars off in time."""
         from tqdm.auto import tqdm
 
         self.label = label
         self.bar = tqdm(
-            total=100, disable=quiet, file=sys.stderr, leave=False, bar_format="{desc} {bar} {n:.0f}%"
+            total=100,
+            disable=not show_progress(quiet),
+            file=sys.stderr,
+            leave=False,
+            bar_format="{desc} {bar} {n:.0f}%",
         )
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -183,13 +205,16 @@ class _Bar:
         self.bar.close()
 
 
-def _outputs(folder: Path, seeds: list[int]) -> list[Path]:
+def _outputs(folder: Path, checked: Checked) -> list[Path]:
+    seeds = checked.seeds
+    if checked.axes:
+        return grid_outputs(folder, checked.axes, OUTPUTS)
     if len(seeds) == 1:
         return [folder / name for name in OUTPUTS]
     return [folder / f"seed-{s}" / name for s in seeds for name in OUTPUTS] + [folder / SHEET]
 
 
-def _agent(args: argparse.Namespace, out_dir: Path) -> Agent:
+def _agent(args: argparse.Namespace, out_dir: Path, seed: int) -> Agent:
     from scenewright.agent.bounds import check_refine_rounds
     from scenewright.agent.core import Agent
 
@@ -201,9 +226,9 @@ def _agent(args: argparse.Namespace, out_dir: Path) -> Agent:
         height=args.height,
         width=args.width,
         guidance=args.guidance,
-        seed=args.seed,
+        seed=seed,
         out_dir=out_dir,
-        max_refine_rounds=check_refine_rounds(getattr(args, "refine_rounds", 0)),
+        max_refine_rounds=check_refine_rounds(getattr(args, "refine_rounds", DEFAULT_REFINE_ROUNDS)),
         device=args.device,
         dtype=args.dtype,
         negative_prompt=args.negative_prompt,
@@ -257,14 +282,36 @@ def _render(agent: Agent, prompt: str, seed: int, quiet: bool, label: str = "") 
 def _render_seed(
     agent: Agent, final: Path, prompt: str, seed: int, args: argparse.Namespace, label: str
 ) -> AgentResult:
-    """One seed of several, written whole or not at all: rendered (refine rounds included) into a
-    staging folder that becomes ``seed-N`` only when the turn is done; a failed, cancelled or
-    interrupted seed leaves no folder, so the seeds on disk are exactly the finished ones."""
+    """One seed of several, written whole or not at all (see :func:`_render_staged`)."""
+    return _render_staged(
+        agent, final, args.overwrite, lambda: _render(agent, prompt, seed, args.quiet, label)
+    )
+
+
+def _render_cell(
+    agent: Agent, final: Path, prompt: str, cell: Cell, seed: int, args: argparse.Namespace, label: str
+) -> AgentResult:
+    """One cell of a grid, written whole or not at all (see :func:`_render_staged`)."""
+    from scenewright.agent.grid import render_cell
+
+    def render() -> AgentResult:
+        with render_bar(args.quiet, label) as bar:
+            return render_cell(agent, prompt, cell, seed, bar)
+
+    return _render_staged(agent, final, args.overwrite, render)
+
+
+def _render_staged(
+    agent: Agent, final: Path, overwrite: bool, render: Callable[[], AgentResult]
+) -> AgentResult:
+    """One render of several (refine rounds included) into a staging folder that becomes
+    ``final`` only when the turn is done; a failed, cancelled or interrupted one leaves no
+    folder, so the folders on disk are exactly the finished renders."""
     from scenewright.tools.output import staged_folder
 
-    with staged_folder(final, args.overwrite) as stage:
+    with staged_folder(final, overwrite) as stage:
         agent.tools.out_dir = stage.path
-        result = _render(agent, prompt, seed, args.quiet, label)
+        result = render()
         stage.keep = result.ok
     staged = str(stage.path)
     result.paths = {kind: path.replace(staged, str(final), 1) for kind, path in result.paths.items()}
@@ -278,22 +325,26 @@ def generate_command(args: argparse.Namespace) -> int:
     from scenewright.agent.run_folders import DEFAULT_ROOT, fresh_run_folder
     from scenewright.tools.output import check_free
 
-    if args.quiet:
-        silence_library_bars()
+    show_progress(args.quiet)
     checked = _precheck(args)
     if args.out is not None:
-        check_free(_outputs(Path(args.out), checked.seeds), args.overwrite)
+        check_free(_outputs(Path(args.out), checked), args.overwrite)
     from scenewright.backends.registry import resolve_device  # torch: after the quick checks
 
     resolve_device(args.device)
     # The agent first: a bad --strategy or --sam is refused before a numbered folder is taken.
-    agent = _agent(args, Path(args.out) if args.out is not None else DEFAULT_ROOT)
+    agent = _agent(args, Path(args.out) if args.out is not None else DEFAULT_ROOT, checked.seeds[0])
     folder = Path(args.out) if args.out is not None else fresh_run_folder(DEFAULT_ROOT)
     for warning in checked.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{'folder:':<10} {folder}", flush=True)
+    if checked.drawn:
+        print(
+            f"{'seed:':<10} {checked.seeds[0]} (drawn for --seed -1; --seed {checked.seeds[0]} renders it again)"
+        )
+    if checked.axes:
+        return _generate_grid(agent, folder, checked, args)
     several = len(checked.seeds) > 1
-    started = time.perf_counter()
     tiles: list[Tile] = []
     try:
         for index, seed in enumerate(checked.seeds):
@@ -335,8 +386,68 @@ def generate_command(args: argparse.Namespace) -> int:
         print(f"verdict:   {matched}/{len(tiles)} seeds match the plan")
     if not args.quiet:
         print(
-            f"done in {time.perf_counter() - started:.1f}s ({agent.backend_name}, "
+            f"done in {process_seconds():.1f}s ({agent.backend_name}, "
             f"{'seeds ' + ','.join(map(str, checked.seeds)) if several else 'seed ' + str(checked.seeds[0])})",
             file=sys.stderr,
         )
     return 0
+
+
+def _generate_grid(agent: Agent, folder: Path, checked: Checked, args: argparse.Namespace) -> int:
+    """Render every cell of ``--grid`` into a folder of its own, then ``grid.png``."""
+    from scenewright.agent.contact_sheet import VERDICT_COLOURS
+    from scenewright.agent.grid import print_cell
+    from scenewright.tools.grid import GridCell, write_xy_grid
+
+    cells = list(grid_cells(checked.axes))
+    drawn: dict[tuple[int, int], GridCell] = {}
+    try:
+        for index, cell in enumerate(cells, start=1):
+            label = f"cell {index}/{len(cells)} "
+            result = _render_cell(
+                agent, folder / cell.folder_name(), checked.prompt, cell, checked.seeds[0], args, label
+            )
+            if not settle_turn(result, "generate"):
+                return EXIT_INTERRUPTED
+            lines, said = judge_result(agent, result)
+            print_cell(index, len(cells), cell, said, result.paths.get("image", ""))
+            for line in lines:
+                print(f"  {line}")
+            if result.image is not None:
+                drawn[cell.row, cell.column] = GridCell(
+                    result.image, said, VERDICT_COLOURS.get(said, (235, 235, 235))
+                )
+    except BaseException:
+        if args.out is None and not any(folder.iterdir()):
+            folder.rmdir()  # nothing was written: the number stays free
+        raise
+    finally:
+        agent.close()
+    columns, rows = checked.axes[0], checked.axes[1] if len(checked.axes) > 1 else None
+    blank = GridCell(_blank(drawn), "no image")
+    table = [
+        [drawn.get((row, column), blank) for column in range(len(columns.values))]
+        for row in range(len(rows.values) if rows else 1)
+    ]
+    grid = write_xy_grid(
+        table,
+        folder / GRID_IMAGE,
+        [columns.label(value) for value in columns.values],
+        [rows.label(value) for value in rows.values] if rows else [],
+        title=f"{checked.prompt} ({agent.backend_name})",
+        overwrite=args.overwrite,
+    )
+    matched = sum(cell.caption == "matches the plan" for cell in drawn.values())
+    print(f"{'grid:':<10} {grid}")
+    print(f"verdict:   {matched}/{len(cells)} cells match the plan")
+    if not args.quiet:
+        print(f"done in {process_seconds():.1f}s ({agent.backend_name}, {len(cells)} cells)", file=sys.stderr)
+    return 0
+
+
+def _blank(drawn: dict[tuple[int, int], Any]) -> Any:
+    """A black cell the size of the others, for a cell that gave no image."""
+    from PIL import Image
+
+    size = next((cell.image.size for cell in drawn.values()), (64, 64))
+    return Image.new("RGB", size)

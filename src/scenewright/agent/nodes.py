@@ -101,15 +101,27 @@ def emit(node: str, step: int = 0, steps: int = 1, message: str = "") -> None:
 
 
 class ProgressHook(SamplerHook):
-    """Streams one event per denoising step, so the faces can draw a progress bar."""
+    """Streams one event per denoising step, so the faces can draw a progress bar.
+
+    ``steps`` is the render's own step count: a strategy's side pass on another schedule (Stitch's
+    object rows take 12 coarser steps of a 20-step image) is named as such, never as "step 2/12"
+    of an image the user asked 20 steps for."""
 
     needs_model_batch = False  # acts between steps only
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, steps: int | None = None) -> None:
         self.label = label
+        self.steps = steps
 
     def before_step(self, ctx: StepContext) -> None:
-        emit("execute", ctx.step, ctx.num_steps, f"{self.label}: step {ctx.step + 1}/{ctx.num_steps}")
+        emit("execute", ctx.step, ctx.num_steps, progress_message(self.label, ctx, self.steps))
+
+
+def progress_message(label: str, ctx: StepContext, steps: int | None) -> str:
+    """The progress line of one step: "auto: step 3/20", or a side pass named with its own count."""
+    if steps is None or ctx.num_steps == steps:
+        return f"{label}: step {ctx.step + 1}/{ctx.num_steps}"
+    return f"{label}: side pass, step {ctx.step + 1} of its {ctx.num_steps} (the image takes {steps} steps)"
 
 
 # ------------------------------------------------------------------------------------- nodes
@@ -373,7 +385,7 @@ def strategy_options(tools: Toolbox, name: str) -> tuple[str, dict[str, Any]]:
         if key not in available_strategies(tools):
             raise InvalidInputError(
                 "strategy", f"unknown strategy '{name}'",
-                f"use auto or one of {', '.join(available_strategies(tools))}",
+                f"use one of {', '.join(dict.fromkeys(['auto', *available_strategies(tools)]))}",
             )  # fmt: skip
         strategy = get_strategy(name)[0]
     return key, parse_options(strategy, name, option_text)
@@ -389,7 +401,8 @@ def _run_strategy(
     previous: str | None = None,
     cancel: CancelCheck | None = None,
 ) -> RenderResult:
-    hooks: list[SamplerHook] = [ProgressHook(name)] if cancel is None else [cancel, ProgressHook(name)]
+    progress = ProgressHook(name, settings.steps)
+    hooks: list[SamplerHook] = [progress] if cancel is None else [cancel, progress]
     key, options = strategy_options(tools, name)
     strategy = tools.strategies.get(key)
     if strategy is not None:
@@ -473,6 +486,10 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
                 return {"status": "failed", "errors": [f"render failed ({reason})"], "notes": notes}
             notes.append(f"strategy {attempt} failed ({reason}); fell back to vanilla")
     assert result is not None
+    round_ = int(state.get("refine_round", 0))
+    refined = result.report.get("refine")
+    if round_ and isinstance(refined, Mapping) and not _kept_a_round(refined):
+        return _rejected_pass(state, tools, refined, round_, notes)
     used = result.strategy or name
     route = str(state.get("route_reason", ""))
     auto = result.report.get("auto")
@@ -514,6 +531,36 @@ def execute_node(state: AgentState, config: Mapping[str, Any], tools: Toolbox) -
         notes.extend(refine_notes(explained, tools.max_refine_rounds > 1, more))
         update["refine_explanation"] = [*state.get("refine_explanation", []), explained]
     return update
+
+
+def _kept_a_round(refined: Mapping[str, Any]) -> bool:
+    """Whether a refine pass changed the image it was given (round 0 is that image itself)."""
+    rounds = refined.get("rounds") or []
+    return any(isinstance(r, Mapping) and r.get("kept") for r in rounds[1:])
+
+
+def _rejected_pass(
+    state: AgentState, tools: Toolbox, refined: Mapping[str, Any], round_: int, notes: list[str]
+) -> dict[str, Any]:
+    """A refine pass that kept the image it started from: the same pixels, so no new folder; the
+    turn's paths stay on the image kept, and the strategy stays the one that drew it."""
+    explained = explain_pass(refined, round_)
+    more = round_ < tools.max_refine_rounds
+    notes.extend(refine_notes(explained, tools.max_refine_rounds > 1, more))
+    emit("execute", 1, 1, f"refine pass {round_} kept the image it started from")
+    earlier = state.get("refine_explanation") or []
+    if any(r.get("kept") for past in earlier for r in past.get("rounds", [])):
+        kept_by = f"refine:{state.get('refine_base') or 'vanilla'}"  # an earlier pass's repair stays
+    else:
+        kept_by = str(state.get("refined_from") or state.get("refine_base") or "vanilla")
+    return {
+        "strategy_used": kept_by,
+        "paths": dict(state.get("paths") or {}),
+        "image_path": (state.get("paths") or {}).get("image"),
+        "notes": notes,
+        "status": "rendered",
+        "refine_explanation": [*state.get("refine_explanation", []), explained],
+    }
 
 
 def _write_set(
@@ -665,6 +712,7 @@ def refine_node(state: AgentState) -> dict[str, Any]:
     emit("refine", round_, round_, f"refine round {round_} over {base}")
     return {
         "strategy_used": "refine",
+        "refined_from": state.get("refined_from") or used,
         "refine_round": round_,
         "refine_base": base,
         "route_reason": f"refine round {round_} over {base}",
@@ -687,6 +735,9 @@ def finish_node(state: AgentState) -> dict[str, Any]:
             "strategy": state.get("strategy_used", ""),
             "paths": dict(state.get("paths", {})),
             "report": list(state.get("report", [])),
+            "verified": state.get("verified"),
+            "refine": list(state.get("refine_explanation") or []),
+            "refined_from": str(state.get("refined_from") or ""),
         }
         update["history"] = [*state.get("history", []), turn]
     emit("finish", 1, 1, status)

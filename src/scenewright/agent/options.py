@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+# Refine passes when an image fails its check, on every face (generate, chat, serve, ``Agent``):
+# off unless asked, because each pass costs another full render the user did not ask for.
+DEFAULT_REFINE_ROUNDS = 0
+
 if TYPE_CHECKING:
     from scenewright.agent.core import Agent
 
@@ -22,8 +26,8 @@ def add_agent_options(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument(
         "--refine-rounds",
         type=int,
-        default=1,
-        help="refine passes when the check fails (default 1; 0: never)",
+        default=DEFAULT_REFINE_ROUNDS,
+        help=f"refine passes when the check fails (default {DEFAULT_REFINE_ROUNDS}; 0: never)",
     )
     p.add_argument(
         "--sam",
@@ -36,7 +40,7 @@ def add_agent_options(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--height", type=int, help="image height in pixels (default: the backend's)")
     p.add_argument("--width", type=int, help="image width in pixels (default: the backend's)")
     p.add_argument("--guidance", type=float, help="guidance scale (default: the backend's)")
-    p.add_argument("--seed", type=int, help="random seed (default 0, kept per conversation)")
+    p.add_argument("--seed", type=int, help="random seed (default 0, kept per conversation; -1 draws one)")
     p.add_argument("--out", default=out_default, help=f"output folder (default {out_default}/)")
     p.add_argument(
         "--history", metavar="FILE", help="keep conversations in this SQLite file (default: memory)"
@@ -87,7 +91,7 @@ def agent_settings(args: argparse.Namespace) -> dict[str, Any]:
         "width": args.width,
         "guidance": args.guidance,
         "seed": args.seed,
-        "max_refine_rounds": check_refine_rounds(getattr(args, "refine_rounds", 0)),
+        "max_refine_rounds": check_refine_rounds(getattr(args, "refine_rounds", DEFAULT_REFINE_ROUNDS)),
         "device": args.device,
         "dtype": args.dtype,
         "sam": getattr(args, "sam", None),

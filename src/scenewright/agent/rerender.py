@@ -21,7 +21,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat,
 
 from scenewright.agent.bounds import MAX_NEGATIVE_CHARS
 from scenewright.errors import InvalidInputError
-from scenewright.terminal import silence_library_bars
+from scenewright.terminal import show_progress
 from scenewright.untrusted import load_model, parse_seed
 
 # A backend name, hub id or folder path; longer is no path any file system takes.
@@ -213,8 +213,7 @@ def rerender_command(args: argparse.Namespace) -> int:
     from scenewright.backends import ALIASES, resolve_backend
     from scenewright.tools.output import check_free, check_output_folder
 
-    if args.quiet:
-        silence_library_bars()
+    show_progress(args.quiet)
     recipe = read_recipe(Path(args.image))
     settings = recipe.settings
     backend = choose_backend(args.backend, recipe.backend.name, args.allow_backend_from_metadata)

@@ -18,6 +18,9 @@ class Turn(TypedDict, total=False):
     strategy: str
     paths: dict[str, str]
     report: list[dict[str, Any]]
+    verified: bool | None  # the verdict the turn was given (``/undo`` shows it again)
+    refine: list[dict[str, Any]]  # the turn's refine passes, as ``refine_explanation``
+    refined_from: str  # what drew the image the first refine pass corrected
 
 
 class AgentState(TypedDict, total=False):
@@ -44,6 +47,7 @@ class AgentState(TypedDict, total=False):
     paths: dict[str, str]  # files written this turn (image, plan, overlay, attention)
     refine_round: int
     refine_base: str  # the strategy the refine strategy re-runs and corrects
+    refined_from: str  # what drew the image refine's first pass corrects ("auto:stitch")
     # What refine did, pass by pass: {"pass", "summary", "rounds": [{"round", "kept", "failing",
     # "explanation"}]}; each round says what it changed or why the previous image was kept.
     refine_explanation: list[dict[str, Any]]
@@ -74,5 +78,6 @@ def fresh_turn(request: str = "", edited_plan: dict[str, Any] | None = None) -> 
         "paths": {},
         "refine_round": 0,
         "refine_base": "",
+        "refined_from": "",
         "refine_explanation": [],
     }

@@ -1,11 +1,14 @@
 """``scenewright serve``: a web studio (Gradio) over the agent, on 127.0.0.1 by default.
 
-Each browser tab is its own conversation thread. The page shows the conversation (with a
-thumbnail of every image), the image, the layout overlay, the attention maps, the plan as
-editable JSON, a gallery of every turn (with download), the seed, steps, guidance and strategy of
-the next render, an Undo button, a box editor (drag the plan's boxes on the image, then render
-them) and a side-by-side of two strategies on the same plan and seed. Commands typed in the box
-(``/undo``, ``/seed N``, ``/help`` ...) work as in the terminal chat.
+Each browser tab is its own conversation thread, named in the page's address (``?thread=...``),
+so a reload reopens it (from the history store when the server was restarted on the same
+``--history``). The page shows the conversation (with a thumbnail of every image), the whole
+image, the layout overlay and the strip of attention maps (scaled to fit, never cropped), the plan
+as editable JSON, a gallery of every turn (select one to open it in the main view; download), the
+seed, steps, guidance, strategy, size, backend, refine rounds and negative prompt of the next
+render, an Undo button, a box editor (drag the plan's boxes on the image, then render them) and a
+side-by-side of two strategies on the same plan and seed. Commands typed in the box (``/undo``,
+``/seed N``, ``/help`` ...) work as in the terminal chat.
 
 Every event that renders shares one queue slot (and the model's render lock backs it): a request
 sent while an image renders waits its turn (the status line says so) instead of being dropped or
@@ -19,12 +22,20 @@ import argparse
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scenewright.agent.options import add_agent_options, agent_from_args
+from scenewright.agent.web_page import (
+    CSS,
+    KEEP_THREAD_IN_URL,
+    url_thread,
+    with_page_thread,
+)
 from scenewright.agent.web_text import as_text, shown
+from scenewright.agent.web_turns import gallery as turn_gallery
+from scenewright.agent.web_turns import picture, shown_turns, studio_backends, turn_result
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -53,7 +64,7 @@ def register(subparsers: Any) -> None:
 
 def launch_options(out_dir: str | Path) -> dict[str, Any]:
     """What ``launch`` needs to serve files from ``out_dir`` only and to bound uploads."""
-    return {"allowed_paths": [str(Path(out_dir).resolve())], "max_file_size": MAX_UPLOAD}
+    return {"allowed_paths": [str(Path(out_dir).resolve())], "max_file_size": MAX_UPLOAD, "css": CSS}
 
 
 def launch_in_background(app: Any, out_dir: str | Path, port: int) -> str:
@@ -94,32 +105,6 @@ def _errors_text(result: AgentResult) -> str:
     return "**The plan was not rendered:**\n\n" + "\n".join(f"- {as_text(e)}" for e in result.errors)
 
 
-def _maps(result: AgentResult) -> list[Any]:
-    sheet = result.paths.get("attention")
-    return [sheet] if sheet and Path(sheet).is_file() else []
-
-
-def _overlay(result: AgentResult) -> Any:
-    from PIL import Image
-
-    path = result.paths.get("overlay")
-    if not path or not Path(path).is_file():
-        return None
-    with Image.open(path) as opened:
-        return opened.convert("RGB")
-
-
-def _gallery(agent: Agent, thread: str) -> list[tuple[str, str]]:
-    """Every rendered turn of the thread, oldest first, captioned with what made it."""
-    items = []
-    for number, turn in enumerate(agent.history(thread), start=1):
-        image = (turn.get("paths") or {}).get("image")
-        if image and Path(image).is_file():
-            said = turn.get("request") or "edited plan"
-            items.append((image, f"{number}. {said} ({turn.get('strategy')}, seed {turn.get('seed')})"))
-    return items
-
-
 def _status(result: AgentResult) -> str:
     return {
         "review": "Edit the plan on the right, then press **Render this plan**.",
@@ -143,6 +128,7 @@ def build_app(agent: Agent) -> gr.Blocks:
     already enabled)."""
     import gradio as gr
 
+    from scenewright.agent.bounds import MAX_NEGATIVE_CHARS, MAX_REFINE_ROUNDS
     from scenewright.agent.nodes import available_strategies
     from scenewright.agent.web_boxes import checked_annotator, editor_value, plan_from_boxes
     from scenewright.agent.web_session import (
@@ -158,17 +144,20 @@ def build_app(agent: Agent) -> gr.Blocks:
     sessions = Sessions(agent)
     strategies = ["auto", *[s for s in available_strategies(agent.tools) if s != "auto"]]
     defaults = agent.load_backend().defaults  # the controls show what a render will use
+    backends = studio_backends(agent.backend_name)
     busy = threading.Lock()  # held while a render event runs: tells a new request that it waits
 
     with gr.Blocks(title="scenewright") as app:
-        thread = gr.State(None)
+        # The tab's thread id, held by the page (a State lives on the server, where the page's
+        # own code cannot read it to put it in the address).
+        thread = gr.Textbox(None, visible=False, elem_id="thread")
         gr.Markdown(
             "## scenewright\nAsk for a scene, then follow up: *make it four circles*, *make the "
             "square yellow*, *make the circles bigger*, *remove the triangle*; `/help` lists more."
         )
         with gr.Row():
             with gr.Column(scale=5):
-                chat = gr.Chatbot(label="conversation", height=460, elem_id="conversation")
+                chat = gr.Chatbot(label="conversation", height=460, elem_id="conversation", buttons=["copy"])
                 box = gr.Textbox(label="request", placeholder=EXAMPLE, elem_id="request", lines=1)
                 with gr.Row():
                     send_button = gr.Button("Send", variant="primary", elem_id="send")
@@ -192,21 +181,55 @@ def build_app(agent: Agent) -> gr.Blocks:
                     strategy = gr.Dropdown(
                         strategies, value=agent.strategy, label="strategy", elem_id="strategy"
                     )
-            with gr.Column(scale=4):
-                image = gr.Image(label="image", type="pil", interactive=False, elem_id="image", height=300)
-                overlay = gr.Image(
-                    label="layout overlay", type="pil", interactive=False, elem_id="overlay", height=300
+                with gr.Row():
+                    width = gr.Number(
+                        label="width", value=agent.settings.get("width") or defaults.width, precision=0,
+                        minimum=1, elem_id="width",
+                    )  # fmt: skip
+                    height = gr.Number(
+                        label="height", value=agent.settings.get("height") or defaults.height, precision=0,
+                        minimum=1, elem_id="height",
+                    )  # fmt: skip
+                    backend = gr.Dropdown(
+                        backends, value=agent.backend_name, label="backend", elem_id="backend"
+                    )
+                    refine = gr.Number(
+                        label=f"refine rounds (default {agent.tools.max_refine_rounds})",
+                        value=agent.tools.max_refine_rounds, precision=0, minimum=0,
+                        maximum=MAX_REFINE_ROUNDS, elem_id="refine-rounds",
+                    )  # fmt: skip
+                negative = gr.Textbox(
+                    label="negative prompt",
+                    value=str(agent.settings.get("negative_prompt") or ""),
+                    elem_id="negative",
+                    lines=1,
                 )
-                maps = gr.Gallery(label="attention maps", elem_id="maps", columns=2, height=200)
+            with gr.Column(scale=4):
+                image = gr.Image(
+                    label="image",
+                    type="pil",
+                    interactive=False,
+                    elem_id="image",
+                    buttons=["download", "fullscreen"],
+                )
+                overlay = gr.Image(
+                    label="layout overlay", type="pil", interactive=False, elem_id="overlay",
+                    buttons=["download", "fullscreen"],
+                )  # fmt: skip
+                maps = gr.Image(
+                    label="attention maps", type="pil", interactive=False, elem_id="maps",
+                    buttons=["download", "fullscreen"],
+                )  # fmt: skip
             with gr.Column(scale=4):
                 plan = gr.Code(
-                    language="json", interactive=True, label="plan (editable JSON)", elem_id="plan", lines=24
-                )
+                    language="json", interactive=True, label="plan (editable JSON)", elem_id="plan",
+                    lines=24, wrap_lines=True,
+                )  # fmt: skip
                 errors = gr.Markdown("", elem_id="plan-errors")
                 render_button = gr.Button("Render this plan", elem_id="render")
         gallery = gr.Gallery(
-            label="every turn (select one, then download)", elem_id="turns", columns=8, height=220,
-            preview=False, fit_columns=False, object_fit="contain", interactive=False,
+            label="every turn (select one to open it above, or download)", elem_id="turns", columns=8,
+            height=220, preview=False, fit_columns=False, object_fit="contain", interactive=False,
             buttons=["download", "download_all", "fullscreen"],
         )  # fmt: skip
         with gr.Tabs():
@@ -239,6 +262,16 @@ def build_app(agent: Agent) -> gr.Blocks:
 
         views = [chat, box, image, overlay, maps, plan, errors, status, gallery, seed, boxes, thread]
 
+        def show_turn(update: dict[Any, Any], result: AgentResult) -> None:
+            """A rendered turn's pictures and plan in the main view."""
+            if result.image is not None:
+                update[image] = upscale(result.image, 384)
+            update[overlay] = picture(result.paths, "overlay")
+            update[maps] = picture(result.paths, "attention")
+            if result.plan is not None:
+                update[plan] = _plan_json(result.plan.to_json_dict())
+                update[boxes] = editor_value(result.plan.to_json_dict(), result.image)
+
         def view(session: Session, result: AgentResult | None) -> dict[Any, Any]:
             """Everything a finished turn (or command) changes on the page."""
             update: dict[Any, Any] = {
@@ -251,14 +284,10 @@ def build_app(agent: Agent) -> gr.Blocks:
             update[status] = _status(result)
             update[errors] = _errors_text(result)
             if result.image is not None and result.status == "done":
-                update[image] = upscale(result.image, 384)
-                update[overlay] = _overlay(result)
-                update[maps] = _maps(result)
-            if result.status in ("done", "review"):
+                show_turn(update, result)
+            if result.status == "review":
                 update[plan] = _plan_text(result)
-            if result.status == "done" and result.plan is not None:
-                update[boxes] = editor_value(result.plan.to_json_dict(), result.image)
-            update[gallery] = _gallery(agent, session.thread)
+            update[gallery] = turn_gallery(agent, session.thread)
             return update
 
         def drive(session: Session, items: Iterator[Any]) -> Iterator[dict[Any, Any]]:
@@ -276,7 +305,7 @@ def build_app(agent: Agent) -> gr.Blocks:
 
         def session_of(thread_id: str | None) -> Session:
             """The tab's session (a new one when the page has not said which yet)."""
-            return sessions.get(thread_id or uuid.uuid4().hex)
+            return sessions.get(url_thread(thread_id) or uuid.uuid4().hex)
 
         def accept(message: str, thread_id: str | None) -> dict[Any, Any]:
             """Take a request at once (never dropped): shown in the conversation, then queued."""
@@ -391,7 +420,7 @@ def build_app(agent: Agent) -> gr.Blocks:
                         else f"{result.status}: {'; '.join(result.errors)}"
                     )
                     lines.append(
-                        f"**{side}: {as_text(result.strategy or name)}**, seed {session.seed}: "
+                        f"**{side}: {as_text(result.rendered_with() or name)}**, seed {session.seed}: "
                         + as_text(said + (f" [{found}]" if found else ""))
                     )
                     update: dict[Any, Any] = {compare_text: "\n\n".join(lines)}
@@ -407,72 +436,159 @@ def build_app(agent: Agent) -> gr.Blocks:
             later, quicker one (a command answered while a turn's images were still being
             placed), which would put back a conversation without the later answer. What the
             server holds only grows, so the refresh after the last event leaves it whole."""
-            if not thread_id:
-                return {}
+            if not url_thread(thread_id):
+                return {chat: gr.skip()}
             session = session_of(thread_id)
             return {
                 chat: shown(session.conversation),
                 seed: session.seed,
                 strategy: session.strategy,
-                gallery: _gallery(agent, session.thread),
+                gallery: turn_gallery(agent, session.thread),
             }
 
+        def reopen(thread_id: str | None) -> dict[Any, Any]:
+            """A page opened on a thread's address (a reload): its conversation, controls, latest
+            image and gallery, from the server's session or the history store. A page without a
+            thread in its address changes nothing: its first event makes one."""
+            if not url_thread(thread_id):
+                return {status: gr.skip()}
+            session = session_of(thread_id)
+            update = view(session, None)
+            rendered = shown_turns(agent, session.thread)
+            if rendered:  # the latest image, even when a later turn was refused
+                show_turn(update, turn_result(rendered[-1][1], session.thread))
+            update[gallery] = turn_gallery(agent, session.thread)
+            update.update(
+                {
+                    status: f"**reopened** conversation {session.thread}" if session.conversation else "",
+                    strategy: session.strategy,
+                    steps: session.steps if session.steps is not None else steps.value,
+                    guidance: session.guidance if session.guidance is not None else guidance.value,
+                    negative: session.negative_prompt,
+                    width: session.width if session.width is not None else width.value,
+                    height: session.height if session.height is not None else height.value,
+                    backend: session.backend or agent.backend_name,
+                    refine: session.refine_rounds,
+                }
+            )
+            return update
+
+        def open_turn(thread_id: str | None, selected: gr.SelectData) -> dict[Any, Any]:
+            """A gallery turn in the main view: its image, overlay, maps and plan (render the plan
+            to continue from it; follow-ups still edit the latest turn)."""
+            if not url_thread(thread_id) or not isinstance(selected.index, int):
+                return {status: gr.skip()}
+            turns = shown_turns(agent, str(thread_id))
+            if not 0 <= selected.index < len(turns):
+                return {status: gr.skip()}
+            number, turn = turns[selected.index]
+            result = turn_result(turn, str(thread_id))
+            update: dict[Any, Any] = {}
+            show_turn(update, result)
+            update[status] = (
+                f"**turn {number}** of {len(agent.history(str(thread_id)))} shown: "
+                + as_text(f"{result.rendered_with()}, seed {result.seed}")
+                + "; *Render this plan* continues from it, follow-ups edit the latest turn"
+            )
+            return update
+
+        # Gradio hands the selection to the parameter whose resolved annotation is SelectData; this
+        # module imports gradio only here (the CLI starts without it), so the string annotation
+        # cannot be resolved from the module: give the resolved one.
+        open_turn.__annotations__["selected"] = gr.SelectData
+
         def cancel(thread_id: str | None) -> str:
-            return cancel_session(agent, session_of(thread_id)) if thread_id else "nothing is rendering"
+            return (
+                cancel_session(agent, session_of(thread_id))
+                if url_thread(thread_id)
+                else "nothing is rendering"
+            )
 
-        def set_seed(value: float | None, thread_id: str | None) -> None:
-            if thread_id and value is not None and 0 <= value < 2**63:
-                session_of(thread_id).seed = int(value)
+        def setter(
+            name: str, check: Callable[[Any], bool], cast: Callable[[Any], Any], allowed: str
+        ) -> Callable[..., Any]:
+            """A control's change: the tab's session takes a value a render can use; another is
+            refused on the status line in one line, naming the control and what it takes (the
+            render's own checks, e.g. a size the model cannot draw, still answer in the chat)."""
 
-        def set_steps(value: float | None, thread_id: str | None) -> None:
-            if thread_id and value is not None and 1 <= value <= 1000:
-                session_of(thread_id).steps = int(value)
+            def set_value(value: Any, thread_id: str | None) -> Any:
+                if not url_thread(thread_id):
+                    return gr.skip()
+                if value is None or not check(value):
+                    kept = getattr(session_of(thread_id), name)
+                    return f"**{name.replace('_', ' ')}**: " + as_text(
+                        f"{value!r} is not {allowed}; the next render keeps {kept!r}"
+                    )
+                setattr(session_of(thread_id), name, cast(value))
+                return gr.skip()
 
-        def set_guidance(value: float | None, thread_id: str | None) -> None:
-            if thread_id and value is not None and value >= 0:
-                session_of(thread_id).guidance = float(value)
+            return set_value
 
-        def set_strategy(value: str | None, thread_id: str | None) -> None:
-            if thread_id and value:
-                session_of(thread_id).strategy = value
-
-        # The tab's thread is made by its first event (and handed back to the page's state), not by
-        # a load event: a load answered after the first request would switch the tab to a new
-        # thread and lose that request's turn.
+        # The tab's thread is named by the page itself, in its address (``with_page_thread``), not
+        # by a load event: a load answered after the first request would switch the tab to a new
+        # thread and lose that request's turn. The load only reopens a thread the address named
+        # when the page opened (a reload).
         queued: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "render"}
         # A request is taken at once (never dropped, even mid-render), then waits in the one
         # queue slot every render shares, in the order it was sent.
         settled = [chat, seed, strategy, gallery]
+        two = with_page_thread(2, 1)
         for trigger in (send_button.click, box.submit):
             trigger(
-                accept, [box, thread], [chat, box, status, thread], queue=False, trigger_mode="multiple"
-            ).then(process, [thread], [*views, strategy], trigger_mode="multiple", **queued).then(
-                refresh, [thread], settled, queue=False, trigger_mode="multiple"
-            )
-        undo_button.click(undo, [thread], [chat, thread], queue=False, trigger_mode="multiple").then(
+                accept,
+                [box, thread],
+                [chat, box, status, thread],
+                queue=False,
+                trigger_mode="multiple",
+                js=two,
+            ).then(None, [thread], None, js=KEEP_THREAD_IN_URL).then(
+                process, [thread], [*views, strategy], trigger_mode="multiple", **queued
+            ).then(refresh, [thread], settled, queue=False, trigger_mode="multiple")
+        undo_button.click(
+            undo, [thread], [chat, thread], queue=False, trigger_mode="multiple", js=with_page_thread(1, 0)
+        ).then(None, [thread], None, js=KEEP_THREAD_IN_URL).then(
             process, [thread], [*views, strategy], trigger_mode="multiple", **queued
         ).then(refresh, [thread], settled, queue=False, trigger_mode="multiple")
-        render_button.click(render, [plan, thread], views, trigger_mode="multiple", **queued).then(
+        render_button.click(render, [plan, thread], views, trigger_mode="multiple", js=two, **queued).then(
             refresh, [thread], settled, queue=False, trigger_mode="multiple"
-        )
-        boxes_button.click(render_boxes, [boxes, thread], views, trigger_mode="multiple", **queued).then(
-            refresh, [thread], settled, queue=False, trigger_mode="multiple"
+        ).then(None, [thread], None, js=KEEP_THREAD_IN_URL)
+        boxes_button.click(
+            render_boxes, [boxes, thread], views, trigger_mode="multiple", js=two, **queued
+        ).then(refresh, [thread], settled, queue=False, trigger_mode="multiple").then(
+            None, [thread], None, js=KEEP_THREAD_IN_URL
         )
         compare_button.click(
             compare,
             [thread, left_name, right_name],
             [left_image, right_image, compare_text, thread],
+            js=with_page_thread(3, 0),
             **queued,
         )
+        gallery.select(open_turn, [thread], [image, overlay, maps, plan, boxes, status], queue=False)
         # Not queued: they must act while this tab's render holds the queue slot.
-        cancel_button.click(cancel, [thread], [status], queue=False)
-        for control, setter in (
-            (seed, set_seed),
-            (steps, set_steps),
-            (guidance, set_guidance),
-            (strategy, set_strategy),
-        ):
-            control.change(setter, [control, thread], None, queue=False)
+        cancel_button.click(cancel, [thread], [status], queue=False, js=with_page_thread(1, 0))
+        controls: list[tuple[Any, str, Callable[[Any], bool], Callable[[Any], Any], str]] = [
+            (seed, "seed", lambda v: 0 <= v < 2**63, int, "a whole number from 0"),
+            (steps, "steps", lambda v: 1 <= v <= 1000, int, "1 to 1000"),
+            (guidance, "guidance", lambda v: v >= 0, float, "0 or more"),
+            (strategy, "strategy", bool, str, "a strategy"),
+            (width, "width", lambda v: v >= 1, int, "a size in pixels"),
+            (height, "height", lambda v: v >= 1, int, "a size in pixels"),
+            (backend, "backend", lambda v: v in backends, str, f"one of {', '.join(backends)}"),
+            (refine, "refine_rounds", lambda v: 0 <= v <= MAX_REFINE_ROUNDS, int, f"0 to {MAX_REFINE_ROUNDS}"),
+            (
+                negative, "negative_prompt", lambda v: isinstance(v, str) and len(v) <= MAX_NEGATIVE_CHARS,
+                str, f"at most {MAX_NEGATIVE_CHARS} characters",
+            ),
+        ]  # fmt: skip
+        for control, name, check, cast, allowed in controls:
+            control.change(
+                setter(name, check, cast, allowed), [control, thread], [status], queue=False,
+                js=with_page_thread(2, 1),
+            )  # fmt: skip
+        app.load(reopen, [thread], [*views, strategy, steps, guidance, negative, width, height, backend, refine],
+                 js="(thread) => [thread || new URLSearchParams(window.location.search).get('thread')]",
+                 queue=False)  # fmt: skip
     app.queue(default_concurrency_limit=1, max_size=64)
     return app
 

@@ -6,6 +6,10 @@ render would then answer with a conversation that misses the render before it, a
 typed quickly would both see the old seed. Keeping the session here (keyed by the thread id the
 page gets on load) lets queued requests run in order, each on the state the one before left.
 Commands typed in the box (``/undo``, ``/seed N``, ...) are answered as in the terminal chat.
+
+The thread id is also the page's address (``?thread=...``): a reload, or a server started again on
+the same ``--history``, finds the session here or rebuilds its conversation from the thread's turns
+in the history store, and its files keep going to the thread's own folder.
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ class Session:
     steps: int | None = None
     guidance: float | None = None
     strategy: str = "auto"
+    negative_prompt: str = ""
+    height: int | None = None
+    width: int | None = None
+    backend: str = ""  # "" : the server's
+    refine_rounds: int = 0
     conversation: list[Message] = field(default_factory=list)
     pending: deque[str] = field(default_factory=deque)
 
@@ -55,6 +64,7 @@ class Sessions:
         # The agent's settings as started: a render changes them for its own turn only, and a tab
         # opened meanwhile must not take that turn's steps for its defaults.
         self._defaults = (int(agent.seed or 0), dict(agent.settings), agent.strategy)
+        self._refine_rounds = agent.tools.max_refine_rounds
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -69,7 +79,13 @@ class Sessions:
                     steps=settings.get("steps"),
                     guidance=settings.get("guidance"),
                     strategy=strategy,
+                    negative_prompt=str(settings.get("negative_prompt") or ""),
+                    height=settings.get("height"),
+                    width=settings.get("width"),
+                    backend=self.agent.backend_name,
+                    refine_rounds=self._refine_rounds,
                 )
+                restore(self.agent, session)
                 self._sessions[thread] = session
                 while len(self._sessions) > MAX_SESSIONS:
                     self._sessions.popitem(last=False)
@@ -77,17 +93,56 @@ class Sessions:
             return session
 
 
+def restore(agent: Agent, session: Session) -> None:
+    """A session the server does not hold yet (a reload after a restart on the same history):
+    its conversation rebuilt from the thread's rendered turns, and the thread's seed."""
+    from scenewright.agent.core import rendered_with
+
+    history = agent.history(session.thread)
+    if not history:
+        return
+    for turn in history:
+        said = turn.get("request") or "(rendered the edited plan)"
+        verified = turn.get("verified")
+        verdict = (
+            "not verified"
+            if verified is None
+            else ("matches the plan" if verified else "differs from the plan")
+        )
+        what = rendered_with(turn.get("strategy", ""), turn.get("refined_from", ""), turn.get("refine") or [])
+        answer = f"rendered with {what}, seed {turn.get('seed', 0)}: {verdict}"
+        session.conversation.append({"role": "user", "content": said})
+        session.conversation.append({"role": "assistant", "content": answer})
+        thumb = thumbnail((turn.get("paths") or {}).get("image", ""))
+        if thumb is not None:
+            session.conversation.append({"role": "assistant", "content": {"path": thumb, "alt_text": what}})
+    session.seed = agent.current(session.thread).seed
+
+
 @contextmanager
 def session_settings(agent: Agent, session: Session) -> Iterator[None]:
-    """The session's steps and guidance on the agent for one turn (renders run one at a time, in
-    the one queue slot every render shares, so no other turn sees them)."""
+    """The session's sampling settings, refine rounds and backend on the agent for one turn
+    (renders run one at a time, in the one queue slot every render shares, so no other turn sees
+    them). A backend loads once per process and stays loaded (see ``core._load_backend``)."""
     before = dict(agent.settings)
-    agent.settings.update(steps=session.steps, guidance=session.guidance)
+    rounds, backend = agent.tools.max_refine_rounds, (agent.backend_name, agent._backend)
+    agent.settings.update(
+        steps=session.steps,
+        guidance=session.guidance,
+        negative_prompt=session.negative_prompt,
+        height=session.height,
+        width=session.width,
+    )
+    agent.tools.max_refine_rounds = session.refine_rounds
+    if session.backend and session.backend != agent.backend_name:
+        agent.backend_name, agent._backend = session.backend, None
     try:
         yield
     finally:
         agent.settings.clear()
         agent.settings.update(before)
+        agent.tools.max_refine_rounds = rounds
+        agent.backend_name, agent._backend = backend
 
 
 def thumbnail(image_path: str) -> str | None:
@@ -167,13 +222,12 @@ def run_command(agent: Agent, session: Session, line: str, strategies: list[str]
         session.seed = undone.seed
         return CommandReply("undone: back to the previous image and plan", undone)
     if command == "/seed":
-        from scenewright.executor.sampler import check_seed
+        from scenewright.executor.limits import seed_from_text
 
-        if not re.fullmatch(r"\d+", rest):
-            raise InvalidInputError("seed", f"'{rest}' is not a whole number", "type e.g. /seed 7")
-        check_seed(int(rest))
-        session.seed = int(rest)
-        return CommandReply(f"seed {session.seed} from the next image on")
+        drawn = rest.strip() == "-1"
+        session.seed = seed_from_text(rest)
+        note = " (drawn for /seed -1)" if drawn else ""
+        return CommandReply(f"seed {session.seed}{note} from the next image on")
     if command == "/strategy":
         name = rest or "auto"
         if name != "auto" and name.partition(":")[0] not in strategies:

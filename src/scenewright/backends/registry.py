@@ -106,6 +106,10 @@ def load_backend(
             pipe = FluxPipeline.from_pretrained(spec.source, **kwargs)
             place_pipeline(pipe, torch_device, offload)
             return FluxBackend(pipe, name=spec.name)
+        if spec.family == "z-image":
+            from scenewright.backends.z_image import load_z_image
+
+            return load_z_image(spec, kwargs, torch_device, offload)
         from diffusers import StableDiffusion3Pipeline
 
         from scenewright.backends.sd3 import SD3Backend

@@ -15,10 +15,13 @@ from pathlib import Path
 
 from scenewright.errors import BackendError, InvalidInputError
 
-# Larger images than any of these models was trained for: FLUX.1 and SD3.5 go to about 2 MP; the
-# embedded model draws 64 px scenes and would spend minutes on a 1024 px one for a black image.
+# Larger images than any of these models was trained for: FLUX.1 and SD3.5 go to about 2 MP.
 DEFAULT_MAX_SIZE = 2048
-TINY_MAX_SIZE = 256
+# A toy-world model draws the scenes of the size it learnt (64 px for the embedded ones); further
+# than this factor away it returns black or noise (and a 1024 px image costs minutes for that).
+TINY_SIZE_FACTOR = 2
+TINY_TRAINED_SIZE = 64
+TINY_MAX_SIZE = TINY_TRAINED_SIZE * TINY_SIZE_FACTOR
 OFFLOAD_MODES = ("model", "sequential")
 # The embedded 8x8-token toy model, shipped inside the package.
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld"
@@ -56,23 +59,35 @@ class BackendSpec:
     max_size: int = DEFAULT_MAX_SIZE
 
 
+def tiny_sizes(patch: int, trained: int) -> tuple[int, int, int]:
+    """A toy-world model's sizes: a multiple of its patch, at least 4 patches and half the size it
+    learnt, at most twice that size (the one rule the spec, the loaded backend and the docs say)."""
+    return patch, max(patch * 4, trained // TINY_SIZE_FACTOR), trained * TINY_SIZE_FACTOR
+
+
+def tiny_spec(name: str, source: str | None, patch: int, trained: int) -> BackendSpec:
+    return BackendSpec(name, "tiny", source, *tiny_sizes(patch, trained))
+
+
 # The 16x16-token toy model shipped beside the default (4x4-pixel patches; see its TRAINING.md).
 TINY16_DIR = Path(__file__).resolve().parent.parent / "models" / "toyworld16"
 
 ALIASES: dict[str, BackendSpec] = {
-    "tiny": BackendSpec("tiny", "tiny", None, 4, 16, TINY_MAX_SIZE),
-    "tiny16": BackendSpec("tiny16", "tiny", str(TINY16_DIR), 4, 16, TINY_MAX_SIZE),
+    # Their codec.json files say the same (patch 8 and 4, trained on 64 px); a test holds them equal.
+    "tiny": tiny_spec("tiny", None, 8, TINY_TRAINED_SIZE),
+    "tiny16": tiny_spec("tiny16", str(TINY16_DIR), 4, TINY_TRAINED_SIZE),
     "flux-dev": BackendSpec("flux-dev", "flux", "black-forest-labs/FLUX.1-dev", 16, 16),
     "flux-schnell": BackendSpec("flux-schnell", "flux", "black-forest-labs/FLUX.1-schnell", 16, 16),
     "sd3-medium": BackendSpec("sd3-medium", "sd3", "stabilityai/stable-diffusion-3-medium-diffusers", 16, 16),
     "sd3.5-medium": BackendSpec("sd3.5-medium", "sd3", "stabilityai/stable-diffusion-3.5-medium", 16, 16),
     "sd3.5-large": BackendSpec("sd3.5-large", "sd3", "stabilityai/stable-diffusion-3.5-large", 16, 16),
 }
+ALIASES["z-image"] = BackendSpec("z-image", "z-image", "Tongyi-MAI/Z-Image-Turbo", 16, 16)
 ALIASES["flux"] = ALIASES["flux-dev"]
 ALIASES["sd3"] = ALIASES["sd3-medium"]
 ALIASES["sd3.5"] = ALIASES["sd3.5-medium"]
 
-_PIPELINE_FAMILIES = {"FluxPipeline": "flux", "StableDiffusion3Pipeline": "sd3"}
+_PIPELINE_FAMILIES = {"FluxPipeline": "flux", "StableDiffusion3Pipeline": "sd3", "ZImagePipeline": "z-image"}
 
 
 def _family_from_index(index_file: Path, name: str) -> str:
@@ -89,7 +104,7 @@ def _family_from_index(index_file: Path, name: str) -> str:
     if family is None:
         raise BackendError(
             f"backend: '{name}' is a {class_name or 'unknown'} checkpoint; "
-            "scenewright runs FluxPipeline and StableDiffusion3Pipeline checkpoints"
+            f"scenewright runs {', '.join(_PIPELINE_FAMILIES)} checkpoints"
         )
     return family
 
@@ -155,8 +170,9 @@ def resolve_hub_or_folder(source: str, name: str) -> BackendSpec:
     path = Path(source).expanduser()
     if path.is_dir():
         if (path / "codec.json").is_file():
-            patch = int(json.loads((path / "codec.json").read_text()).get("patch", 4))
-            return BackendSpec(name, "tiny", str(path), patch, patch * 4, TINY_MAX_SIZE)
+            codec = json.loads((path / "codec.json").read_text())
+            patch, trained = int(codec.get("patch", 4)), int(codec.get("image_size", TINY_TRAINED_SIZE))
+            return tiny_spec(name, str(path), patch, trained)
         index = path / "model_index.json"
         if not index.is_file():
             raise BackendError(

@@ -31,7 +31,7 @@ from scenewright.backends.base import (
     TokenOrder,
 )
 from scenewright.backends.flux import flux_blocks, flux_forward, flux_set_timesteps, word_spans
-from scenewright.backends.specs import EMBEDDED_MODEL_DIR, TINY_MAX_SIZE
+from scenewright.backends.specs import EMBEDDED_MODEL_DIR, tiny_sizes
 from scenewright.errors import BackendError
 from scenewright.toyworld import vocab
 from scenewright.toyworld.model_config import CODEC_FILE, TinyConfig, read_codec
@@ -172,9 +172,7 @@ class TinyBackend(Backend):
         self.scheduler = scheduler
         self.trained = trained
         self.model_dir: Path | None = None
-        self.size_multiple = config.patch
-        self.min_size = config.patch * 4
-        self.max_size = TINY_MAX_SIZE
+        self.size_multiple, self.min_size, self.max_size = tiny_sizes(config.patch, config.image_size)
         self.defaults = SamplingDefaults(
             steps=config.default_steps,
             guidance=config.default_guidance,

@@ -18,6 +18,13 @@ Sources (public copies of the configs, found with code search; nothing downloade
   medium's 384 and 0..12, which the other two contradict. 2.24B and 8.06B parameters
   (published: 2.5B and 8.1B).
 - SD3.5 VAE: ``vae/config.json`` of medium and large, which agree (scaling 1.5305, shift 0.0609).
+- Z-Image-Turbo transformer: the ``transformer/config.json`` of Tongyi-MAI/Z-Image-Turbo as public
+  ports quote it (dim 3840 = 30 heads of 128, 30 single-stream layers after 2 noise and 2 context
+  refiner layers, n_kv_heads 30, cap_feat_dim 2560 = Qwen3-4B's width, RoPE axes (32, 48, 48) over
+  (1024, 512, 512) positions, theta 256), the same as ZImageTransformer2DModel's defaults in
+  diffusers 0.42; 6.15B parameters counted on the meta device (published: 6B). Its VAE is FLUX.1's.
+  Its captions are the prompt's own Qwen3-4B tokens (chat template included, padded to a multiple
+  of 32, at most 512: ZImagePipeline's ``max_sequence_length``), not a fixed padded length.
 - Schedulers: see ``SCHEDULERS``.
 
 Text encoders are not the real ones (CLIP-L 123M, OpenCLIP-G 695M and T5-XXL 4.7B parameters):
@@ -48,7 +55,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-MODEL_NAMES = ("flux-dev", "flux-schnell", "sd3.5-medium", "sd3.5-large")
+MODEL_NAMES = ("flux-dev", "flux-schnell", "sd3.5-medium", "sd3.5-large", "z-image")
 SCALES = ("full", "small", "narrow")
 
 _FLUX_TRANSFORMER: dict[str, Any] = {
@@ -89,6 +96,24 @@ _SD35_LARGE_TRANSFORMER: dict[str, Any] = {
     "dual_attention_layers": (),
 }
 
+_Z_IMAGE_TRANSFORMER: dict[str, Any] = {
+    "all_patch_size": (2,),
+    "all_f_patch_size": (1,),
+    "in_channels": 16,
+    "dim": 3840,
+    "n_layers": 30,
+    "n_refiner_layers": 2,
+    "n_heads": 30,
+    "n_kv_heads": 30,
+    "norm_eps": 1e-5,
+    "qk_norm": True,
+    "cap_feat_dim": 2560,
+    "rope_theta": 256.0,
+    "t_scale": 1000.0,
+    "axes_dims": (32, 48, 48),
+    "axes_lens": (1024, 512, 512),
+}
+
 _VAE: dict[str, Any] = {
     "in_channels": 3,
     "out_channels": 3,
@@ -126,6 +151,8 @@ SCHEDULERS: dict[str, dict[str, Any]] = {
     "flux-schnell": {**_FLUX_DEV_SCHEDULER, "shift": 1.0, "use_dynamic_shifting": False},
     "sd3.5-medium": {"num_train_timesteps": 1000, "shift": 3.0},
     "sd3.5-large": {"num_train_timesteps": 1000, "shift": 3.0},
+    # Z-Image-Turbo: a fixed shift of 3 (public ports of its scheduler_config.json).
+    "z-image": {"num_train_timesteps": 1000, "shift": 3.0, "use_dynamic_shifting": False},
 }
 
 # What --scale small keeps of each transformer: every width and head count, a few blocks.
@@ -138,6 +165,7 @@ _SMALL_BLOCKS: dict[str, dict[str, Any]] = {
     # of float64 sines to build on a CPU, for the same shapes at run time.
     "sd3.5-medium": {"num_layers": 2, "dual_attention_layers": (0,), "pos_embed_max_size": 64},
     "sd3.5-large": {"num_layers": 2, "pos_embed_max_size": 64},
+    "z-image": {"n_layers": 2, "n_refiner_layers": 1},
 }
 # What --scale narrow changes on top of --scale small: 2 heads of 8 (FLUX's rotary axes must sum
 # to the head size), and an SD3 position table wide enough for 2048-pixel images.
@@ -149,6 +177,7 @@ _NARROW_WIDTHS: dict[str, dict[str, Any]] = {
         "caption_projection_dim": 16,
         "pos_embed_max_size": 128,
     },
+    "z-image": {"dim": 16, "n_heads": 2, "n_kv_heads": 2, "axes_dims": (4, 2, 2)},
 }
 # The light VAE of --scale small: 4 levels (the 8x stride) and 16 latent channels as published.
 _SMALL_VAE: dict[str, Any] = {
@@ -170,7 +199,7 @@ class ModelGeometry:
     """One model's architecture: what ``build_pipeline`` constructs."""
 
     name: str
-    family: str  # "flux" or "sd3"
+    family: str  # "flux", "sd3" or "z-image"
     scale: str
     transformer: Mapping[str, Any]
     vae: Mapping[str, Any]
@@ -183,10 +212,14 @@ class ModelGeometry:
 
     @property
     def heads(self) -> int:
+        if self.family == "z-image":
+            return int(self.transformer["n_heads"])
         return int(self.transformer["num_attention_heads"])
 
     @property
     def head_dim(self) -> int:
+        if self.family == "z-image":
+            return int(self.transformer["dim"]) // self.heads
         return int(self.transformer["attention_head_dim"])
 
     @property
@@ -196,7 +229,12 @@ class ModelGeometry:
 
     @property
     def blocks(self) -> dict[str, int]:
-        """Block counts by kind, the way strategies name blocks."""
+        """Block counts by kind, the way strategies name blocks (Z-Image's refiners: per modality)."""
+        if self.family == "z-image":
+            return {
+                "joint": int(self.transformer["n_layers"]),
+                "refiner": int(self.transformer["n_refiner_layers"]),
+            }
         if self.family == "flux":
             return {
                 "double": int(self.transformer["num_layers"]),
@@ -276,6 +314,10 @@ _PUBLISHED: dict[str, ModelGeometry] = {
         SCHEDULERS["sd3.5-large"],
         256,
         (768, 1280),
+    ),
+    # The text width is Qwen3-4B's (``t5_width``), and ``t5_tokens`` its caption limit.
+    "z-image": ModelGeometry(
+        "z-image", "z-image", "full", _Z_IMAGE_TRANSFORMER, _FLUX_VAE, SCHEDULERS["z-image"], 512, (), 2560
     ),
 }
 
@@ -401,8 +443,10 @@ def building_on(device: Any, dtype: Any) -> Iterator[None]:
 
 
 def transformer_class(family: str) -> Any:
-    from diffusers import FluxTransformer2DModel, SD3Transformer2DModel
+    from diffusers import FluxTransformer2DModel, SD3Transformer2DModel, ZImageTransformer2DModel
 
+    if family == "z-image":
+        return ZImageTransformer2DModel
     return FluxTransformer2DModel if family == "flux" else SD3Transformer2DModel
 
 
@@ -479,6 +523,8 @@ def build_pipeline(
 
     torch_device = torch.device(device)
     torch.manual_seed(seed)
+    if geo.family == "z-image":
+        return _z_image_pipeline(geo, torch_device, dtype, words)
     clip_tokenizers = [word_tokenizer(geo.clip_tokens, words) for _ in geo.clip_widths]
     t5_tokenizer = word_tokenizer(geo.t5_tokens, words)
     with building_on(torch_device, dtype):
@@ -518,12 +564,57 @@ def build_pipeline(
     return pipe
 
 
+# ZImagePipeline applies the tokenizer's chat template; Qwen3's wraps the prompt in a user turn.
+_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|> user {{ message['content'] }} <|im_end|>{% endfor %}"
+    "{% if add_generation_prompt %} <|im_start|> assistant{% endif %}"
+)
+
+
+def _z_image_pipeline(geo: ModelGeometry, device: Any, dtype: Any, words: Sequence[str]) -> Any:
+    """A ``ZImagePipeline`` of ``geo``: a small random Qwen3 with Qwen3-4B's output width."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, ZImagePipeline
+    from transformers import Qwen3Config, Qwen3Model
+
+    tokenizer = word_tokenizer(geo.t5_tokens, [*words, "<|im_start|> <|im_end|> user assistant"])
+    tokenizer.chat_template = _CHAT_TEMPLATE
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=geo.t5_width,
+        intermediate_size=_T5_FF,
+        num_hidden_layers=_CLIP_LAYERS,  # the pipeline reads the penultimate hidden state
+        num_attention_heads=_T5_HEADS,
+        num_key_value_heads=_T5_HEADS,
+        head_dim=_T5_KV,
+        max_position_embeddings=max(geo.t5_tokens, 64),
+    )
+    with building_on(device, dtype):
+        transformer = transformer_class(geo.family)(**geo.transformer).eval()
+        vae = AutoencoderKL(**geo.vae).eval()
+        text_encoder = Qwen3Model(config).eval()
+    for module in (transformer, vae, text_encoder):
+        _cast_float_buffers(module, dtype)
+    pipe = ZImagePipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(**geo.scheduler),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        transformer=transformer,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def build_backend(
     geo: ModelGeometry, device: Any, dtype: Any, seed: int = 0, words: Sequence[str] = ()
 ) -> Any:
     """Our backend (:class:`FluxBackend` or :class:`SD3Backend`) around :func:`build_pipeline`'s
     pipeline, with the geometry's T5 sequence length."""
     pipe = build_pipeline(geo, device, dtype, seed, words)
+    if geo.family == "z-image":
+        from scenewright.backends.z_image import ZImageBackend
+
+        return ZImageBackend(pipe, name=geo.name, max_sequence_length=geo.t5_tokens)
     if geo.family == "flux":
         from scenewright.backends.flux import FluxBackend
 

@@ -23,7 +23,6 @@ from scenewright.bench.cases import SETS, BenchCase, make_cases
 from scenewright.bench.progress import Progress
 from scenewright.errors import InvalidInputError
 from scenewright.terminal import silence_library_bars
-from scenewright.tools.evaluator import object_kind, score_plan
 
 if TYPE_CHECKING:
     from scenewright.executor.sampler import SamplingSettings
@@ -49,6 +48,8 @@ BY_OBJECTS_LEGEND = (
 
 def judge(case: BenchCase, image: Image.Image) -> dict[str, Any]:
     """The pass/fail rule of ``case.set`` plus the details behind it."""
+    from scenewright.tools.evaluator import object_kind, score_plan  # scipy: not for --help
+
     score = score_plan(image, case.plan)
     result: dict[str, Any] = {
         "found": [o.found for o in score.objects],

@@ -120,7 +120,7 @@ def reading_sites(backend: Backend, blocks: str) -> Sites:
     ``blocks`` is one of BLOCK_CHOICES or "paper" (:func:`paper_blocks`)."""
     transformer = backend.transformer
     flux = hasattr(transformer, "single_transformer_blocks")
-    count = len(transformer.transformer_blocks)
+    count = sum(1 for block in backend.blocks() if block.kind in ("double", "joint"))
     if blocks == "all":
         return Sites.make()
     chosen = {"late": range(count // 2, count), "paper": paper_blocks(count)}.get(blocks, range(count))

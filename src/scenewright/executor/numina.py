@@ -75,7 +75,10 @@ class _BlockFeatures(SamplerHook):
 
     def after_block(self, ctx: StepContext, block: Any, output: Any) -> None:
         if ctx.step == self.step and block.kind == self.kind and block.index == self.index:
-            self.features = output[1].detach().float().clone()
+            # Dual-stream blocks return (text, image); a single-stream one (Z-Image) one sequence,
+            # whose first tokens are the image's (cut to the grid by the caller).
+            hidden = output[1] if isinstance(output, tuple) else output
+            self.features = hidden.detach().float().clone()
         return None
 
 
@@ -155,7 +158,7 @@ def render_numina(
     if features.features is None:
         raise RuntimeError("the reference pass did not reach the feature block")
     grid = backend.token_grid(settings.height, settings.width)
-    feature_rows = to_numpy(features.features[rows[0]])
+    feature_rows = to_numpy(features.features[rows[0]][: grid[0] * grid[1]])
 
     bias_maps: dict[int, torch.Tensor] = {}
     layouts: dict[str, Any] = {}

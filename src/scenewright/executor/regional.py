@@ -155,9 +155,8 @@ def every(backend: Backend, kind: str, interval: int) -> list[int] | None:
     or SD3 joint blocks; "single"), or None (all) at interval 1."""
     if interval == 1:
         return None
-    transformer = backend.transformer
-    blocks = "single_transformer_blocks" if kind == "single" else "transformer_blocks"
-    count = len(getattr(transformer, blocks, ()))
+    kinds = ("single",) if kind == "single" else ("double", "joint")
+    count = sum(1 for block in backend.blocks() if block.kind in kinds)
     return list(range(0, count, interval))
 
 

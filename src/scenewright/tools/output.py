@@ -29,6 +29,11 @@ from scenewright.errors import InvalidInputError, OutputExistsError
 from scenewright.untrusted import load_json
 
 METADATA_KEY = "scenewright"
+# The text chunk A1111's web UI writes and civitai, image viewers and most UIs read.
+PARAMETERS_KEY = "parameters"
+# Every render is a flow-matching Euler integration (diffusers' FlowMatchEulerDiscreteScheduler);
+# A1111 and Forge call that sampler "Euler".
+SAMPLER_NAME = "Euler"
 
 
 def check_free(paths: Iterable[Path], overwrite: bool) -> None:
@@ -253,10 +258,59 @@ def atomic_write_bytes(path: Path, data: bytes, overwrite: bool = False) -> Path
     return target
 
 
+def _a1111_value(value: object) -> str:
+    """A value as A1111 writes it in the key-value line: as is, or JSON-quoted when it holds a
+    comma, colon or newline that would split the line."""
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return json.dumps(text, ensure_ascii=False) if any(c in text for c in ",:\n") else text
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def a1111_parameters(metadata: dict[str, Any]) -> str | None:
+    """The settings of ``metadata`` in A1111's ``parameters`` form, so that other tools read them:
+    the prompt, ``Negative prompt: ...`` when there is one, then ``Steps: N, Sampler: ..., CFG
+    scale: G, Seed: S, Size: WxH, Model: NAME, Strategy: ...``. None when the metadata holds no
+    settings (an overlay of someone else's call). Our JSON beside it stays the full record."""
+    settings = metadata.get("settings")
+    if not isinstance(settings, dict):
+        return None
+    plan = _mapping(metadata.get("plan"))
+    lines = [_one_line(str(plan.get("prompt") or metadata.get("request") or ""))]
+    negative = _one_line(str(settings.get("negative_prompt") or ""))
+    if negative:
+        lines.append(f"Negative prompt: {negative}")
+    backend = _mapping(metadata.get("backend"))
+    width, height = settings.get("width"), settings.get("height")
+    fields = {
+        "Steps": settings.get("steps"),
+        "Sampler": SAMPLER_NAME,
+        "CFG scale": settings.get("guidance"),
+        "Seed": settings.get("seed"),
+        "Size": f"{width}x{height}" if width is not None and height is not None else None,
+        "Model": backend.get("name"),
+        "Strategy": metadata.get("strategy") or None,
+    }
+    lines.append(
+        ", ".join(f"{key}: {_a1111_value(value)}" for key, value in fields.items() if value is not None)
+    )
+    return "\n".join(lines)
+
+
 def png_bytes(image: Image.Image, metadata: dict[str, Any]) -> bytes:
-    """Encode ``image`` as PNG with ``metadata`` as JSON in a text chunk."""
+    """Encode ``image`` as PNG with ``metadata`` as JSON in a text chunk, and its settings in
+    A1111's ``parameters`` chunk beside it (:func:`a1111_parameters`)."""
     info = PngInfo()
     info.add_text(METADATA_KEY, json.dumps(metadata, sort_keys=True))
+    parameters = a1111_parameters(metadata)
+    if parameters is not None:
+        info.add_text(PARAMETERS_KEY, parameters)  # tEXt, or iTXt (UTF-8) when not Latin-1, as A1111
     if "plan" in metadata:
         info.add_text("prompt", str(metadata["plan"].get("prompt", "")))
     info.add_text("Software", f"scenewright {metadata.get('version', '')}".strip())

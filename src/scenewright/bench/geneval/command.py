@@ -15,6 +15,7 @@ from typing import Any
 
 from scenewright.bench.rendering import RenderOptions, add_render_options
 from scenewright.errors import InvalidInputError
+from scenewright.terminal import show_progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -101,7 +102,9 @@ def geneval_command(args: argparse.Namespace) -> int:
     run = ShardedRun("eval geneval", out, options, _record(args, options), child_argv(head, args))
 
     def render(renderer: Renderer, shard: Shard) -> int:
-        summary = render_prompts(out, entries, renderer, shard, args.n_samples, progress=not args.quiet)
+        summary = render_prompts(
+            out, entries, renderer, shard, args.n_samples, progress=show_progress(args.quiet)
+        )
         print(
             f"rank {shard.rank}/{shard.world}: {summary.prompts} prompts, {summary.rendered} images rendered, "
             f"{summary.skipped} already there, {len(summary.failed)} prompts failed, {summary.seconds:.1f}s",
@@ -152,7 +155,9 @@ def score_command(args: argparse.Namespace) -> int:
 
     results = [
         score_image(path, metadata, verifier.detector, thresholds, colors)
-        for path, metadata in tqdm(found, desc="scoring", disable=args.quiet, file=sys.stderr, unit="image")
+        for path, metadata in tqdm(
+            found, desc="scoring", disable=not show_progress(args.quiet), file=sys.stderr, unit="image"
+        )
     ]
     target = Path(args.results) if args.results else out / f"results-{verifier.detector.kind}.jsonl"
     text = "".join(json.dumps(r.row()) + "\n" for r in results)

@@ -133,7 +133,7 @@ def cli_probes() -> list[Probe]:
     return [
         Probe("CLI", "a plain request", _gen("two red circles left of a blue square"), "ok", check=_image_written),
         Probe("CLI", "seed beyond 64 bits", _gen("a red circle", "--seed", str(2**64))),
-        Probe("CLI", "negative seed", _gen("a red circle", "--seed", "-1")),
+        Probe("CLI", "negative seed", _gen("a red circle", "--seed", "-2")),  # -1 is a random seed
         Probe("CLI", "--device tpu", _gen("a red circle", "--device", "tpu")),
         Probe("CLI", "--device cuda without CUDA", _gen("a red circle", "--device", "cuda")),
         Probe("CLI", "--out at an existing file", _gen("a red circle", out="{tmp}/f.txt"), setup=_file("f.txt", b"x")),

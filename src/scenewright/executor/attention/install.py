@@ -10,12 +10,20 @@ from scenewright.backends.base import Backend
 from scenewright.executor.attention.edits import Edit
 from scenewright.executor.attention.engine import AttentionEngine
 from scenewright.executor.attention.processors import FluxEngineProcessor, SD3EngineProcessor
+from scenewright.executor.attention.z_image_processor import (
+    is_z_image,
+    set_z_image_processors,
+    z_image_processor_map,
+    z_image_processors,
+)
 
 _KINDS = {"transformer_blocks": "double", "single_transformer_blocks": "single"}
 
 
 def engine_processors(transformer: Any, engine: AttentionEngine) -> dict[str, Any]:
-    """One processor per attention module, named by its block: FLUX or SD3 by the model's layout."""
+    """One processor per attention module, named by its block: FLUX, SD3 or Z-Image by the model's layout."""
+    if is_z_image(transformer):
+        return z_image_processors(transformer, engine)
     flux = hasattr(transformer, "single_transformer_blocks")
     processors: dict[str, Any] = {}
     for name in transformer.attn_processors:
@@ -31,8 +39,10 @@ def engine_processors(transformer: Any, engine: AttentionEngine) -> dict[str, An
 @contextmanager
 def installed(transformer: Any, engine: AttentionEngine) -> Iterator[AttentionEngine]:
     """Install ``engine``'s processors (and its edits' hooks) on a bare transformer; restore on exit."""
-    originals = dict(transformer.attn_processors)
-    transformer.set_attn_processor(engine_processors(transformer, engine))
+    z_image = is_z_image(transformer)  # a model without diffusers' AttentionMixin
+    originals = z_image_processor_map(transformer) if z_image else dict(transformer.attn_processors)
+    set_processors = set_z_image_processors if z_image else type(transformer).set_attn_processor
+    set_processors(transformer, engine_processors(transformer, engine))
     handles: list[Any] = []
     try:
         for edit in engine.edits:
@@ -43,7 +53,7 @@ def installed(transformer: Any, engine: AttentionEngine) -> Iterator[AttentionEn
     finally:
         for handle in handles:
             handle.remove()
-        transformer.set_attn_processor(dict(originals))
+        set_processors(transformer, dict(originals))
 
 
 @contextmanager

@@ -90,7 +90,7 @@ def cutout_head(
             groups=groups, boxes=boxes, row=row, reference=reference, sites=Sites.make(double=(), steps=read)
         )
         return [concept, selection]
-    joints = len(transformer.transformer_blocks)
+    joints = sum(1 for block in backend.blocks() if block.kind == "joint")
     selection = HeadSelection(
         groups=groups,
         boxes=boxes,

@@ -85,7 +85,7 @@ def _load_backend(
 
 def check_loras(backend: str | Backend, loras: Sequence[str | LoraSpec]) -> tuple[LoraSpec, ...]:
     """``loras`` parsed and their files checked against the backend's family, before any weights load."""
-    from scenewright.backends.lora_files import inspect_lora, parse_loras
+    from scenewright.backends.lora_files import inspect_lora, lora_family_of, parse_loras
 
     if not loras:
         return ()
@@ -100,7 +100,7 @@ def check_loras(backend: str | Backend, loras: Sequence[str | LoraSpec]) -> tupl
     else:
         family = backend.family
     for spec in specs:
-        inspect_lora(spec, "sd3" if family == "sd3" else "flux")
+        inspect_lora(spec, lora_family_of(family))
     return tuple(specs)
 
 

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from scenewright.backends.base import Backend
-from scenewright.backends.lora_files import LoraFile, LoraSpec, inspect_lora, parse_loras, shipped_loras
+from scenewright.backends.lora_files import (
+    LoraFile,
+    LoraSpec,
+    inspect_lora,
+    lora_family_of,
+    parse_loras,
+    shipped_loras,
+)
 from scenewright.errors import InvalidInputError
 
 
@@ -43,7 +50,7 @@ def loaded_loras(backend: Backend) -> dict[str, LoadedLora]:
 
 def backend_family(backend: Backend) -> str:
     """The LoRA family of a backend: the embedded models are FLUX transformers."""
-    return "sd3" if backend.family == "sd3" else "flux"
+    return lora_family_of(backend.family)
 
 
 def model_dir(backend: Backend) -> Path | None:

@@ -55,6 +55,11 @@ class LoraFile:
     sha256: str
 
 
+def lora_family_of(backend_family: str) -> str:
+    """The family a backend's LoRAs are made for: the embedded ("tiny") models are FLUX transformers."""
+    return "flux" if backend_family == "tiny" else backend_family
+
+
 def check_scale(value: object, field: str) -> float:
     """A finite number within +-MAX_SCALE, or one line naming ``field``."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -216,7 +221,7 @@ def file_sha256(path: Path) -> str:
 
 def inspect_lora(spec: LoraSpec, backend_family: str | None = None, field: str = "lora") -> LoraFile:
     """Find, read and hash ``spec``'s file; refuse it in one line when it is no LoRA or when its keys
-    belong to another family than ``backend_family`` ("flux" or "sd3"; the embedded models are "flux")."""
+    belong to another family than ``backend_family`` (see :func:`lora_family_of`)."""
     path = locate(spec, field)
     family = lora_family(safetensors_keys(path, field), path, field)
     if backend_family is not None and family is not None and family != backend_family:

@@ -81,10 +81,10 @@ def quick_check(options: RenderOptions, device: str | None) -> None:
     check_strategy(options.strategy)
     check_device_name(device)
     if options.loras:
-        from scenewright.backends.lora_files import inspect_lora, parse_loras
+        from scenewright.backends.lora_files import inspect_lora, lora_family_of, parse_loras
 
         for lora in parse_loras(list(options.loras)):
-            inspect_lora(lora, "sd3" if spec.family == "sd3" else "flux")
+            inspect_lora(lora, lora_family_of(spec.family))
 
 
 def precheck(options: RenderOptions, device: str | None) -> None:

@@ -15,7 +15,9 @@ def test_vocab_lists_every_group(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["vocab"]) == 0
     lines = capsys.readouterr().out.splitlines()
     heads = [line.split(":")[0] for line in lines[1:]]
-    assert heads == ["shapes", "colours", "counts", "relations", "places", "backgrounds", "example"]
+    assert heads == ["shapes", "colours", "counts", "relations", "places", "backgrounds", "loras", "example"]
+    # The LoRA shipped beside tiny16, by the name a plan object gives it.
+    assert next(line for line in lines if line.startswith("loras:")).split()[1] == "recolor"
     shapes = next(line for line in lines if line.startswith("shapes:"))
     assert all(f"{one} ({many})" in shapes for one, many in SHAPES.items())
 

@@ -43,7 +43,7 @@ LAZY_COMMANDS = (
      from_module("scenewright.agent.vocab_command")),
     ("chat", "a conversation in the terminal: requests and follow-ups", from_module("scenewright.agent.chat")),
     ("serve", "a web chat (Gradio) on 127.0.0.1", from_module("scenewright.agent.web")),
-    ("bench", "benchmarks: toyworld (strategies), attention (speed), models (FLUX.1 / SD3.5 cost), reliability (hostile input), auto-table (what auto picks), concept-maps (map localisation)",
+    ("bench", "benchmarks: toyworld (strategies), attention (speed), models (FLUX.1 / SD3.5 cost), reliability (hostile input), auto-table (what auto picks), concept-maps (map localisation), object-lora (a LoRA on one object)",
      from_module("scenewright.cli", "register_bench")),
     ("train-toyworld", "train the embedded toy-world model (resumes from OUT/checkpoint.pt if present)",
      from_module("scenewright.toyworld.command")),
@@ -82,6 +82,8 @@ BENCHMARKS = (
      from_module("scenewright.bench.auto_table")),
     ("concept-maps", "how well the attention maps localise each object (inside its box vs outside)",
      from_module("scenewright.bench.concept_maps")),
+    ("object-lora", "a shipped toy LoRA bound to one object vs the whole image, by the exact evaluator",
+     from_module("scenewright.bench.object_lora")),
 )  # fmt: skip
 
 
@@ -89,7 +91,7 @@ def register_bench(sub: Any) -> None:
     """``scenewright bench`` and its benchmarks (placeholders until one is chosen)."""
     bench = sub.add_parser(
         "bench",
-        help="benchmarks: toyworld (strategies), attention (speed), models (FLUX.1 / SD3.5 cost), reliability (hostile input), auto-table (what auto picks), concept-maps (map localisation)",
+        help="benchmarks: toyworld (strategies), attention (speed), models (FLUX.1 / SD3.5 cost), reliability (hostile input), auto-table (what auto picks), concept-maps (map localisation), object-lora (a LoRA on one object)",
     )
     bench_sub = bench.add_subparsers(
         dest="bench", metavar="BENCHMARK", required=True, action=LazySubParsersAction

@@ -12,7 +12,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +40,7 @@ from scenewright.agent.options import DEFAULT_REFINE_ROUNDS
 from scenewright.agent.state import fresh_turn
 from scenewright.agent.turns import CancelSwitches, TurnLock
 from scenewright.backends.base import Backend
+from scenewright.backends.lora_files import LoraSpec
 from scenewright.errors import InvalidInputError
 from scenewright.executor.limits import resolve_seed
 from scenewright.executor.strategies import STRATEGIES
@@ -54,7 +55,7 @@ HISTORY_BUSY_SECONDS = 30.0
 HISTORY_OPEN_ATTEMPTS = 5
 EventCallback = Callable[[Event], None]
 
-_BACKENDS: dict[tuple[str, str, str, bool | str | None, str | None], Backend] = {}
+_BACKENDS: dict[tuple[Any, ...], Backend] = {}
 _BACKENDS_LOCK = threading.Lock()
 
 
@@ -64,18 +65,46 @@ def _load_backend(
     dtype: str,
     cpu_offload: bool | str | None = False,
     quantize: str | None = None,
+    loras: Sequence[LoraSpec] = (),
 ) -> Backend:
-    """Load a backend once per process: chats, the web UI and tests share the weights."""
+    """Load a backend once per process: chats, the web UI and tests share the weights. Its LoRAs
+    change the transformer, so a backend with other LoRAs is another backend."""
     from scenewright.backends import load_backend, resolve_backend
 
-    key = (name, str(device), dtype, cpu_offload, quantize)
+    key = (name, str(device), dtype, cpu_offload, quantize, tuple(loras))
     with _BACKENDS_LOCK:
         if key not in _BACKENDS:
             spec = resolve_backend(name)
-            _BACKENDS[key] = load_backend(
+            backend = load_backend(
                 spec, device=device, dtype=dtype, cpu_offload=cpu_offload, quantize=quantize
             )
+            if loras:
+                from scenewright.backends.lora import load_loras
+
+                load_loras(backend, loras)
+            _BACKENDS[key] = backend
         return _BACKENDS[key]
+
+
+def check_loras(backend: str | Backend, loras: Sequence[str | LoraSpec]) -> tuple[LoraSpec, ...]:
+    """``loras`` parsed and their files checked against the backend's family, before any weights load."""
+    from scenewright.backends.lora_files import inspect_lora, lora_family_of, parse_loras
+
+    if not loras:
+        return ()
+    specs = [
+        *parse_loras([x for x in loras if isinstance(x, str)]),
+        *[x for x in loras if isinstance(x, LoraSpec)],
+    ]
+    if isinstance(backend, str):
+        from scenewright.backends import resolve_backend
+
+        family = resolve_backend(backend).family
+    else:
+        family = backend.family
+    for spec in specs:
+        inspect_lora(spec, lora_family_of(family))
+    return tuple(specs)
 
 
 def _planner(choice: str | PlannerFn, llm_settings: Any = None) -> PlannerFn:
@@ -247,6 +276,7 @@ class Agent:
         flat_output: bool = False,
         overwrite: bool = False,
         sam: str | Segmenter | None = None,
+        loras: Sequence[str | LoraSpec] = (),
     ) -> None:
         self._segmenter: Segmenter | None = None
         self._segmenter_spec: SegmenterSpec | None = None
@@ -257,6 +287,12 @@ class Agent:
             self._segmenter = sam
         self.backend_name = backend if isinstance(backend, str) else backend.name
         self._backend = None if isinstance(backend, str) else backend
+        # ``--lora`` values: every file checked now (a LoRA, of this family), loaded with the model.
+        self.loras = check_loras(backend, loras)
+        if self._backend is not None and self.loras:
+            from scenewright.backends.lora import load_loras
+
+            load_loras(self._backend, self.loras)
         self._device, self._dtype, self._cpu_offload = device, dtype, cpu_offload
         self._quantize = quantize
         self.strategy = strategy
@@ -333,7 +369,7 @@ class Agent:
         """The backend, loaded on first use (planning alone never loads weights)."""
         if self._backend is None:
             self._backend = _load_backend(
-                self.backend_name, self._device, self._dtype, self._cpu_offload, self._quantize
+                self.backend_name, self._device, self._dtype, self._cpu_offload, self._quantize, self.loras
             )
         return self._backend
 

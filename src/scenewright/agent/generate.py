@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scenewright.agent.grid import GRID_IMAGE, Axis, Cell, check_grid_options, grid_cells, grid_outputs
-from scenewright.agent.options import DEFAULT_REFINE_ROUNDS, add_image_options, add_llm_timeout, llm_settings
+from scenewright.agent.options import (
+    DEFAULT_REFINE_ROUNDS,
+    add_image_options,
+    add_llm_timeout,
+    add_lora_option,
+    llm_settings,
+)
 from scenewright.backends.specs import OFFLOAD_MODES, QUANTIZE_CHOICES
 from scenewright.errors import InvalidInputError, ScenewrightError
 from scenewright.terminal import process_seconds, show_progress
@@ -62,6 +68,7 @@ def register(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs in --out")
     p.add_argument("--device", help="cuda, cpu, ... (default: cuda if available)")
+    add_lora_option(p)
     p.add_argument(
         "--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16"
     )
@@ -239,6 +246,7 @@ def _agent(args: argparse.Namespace, out_dir: Path, seed: int) -> Agent:
         overwrite=args.overwrite,
         sam=getattr(args, "sam", None),
         llm_settings=llm_settings(args),
+        loras=list(getattr(args, "lora", None) or []),
     )
     if getattr(args, "detector", None):
         from scenewright.agent.detection import attach_detector

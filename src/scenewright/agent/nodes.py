@@ -427,9 +427,12 @@ def _run_strategy(
             extra["verifier"] = tools.refine_verifier(backend)
         tuned = model_options(strategy, name, backend)  # the model's tuning, then the user's
         options.pop("mode", None)
-        result: RenderResult = strategy(
-            backend, plan, settings, progress=False, hooks=hooks, **{**extra, **tuned, **options}
-        )
+        from scenewright.executor.object_lora import lora_render
+
+        with lora_render(backend, plan):
+            result: RenderResult = strategy(
+                backend, plan, settings, progress=False, hooks=hooks, **{**extra, **tuned, **options}
+            )
         if options:
             result.strategy = name  # the record says which options ran
         return result

@@ -55,12 +55,22 @@ def add_agent_options(p: argparse.ArgumentParser, out_default: str) -> None:
     p.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None,
                    help="load the transformer and large text encoder quantized: bnb-4bit, bnb-8bit (CUDA), "
                    "torchao-int8 (pip install 'scenewright[torchao]')")  # fmt: skip
+    add_lora_option(p)
 
 
 def add_image_options(p: argparse.ArgumentParser) -> None:
     """``--negative-prompt`` and ``--n-images``: what ``generate`` and ``batch`` render per request."""
     p.add_argument("--negative-prompt", default="", help="what to steer away from (CFG backends)")
     p.add_argument("--n-images", type=int, metavar="N", help="render N seeds from --seed on (one model load)")
+
+
+def add_lora_option(p: argparse.ArgumentParser) -> None:
+    """``--lora``, repeatable: LoRAs on the whole image, or bound to objects where a plan names them."""
+    p.add_argument(
+        "--lora", action="append", default=[], metavar="PATH_OR_HUB_ID[:SCALE]",
+        help="load a LoRA (a .safetensors file, its folder or a hub id; scale default 1; NAME=... names "
+        "it); on the whole image, or on one object where the plan's object names it in \"loras\"",
+    )  # fmt: skip
 
 
 def add_detector_options(p: argparse.ArgumentParser) -> None:
@@ -98,6 +108,7 @@ def agent_settings(args: argparse.Namespace) -> dict[str, Any]:
         "quantize": getattr(args, "quantize", None),
         "sam": getattr(args, "sam", None),
         "llm_settings": llm_settings(args),
+        "loras": list(getattr(args, "lora", None) or []),
     }
 
 

@@ -65,11 +65,24 @@ class RecipeSettings(BaseModel):
     seed: Seed = 0
 
 
+class RecipeLora(BaseModel):
+    """A LoRA the image was rendered with: where it was, its content's hash, its scale."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: StrictStr = Field(min_length=1, max_length=64)
+    source: StrictStr = Field(min_length=1, max_length=MAX_BACKEND_CHARS)
+    sha256: StrictStr = Field(pattern=r"^[0-9a-f]{64}$")
+    scale: StrictFloat | StrictInt = 1.0
+    shipped: bool = False
+
+
 class RecipeBackend(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     name: StrictStr = Field(default="tiny", min_length=1, max_length=MAX_BACKEND_CHARS)
     dtype: StrictStr | None = Field(default=None, max_length=16)
+    loras: list[RecipeLora] = Field(default_factory=list, max_length=32)
 
 
 class Recipe(BaseModel):
@@ -138,6 +151,54 @@ def choose_backend(given: str | None, recorded: str, allow_recorded: bool) -> st
     )
 
 
+def recorded_loras(loras: list[RecipeLora], backend: str, allow_hub: bool = False) -> list[Any]:
+    """The ``--lora`` specs that render the image again: each recorded LoRA found where it was
+    (a shipped one beside the model), its content hashed the same; else one line naming it. A hub
+    id is fetched only with ``allow_hub`` (the metadata may be someone else's)."""
+    from scenewright.backends.lora_files import (
+        LoraSpec,
+        check_scale,
+        file_sha256,
+        inspect_lora,
+        shipped_loras,
+    )
+    from scenewright.backends.specs import EMBEDDED_MODEL_DIR, resolve_backend
+
+    specs = []
+    for lora in loras:
+        field = f"lora {lora.name}"
+        if lora.shipped:
+            source = resolve_backend(backend).source
+            path = shipped_loras(Path(source) if source else EMBEDDED_MODEL_DIR).get(lora.name)
+            if path is None:
+                raise InvalidInputError(
+                    field, f"the image used the LoRA shipped as {lora.name!r}, which {backend} no longer ships",
+                    "rerender with the version that wrote the image",
+                )  # fmt: skip
+            digest = file_sha256(path)
+        else:
+            if not allow_hub and not Path(lora.source).expanduser().exists():
+                raise InvalidInputError(
+                    field, f"the image used {lora.source[:200]}, which is missing here",
+                    "put the LoRA file back where it was (or pass --allow-backend-from-metadata for a hub id)",
+                )  # fmt: skip
+            spec = LoraSpec(lora.source, lora.name, check_scale(lora.scale, f"{field} scale"))
+            try:
+                digest = inspect_lora(spec, field=field).sha256
+            except InvalidInputError as error:
+                raise InvalidInputError(
+                    field, f"the image used {lora.source}, which is missing here ({error.problem})",
+                    "put the LoRA back where it was, then rerender",
+                ) from None  # fmt: skip
+            specs.append(spec)
+        if digest != lora.sha256:
+            raise InvalidInputError(
+                field, f"{lora.source} is not the file the image used (its content hash differs)",
+                "use the LoRA file the image was rendered with",
+            )  # fmt: skip
+    return specs
+
+
 def replay_strategy(recorded: str) -> str:
     """The strategy to ask for: ``auto`` again when auto chose, else the recorded name."""
     return "auto" if not recorded or recorded.startswith("auto") else recorded
@@ -160,6 +221,7 @@ def rerender_command(args: argparse.Namespace) -> int:
     check_sampling(
         spec, settings.steps, settings.height, settings.width, settings.guidance, settings.negative_prompt
     )
+    loras = recorded_loras(recipe.backend.loras, backend, args.allow_backend_from_metadata)
     check_output_folder(args.out if args.out is not None else DEFAULT_ROOT)
     if args.out is not None:
         folder = Path(args.out)
@@ -181,6 +243,7 @@ def rerender_command(args: argparse.Namespace) -> int:
         dtype=args.dtype or recipe.backend.dtype or "auto",
         flat_output=True,
         overwrite=args.overwrite,
+        loras=loras,
     )
     recorded = recipe.strategy
     try:

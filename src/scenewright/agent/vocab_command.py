@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 
@@ -35,7 +36,7 @@ def vocabulary_groups() -> dict[str, list[str]]:
     from scenewright.toyworld.vocab import COLORS, NUMBER_WORDS, SHAPES
 
     places = list(dict.fromkeys(ANCHOR_PHRASES.values()))
-    return {
+    groups = {
         "shapes": [f"{one} ({many})" for one, many in SHAPES.items()],
         "colours": list(COLORS),
         "counts": [*NUMBER_WORDS.values(), *(str(n) for n in NUMBER_WORDS)],
@@ -43,6 +44,27 @@ def vocabulary_groups() -> dict[str, list[str]]:
         "places": [_place(p) for p in places],
         "backgrounds": drawable_backgrounds(),
     }
+    loras = shipped_lora_lines()
+    if loras:
+        groups["loras"] = loras
+    return groups
+
+
+def shipped_lora_lines() -> list[str]:
+    """The LoRAs shipped beside the embedded models: the name a plan object gives in its "loras"
+    (or ``--lora NAME=...``), on which model, and what it draws."""
+    from scenewright.backends.lora_files import shipped_lora_notes
+    from scenewright.backends.specs import ALIASES, EMBEDDED_MODEL_DIR
+
+    lines = []
+    for alias in ("tiny", "tiny16"):
+        source = ALIASES[alias].source
+        folder = Path(source) if source else EMBEDDED_MODEL_DIR
+        for name, card in shipped_lora_notes(folder).items():
+            lines.append(
+                f'{name} ({alias}; a plan object\'s "loras": [{{"name": "{name}"}}]): {card.get("draws", "")}'
+            )
+    return lines
 
 
 def vocab_command(args: argparse.Namespace) -> int:
@@ -55,4 +77,5 @@ def vocab_command(args: argparse.Namespace) -> int:
     for name, words in groups.items():
         print(f"{name + ':':<13}{', '.join(words)}")
     print('example:     "three red circles left of a blue square" (counts up to six per object)')
+
     return 0

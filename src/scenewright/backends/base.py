@@ -259,9 +259,13 @@ class Backend(ABC):
 
     def describe(self) -> dict[str, Any]:
         """What goes into output metadata to reproduce an image."""
-        return {
+        described: dict[str, Any] = {
             "name": self.name,
             "family": self.family,
             "dtype": str(self.dtype).removeprefix("torch."),
             "device": str(self.device),
         }
+        loras = self.__dict__.get("_loras")
+        if loras:  # every adapter loaded (scenewright.backends.lora): source, content hash, scale
+            described["loras"] = [lora.describe() for lora in loras.values()]
+        return described

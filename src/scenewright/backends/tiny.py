@@ -171,6 +171,7 @@ class TinyBackend(Backend):
         self.tokenizer = tokenizer
         self.scheduler = scheduler
         self.trained = trained
+        self.model_dir: Path | None = None
         self.size_multiple, self.min_size, self.max_size = tiny_sizes(config.patch, config.image_size)
         self.defaults = SamplingDefaults(
             steps=config.default_steps,
@@ -207,7 +208,9 @@ class TinyBackend(Backend):
                 raise BackendError(f"backend: {tuned} is not valid JSON ({error})") from error
         if "auto_table" not in kwargs:
             kwargs["auto_table"] = read_auto_table(root)
-        return cls(transformer, text_encoder, tokenizer, scheduler, config, **kwargs)
+        backend = cls(transformer, text_encoder, tokenizer, scheduler, config, **kwargs)
+        backend.model_dir = root  # where the LoRAs shipped with it are (backends.lora)
+        return backend
 
     @classmethod
     def embedded(cls, **kwargs: Any) -> TinyBackend:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from scenewright import __version__
+from scenewright.agent.options import add_lora_option
 from scenewright.backends.specs import OFFLOAD_MODES, QUANTIZE_CHOICES
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ def add_render_options(p: argparse.ArgumentParser, strategy_and_planner: bool = 
     p.add_argument("--num-processes", type=int, default=1,
                    help="start this many local ranks (default 1; under accelerate launch, leave it)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_lora_option(p)
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,20 @@ class RenderOptions:
     height: int | None
     width: int | None
     seed: int
+    loras: tuple[str, ...] = ()  # --lora values, as given
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RenderOptions:
         return cls(args.backend.strip(), args.strategy.strip(), args.planner, args.steps, args.guidance,
-                   args.height, args.width, args.seed)  # fmt: skip
+                   args.height, args.width, args.seed, tuple(getattr(args, "lora", None) or ()))  # fmt: skip
 
     def record(self) -> dict[str, Any]:
-        return asdict(self)
+        record = asdict(self)
+        if not self.loras:  # folders written without LoRAs keep the record they always had
+            record.pop("loras")
+        else:
+            record["loras"] = list(self.loras)
+        return record
 
 
 def quick_check(options: RenderOptions, device: str | None) -> None:
@@ -77,6 +85,11 @@ def quick_check(options: RenderOptions, device: str | None) -> None:
     resolve_backend(options.backend)
     check_strategy(options.strategy)
     check_device_name(device)
+    if options.loras:
+        from scenewright.backends.lora_files import inspect_lora, lora_family_of, parse_loras
+
+        for lora in parse_loras(list(options.loras)):
+            inspect_lora(lora, lora_family_of(spec.family))
 
 
 def precheck(options: RenderOptions, device: str | None) -> None:
@@ -115,6 +128,10 @@ class Renderer:
                 cpu_offload=self.cpu_offload,
                 quantize=self.quantize,
             )
+            if self.options.loras:
+                from scenewright.backends.lora import load_loras
+
+                load_loras(self._backend, self.options.loras)
         return self._backend
 
     def plan(self, prompt: str) -> Plan:

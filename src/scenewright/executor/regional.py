@@ -61,6 +61,7 @@ from scenewright.executor.composition import (
     sample_with_edits,
     scene_prompt,
 )
+from scenewright.executor.object_lora import object_loras
 from scenewright.executor.options import Bound, require_choice
 from scenewright.executor.region_pooled import region_pooled, supports_region_pooled, token_regions
 from scenewright.executor.sampler import (
@@ -310,7 +311,10 @@ def render_regional(
     if noise_tries > 1:
         first = phases[0]
         boost = text_boost_edit(backend, encoding, first, boxed_settings, text_boost)
-        with box_pooled(backend, plan, encoding, mask, settings, pooled if switch == 0 else "scene"):
+        with (
+            box_pooled(backend, plan, encoding, mask, settings, pooled if switch == 0 else "scene"),
+            object_loras(backend, plan, encoding, mask, settings),
+        ):
             latents = committed_noise(
                 backend, encoding, negative, boxed_settings, [first, *([boost] if boost else []), *edits],
                 boxes, int(noise_tries),
@@ -331,7 +335,10 @@ def render_regional(
             ):
                 if piece_start >= piece_end:
                     continue
-                with box_pooled(backend, plan, encoding, mask, settings, piece_pooled):
+                with (
+                    box_pooled(backend, plan, encoding, mask, settings, piece_pooled),
+                    object_loras(backend, plan, encoding, mask, settings),
+                ):
                     result = sample_with_edits(
                         backend, encoding, boxed_settings, [phase, *([boost] if boost else []), *edits],
                         negative=negative, hooks=[*hooks, *watch], progress=progress, latents=latents,

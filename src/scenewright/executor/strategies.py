@@ -28,6 +28,7 @@ from scenewright.executor.catalogue import (
     check_name,
 )
 from scenewright.executor.numina import render_numina
+from scenewright.executor.object_lora import lora_render
 from scenewright.executor.options import Bound
 from scenewright.executor.refine import render_refine
 from scenewright.executor.regional import render_regional
@@ -135,10 +136,12 @@ def run_strategy(
     edits = [*suffix_edits, *edits]
     options = resolve_options(function, name, backend)
     if edits:
-        result = function(backend, plan, settings, hooks=hooks, edits=edits, progress=progress, **options)
+        with lora_render(backend, plan):
+            result = function(backend, plan, settings, hooks=hooks, edits=edits, progress=progress, **options)
         result.strategy = name
         return result
-    result = function(backend, plan, settings, hooks=hooks, progress=progress, **options)
+    with lora_render(backend, plan):
+        result = function(backend, plan, settings, hooks=hooks, progress=progress, **options)
     if options or ":" in name:
         result.strategy = name
     return result

@@ -30,6 +30,9 @@ MAX_NAME_CHARS = 80
 MAX_TEXT_CHARS = 500
 MAX_ATTRIBUTES = 8
 MAX_RELATIONS = 4 * MAX_OBJECTS
+# LoRAs one object may name, and the scale bounds of each (beyond them a LoRA is noise, not a style).
+MAX_OBJECT_LORAS = 4
+MAX_LORA_SCALE = 8.0
 
 
 # What a name of a thing never holds: path parts ("../../etc/passwd"), format placeholders ("%s",
@@ -59,6 +62,22 @@ def _a_word(text: str) -> str:
     return text
 
 
+class ObjectLora(BaseModel):
+    """A LoRA applied to one object's tokens only: an adapter loaded with ``--lora`` or shipped
+    beside the model, by name, at ``scale``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        description="the adapter's name: a --lora file's stem, or a LoRA shipped with the model",
+    )  # fmt: skip
+    scale: float = Field(
+        default=1.0, ge=-MAX_LORA_SCALE, le=MAX_LORA_SCALE, allow_inf_nan=False,
+        description="how strongly the LoRA applies to this object, usually 0.5 to 1.5",
+    )  # fmt: skip
+
+
 class PlanObject(BaseModel):
     """One kind of object: ``count`` instances, each with its own box."""
 
@@ -71,6 +90,11 @@ class PlanObject(BaseModel):
     )
     prompt: str = Field(default="", max_length=MAX_TEXT_CHARS, description="regional prompt for one instance")
     boxes: list[Box] = Field(default_factory=list, max_length=MAX_COUNT)
+    # Left out of the JSON when empty, so plans without LoRAs read as they always did.
+    loras: list[ObjectLora] = Field(
+        default_factory=list, max_length=MAX_OBJECT_LORAS, exclude_if=lambda value: not value,
+        description="LoRAs for this object only (its boxes and its prompt), e.g. [{'name': 'outline'}]",
+    )  # fmt: skip
 
     @field_validator("name")
     @classmethod
@@ -93,6 +117,14 @@ class PlanObject(BaseModel):
             if x1 <= x0 or y1 <= y0:
                 raise ValueError(f"box {index} {[x0, y0, x1, y1]} is empty (needs x0 < x1 and y0 < y1)")
         return boxes
+
+    @field_validator("loras")
+    @classmethod
+    def _loras_distinct(cls, loras: list[ObjectLora]) -> list[ObjectLora]:
+        names = [lora.name for lora in loras]
+        if len(set(names)) != len(names):
+            raise ValueError(f"names a LoRA twice ({', '.join(names)}); give each once with its scale")
+        return loras
 
     @model_validator(mode="after")
     def _one_box_per_instance(self) -> PlanObject:

@@ -97,6 +97,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--init-from", help="start from an exported model folder instead of random weights")
     p.add_argument(
+        "--lora",
+        action="store_true",
+        help="train a LoRA on the --init-from model instead (default tiny16): --out is the .safetensors "
+        "written, and every object is drawn in the next colour of the palette (see toyworld.lora_train)",
+    )
+    p.add_argument("--lora-rank", type=int, default=8, help="with --lora: the adapter's rank (4 to 16)")
+    p.add_argument(
         "--ship",
         action="store_true",
         help="do not train: copy OUT's EMA weights into the package (src/scenewright/models/toyworld, or --ship-to)",
@@ -133,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         train,
     )
 
+    if args.lora:
+        return run_lora(args)
     if args.ship:
         from scenewright.backends.tiny import EMBEDDED_MODEL_DIR
 
@@ -249,6 +258,34 @@ def run(args: argparse.Namespace) -> int:
     export = train(cfg, model_cfg)
     print(f"EMA weights: {export}")
     return 0
+
+
+def run_lora(args: argparse.Namespace) -> int:
+    """``train-toyworld --lora``: a LoRA for a shipped model, in minutes on a CPU."""
+    from scenewright.backends.specs import TINY16_DIR
+    from scenewright.toyworld.lora_train import LoraTrainConfig, train_lora
+
+    if not 4 <= args.lora_rank <= 16:
+        raise InvalidInputError("lora_rank", f"{args.lora_rank} is out of range", "use 4 to 16")
+    if not str(args.out).endswith(".safetensors"):
+        raise InvalidInputError("out", f"{args.out} is not a .safetensors file", "use --out NAME.safetensors")
+    base = args.init_from or str(TINY16_DIR)
+    _init_from_config(base)
+    command = (
+        f"scenewright train-toyworld --lora --init-from {_package_path(base)} --out {args.out} "
+        f"--steps {args.steps} --batch {args.batch} --lr {args.lr} --lora-rank {args.lora_rank} --seed {args.seed}"
+    )
+    cfg = LoraTrainConfig(
+        base=base, out=args.out, rank=args.lora_rank, steps=args.steps, batch=args.batch, lr=args.lr,
+        seed=args.seed, threads=args.threads,
+    )  # fmt: skip
+    print(f"written: {train_lora(cfg, command)}")
+    return 0
+
+
+def _package_path(folder: str) -> str:
+    parts = Path(folder).resolve().parts
+    return "/".join(parts[parts.index("src") :]) if "src" in parts else folder
 
 
 def parse_shape_weights(text: str) -> tuple[tuple[str, float], ...]:

@@ -617,6 +617,8 @@ with `--init-from {_package_path(target)}`. Model sizes are in `codec.json`.
     for name in KEPT_ON_SHIP:
         if (target / name).is_file():
             shutil.copy2(target / name, tmp / name)
+    if (target / "loras").is_dir():  # the LoRAs trained for this model stay beside it
+        shutil.copytree(target / "loras", tmp / "loras")
     if target.exists():
         shutil.rmtree(target)
     tmp.replace(target)

@@ -30,6 +30,7 @@ from scenewright.executor.composition import (
     sample_with_edits,
 )
 from scenewright.executor.explain import concept_vectors
+from scenewright.executor.object_lora import object_loras
 from scenewright.executor.regional import DEFAULT_RECHECK_SHARE, box_pooled, text_boost_edit
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, sample
 from scenewright.executor.stitch.borrow import BoxDraft, borrow_drafts
@@ -150,7 +151,10 @@ def object_pass(
     boost = text_boost_edit(backend, encoding, mask, settings, text_boost)
     boxes = [r.box for r in regions]
     redrawn = 0
-    with box_pooled(backend, plan, encoding, mask, settings, pooled):
+    with (
+        box_pooled(backend, plan, encoding, mask, settings, pooled),
+        object_loras(backend, plan, encoding, mask, settings),
+    ):
         start = committed_noise(
             backend,
             encoding,

@@ -26,6 +26,7 @@ from scenewright.executor.attention import Edit
 from scenewright.executor.attention.masks import box_to_tokens, mass_cutout
 from scenewright.executor.catalogue import PLACEMENTS
 from scenewright.executor.composition import Region, plan_regions, sample_with_edits
+from scenewright.executor.object_lora import row_loras
 from scenewright.executor.options import require_choice
 from scenewright.executor.placement import (
     DEFAULT_FILL,
@@ -184,10 +185,11 @@ def free_object_tokens(
     # identical rows (same prompt, same noise), so one is drawn and moved into every box.
     objects = list(dict.fromkeys(r.object_index for r in regions))
     prompts = {r.object_index: r.prompt for r in regions}
-    tokens, departure, split = _object_rows(
-        backend, [prompts[i] for i in objects], background_prompt, rows_settings, settings.seed,
-        rows_switch, edits, hooks, progress,
-    )  # fmt: skip
+    with row_loras(backend, plan, [*objects, None]):
+        tokens, departure, split = _object_rows(
+            backend, [prompts[i] for i in objects], background_prompt, rows_settings, settings.seed,
+            rows_switch, edits, hooks, progress,
+        )  # fmt: skip
     background_tokens = tokens[-1:]
     tokens, departure = tokens[:-1].clone(), departure.clone()
     clean, noise = split.clean.clone(), split.noise
@@ -198,10 +200,11 @@ def free_object_tokens(
         weak = [row for row in range(len(objects)) if footprint_spread(departure[row]) > MAX_SPREAD]
         if not weak:
             break
-        again, again_departure, again_split = _object_rows(
-            backend, [prompts[objects[row]] for row in weak], background_prompt, rows_settings,
-            settings.seed + REDRAW_SEED_STEP * attempt, rows_switch, edits, hooks, progress,
-        )  # fmt: skip
+        with row_loras(backend, plan, [*(objects[row] for row in weak), None]):
+            again, again_departure, again_split = _object_rows(
+                backend, [prompts[objects[row]] for row in weak], background_prompt, rows_settings,
+                settings.seed + REDRAW_SEED_STEP * attempt, rows_switch, edits, hooks, progress,
+            )  # fmt: skip
         for index, row in enumerate(weak):
             if footprint_spread(again_departure[index]) < footprint_spread(departure[row]):
                 tokens[row], departure[row] = again[index], again_departure[index]

@@ -17,6 +17,7 @@ from scenewright.executor.catalogue import (
     bounds,
 )
 from scenewright.executor.composition import plan_regions, sample_with_edits, scene_prompt
+from scenewright.executor.object_lora import object_loras
 from scenewright.executor.options import Bound, require_choice
 from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import (
@@ -173,11 +174,12 @@ def render_stitch(
         held, held_negative, region = regional_edit(backend, plan, settings, image_attention=held_attention)
         region = replace(region, sites=Sites.make(steps=(switch, switch + hold)))
         boost = text_boost_edit(backend, held, region, settings, text_boost)
-        start = sample_with_edits(
-            backend, held, object_settings, [region, *([boost] if boost else []), *edits],
-            negative=held_negative, hooks=finish_hooks, latents=start, start_step=switch, max_steps=switch + hold,
-            decode=False, progress=progress,
-        ).latents  # fmt: skip
+        with object_loras(backend, plan, held, region, settings):
+            start = sample_with_edits(
+                backend, held, object_settings, [region, *([boost] if boost else []), *edits],
+                negative=held_negative, hooks=finish_hooks, latents=start, start_step=switch,
+                max_steps=switch + hold, decode=False, progress=progress,
+            ).latents  # fmt: skip
     finish_text = finish_prompt_text(backend, plan, finish_prompt)
     result = sample_with_edits(
         backend, backend.encode_prompts([finish_text]), settings, edits,

@@ -7,7 +7,8 @@ base stream takes a copy of the image tokens, and from there only the base pass 
 stream's and are the ones the model outputs. We carry the copy as extra tokens after the text:
 a block treats tokens one by one except in attention, where the engine lets the copy take part in
 the base pass only (``engine.carried`` says how many tokens it has). The copy gets the image
-tokens' rotary positions, and is dropped after the last single block.
+tokens' rotary positions, and is dropped after the last single block. FLUX.2's single blocks take
+[text; image] as one tensor: the copy goes between the two, where FLUX.1's text stream ends.
 """
 
 from __future__ import annotations
@@ -45,9 +46,18 @@ def carry_base_image(engine: EngineView, region: RegionMask, blocks: Sequence[An
             engine.carried = 0
             extended.clear()
             if region.steps_on(engine.step):
-                image = kwargs["hidden_states"]
-                kwargs["encoder_hidden_states"] = torch.cat([kwargs["encoder_hidden_states"], image], dim=1)
-                engine.carried = image.shape[1]
+                if kwargs["encoder_hidden_states"] is None:  # FLUX.2: [text; image] in one tensor
+                    joint, n_image = kwargs["hidden_states"], engine.grid[0] * engine.grid[1]
+                    kwargs["hidden_states"] = torch.cat(
+                        [joint[:, :-n_image], joint[:, -n_image:], joint[:, -n_image:]], dim=1
+                    )
+                    engine.carried = n_image
+                else:
+                    image = kwargs["hidden_states"]
+                    kwargs["encoder_hidden_states"] = torch.cat(
+                        [kwargs["encoder_hidden_states"], image], dim=1
+                    )
+                    engine.carried = image.shape[1]
         if engine.carried:
             if tallying_pairs():  # the copy's rows are work the transformer's input does not show
                 record_rows(kwargs["hidden_states"].shape[0] * engine.carried)
@@ -61,6 +71,8 @@ def carry_base_image(engine: EngineView, region: RegionMask, blocks: Sequence[An
         carried, engine.carried = engine.carried, 0
         if not carried:
             return None
+        if isinstance(output, torch.Tensor):  # FLUX.2: drop the copy from [text; copy; image]
+            return torch.cat([output[:, : -2 * carried], output[:, -carried:]], dim=1)
         text, image = output
         return text[:, :-carried], image
 

@@ -9,6 +9,7 @@ from typing import Any
 from scenewright.backends.base import Backend
 from scenewright.executor.attention.edits import Edit
 from scenewright.executor.attention.engine import AttentionEngine
+from scenewright.executor.attention.flux2_processor import flux2_processors, is_flux2
 from scenewright.executor.attention.processors import FluxEngineProcessor, SD3EngineProcessor
 
 _KINDS = {"transformer_blocks": "double", "single_transformer_blocks": "single"}
@@ -16,6 +17,8 @@ _KINDS = {"transformer_blocks": "double", "single_transformer_blocks": "single"}
 
 def engine_processors(transformer: Any, engine: AttentionEngine) -> dict[str, Any]:
     """One processor per attention module, named by its block: FLUX or SD3 by the model's layout."""
+    if is_flux2(transformer):
+        return flux2_processors(transformer, engine)
     flux = hasattr(transformer, "single_transformer_blocks")
     processors: dict[str, Any] = {}
     for name in transformer.attn_processors:

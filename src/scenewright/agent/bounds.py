@@ -58,6 +58,9 @@ def check_sampling(
             width if width is not None else spec.min_size,
             spec.max_size,
         )
+    from scenewright.backends.flux2_specs import check_negative_prompt
+
+    check_negative_prompt(spec, negative_prompt)
     if len(negative_prompt) > MAX_NEGATIVE_CHARS:
         raise InvalidInputError(
             "negative-prompt",

@@ -122,6 +122,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
     from scenewright.agent.bounds import check_refine_rounds, check_sampling
     from scenewright.agent.fit_checks import check_trained_size, trained_size
     from scenewright.agent.run_folders import DEFAULT_ROOT, choose_seeds
+    from scenewright.backends.flux2_specs import check_strategy_options
     from scenewright.backends.specs import ALIASES, check_device_name, resolve_backend
     from scenewright.executor.catalogue import check_strategy
     from scenewright.executor.limits import check_seed
@@ -145,6 +146,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
     resolve_backend(args.backend)
     check_device_name(args.device)
     check_strategy(getattr(args, "strategy", "auto"))
+    check_strategy_options(spec, getattr(args, "strategy", "auto"))
     check_output_folder(args.out if args.out is not None else DEFAULT_ROOT)
     return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny")
 

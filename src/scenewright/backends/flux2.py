@@ -279,3 +279,15 @@ class Flux2Backend(Backend):
 
     def blocks(self) -> list[BlockRef]:
         return flux_blocks(self.transformer)
+
+
+def load_flux2(spec: Any, device: torch.device, offload: str | None, kwargs: Mapping[str, Any]) -> Flux2Backend:
+    """The checkpoint's own pipeline class (from its ``model_index.json``), placed and wrapped."""
+    from diffusers import DiffusionPipeline
+
+    from scenewright.backends.offload import place_pipeline
+
+    pipe = DiffusionPipeline.from_pretrained(spec.source, **kwargs)
+    place_pipeline(pipe, device, offload)
+    return Flux2Backend(pipe, name=spec.name)
+

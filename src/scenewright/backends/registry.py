@@ -106,6 +106,10 @@ def load_backend(
             pipe = FluxPipeline.from_pretrained(spec.source, **kwargs)
             place_pipeline(pipe, torch_device, offload)
             return FluxBackend(pipe, name=spec.name)
+        if spec.family == "flux2":
+            from scenewright.backends.flux2 import load_flux2
+
+            return load_flux2(spec, torch_device, offload, kwargs)
         from diffusers import StableDiffusion3Pipeline
 
         from scenewright.backends.sd3 import SD3Backend

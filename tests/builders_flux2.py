@@ -18,7 +18,9 @@ TEXT_WIDTH = 16
 SYSTEM_MESSAGE = "draw the scene"
 
 
-def tiny_flux2_pipeline(kind: str = "dev", seed: int = 0, double_blocks: int = 1, single_blocks: int = 2) -> Any:
+def tiny_flux2_pipeline(
+    kind: str = "dev", seed: int = 0, double_blocks: int = 1, single_blocks: int = 2
+) -> Any:
     """``kind``: "dev" (Mistral3, embedded guidance), "klein" (Qwen3, step-distilled: no guidance)
     or "klein-base" (Qwen3, CFG). A 2-level VAE: 32 px is 8x8 image tokens."""
     torch.manual_seed(seed)

@@ -93,7 +93,9 @@ def test_concept_stream_is_the_text_stream_on_flux2_blocks(monkeypatch: pytest.M
     model's text tokens are put at position 0 too (FLUX.1's text positions always are)."""
     import scenewright.backends.flux2 as flux2
 
-    monkeypatch.setattr(flux2, "flux2_text_ids", lambda length, device: torch.zeros(length, 4, dtype=torch.long))
+    monkeypatch.setattr(
+        flux2, "flux2_text_ids", lambda length, device: torch.zeros(length, 4, dtype=torch.long)
+    )
     backend = tiny_flux2_backend("dev", double_blocks=2, single_blocks=1)
     encoding = backend.encode_prompts([PROMPT])
     concept = ConceptAttention(concepts=encoding.embeds[0])
@@ -119,9 +121,8 @@ def test_concept_stream_is_the_text_stream_on_flux2_blocks(monkeypatch: pytest.M
 def test_carried_base_image_rides_between_text_and_image() -> None:
     """The authors' separate base stream on FLUX.2's one-tensor single blocks: the copy is carried
     while regional is on and dropped before the output."""
-    from test_strategies_families import _plan
-
     from scenewright.executor.strategies import run_strategy
+    from test_strategies_families import _plan
 
     backend = tiny_flux2_backend("dev")
     lengths: list[int] = []
@@ -147,24 +148,59 @@ def test_carried_base_image_rides_between_text_and_image() -> None:
 def test_names_sizes_and_folders_resolve_without_torch(tmp_path: Path) -> None:
     assert ALIASES["flux2-klein"].source == "black-forest-labs/FLUX.2-klein-4B"
     assert ALIASES["flux2"].family == "flux2" and ALIASES["flux2-klein-base-9b"].size_multiple == 16
-    with pytest.raises(InvalidInputError, match="height: 1000 .* use --height 992"):
+    with pytest.raises(InvalidInputError, match=r"height: 1000 .* use --height 992"):
         check_size("flux2-dev", 16, 16, 1000, 1024)
-    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "Flux2KleinPipeline", "is_distilled": True}))
+    (tmp_path / "model_index.json").write_text(
+        json.dumps({"_class_name": "Flux2KleinPipeline", "is_distilled": True})
+    )
     spec = resolve_backend(str(tmp_path))
     assert spec.family == "flux2" and guides_with_cfg(spec) is False
 
 
 @pytest.mark.parametrize("name", ["flux2-dev", "flux2-klein", "flux2-klein-9b"])
 def test_a_negative_prompt_is_refused_where_nothing_guides(name: str) -> None:
-    with pytest.raises(InvalidInputError, match="negative-prompt: .*guidance-distilled.*flux2-klein-base"):
+    with pytest.raises(InvalidInputError, match=r"negative-prompt: .*guidance-distilled.*flux2-klein-base"):
         check_negative_prompt(ALIASES[name], "blurry")
     check_negative_prompt(ALIASES["flux2-klein-base"], "blurry")  # CFG: taken
     check_negative_prompt(ALIASES[name], "")
 
 
-@pytest.mark.parametrize("strategy", ["regional:pooled=box", "stitch:pooled=box_single", "regional+taca:pooled=box"])
+@pytest.mark.parametrize(
+    "strategy", ["regional:pooled=box", "stitch:pooled=box_single", "regional+taca:pooled=box"]
+)
 def test_per_box_pooled_vectors_are_refused_on_flux2(strategy: str) -> None:
-    with pytest.raises(InvalidInputError, match="strategy: pooled=box.*pooled text vector.*none of; use pooled=scene"):
+    with pytest.raises(
+        InvalidInputError, match=r"strategy: pooled=box.*pooled text vector.*none of; use pooled=scene"
+    ):
         check_strategy_options(ALIASES["flux2-klein"], strategy)
     check_strategy_options(ALIASES["flux-dev"], strategy)  # FLUX.1 has one
     check_strategy_options(ALIASES["flux2-klein"], "regional:pooled=scene")
+
+
+# ----------------------------------------------------------------- published geometry
+
+
+def test_published_flux2_geometries_and_their_work_model() -> None:
+    """Parameters counted on the meta device against the published sizes, and the work model
+    within 1% of torch's FLOP counter on one call of the published klein transformer."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from scenewright.bench.geometry import geometry, transformer_class, weight_bytes
+    from scenewright.bench.work import published_flops, work_meter
+
+    billions = {
+        n: weight_bytes(geometry(n), torch.bfloat16) / 2e9
+        for n in ("flux2-dev", "flux2-klein-4b", "flux2-klein-9b")
+    }
+    assert 32.0 < billions["flux2-dev"] < 32.5 and 3.8 < billions["flux2-klein-4b"] < 4.0
+    assert 9.0 < billions["flux2-klein-9b"] < 9.2
+    assert geometry("flux2-klein-9b").blocks == {"double": 8, "single": 24}
+    geo = geometry("flux2-klein-4b")
+    with torch.device("meta"):
+        model = transformer_class(geo.family)(**geo.transformer).eval()
+        inputs = {"hidden_states": torch.randn(1, 256, 128), "encoder_hidden_states": torch.randn(1, 77, 7680),
+                  "timestep": torch.ones(1), "img_ids": torch.zeros(256, 4), "txt_ids": torch.zeros(77, 4)}  # fmt: skip
+        with FlopCounterMode(display=False) as counter, work_meter(model) as work:
+            model(**inputs)
+    assert work.token_rows == 256 + 77
+    assert published_flops(geo, work) == pytest.approx(counter.get_total_flops(), rel=0.01)

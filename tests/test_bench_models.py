@@ -39,9 +39,12 @@ def test_small_geometry_keeps_every_width_and_head_count(name: str) -> None:
     assert (small.hidden_size, small.heads, small.head_dim) == (full.hidden_size, full.heads, full.head_dim)
     for key in ("joint_attention_dim", "pooled_projection_dim", "caption_projection_dim", "in_channels"):
         assert small.transformer.get(key) == full.transformer.get(key)
-    assert small.vae["latent_channels"] == full.vae["latent_channels"] == 16
+    published_latents, published_text = (
+        (32, full.transformer["joint_attention_dim"]) if full.family == "flux2" else (16, 4096)
+    )
+    assert small.vae["latent_channels"] == full.vae["latent_channels"] == published_latents
     assert len(small.vae["block_out_channels"]) == len(full.vae["block_out_channels"]) == 4  # the 8x stride
-    assert small.clip_widths == full.clip_widths and small.t5_width == full.t5_width == 4096
+    assert small.clip_widths == full.clip_widths and small.t5_width == full.t5_width == published_text
     assert sum(small.blocks.values()) < sum(full.blocks.values())
 
 

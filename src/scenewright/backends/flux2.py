@@ -281,7 +281,9 @@ class Flux2Backend(Backend):
         return flux_blocks(self.transformer)
 
 
-def load_flux2(spec: Any, device: torch.device, offload: str | None, kwargs: Mapping[str, Any]) -> Flux2Backend:
+def load_flux2(
+    spec: Any, device: torch.device, offload: str | None, kwargs: Mapping[str, Any]
+) -> Flux2Backend:
     """The checkpoint's own pipeline class (from its ``model_index.json``), placed and wrapped."""
     from diffusers import DiffusionPipeline
 
@@ -290,4 +292,3 @@ def load_flux2(spec: Any, device: torch.device, offload: str | None, kwargs: Map
     pipe = DiffusionPipeline.from_pretrained(spec.source, **kwargs)
     place_pipeline(pipe, device, offload)
     return Flux2Backend(pipe, name=spec.name)
-

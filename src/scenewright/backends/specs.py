@@ -70,8 +70,12 @@ ALIASES: dict[str, BackendSpec] = {
     "flux2-dev": BackendSpec("flux2-dev", "flux2", "black-forest-labs/FLUX.2-dev", 16, 16),
     "flux2-klein-4b": BackendSpec("flux2-klein-4b", "flux2", "black-forest-labs/FLUX.2-klein-4B", 16, 16),
     "flux2-klein-9b": BackendSpec("flux2-klein-9b", "flux2", "black-forest-labs/FLUX.2-klein-9B", 16, 16),
-    "flux2-klein-base-4b": BackendSpec("flux2-klein-base-4b", "flux2", "black-forest-labs/FLUX.2-klein-base-4B", 16, 16),
-    "flux2-klein-base-9b": BackendSpec("flux2-klein-base-9b", "flux2", "black-forest-labs/FLUX.2-klein-base-9B", 16, 16),
+    "flux2-klein-base-4b": BackendSpec(
+        "flux2-klein-base-4b", "flux2", "black-forest-labs/FLUX.2-klein-base-4B", 16, 16
+    ),
+    "flux2-klein-base-9b": BackendSpec(
+        "flux2-klein-base-9b", "flux2", "black-forest-labs/FLUX.2-klein-base-9B", 16, 16
+    ),
 }
 ALIASES["flux"] = ALIASES["flux-dev"]
 ALIASES["sd3"] = ALIASES["sd3-medium"]
@@ -88,7 +92,9 @@ def _family_from_index(index_file: Path, name: str) -> str:
     from scenewright.untrusted import load_json
 
     try:
-        index = load_json(index_file.read_bytes(), "backend", "pass a FLUX.1, FLUX.2 or SD3 checkpoint folder")
+        index = load_json(
+            index_file.read_bytes(), "backend", "pass a FLUX.1, FLUX.2 or SD3 checkpoint folder"
+        )
     except OSError as error:
         raise BackendError(f"backend: cannot read {index_file} ({error.strerror or error})") from None
     found = index.get("_class_name", "") if isinstance(index, dict) else ""

@@ -134,3 +134,47 @@ def flux2_pipeline(
             pipe.system_message = system_message
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+# The random encoder's layer the backend stacks three times (the real pipelines stack three of 30+).
+GEOMETRY_TEXT_LAYERS = (1, 1, 1)
+
+
+def geometry_pipeline(geo: Any, device: Any, dtype: Any, seed: int = 0, words: Sequence[str] = ()) -> Any:
+    """The FLUX.2 pipeline of a :class:`~scenewright.bench.geometry.ModelGeometry` (family "flux2"),
+    random weights built on ``device`` in ``dtype``; its encoder's width is the published one / 3."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from scenewright.bench.geometry import (
+        _BASE_WORDS,
+        _WORD,
+        _cast_float_buffers,
+        building_on,
+        transformer_class,
+    )
+
+    vocabulary: list[str] = []
+    for word in [*_BASE_WORDS.split(), *(w for text in words for w in _WORD.findall(text.lower()))]:
+        if word not in vocabulary:
+            vocabulary.append(word)
+    torch.manual_seed(seed)
+    klein = not geo.transformer.get("guidance_embeds", True)
+    with building_on(torch.device(device), dtype):
+        transformer = transformer_class(geo.family)(**geo.transformer).eval()
+        vae = flux2_vae(geo.vae)
+        pipe = flux2_pipeline(
+            transformer,
+            vae,
+            FlowMatchEulerDiscreteScheduler(**geo.scheduler),
+            klein=klein,
+            distilled=klein,
+            words=vocabulary,
+            max_length=geo.t5_tokens,
+            text_width=geo.t5_width // len(GEOMETRY_TEXT_LAYERS),
+            text_layers=1,
+            encoder_kwargs={"heads": 4, "head_dim": 32, "intermediate": 64},
+        )
+    for module in (transformer, vae, pipe.text_encoder):
+        _cast_float_buffers(module, dtype)
+    return pipe

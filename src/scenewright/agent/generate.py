@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("generate", help="render one request to an image, plan.json and metadata")
     p.add_argument("prompt", help='the request, e.g. "two red circles left of a blue square"')
     p.add_argument("--backend", default="tiny", help="tiny (default), flux-dev, flux-schnell, sd3, sd3.5-medium, "
-                   "sd3.5-large, a Hugging Face id, or a local checkpoint folder")  # fmt: skip
+                   "sd3.5-large, flux2-dev, flux2-klein, a Hugging Face id, or a local checkpoint folder")  # fmt: skip
     p.add_argument("--height", type=int, help="image height in pixels (default: the backend's)")
     p.add_argument("--width", type=int, help="image width in pixels (default: the backend's)")
     p.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")

@@ -43,13 +43,13 @@ def test_small_geometry_keeps_every_width_and_head_count(name: str) -> None:
         assert small.vae["z_dim"] == full.vae["z_dim"] == 16 and len(small.vae["dim_mult"]) == 4
         assert small.t5_width == full.t5_width == 3584  # Qwen2.5-VL-7B's hidden size
     else:
-        assert small.vae["latent_channels"] == full.vae["latent_channels"] == 16
-        assert (
-            len(small.vae["block_out_channels"]) == len(full.vae["block_out_channels"]) == 4
-        )  # the 8x stride
-        assert (
-            small.t5_width == full.t5_width == (2560 if full.family == "z-image" else 4096)
-        )  # Qwen3-4B or T5-XXL
+        if full.family == "flux2":  # three stacked encoder layers
+            published_latents, published_text = 32, full.transformer["joint_attention_dim"]
+        else:  # Qwen3-4B's width, or T5-XXL's
+            published_latents, published_text = 16, (2560 if full.family == "z-image" else 4096)
+        assert small.vae["latent_channels"] == full.vae["latent_channels"] == published_latents
+        assert len(small.vae["block_out_channels"]) == len(full.vae["block_out_channels"]) == 4  # 8x stride
+        assert small.t5_width == full.t5_width == published_text
     assert small.clip_widths == full.clip_widths
     assert sum(small.blocks.values()) < sum(full.blocks.values())
 

@@ -66,6 +66,9 @@ def check_sampling(
             f"backend '{spec.name}' is guidance-distilled and runs no unconditional pass, so it would be ignored",
             "drop --negative-prompt, or use a CFG backend (sd3.5-large, qwen-image, chroma)",
         )
+    from scenewright.backends.flux2_specs import check_negative_prompt
+
+    check_negative_prompt(spec, negative_prompt)
     if len(negative_prompt) > MAX_NEGATIVE_CHARS:
         raise InvalidInputError(
             "negative-prompt",

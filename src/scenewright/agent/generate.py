@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("generate", help="render one request to an image, plan.json and metadata")
     p.add_argument("prompt", help='the request, e.g. "two red circles left of a blue square"')
     p.add_argument("--backend", default="tiny", help="tiny (default), flux-dev, flux-schnell, sd3, sd3.5-medium, "
-                   "sd3.5-large, a Hugging Face id, or a local checkpoint folder")  # fmt: skip
+                   "sd3.5-large, flux2-dev, flux2-klein, a Hugging Face id, or a local checkpoint folder")  # fmt: skip
     p.add_argument("--height", type=int, help="image height in pixels (default: the backend's)")
     p.add_argument("--width", type=int, help="image width in pixels (default: the backend's)")
     p.add_argument("--steps", type=int, help="denoising steps (default: the backend's)")
@@ -141,6 +141,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
     from scenewright.agent.bounds import check_refine_rounds, check_sampling
     from scenewright.agent.fit_checks import check_trained_size, trained_size
     from scenewright.agent.run_folders import DEFAULT_ROOT, choose_seeds
+    from scenewright.backends.flux2_specs import check_strategy_options
     from scenewright.backends.specs import ALIASES, check_device_name, resolve_backend
     from scenewright.backends.z_image_rules import check_z_image_strategy
     from scenewright.executor.catalogue import check_strategy
@@ -169,6 +170,7 @@ def _precheck(args: argparse.Namespace) -> Checked:
     check_device_name(args.device)
     check_strategy(getattr(args, "strategy", "auto"))
     check_z_image_strategy(spec, getattr(args, "strategy", "auto"))
+    check_strategy_options(spec, getattr(args, "strategy", "auto"))
     check_output_folder(args.out if args.out is not None else DEFAULT_ROOT)
     return Checked(prompt, seeds, warnings, tiny=spec.family == "tiny", drawn=drawn, axes=axes)
 

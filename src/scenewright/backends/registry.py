@@ -132,6 +132,10 @@ def load_backend(
             pipe = FluxPipeline.from_pretrained(spec.source, **kwargs)
             place_pipeline(pipe, torch_device, offload)
             return FluxBackend(pipe, name=spec.name)
+        if spec.family == "flux2":
+            from scenewright.backends.flux2 import load_flux2
+
+            return load_flux2(spec, torch_device, offload, kwargs)
         if spec.family == "z-image":
             from scenewright.backends.z_image import load_z_image
 

@@ -57,7 +57,7 @@ class BackendSpec:
     """A backend before loading: which family, where its weights are, what sizes it takes."""
 
     name: str
-    family: str  # "tiny", "flux" or "sd3"
+    family: str  # "tiny", "flux", "sd3" or "flux2"
     source: str | None  # hub id or local folder; None for the embedded model
     size_multiple: int
     min_size: int
@@ -86,6 +86,15 @@ ALIASES: dict[str, BackendSpec] = {
     "sd3-medium": BackendSpec("sd3-medium", "sd3", "stabilityai/stable-diffusion-3-medium-diffusers", 16, 16),
     "sd3.5-medium": BackendSpec("sd3.5-medium", "sd3", "stabilityai/stable-diffusion-3.5-medium", 16, 16),
     "sd3.5-large": BackendSpec("sd3.5-large", "sd3", "stabilityai/stable-diffusion-3.5-large", 16, 16),
+    "flux2-dev": BackendSpec("flux2-dev", "flux2", "black-forest-labs/FLUX.2-dev", 16, 16),
+    "flux2-klein-4b": BackendSpec("flux2-klein-4b", "flux2", "black-forest-labs/FLUX.2-klein-4B", 16, 16),
+    "flux2-klein-9b": BackendSpec("flux2-klein-9b", "flux2", "black-forest-labs/FLUX.2-klein-9B", 16, 16),
+    "flux2-klein-base-4b": BackendSpec(
+        "flux2-klein-base-4b", "flux2", "black-forest-labs/FLUX.2-klein-base-4B", 16, 16
+    ),
+    "flux2-klein-base-9b": BackendSpec(
+        "flux2-klein-base-9b", "flux2", "black-forest-labs/FLUX.2-klein-base-9B", 16, 16
+    ),
 }
 ALIASES["z-image"] = BackendSpec("z-image", "z-image", "Tongyi-MAI/Z-Image-Turbo", 16, 16)
 # Qwen-Image: a 2x2 patch over the VAE's 8x cells; Chroma: FLUX.1's packing. Both 16 px a token.
@@ -94,18 +103,24 @@ ALIASES["chroma"] = BackendSpec("chroma", "chroma", "lodestones/Chroma1-HD", 16,
 ALIASES["flux"] = ALIASES["flux-dev"]
 ALIASES["sd3"] = ALIASES["sd3-medium"]
 ALIASES["sd3.5"] = ALIASES["sd3.5-medium"]
+ALIASES["flux2"] = ALIASES["flux2-dev"]
+ALIASES["flux2-klein"] = ALIASES["flux2-klein-4b"]  # the Apache-licensed, step-distilled klein
+ALIASES["flux2-klein-base"] = ALIASES["flux2-klein-base-4b"]
 
 _PIPELINE_FAMILIES = {"FluxPipeline": "flux", "StableDiffusion3Pipeline": "sd3"}
 _PIPELINE_FAMILIES["QwenImagePipeline"] = "qwen-image"
 _PIPELINE_FAMILIES["ChromaPipeline"] = "chroma"
 _PIPELINE_FAMILIES["ZImagePipeline"] = "z-image"
+_PIPELINE_FAMILIES.update({"Flux2Pipeline": "flux2", "Flux2KleinPipeline": "flux2"})
 
 
 def _family_from_index(index_file: Path, name: str) -> str:
     from scenewright.untrusted import load_json
 
     try:
-        index = load_json(index_file.read_bytes(), "backend", "pass a FLUX.1 or SD3 checkpoint folder")
+        index = load_json(
+            index_file.read_bytes(), "backend", "pass a FLUX.1, FLUX.2 or SD3 checkpoint folder"
+        )
     except OSError as error:
         raise BackendError(f"backend: cannot read {index_file} ({error.strerror or error})") from None
     found = index.get("_class_name", "") if isinstance(index, dict) else ""

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 MODEL_NAMES: tuple[str, ...] = ("flux-dev", "flux-schnell", "sd3.5-medium", "sd3.5-large", "z-image")
-MODEL_NAMES += ("qwen-image", "chroma")
+MODEL_NAMES += ("qwen-image", "chroma", "flux2-dev", "flux2-klein-4b", "flux2-klein-9b")
 SCALES = ("full", "small", "narrow")
 
 _FLUX_TRANSFORMER: dict[str, Any] = {
@@ -176,6 +176,51 @@ _CHROMA_TRANSFORMER: dict[str, Any] = {
     "approximator_hidden_dim": 5120,
     "approximator_layers": 5,
 }
+# FLUX.2. Transformers: dev is Flux2Transformer2DModel's own defaults in diffusers 0.42 (8 double and
+# 48 single blocks, 48 heads of 128, text 15360 = 3 x Mistral Small's 5120, 4 rotary axes of 32,
+# theta 2000, MLP ratio 3, guidance embedding), counted on the meta device: 32.2B parameters
+# (published: 32B). klein's, from public copies of their transformer/config.json: 4B has 5 + 20
+# blocks of 24 heads and text 7680 (3 x Qwen3-4B's 2560), 9B 8 + 24 blocks of 32 heads and text
+# 12288 (3 x Qwen3-8B's 4096), neither with a guidance embedding: 3.9B and 9.1B parameters.
+# VAE: AutoencoderKLFlux2's defaults (32 latent channels, 2x2 patches normalised by batch-norm
+# statistics), which public copies of FLUX.2's vae/config.json match. Text: 512 tokens, both
+# pipelines' default max_sequence_length.
+_FLUX2_DEV_TRANSFORMER: dict[str, Any] = {
+    "patch_size": 1,
+    "in_channels": 128,
+    "num_layers": 8,
+    "num_single_layers": 48,
+    "attention_head_dim": 128,
+    "num_attention_heads": 48,
+    "joint_attention_dim": 15360,
+    "timestep_guidance_channels": 256,
+    "mlp_ratio": 3.0,
+    "axes_dims_rope": (32, 32, 32, 32),
+    "rope_theta": 2000,
+    "guidance_embeds": True,
+}
+_FLUX2_KLEIN_4B_TRANSFORMER: dict[str, Any] = {
+    **_FLUX2_DEV_TRANSFORMER,
+    "num_layers": 5,
+    "num_single_layers": 20,
+    "num_attention_heads": 24,
+    "joint_attention_dim": 7680,
+    "guidance_embeds": False,
+}
+_FLUX2_KLEIN_9B_TRANSFORMER: dict[str, Any] = {
+    **_FLUX2_KLEIN_4B_TRANSFORMER,
+    "num_layers": 8,
+    "num_single_layers": 24,
+    "num_attention_heads": 32,
+    "joint_attention_dim": 12288,
+}
+_FLUX2_VAE: dict[str, Any] = {
+    **{k: v for k, v in _VAE.items() if k != "force_upcast"},
+    "latent_channels": 32,
+    "use_quant_conv": True,
+    "use_post_quant_conv": True,
+    "batch_norm_eps": 1e-4,
+}
 _SD35_VAE = {**_VAE, "scaling_factor": 1.5305, "shift_factor": 0.0609}
 
 # FLUX.1-dev: a resolution-dependent shift (FluxPipeline computes mu from the token count), as in
@@ -193,6 +238,10 @@ _FLUX_DEV_SCHEDULER: dict[str, Any] = {
 }
 SCHEDULERS: dict[str, dict[str, Any]] = {
     "flux-dev": _FLUX_DEV_SCHEDULER,
+    # FLUX.2's pipelines give the scheduler its shift mu themselves (an empirical fit in tokens and steps).
+    "flux2-dev": _FLUX_DEV_SCHEDULER,
+    "flux2-klein-4b": _FLUX_DEV_SCHEDULER,
+    "flux2-klein-9b": _FLUX_DEV_SCHEDULER,
     "flux-schnell": {**_FLUX_DEV_SCHEDULER, "shift": 1.0, "use_dynamic_shifting": False},
     "sd3.5-medium": {"num_train_timesteps": 1000, "shift": 3.0},
     "sd3.5-large": {"num_train_timesteps": 1000, "shift": 3.0},
@@ -224,11 +273,15 @@ _SMALL_BLOCKS: dict[str, dict[str, Any]] = {
     "z-image": {"n_layers": 2, "n_refiner_layers": 1},
     "qwen-image": {"num_layers": 1},
     "chroma": {"num_layers": 1, "num_single_layers": 1},
+    "flux2-dev": {"num_layers": 1, "num_single_layers": 1},
+    "flux2-klein-4b": {"num_layers": 1, "num_single_layers": 1},
+    "flux2-klein-9b": {"num_layers": 1, "num_single_layers": 1},
 }
 # What --scale narrow changes on top of --scale small: 2 heads of 8 (FLUX's rotary axes must sum
 # to the head size), and an SD3 position table wide enough for 2048-pixel images.
 _NARROW_WIDTHS: dict[str, dict[str, Any]] = {
     "flux": {"num_attention_heads": 2, "attention_head_dim": 8, "axes_dims_rope": (2, 2, 4)},
+    "flux2": {"num_attention_heads": 2, "attention_head_dim": 8, "axes_dims_rope": (2, 2, 2, 2)},
     "sd3": {
         "num_attention_heads": 2,
         "attention_head_dim": 8,
@@ -260,7 +313,7 @@ class ModelGeometry:
     """One model's architecture: what ``build_pipeline`` constructs."""
 
     name: str
-    family: str  # "flux", "sd3", "z-image", "qwen-image" or "chroma"
+    family: str  # "flux", "sd3", "flux2", "z-image", "qwen-image" or "chroma"
     scale: str
     transformer: Mapping[str, Any]
     vae: Mapping[str, Any]
@@ -298,7 +351,7 @@ class ModelGeometry:
             }
         if self.family == "qwen-image":
             return {"double": int(self.transformer["num_layers"])}
-        if self.family in ("flux", "chroma"):
+        if self.family in ("flux", "flux2", "chroma"):
             return {
                 "double": int(self.transformer["num_layers"]),
                 "single": int(self.transformer["num_single_layers"]),
@@ -397,6 +450,25 @@ _PUBLISHED: dict[str, ModelGeometry] = {
     "chroma": ModelGeometry(
         "chroma", "chroma", "full", _CHROMA_TRANSFORMER, _FLUX_VAE, SCHEDULERS["chroma"], 512, ()
     ),
+    # FLUX.2: no CLIP; "t5" stands for the one text encoder (its stacked width and sequence).
+    **{
+        name: ModelGeometry(
+            name,
+            "flux2",
+            "full",
+            config,
+            _FLUX2_VAE,
+            SCHEDULERS[name],
+            512,
+            (),
+            config["joint_attention_dim"],
+        )
+        for name, config in (
+            ("flux2-dev", _FLUX2_DEV_TRANSFORMER),
+            ("flux2-klein-4b", _FLUX2_KLEIN_4B_TRANSFORMER),
+            ("flux2-klein-9b", _FLUX2_KLEIN_9B_TRANSFORMER),
+        )
+    },
 }
 
 
@@ -610,14 +682,16 @@ def building_on(device: Any, dtype: Any) -> Iterator[None]:
 def transformer_class(family: str) -> Any:
     from diffusers import (
         ChromaTransformer2DModel,
+        Flux2Transformer2DModel,
         FluxTransformer2DModel,
         QwenImageTransformer2DModel,
         SD3Transformer2DModel,
         ZImageTransformer2DModel,
     )
 
-    classes = {"flux": FluxTransformer2DModel, "qwen-image": QwenImageTransformer2DModel,
-               "chroma": ChromaTransformer2DModel, "z-image": ZImageTransformer2DModel}  # fmt: skip
+    classes = {"flux": FluxTransformer2DModel, "flux2": Flux2Transformer2DModel,
+               "qwen-image": QwenImageTransformer2DModel, "chroma": ChromaTransformer2DModel,
+               "z-image": ZImageTransformer2DModel}  # fmt: skip
     return classes.get(family, SD3Transformer2DModel)
 
 
@@ -692,6 +766,10 @@ def build_pipeline(
         StableDiffusion3Pipeline,
     )
 
+    if geo.family == "flux2":
+        from scenewright.bench.flux2_build import geometry_pipeline
+
+        return geometry_pipeline(geo, device, dtype, seed, words)
     torch_device = torch.device(device)
     torch.manual_seed(seed)
     if geo.family == "z-image":
@@ -824,6 +902,13 @@ def build_backend(
     """Our backend (:class:`FluxBackend` or :class:`SD3Backend`) around :func:`build_pipeline`'s
     pipeline, with the geometry's T5 sequence length."""
     pipe = build_pipeline(geo, device, dtype, seed, words)
+    if geo.family == "flux2":
+        from scenewright.backends.flux2 import Flux2Backend
+        from scenewright.bench.flux2_build import GEOMETRY_TEXT_LAYERS
+
+        return Flux2Backend(
+            pipe, name=geo.name, max_sequence_length=geo.t5_tokens, text_layers=GEOMETRY_TEXT_LAYERS
+        )
     if geo.family == "z-image":
         from scenewright.backends.z_image import ZImageBackend
 

@@ -322,6 +322,8 @@ def _pipeline_render(backend: Any, plan: Any, settings: Any) -> tuple[Any, str, 
         output_type="pil",
         max_sequence_length=backend.max_sequence_length,
         **guidance,
+        # FLUX.2: the encoder layers the backend stacks (the random encoders have fewer than 30)
+        **({"text_encoder_out_layers": backend.text_layers} if hasattr(backend, "text_layers") else {}),
     )
     return output.images[0], "diffusers", {}
 

@@ -75,6 +75,7 @@ class RenderOptions:
 def quick_check(options: RenderOptions, device: str | None) -> None:
     """Every problem found without torch: backend, strategy and options, bounds, the device's name."""
     from scenewright.agent.bounds import check_sampling
+    from scenewright.backends.flux2_specs import check_strategy_options
     from scenewright.backends.specs import ALIASES, check_device_name, resolve_backend
     from scenewright.executor.catalogue import check_strategy
     from scenewright.executor.limits import check_seed
@@ -84,6 +85,7 @@ def quick_check(options: RenderOptions, device: str | None) -> None:
     check_sampling(spec, options.steps, options.height, options.width, options.guidance)
     resolve_backend(options.backend)
     check_strategy(options.strategy)
+    check_strategy_options(spec, options.strategy)
     check_device_name(device)
     if options.loras:
         from scenewright.backends.lora_files import inspect_lora, lora_family_of, parse_loras

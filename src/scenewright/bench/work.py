@@ -14,7 +14,8 @@ The model of the work (multiply-adds counted twice; what it leaves out is small 
 
 - every token in every block goes through 12 d^2 weights (FLUX double blocks and SD3 joint
   blocks: q, k, v, out and a 4x MLP in the token's own stream; FLUX single blocks: q, k, v, the
-  4x MLP in and the 5d -> d out), so 24 d^2 operations a token a block;
+  4x MLP in and the 5d -> d out), so 24 d^2 operations a token a block (FLUX.2: 13 d^2, its
+  SwiGLU MLP of ratio 3 taking 9, so 26);
 - attention costs 4 d operations for each (query, key) pair a block (scores and weighted values).
   The pairs are those the kernels computed where our attention engine ran the block (its
   kernels report them, :mod:`scenewright.executor.attention.counting`: a regional block's
@@ -166,6 +167,12 @@ def work_meter(transformer: Any) -> Iterator[TransformerWork]:
                 handle.remove()
 
 
+def _token_weights(geo: ModelGeometry) -> float:
+    """Operations a token a block, in d^2: 24 (see above), or FLUX.2's 26 (q, k, v, out and a
+    SwiGLU MLP of ratio 3: 6d in, 3d out, in double and fused single blocks alike)."""
+    return 26.0 if geo.family == "flux2" else 24.0
+
+
 def published_flops(geo: ModelGeometry, work: TransformerWork, dense: bool = False) -> float:
     """Floating-point operations ``work``'s calls take on ``geo``'s published transformer (see the
     module's docstring for what is counted); ``dense`` prices every pair of every sequence, the
@@ -177,7 +184,7 @@ def published_flops(geo: ModelGeometry, work: TransformerWork, dense: bool = Fal
     second_attention = blocks.get("dual_attention", 0)
     pairs = work.dense_attention_pairs if dense else work.attention_pairs
     image_pairs = work.dense_image_pairs if dense else work.image_pairs
-    flops = depth * (24.0 * width**2 * work.token_rows + 4.0 * width * pairs)
+    flops = depth * (_token_weights(published) * width**2 * work.token_rows + 4.0 * width * pairs)
     flops += second_attention * (8.0 * width**2 * work.image_rows + 4.0 * width * image_pairs)
     refiners = blocks.get("refiner", 0)  # Z-Image: per-modality layers before the shared ones
     flops += refiners * (24.0 * width**2 * work.token_rows + 4.0 * width * work.dense_image_pairs)

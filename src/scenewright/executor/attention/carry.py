@@ -7,7 +7,8 @@ base stream takes a copy of the image tokens, and from there only the base pass 
 stream's and are the ones the model outputs. We carry the copy as extra tokens after the text:
 a block treats tokens one by one except in attention, where the engine lets the copy take part in
 the base pass only (``engine.carried`` says how many tokens it has). The copy gets the image
-tokens' rotary positions, and is dropped after the last single block.
+tokens' rotary positions, and is dropped after the last single block. FLUX.2's single blocks take
+[text; image] as one tensor: the copy goes between the two, where FLUX.1's text stream ends.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def carry_base_image(engine: EngineView, region: RegionMask, blocks: Sequence[An
     def enter(block: Any, args: Any, kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         if "hidden_states" not in kwargs:
             raise RuntimeError("carrying the base image stream needs the blocks called with keywords")
-        if "encoder_hidden_states" not in kwargs:  # Chroma: one [text; image] input
+        if kwargs.get("encoder_hidden_states") is None:  # FLUX.2, Chroma: one [text; image] input
             return _enter_joined(block, kwargs)
         if block is first:
             engine.carried = 0
@@ -87,7 +88,7 @@ def carry_base_image(engine: EngineView, region: RegionMask, blocks: Sequence[An
         carried, engine.carried = engine.carried, 0
         if not carried:
             return None
-        if isinstance(output, torch.Tensor):  # [text; copy; image] from a joined block
+        if isinstance(output, torch.Tensor):  # FLUX.2, Chroma: drop the copy from [text; copy; image]
             return torch.cat([output[:, : -2 * carried], output[:, -carried:]], dim=1)
         text, image = output
         return text[:, :-carried], image

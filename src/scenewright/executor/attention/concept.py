@@ -29,6 +29,14 @@ from scenewright.executor.attention.view import EngineView
 MODULATIONS = ("scene", "paper")
 
 
+def _flux2_text_norm(block: Any, stream: torch.Tensor, mod: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """What FLUX.1's ``norm1_context(stream, emb)`` returns, from a FLUX.2 block's text modulation:
+    the normed stream and the attention gate, MLP shift, scale and gate as (B, D)."""
+    shift, scale, gate, shift_mlp, scale_mlp, gate_mlp = mod.reshape(mod.shape[0], -1).chunk(6, dim=-1)
+    normed = block.norm1_context(stream) * (1 + scale[:, None]) + shift[:, None]
+    return normed, gate, shift_mlp, scale_mlp, gate_mlp
+
+
 @dataclass
 class ConceptAttention(Edit):
     """Saliency of ``concepts`` ((C, D) or (B, C, D) raw text-encoder embeddings) per image token.
@@ -99,8 +107,11 @@ class ConceptAttention(Edit):
         """The transformer's time embedding at this timestep with a zero pooled vector and guidance
         0 (as FluxTransformer2DModel.forward scales them)."""
         timestep = self._inputs["timestep"].to(dtype) * 1000
-        pooled = torch.zeros_like(self._inputs["pooled_projections"])
         guidance = self._inputs["guidance"]
+        if hasattr(module, "time_guidance_embed"):  # FLUX.2: no pooled vector; the text stream's modulation
+            zero = None if guidance is None else torch.zeros_like(guidance).to(dtype)
+            return module.double_stream_modulation_txt(module.time_guidance_embed(timestep, zero))
+        pooled = torch.zeros_like(self._inputs["pooled_projections"])
         if guidance is None:
             return module.time_text_embed(timestep, pooled)
         return module.time_text_embed(timestep, torch.zeros_like(guidance).to(dtype), pooled)
@@ -111,10 +122,15 @@ class ConceptAttention(Edit):
         if self.stream is None:
             return
         attn = block.attn
-        temb = kwargs["temb"] if self._temb is None else self._temb
-        if temb.ndim == 3:  # Chroma: each block's own [image; text] modulation rows, no pooled vector
-            temb = temb[:, 6:]
-        normed, gate_msa, shift_mlp, scale_mlp, gate_mlp = block.norm1_context(self.stream, emb=temb)
+        if "temb_mod_txt" in kwargs:  # FLUX.2: the blocks share modulation vectors made once a pass
+            normed, gate_msa, shift_mlp, scale_mlp, gate_mlp = _flux2_text_norm(
+                block, self.stream, kwargs["temb_mod_txt"] if self._temb is None else self._temb
+            )
+        else:
+            temb = kwargs["temb"] if self._temb is None else self._temb
+            if temb.ndim == 3:  # Chroma: each block's own [image; text] modulation rows, no pooled vector
+                temb = temb[:, 6:]
+            normed, gate_msa, shift_mlp, scale_mlp, gate_mlp = block.norm1_context(self.stream, emb=temb)
         heads = (-1, attn.head_dim)
         self._block = {
             "query": attn.norm_added_q(attn.add_q_proj(normed).unflatten(-1, heads)),

@@ -9,6 +9,7 @@ from typing import Any
 from scenewright.backends.base import Backend
 from scenewright.executor.attention.edits import Edit
 from scenewright.executor.attention.engine import AttentionEngine
+from scenewright.executor.attention.flux2_processor import flux2_processors, is_flux2
 from scenewright.executor.attention.processors import FluxEngineProcessor, SD3EngineProcessor
 from scenewright.executor.attention.z_image_processor import (
     is_z_image,
@@ -35,6 +36,8 @@ def engine_processors(transformer: Any, engine: AttentionEngine) -> dict[str, An
     """One processor per attention module, named by its block: each family by its model's layout."""
     if is_z_image(transformer):
         return z_image_processors(transformer, engine)
+    if is_flux2(transformer):
+        return flux2_processors(transformer, engine)
     own = _family_processors().get(type(transformer).__name__)
     if own is not None:
         return own(transformer, engine)

@@ -7,9 +7,10 @@ import torch
 
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
-from scenewright.executor import box_noise
 from scenewright.executor.attention import region_token_masks
-from scenewright.executor.box_noise import (
+from scenewright.executor.composition import sample_with_edits
+from scenewright.executor.regional import box_noise, regional_edit, render_regional
+from scenewright.executor.regional.box_noise import (
     DRAW_SEED_STRIDE,
     CleanPrediction,
     box_centres,
@@ -18,8 +19,6 @@ from scenewright.executor.box_noise import (
     committed_noise,
     redrawn_noise,
 )
-from scenewright.executor.composition import sample_with_edits
-from scenewright.executor.regional import regional_edit, render_regional
 from scenewright.executor.sampler import SamplingSettings, make_generator
 from scenewright.executor.strategies import run_strategy
 from scenewright.planner.plan import Plan, PlanObject

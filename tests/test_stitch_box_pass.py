@@ -8,9 +8,9 @@ import torch
 
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
-from scenewright.executor import box_noise
 from scenewright.executor.attention import region_token_masks
 from scenewright.executor.composition import plan_regions
+from scenewright.executor.regional import box_noise
 from scenewright.executor.sampler import SamplingSettings, StepContext
 from scenewright.executor.stitch import render_stitch
 from scenewright.executor.stitch.box_pass import disjoint_groups, group_plan, object_pass

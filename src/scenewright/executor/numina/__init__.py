@@ -37,7 +37,7 @@ from scenewright.executor.attention import (
 )
 from scenewright.executor.catalogue import BIAS_WORDS, PIPELINES, bounds
 from scenewright.executor.composition import conditional_rows, noun_tokens, sample_with_edits
-from scenewright.executor.numina_paper import render_paper
+from scenewright.executor.numina.paper import render_paper
 from scenewright.executor.options import Bound, require_choice
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, sample
 from scenewright.executor.vanilla import RenderResult, render_vanilla
@@ -53,7 +53,7 @@ REMOVED_STRENGTH = -10.0
 # Which words the bias goes on: "noun" (the paper) or "object" (the noun and its attributes,
 # "red stars": on a model that draws colour from the colour word, a bias on the noun alone adds
 # or removes little).
-# "paper": the authors' head choice, count layout and bias (executor/numina_paper.py); "ours":
+# "paper": the authors' head choice, count layout and bias (executor/numina/paper.py); "ours":
 # our layout (planner/count_layout.py), tuned strengths and bias words, the 0.26 delta cut.
 # The options only our pipeline reads, at their defaults.
 OURS_ONLY = {

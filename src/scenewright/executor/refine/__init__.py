@@ -38,9 +38,9 @@ from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.catalogue import VERIFIERS, bounds
 from scenewright.executor.composition import sample_with_edits
 from scenewright.executor.explain import image_tensor, read_object_maps
-from scenewright.executor.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
 from scenewright.executor.options import Bound, require_choice
-from scenewright.executor.refine_story import explain_outcome, explain_round
+from scenewright.executor.refine.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
+from scenewright.executor.refine.story import explain_outcome, explain_round
 from scenewright.executor.regional import regional_edit, text_boost_edit
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, make_generator
 from scenewright.executor.vanilla import RenderResult

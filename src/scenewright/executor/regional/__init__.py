@@ -46,13 +46,6 @@ from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites, region_token_masks
 from scenewright.executor.attention.masks import Box, box_to_tokens
-from scenewright.executor.box_noise import (
-    CleanPrediction,
-    committed_noise,
-    fullest_round,
-    redraw_rounds,
-    redrawn_count,
-)
 from scenewright.executor.catalogue import BASE_STREAMS, MAX_INTERVAL, bounds
 from scenewright.executor.composition import (
     conditional_rows,
@@ -62,7 +55,14 @@ from scenewright.executor.composition import (
     scene_prompt,
 )
 from scenewright.executor.options import Bound, require_choice
-from scenewright.executor.region_pooled import region_pooled, supports_region_pooled, token_regions
+from scenewright.executor.regional.box_noise import (
+    CleanPrediction,
+    committed_noise,
+    fullest_round,
+    redraw_rounds,
+    redrawn_count,
+)
+from scenewright.executor.regional.region_pooled import region_pooled, supports_region_pooled, token_regions
 from scenewright.executor.sampler import (
     SampleResult,
     SamplerHook,

@@ -9,7 +9,6 @@ from typing import Any
 import torch
 
 from scenewright.backends.base import Backend, GuidanceMode
-from scenewright.executor import box_noise
 from scenewright.executor.attention import (
     ConceptAttention,
     Edit,
@@ -21,7 +20,6 @@ from scenewright.executor.attention import (
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.attention.masks import mass_cutout as cutout
 from scenewright.executor.attention.stitch import HeadSelection, head_scores
-from scenewright.executor.box_noise import CleanPrediction, committed_noise, redraw_rounds, redrawn_count
 from scenewright.executor.composition import (
     Region,
     conditional_rows,
@@ -30,7 +28,13 @@ from scenewright.executor.composition import (
     sample_with_edits,
 )
 from scenewright.executor.explain import concept_vectors
-from scenewright.executor.regional import DEFAULT_RECHECK_SHARE, box_pooled, text_boost_edit
+from scenewright.executor.regional import DEFAULT_RECHECK_SHARE, box_noise, box_pooled, text_boost_edit
+from scenewright.executor.regional.box_noise import (
+    CleanPrediction,
+    committed_noise,
+    redraw_rounds,
+    redrawn_count,
+)
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, sample
 from scenewright.executor.stitch.borrow import BoxDraft, borrow_drafts
 from scenewright.executor.stitch.hold import BackgroundHold, canvas_tokens, seam_tokens

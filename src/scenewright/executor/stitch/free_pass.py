@@ -6,7 +6,7 @@ on the whole canvas, one batch row per object beside a background row, all from 
 at the switch step the token-wise distance between an object's row and the background's is its
 footprint. By default ("fit") the object's clean estimate, cut out where it departs from the
 background's and limited to its footprint, is shrunk to fit each of its boxes and pasted at the
-latent's own resolution (:mod:`scenewright.executor.placement`); "token" moves the footprint's
+latent's own resolution (:mod:`scenewright.executor.stitch.placement`); "token" moves the footprint's
 tokens by whole tokens onto each box's centre instead. A row whose footprint is still spread over
 the canvas has not drawn its object yet and is drawn again from new noise. The rows may run a
 coarser schedule to the switch (``object_steps``): they are most of Stitch's cost. See
@@ -27,7 +27,8 @@ from scenewright.executor.attention.masks import box_to_tokens, mass_cutout
 from scenewright.executor.catalogue import PLACEMENTS
 from scenewright.executor.composition import Region, plan_regions, sample_with_edits
 from scenewright.executor.options import require_choice
-from scenewright.executor.placement import (
+from scenewright.executor.sampler import SamplerHook, SamplingSettings, make_generator
+from scenewright.executor.stitch.placement import (
     DEFAULT_FILL,
     CleanAndNoise,
     LastStepSplit,
@@ -36,7 +37,6 @@ from scenewright.executor.placement import (
     paste,
     upsample_gate,
 )
-from scenewright.executor.sampler import SamplerHook, SamplingSettings, make_generator
 from scenewright.planner.plan import Plan
 
 # The free pass redraws an object whose footprint still covers more than MAX_SPREAD of the canvas
@@ -150,7 +150,7 @@ def free_object_tokens(
     the whole canvas (one batch row per object, beside the background's row and from the same
     noise), found where its row departs from the background's, and moved into each of its boxes:
     by whole tokens (``placement="token"``) or on the clean-image estimate at the latent's own
-    resolution, shrunk to fit the box (``"fit"``, :mod:`scenewright.executor.placement`).
+    resolution, shrunk to fit the box (``"fit"``, :mod:`scenewright.executor.stitch.placement`).
 
     ``object_steps`` > 0 (with "fit") runs the object rows on a coarser schedule that reaches the
     switch's noise level in that many steps: the paste only needs each object's clean estimate,

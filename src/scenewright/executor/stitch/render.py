@@ -18,7 +18,6 @@ from scenewright.executor.catalogue import (
 )
 from scenewright.executor.composition import plan_regions, sample_with_edits, scene_prompt
 from scenewright.executor.options import Bound, require_choice
-from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import (
     DEFAULT_IMAGE_ATTENTION,
     DEFAULT_RECHECK_SHARE,
@@ -32,6 +31,7 @@ from scenewright.executor.sampler import SamplerHook, SamplingSettings
 from scenewright.executor.stitch.box_pass import box_pass_tokens
 from scenewright.executor.stitch.free_pass import DEFAULT_PLACEMENT, free_object_tokens
 from scenewright.executor.stitch.hold import DEFAULT_SEAM_BETWEEN
+from scenewright.executor.stitch.placement import DEFAULT_FILL
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
@@ -48,6 +49,7 @@ from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Site
 from scenewright.executor.attention.masks import Box, box_to_tokens
 from scenewright.executor.catalogue import BASE_STREAMS, MAX_INTERVAL, bounds
 from scenewright.executor.composition import (
+    Region,
     conditional_rows,
     encode_sequence,
     plan_regions,
@@ -90,6 +92,25 @@ DEFAULT_IMAGE_ATTENTION = "region"  # or "context", "all": see RegionMask.image_
 BOOST_MAP_SIDE = 128  # boxes are drawn at this resolution, then resized to the token grid
 
 
+@dataclass(frozen=True)
+class RegionalPrompts:
+    """What regional prompting reads from a plan, derived once per render and passed down: one
+    region per instance, the prompt for the space no box covers, and the base pass's prompt."""
+
+    regions: tuple[Region, ...]
+    background: str
+    base: str
+
+    @classmethod
+    def of(cls, backend: Backend, plan: Plan, base_prompt: str = "global") -> RegionalPrompts:
+        """``base_prompt`` chooses the base pass's prompt (see ``scene_prompt``)."""
+        return cls(
+            regions=tuple(plan_regions(plan)),
+            background=plan.background or backend.defaults.background_prompt,
+            base=scene_prompt(backend, plan, base_prompt),
+        )
+
+
 def regional_edit(
     backend: Backend,
     plan: Plan,
@@ -105,12 +126,36 @@ def regional_edit(
     double_inject_interval: int = 1,
     single_inject_interval: int = 1,
 ) -> tuple[PromptEncoding, PromptEncoding, RegionMask]:
+    """:func:`region_mask_edit` for ``plan``'s prompts (``base_prompt``: see ``scene_prompt``),
+    for callers that hold a plan rather than its :class:`RegionalPrompts`."""
+    return region_mask_edit(
+        backend, RegionalPrompts.of(backend, plan, base_prompt), settings, base_ratio=base_ratio,
+        inject_fraction=inject_fraction, double_blocks=double_blocks, single_blocks=single_blocks,
+        image_attention=image_attention, base_stream=base_stream,
+        double_inject_interval=double_inject_interval, single_inject_interval=single_inject_interval,
+    )  # fmt: skip
+
+
+def region_mask_edit(
+    backend: Backend,
+    prompts: RegionalPrompts,
+    settings: SamplingSettings,
+    *,
+    base_ratio: float = DEFAULT_BASE_RATIO,
+    inject_fraction: float = DEFAULT_INJECT_FRACTION,
+    double_blocks: Sequence[int] | None = None,
+    single_blocks: Sequence[int] | None = None,
+    image_attention: str = DEFAULT_IMAGE_ATTENTION,
+    base_stream: str = DEFAULT_BASE_STREAM,
+    double_inject_interval: int = 1,
+    single_inject_interval: int = 1,
+) -> tuple[PromptEncoding, PromptEncoding, RegionMask]:
     """The concatenated prompt row, a matching unconditional row, and the region mask edit.
 
-    ``base_prompt`` chooses the base pass's prompt (see ``scene_prompt``). The mask is on in
-    every ``double_inject_interval``-th double-stream (or SD3 joint) block and every
-    ``single_inject_interval``-th single-stream block, counted from the first, as the authors'
-    ``*_inject_blocks_interval``; ``double_blocks`` / ``single_blocks`` name blocks instead."""
+    The mask is on in every ``double_inject_interval``-th double-stream (or SD3 joint) block and
+    every ``single_inject_interval``-th single-stream block, counted from the first, as the
+    authors' ``*_inject_blocks_interval``; ``double_blocks`` / ``single_blocks`` name blocks
+    instead."""
     check_intervals(double_inject_interval, single_inject_interval)
     double_blocks = (
         double_blocks if double_blocks is not None else every(backend, "double", double_inject_interval)
@@ -118,12 +163,9 @@ def regional_edit(
     single_blocks = (
         single_blocks if single_blocks is not None else every(backend, "single", single_inject_interval)
     )
-    regions = plan_regions(plan)
-    prompts = [r.prompt for r in regions] + [
-        plan.background or backend.defaults.background_prompt,
-        scene_prompt(backend, plan, base_prompt),
-    ]
-    encoding, negative, spans = encode_sequence(backend, prompts, settings.negative_prompt)
+    regions = prompts.regions
+    texts = [r.prompt for r in regions] + [prompts.background, prompts.base]
+    encoding, negative, spans = encode_sequence(backend, texts, settings.negative_prompt)
     inject = max(1, round(inject_fraction * settings.steps))
     mask = RegionMask(
         text_spans=spans[:-1],
@@ -230,18 +272,27 @@ def check_pooled(backend: Backend, pooled: str) -> None:
         )
 
 
+def own_pooled(backend: Backend, regions: Sequence[Region], pooled: str) -> torch.Tensor | None:
+    """Each region's own pooled vector, encoded once for a render (None with ``pooled="scene"``,
+    which needs none)."""
+    if pooled == "scene":
+        return None
+    check_pooled(backend, pooled)
+    return backend.encode_prompts([region.prompt for region in regions]).pooled
+
+
 @contextmanager
 def box_pooled(
     backend: Backend,
-    plan: Plan,
+    own: torch.Tensor | None,
     encoding: PromptEncoding,
     mask: RegionMask,
     settings: SamplingSettings,
     pooled: str,
 ) -> Iterator[None]:
     """With ``pooled="box"``, each box's image and text tokens take its own prompt's pooled
-    vector while open (:mod:`.region_pooled`), in the blocks "box_single" names; with "scene"
-    nothing changes."""
+    vector (``own``, from :func:`own_pooled`) while open (:mod:`.region_pooled`), in the blocks
+    "box_single" names; with "scene" nothing changes."""
     if pooled == "scene":
         yield
         return
@@ -249,7 +300,7 @@ def box_pooled(
     boxes = mask_boxes(mask)
     if len(boxes) != len(mask.shapes) - 1:
         raise InvalidInputError("regional.pooled", "pooled=box needs boxes, not masks", "use pooled=scene")
-    own = backend.encode_prompts([region.prompt for region in plan_regions(plan)]).pooled
+    assert own is not None, "box_pooled needs own_pooled's vectors"
     text = torch.zeros(encoding.embeds.shape[1], dtype=torch.long)
     for region, (start, end) in enumerate(mask.text_spans[: len(boxes)], start=1):
         text[start:end] = region
@@ -290,15 +341,17 @@ def render_regional(
     """Render ``plan`` with every instance drawn by its own prompt inside its own box."""
     require_choice("regional.base_stream", base_stream, BASE_STREAMS)
     check_intervals(double_inject_interval, single_inject_interval)
-    if not plan_regions(plan):
+    prompts = RegionalPrompts.of(backend, plan, base_prompt)
+    if not prompts.regions:
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
         fallback.report["note"] = "no boxes in the plan: rendered without regions"
         return fallback
     check_pooled(backend, pooled)
+    own = own_pooled(backend, prompts.regions, pooled)
     boxed_settings = box_settings(backend, settings, guidance_steps, region_guidance)
-    encoding, negative, mask = regional_edit(
-        backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
-        image_attention=image_attention, base_prompt=base_prompt, base_stream=base_stream,
+    encoding, negative, mask = region_mask_edit(
+        backend, prompts, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
+        image_attention=image_attention, base_stream=base_stream,
         double_inject_interval=double_inject_interval, single_inject_interval=single_inject_interval,
     )  # fmt: skip
     inject = mask.sites.steps[1] if mask.sites.steps else settings.steps
@@ -311,7 +364,7 @@ def render_regional(
     if noise_tries > 1:
         first = phases[0]
         boost = text_boost_edit(backend, encoding, first, boxed_settings, text_boost)
-        with box_pooled(backend, plan, encoding, mask, settings, pooled if switch == 0 else "scene"):
+        with box_pooled(backend, own, encoding, mask, settings, pooled if switch == 0 else "scene"):
             latents = committed_noise(
                 backend, encoding, negative, boxed_settings, [first, *([boost] if boost else []), *edits],
                 boxes, int(noise_tries),
@@ -332,7 +385,7 @@ def render_regional(
             ):
                 if piece_start >= piece_end:
                     continue
-                with box_pooled(backend, plan, encoding, mask, settings, piece_pooled):
+                with box_pooled(backend, own, encoding, mask, settings, piece_pooled):
                     result = sample_with_edits(
                         backend, encoding, boxed_settings, [phase, *([boost] if boost else []), *edits],
                         negative=negative, hooks=[*hooks, *watch], progress=progress, latents=latents,
@@ -344,7 +397,7 @@ def render_regional(
             # regional prompts no longer reach the image, so dropping them from the sequence
             # changes nothing but the cost, which returns to vanilla's.
             result = sample_with_edits(
-                backend, backend.encode_prompts([scene_prompt(backend, plan, base_prompt)]), settings, edits,
+                backend, backend.encode_prompts([prompts.base]), settings, edits,
                 hooks=[*hooks, *watch], latents=latents, start_step=max(first, inject), max_steps=last,
                 progress=progress, decode=last >= settings.steps,
             )  # fmt: skip

@@ -28,7 +28,13 @@ from scenewright.executor.composition import (
     sample_with_edits,
 )
 from scenewright.executor.explain import concept_vectors
-from scenewright.executor.regional import DEFAULT_RECHECK_SHARE, box_noise, box_pooled, text_boost_edit
+from scenewright.executor.regional import (
+    DEFAULT_RECHECK_SHARE,
+    box_noise,
+    box_pooled,
+    own_pooled,
+    text_boost_edit,
+)
 from scenewright.executor.regional.box_noise import (
     CleanPrediction,
     committed_noise,
@@ -154,7 +160,7 @@ def object_pass(
     boost = text_boost_edit(backend, encoding, mask, settings, text_boost)
     boxes = [r.box for r in regions]
     redrawn = 0
-    with box_pooled(backend, plan, encoding, mask, settings, pooled):
+    with box_pooled(backend, own_pooled(backend, regions, pooled), encoding, mask, settings, pooled):
         start = committed_noise(
             backend,
             encoding,

@@ -47,14 +47,13 @@ from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites, region_token_masks
 from scenewright.executor.attention.masks import Box, box_to_tokens
-from scenewright.executor.catalogue import BASE_STREAMS, MAX_INTERVAL, bounds
+from scenewright.executor.catalogue import BASE_STREAMS, MAX_INTERVAL, bounds, defaults
 from scenewright.executor.composition import (
     Region,
     conditional_rows,
     encode_sequence,
     plan_regions,
     sample_with_edits,
-    scene_prompt,
 )
 from scenewright.executor.options import Bound, require_choice
 from scenewright.executor.regional.box_noise import (
@@ -75,20 +74,22 @@ from scenewright.executor.sampler import (
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
-DEFAULT_BASE_RATIO = 0.3
-DEFAULT_INJECT_FRACTION = 0.4
-DEFAULT_TEXT_BOOST = 0.0
-DEFAULT_OPEN_IMAGE_AFTER = 1.0  # never: the paper keeps image attention within regions throughout
-# ``pooled``: whose pooled vector modulates a box's tokens: the scene prompt's, as the paper does, or
-# the box's own, in every block ("box") or in the single-stream blocks only ("box_single").
-DEFAULT_BASE_STREAM = "separate"
+# Every option's default, declared once in the catalogue.
+DEFAULTS = defaults("regional")
+
+# The defaults, declared with every option in ``catalogue`` (the authors' where they give one):
+# image attention within regions throughout, the base prompt's own image stream.
+DEFAULT_BASE_RATIO = DEFAULTS.base_ratio
+DEFAULT_INJECT_FRACTION = DEFAULTS.inject_fraction
+DEFAULT_TEXT_BOOST = DEFAULTS.text_boost
+DEFAULT_OPEN_IMAGE_AFTER = DEFAULTS.open_image_after
+DEFAULT_BASE_STREAM = DEFAULTS.base_stream
 # What ``regional:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = bounds("regional")
 # ``recheck_at``: a box whose clean prediction at that share of the steps holds under
 # ``recheck_share`` of standing-out tokens gets a fresh noise draw, up to ``recheck_tries`` times.
-DEFAULT_RECHECK_SHARE = 0.1
-DEFAULT_RECHECK_TRIES = 2
-DEFAULT_IMAGE_ATTENTION = "region"  # or "context", "all": see RegionMask.image_attention
+DEFAULT_RECHECK_SHARE = DEFAULTS.recheck_share
+DEFAULT_IMAGE_ATTENTION = DEFAULTS.image_attention  # see RegionMask.image_attention
 BOOST_MAP_SIDE = 128  # boxes are drawn at this resolution, then resized to the token grid
 
 
@@ -102,12 +103,13 @@ class RegionalPrompts:
     base: str
 
     @classmethod
-    def of(cls, backend: Backend, plan: Plan, base_prompt: str = "global") -> RegionalPrompts:
-        """``base_prompt`` chooses the base pass's prompt (see ``scene_prompt``)."""
+    def of(cls, backend: Backend, plan: Plan) -> RegionalPrompts:
+        """The base pass takes the plan's global prompt, as the authors' does (naming the objects
+        instead lost position on the 16x16 toy model: 44% against 56% on the tuning set)."""
         return cls(
             regions=tuple(plan_regions(plan)),
             background=plan.background or backend.defaults.background_prompt,
-            base=scene_prompt(backend, plan, base_prompt),
+            base=plan.global_prompt,
         )
 
 
@@ -121,15 +123,14 @@ def regional_edit(
     double_blocks: Sequence[int] | None = None,
     single_blocks: Sequence[int] | None = None,
     image_attention: str = DEFAULT_IMAGE_ATTENTION,
-    base_prompt: str = "global",
     base_stream: str = DEFAULT_BASE_STREAM,
     double_inject_interval: int = 1,
     single_inject_interval: int = 1,
 ) -> tuple[PromptEncoding, PromptEncoding, RegionMask]:
-    """:func:`region_mask_edit` for ``plan``'s prompts (``base_prompt``: see ``scene_prompt``),
-    for callers that hold a plan rather than its :class:`RegionalPrompts`."""
+    """:func:`region_mask_edit` for ``plan``'s prompts, for callers that hold a plan rather than
+    its :class:`RegionalPrompts`."""
     return region_mask_edit(
-        backend, RegionalPrompts.of(backend, plan, base_prompt), settings, base_ratio=base_ratio,
+        backend, RegionalPrompts.of(backend, plan), settings, base_ratio=base_ratio,
         inject_fraction=inject_fraction, double_blocks=double_blocks, single_blocks=single_blocks,
         image_attention=image_attention, base_stream=base_stream,
         double_inject_interval=double_inject_interval, single_inject_interval=single_inject_interval,
@@ -322,26 +323,23 @@ def render_regional(
     inject_fraction: float = DEFAULT_INJECT_FRACTION,
     image_attention: str = DEFAULT_IMAGE_ATTENTION,
     text_boost: float = DEFAULT_TEXT_BOOST,
-    # "global" by default: naming the objects instead ("objects") did not help regional on the
-    # 16x16 toy model (position 44% vs 56% on the tuning set), unlike Stitch's finish pass.
-    base_prompt: str = "global",
     open_image_after: float = DEFAULT_OPEN_IMAGE_AFTER,
-    guidance_steps: str = "model",
-    region_guidance: float = 0.0,
-    noise_tries: int = 1,
-    pooled: str = "scene",
-    pooled_from: float = 0.0,
-    recheck_at: float = 0.0,
+    guidance_steps: str = DEFAULTS.guidance_steps,
+    region_guidance: float = DEFAULTS.region_guidance,
+    noise_tries: int = DEFAULTS.noise_tries,
+    pooled: str = DEFAULTS.pooled,
+    pooled_from: float = DEFAULTS.pooled_from,
+    recheck_at: float = DEFAULTS.recheck_at,
     recheck_share: float = DEFAULT_RECHECK_SHARE,
-    recheck_tries: int = DEFAULT_RECHECK_TRIES,
+    recheck_tries: int = DEFAULTS.recheck_tries,
     base_stream: str = DEFAULT_BASE_STREAM,
-    double_inject_interval: int = 1,
-    single_inject_interval: int = 1,
+    double_inject_interval: int = DEFAULTS.double_inject_interval,
+    single_inject_interval: int = DEFAULTS.single_inject_interval,
 ) -> RenderResult:
     """Render ``plan`` with every instance drawn by its own prompt inside its own box."""
     require_choice("regional.base_stream", base_stream, BASE_STREAMS)
     check_intervals(double_inject_interval, single_inject_interval)
-    prompts = RegionalPrompts.of(backend, plan, base_prompt)
+    prompts = RegionalPrompts.of(backend, plan)
     if not prompts.regions:
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
         fallback.report["note"] = "no boxes in the plan: rendered without regions"
@@ -434,7 +432,6 @@ def render_regional(
         "base_ratio": base_ratio,
         "image_attention": image_attention,
         "text_boost": text_boost,
-        "base_prompt": base_prompt,
         "inject_steps": mask.sites.steps,
         "phases": [(p.image_attention, p.sites.steps) for p in phases],
         "guidance_steps": guidance_steps,

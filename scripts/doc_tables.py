@@ -70,7 +70,7 @@ def options_table(strategy: str) -> str:
                 lines.append(f"\n`{composed}` with preset {name} takes the preset's options above with {overrides}.")
     removed = catalogue.REMOVED.get(strategy, {})
     if removed:
-        lines.append("\nRemoved (named, each is refused with the reason): " + ", ".join(f"`{k}`" for k in removed) + ".")
+        lines.append("\nRemoved ([why](design-notes.md#options-removed)): " + ", ".join(f"`{k}`" for k in removed) + ".")
     return "\n".join(lines) + "\n"
 
 

@@ -74,22 +74,13 @@ from scenewright.executor.sampler import (
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
-# Every option's default, declared once in the catalogue.
+# Every option's default, declared once in the catalogue (the authors' where they give one: image
+# attention within regions throughout, the base prompt's own image stream).
 DEFAULTS = defaults("regional")
-
-# The defaults, declared with every option in ``catalogue`` (the authors' where they give one):
-# image attention within regions throughout, the base prompt's own image stream.
-DEFAULT_BASE_RATIO = DEFAULTS.base_ratio
-DEFAULT_INJECT_FRACTION = DEFAULTS.inject_fraction
-DEFAULT_TEXT_BOOST = DEFAULTS.text_boost
-DEFAULT_OPEN_IMAGE_AFTER = DEFAULTS.open_image_after
-DEFAULT_BASE_STREAM = DEFAULTS.base_stream
 # What ``regional:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = bounds("regional")
 # ``recheck_at``: a box whose clean prediction at that share of the steps holds under
 # ``recheck_share`` of standing-out tokens gets a fresh noise draw, up to ``recheck_tries`` times.
-DEFAULT_RECHECK_SHARE = DEFAULTS.recheck_share
-DEFAULT_IMAGE_ATTENTION = DEFAULTS.image_attention  # see RegionMask.image_attention
 BOOST_MAP_SIDE = 128  # boxes are drawn at this resolution, then resized to the token grid
 
 
@@ -118,12 +109,12 @@ def regional_edit(
     plan: Plan,
     settings: SamplingSettings,
     *,
-    base_ratio: float = DEFAULT_BASE_RATIO,
-    inject_fraction: float = DEFAULT_INJECT_FRACTION,
+    base_ratio: float = DEFAULTS.base_ratio,
+    inject_fraction: float = DEFAULTS.inject_fraction,
     double_blocks: Sequence[int] | None = None,
     single_blocks: Sequence[int] | None = None,
-    image_attention: str = DEFAULT_IMAGE_ATTENTION,
-    base_stream: str = DEFAULT_BASE_STREAM,
+    image_attention: str = DEFAULTS.image_attention,
+    base_stream: str = DEFAULTS.base_stream,
     double_inject_interval: int = 1,
     single_inject_interval: int = 1,
 ) -> tuple[PromptEncoding, PromptEncoding, RegionMask]:
@@ -142,12 +133,12 @@ def region_mask_edit(
     prompts: RegionalPrompts,
     settings: SamplingSettings,
     *,
-    base_ratio: float = DEFAULT_BASE_RATIO,
-    inject_fraction: float = DEFAULT_INJECT_FRACTION,
+    base_ratio: float = DEFAULTS.base_ratio,
+    inject_fraction: float = DEFAULTS.inject_fraction,
     double_blocks: Sequence[int] | None = None,
     single_blocks: Sequence[int] | None = None,
-    image_attention: str = DEFAULT_IMAGE_ATTENTION,
-    base_stream: str = DEFAULT_BASE_STREAM,
+    image_attention: str = DEFAULTS.image_attention,
+    base_stream: str = DEFAULTS.base_stream,
     double_inject_interval: int = 1,
     single_inject_interval: int = 1,
 ) -> tuple[PromptEncoding, PromptEncoding, RegionMask]:
@@ -319,20 +310,20 @@ def render_regional(
     hooks: Sequence[SamplerHook] = (),
     edits: Sequence[Edit] = (),
     progress: bool = False,
-    base_ratio: float = DEFAULT_BASE_RATIO,
-    inject_fraction: float = DEFAULT_INJECT_FRACTION,
-    image_attention: str = DEFAULT_IMAGE_ATTENTION,
-    text_boost: float = DEFAULT_TEXT_BOOST,
-    open_image_after: float = DEFAULT_OPEN_IMAGE_AFTER,
+    base_ratio: float = DEFAULTS.base_ratio,
+    inject_fraction: float = DEFAULTS.inject_fraction,
+    image_attention: str = DEFAULTS.image_attention,
+    text_boost: float = DEFAULTS.text_boost,
+    open_image_after: float = DEFAULTS.open_image_after,
     guidance_steps: str = DEFAULTS.guidance_steps,
     region_guidance: float = DEFAULTS.region_guidance,
     noise_tries: int = DEFAULTS.noise_tries,
     pooled: str = DEFAULTS.pooled,
     pooled_from: float = DEFAULTS.pooled_from,
     recheck_at: float = DEFAULTS.recheck_at,
-    recheck_share: float = DEFAULT_RECHECK_SHARE,
+    recheck_share: float = DEFAULTS.recheck_share,
     recheck_tries: int = DEFAULTS.recheck_tries,
-    base_stream: str = DEFAULT_BASE_STREAM,
+    base_stream: str = DEFAULTS.base_stream,
     double_inject_interval: int = DEFAULTS.double_inject_interval,
     single_inject_interval: int = DEFAULTS.single_inject_interval,
 ) -> RenderResult:

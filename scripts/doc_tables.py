@@ -1,13 +1,14 @@
 """Regenerate the tables in docs/ that the code and the shipped model folders hold.
 
-- Each strategy's options (docs/strategies.md): the range from its module's ``OPTIONS``, the
-  default from its function's signature (what FLUX.1 and SD3 run), and the value each embedded
-  model's ``strategy_defaults.json`` tunes. The meaning column is prose and stays as written.
+- Each strategy's options (docs/strategies.md), from the torch-free catalogue
+  (``executor/catalogue.py``: meaning, range, default, origin) and the value each shipped preset
+  (``src/scenewright/models/*/strategy_defaults.json``) sets; ``scenewright strategies`` prints
+  the same.
 - What ``auto`` picks on each embedded model (docs/benchmarks.md), from its ``auto_table.json``.
 
 A table sits between ``<!-- generated: KIND NAME -->`` and ``<!-- /generated -->``; nothing
-outside those markers is touched. ``--check`` rewrites nothing and exits 1 if a table is stale or
-an option has no meaning written, so the docs cannot drift from the code unseen.
+outside those markers is touched. ``--check`` rewrites nothing and exits 1 if a table is stale,
+so the docs cannot drift from the code unseen.
 
 Usage: PYTHONPATH=src python scripts/doc_tables.py [--check]
 """
@@ -15,22 +16,18 @@ Usage: PYTHONPATH=src python scripts/doc_tables.py [--check]
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from scenewright.backends.registry import ALIASES
-from scenewright.backends.tiny import EMBEDDED_MODEL_DIR
-from scenewright.executor.options import Choice, Range
-from scenewright.executor.strategies import OPTION_BOUNDS, STRATEGIES
+from scenewright.backends.specs import ALIASES, EMBEDDED_MODEL_DIR
+from scenewright.executor import catalogue, presets
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "src" / "scenewright" / "models"
 BLOCK = re.compile(r"(<!-- generated: (\S+) (\S+) -->\n)(.*?)(<!-- /generated -->)", re.S)
-NO_MEANING = "(meaning not written yet)"
 
 
 def _backend_names() -> dict[str, str]:
@@ -46,61 +43,35 @@ def _value(value: Any) -> str:
     )
 
 
-def _range(bound: Any) -> str:
-    if isinstance(bound, Range):
-        return f"{bound.low:g} to {bound.high:g}"
-    if isinstance(bound, Choice):
-        return " \\| ".join(f"`{v}`" for v in bound.values)
-    return "a strategy name"
+def _range(option: catalogue.Option) -> str:
+    if isinstance(option.bound, catalogue.Choice):
+        return " \\| ".join(f"`{v}`" for v in option.bound.values)
+    return catalogue.range_text(option)
 
 
-def _tuned(strategy: str) -> dict[str, dict[str, Any]]:
-    """Backend -> the options its strategy_defaults.json sets for ``strategy`` or its
-    compositions (``regional+taca``), keyed by the name they are set under."""
-    found: dict[str, dict[str, Any]] = {}
-    for folder in sorted(p for p in MODELS.iterdir() if (p / "strategy_defaults.json").is_file()):
-        tuned = json.loads((folder / "strategy_defaults.json").read_text())
-        entries = {k: v for k, v in tuned.items() if k.partition("+")[0] == strategy}
-        if entries:
-            found[_backend_names().get(folder.name, folder.name)] = entries
-    return found
-
-
-def _meanings(old: str) -> dict[str, str]:
-    rows = (line.split(" | ") for line in old.splitlines() if line.startswith("| `"))
-    return {cells[0].strip("| `"): cells[1] for cells in rows if len(cells) > 1}
-
-
-def options_table(strategy: str, old: str) -> tuple[str, list[str]]:
-    """The options table of ``strategy`` and the options whose meaning is not written."""
-    parameters = inspect.signature(STRATEGIES[strategy]).parameters
-    defaults = {
-        k: p.default
-        for k, p in parameters.items()
-        if isinstance(p.default, (int, float, str)) and not isinstance(p.default, bool)
+def options_table(strategy: str) -> str:
+    """The options table of ``strategy``: each option's meaning, range, default and origin, and a
+    column for each preset that sets any of them."""
+    tuned = {
+        name: tuning for name, tuning in presets.presets().items() if tuning.get(strategy)
     }
-    bounds = OPTION_BOUNDS.get(strategy, {})
-    tuned = _tuned(strategy)
-    models = [m for m, entries in tuned.items() if strategy in entries]
-    meanings = _meanings(old)
-    header = ["option", "meaning", "range", "default", *(f"tuned on {m}" for m in models)]
+    header = ["option", "meaning", "range", "default", "from", *(f"preset {m}" for m in tuned)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    missing = []
-    for key, default in defaults.items():
-        meaning = meanings.get(key, NO_MEANING)
-        if meaning == NO_MEANING:
-            missing.append(key)
-        cells = [f"`{key}`", meaning, _range(bounds.get(key)), _value(default)]
-        for model in models:
-            value = tuned[model][strategy].get(key)
+    for key, option in catalogue.OPTIONS[strategy].items():
+        cells = [f"`{key}`", option.meaning, _range(option), _value(option.default), option.origin]
+        for tuning in tuned.values():
+            value = tuning[strategy].get(key)
             cells.append("" if value is None else f"**{_value(value)}**")
         lines.append("| " + " | ".join(cells) + " |")
-    for model, entries in tuned.items():
-        for name, options in entries.items():
-            if name != strategy:
+    for name, tuning in presets.presets().items():
+        for composed, options in tuning.items():
+            if composed.partition("+")[0] == strategy and composed != strategy:
                 overrides = ", ".join(f"`{k}={v}`" for k, v in options.items())
-                lines.append(f"\n`{name}` on {model} takes the tuned options above with {overrides}.")
-    return "\n".join(lines) + "\n", missing
+                lines.append(f"\n`{composed}` with preset {name} takes the preset's options above with {overrides}.")
+    removed = catalogue.REMOVED.get(strategy, {})
+    if removed:
+        lines.append("\nRemoved ([why](design-notes.md#options-removed)): " + ", ".join(f"`{k}`" for k in removed) + ".")
+    return "\n".join(lines) + "\n"
 
 
 def auto_table(backend: str) -> str:
@@ -122,21 +93,18 @@ def auto_table(backend: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def regenerate(text: str) -> tuple[str, list[str]]:
-    missing: list[str] = []
-
+def regenerate(text: str) -> str:
     def replace(match: re.Match[str]) -> str:
-        kind, name, old = match.group(2), match.group(3), match.group(4)
+        kind, name = match.group(2), match.group(3)
         if kind == "options":
-            new, lacking = options_table(name, old)
-            missing.extend(f"{name}:{key}" for key in lacking)
+            new = options_table(name)
         elif kind == "auto-table":
             new = auto_table(name)
         else:
             raise SystemExit(f"unknown generated block {kind!r}")
         return match.group(1) + new + match.group(5)
 
-    return BLOCK.sub(replace, text), missing
+    return BLOCK.sub(replace, text)
 
 
 def main() -> int:
@@ -146,15 +114,12 @@ def main() -> int:
     stale = False
     for doc in sorted((ROOT / "docs").glob("*.md")):
         text = doc.read_text()
-        new, missing = regenerate(text)
-        for key in missing:
-            print(f"{doc.relative_to(ROOT)}: option {key} has no meaning written", file=sys.stderr)
+        new = regenerate(text)
         if new != text:
             stale = True
             print(f"{doc.relative_to(ROOT)}: {'stale' if args.check else 'regenerated'}")
             if not args.check:
                 doc.write_text(new)
-        stale = stale or bool(missing)
     return 1 if args.check and stale else 0
 
 

@@ -64,8 +64,10 @@ def test_generate_refuses_output_folders_it_cannot_write_before_rendering(
     ("name", "message"),
     [
         ("stitch:fill=-1", "option fill of 'stitch:fill=-1' is -1.0, outside [0.05, 1]"),
-        ("stitch:object_steps=-3", "outside [-1, 1000]"),
-        ("stitch:placement=wherever", "use one of fit, token"),
+        ("stitch:object_steps=-3", "option object_steps of 'stitch' was removed"),
+        ("stitch:placement=wherever", "option placement of 'stitch' was removed"),
+        ("stitch:preset=nope", "names no shipped preset 'nope'; use one of"),
+        ("stitch:mode=paper:preset=tiny16", "asks for no tuning (mode=paper) and a preset"),
         ("regional:base_ratio=2", "outside [0, 1]"),
         ("regional:inject_fraction=-0.5", "outside [0, 1]"),
         ("regional:base_ratio=nan", "outside [0, 1]"),

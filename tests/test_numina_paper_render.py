@@ -14,11 +14,11 @@ from builders import tiny_flux_pipeline, tiny_sd3_pipeline
 from scenewright.backends.base import Backend
 from scenewright.backends.flux import FluxBackend
 from scenewright.backends.sd3 import SD3Backend
-from scenewright.executor import numina_paper
 from scenewright.executor.attention import AttentionBias, Edit, Sites, attention_engine
 from scenewright.executor.attention.schedules import Site
 from scenewright.executor.composition import conditional_rows, noun_tokens
-from scenewright.executor.numina_paper import (
+from scenewright.executor.numina import paper as numina_paper
+from scenewright.executor.numina.paper import (
     BlockQueryKeys,
     CopiedInstanceBias,
     HeadSelfAttention,

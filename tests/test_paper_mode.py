@@ -39,8 +39,8 @@ def test_stitch_defaults_are_the_papers() -> None:
     defaults = {k: p.default for k, p in inspect.signature(render_stitch).parameters.items()}
     paper = {
         "object_pass": "box", "keep_mass": 0.95, "cutout_kernel": 5, "finish_prompt": "auto",
-        "hold_fraction": 0.0, "image_attention": "region", "text_boost": 0.0, "region_guidance": 0.0,
-        "noise_tries": 1, "pooled": "scene", "recheck_tries": 0, "seam_fraction": 0.0,
+        "hold_fraction": 0.0, "image_attention": "region", "text_boost": 0.0,
+        "noise_tries": 1, "pooled": "scene", "seam_fraction": 0.0,
         "canvas_fraction": 0.0, "borrow_share": 0.0, "guidance_steps": "model",
     }  # fmt: skip
     assert {k: defaults[k] for k in paper} == paper

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from scenewright.backends.tiny import TinyBackend, TinyConfig
-from scenewright.executor.placement import (
+from scenewright.executor.sampler import StepContext
+from scenewright.executor.stitch.placement import (
     LastStepSplit,
     PlacedObject,
     coverage,
@@ -14,7 +15,6 @@ from scenewright.executor.placement import (
     paste,
     upsample_gate,
 )
-from scenewright.executor.sampler import StepContext
 
 
 def test_last_step_split_recovers_clean_image_and_noise_exactly() -> None:
@@ -95,7 +95,7 @@ def test_tiny_backend_spatial_view_is_the_image() -> None:
 
 
 def test_strongest_component_keeps_one_of_two_drawn_copies() -> None:
-    from scenewright.executor.placement import strongest_component
+    from scenewright.executor.stitch.placement import strongest_component
 
     alpha = torch.zeros(16, 16)
     alpha[1:4, 1:4] = 0.6  # a faint copy

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from reference_numina_inputs import CASES, GRID, NOUN_TOKENS, make_inputs, target_count
-from scenewright.executor.numina_paper import (
+from scenewright.executor.numina.paper import (
     cross_attention_map,
     paper_bias,
     paper_delta,

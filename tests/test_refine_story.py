@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scenewright.executor.refine_story import describe_change, explain_outcome, explain_round
+from scenewright.executor.refine.story import describe_change, explain_outcome, explain_round
 from scenewright.planner.plan import Plan
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

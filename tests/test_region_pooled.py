@@ -11,8 +11,8 @@ from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import ConceptAttention
 from scenewright.executor.explain import concept_vectors
-from scenewright.executor.region_pooled import region_pooled, token_regions
 from scenewright.executor.regional import render_regional
+from scenewright.executor.regional.region_pooled import region_pooled, token_regions
 from scenewright.executor.sampler import SamplingSettings
 from scenewright.executor.strategies import run_strategy
 from scenewright.planner.plan import Plan

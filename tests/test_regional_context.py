@@ -84,10 +84,6 @@ def test_boost_and_context_change_the_image_and_are_reported(backend: TinyBacken
     boosted = render_regional(backend, plan(), settings, image_attention="context", text_boost=3.0)
     assert not torch.allclose(plain.sample.images, boosted.sample.images)
     assert boosted.report["text_boost"] == 3.0 and boosted.report["image_attention"] == "context"
-    named = render_regional(backend, plan(), settings, base_prompt="objects")
-    assert named.report["base_prompt"] == "objects"
-    with pytest.raises(InvalidInputError, match="scene prompt"):
-        render_regional(backend, plan(), settings, base_prompt="poem")
 
 
 def test_a_model_s_tuned_defaults_apply_unless_the_user_names_the_option(backend: TinyBackend) -> None:

@@ -8,12 +8,11 @@ import torch
 
 from scenewright.backends.tiny import TinyBackend, TinyConfig
 from scenewright.errors import InvalidInputError
-from scenewright.executor import box_noise
-from scenewright.executor.attention import region_token_masks
 from scenewright.executor.composition import plan_regions
+from scenewright.executor.regional import box_noise
 from scenewright.executor.sampler import SamplingSettings, StepContext
 from scenewright.executor.stitch import render_stitch
-from scenewright.executor.stitch.box_pass import disjoint_groups, group_plan, object_pass
+from scenewright.executor.stitch.box_pass import disjoint_groups, group_plan
 from scenewright.executor.stitch.hold import BackgroundHold, canvas_tokens, seam_tokens
 from scenewright.executor.strategies import run_strategy
 from scenewright.planner.plan import Plan, PlanObject
@@ -79,10 +78,9 @@ def test_the_seam_holds_shared_tokens_and_the_border_of_touching_boxes_of_one_ob
     )
     regions = plan_regions(plan)
     shared = [[0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
-    assert _grid(seam_tokens(regions, (4, 4), "overlap")) == shared
     # The first two circles only touch: the later one's column along the border joins the seam
     # (here it is the shared column too); the star is another object and gets no seam.
-    assert _grid(seam_tokens(regions, (4, 4), "touching")) == shared
+    assert _grid(seam_tokens(regions, (4, 4))) == shared
     apart = plan.model_copy(
         update={
             "objects": [
@@ -93,9 +91,8 @@ def test_the_seam_holds_shared_tokens_and_the_border_of_touching_boxes_of_one_ob
             ]
         }
     )
-    touching = seam_tokens(plan_regions(apart), (4, 4), "touching")
+    touching = seam_tokens(plan_regions(apart), (4, 4))
     assert _grid(touching) == [[0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
-    assert not seam_tokens(plan_regions(apart), (4, 4), "overlap").any()
     # Boxes that meet only at a corner share no edge: no seam.
     corner = apart.model_copy(
         update={
@@ -106,9 +103,7 @@ def test_the_seam_holds_shared_tokens_and_the_border_of_touching_boxes_of_one_ob
             ]
         }
     )
-    assert not seam_tokens(plan_regions(corner), (4, 4), "touching").any()
-    with pytest.raises(InvalidInputError, match="seam_between"):
-        seam_tokens(regions, (4, 4), "everywhere")
+    assert not seam_tokens(plan_regions(corner), (4, 4)).any()
 
 
 def test_the_seam_follows_the_background_until_its_last_step(backend: TinyBackend) -> None:
@@ -153,20 +148,16 @@ def test_seam_fraction_out_of_range_names_the_option(backend: TinyBackend) -> No
         run_strategy("stitch:object_pass=box:seam_fraction=1.5", backend, _plan(APART), settings)
 
 
-def test_touching_boxes_of_one_object_get_a_seam_only_with_touching(backend: TinyBackend) -> None:
+def test_touching_boxes_of_one_object_get_a_seam(backend: TinyBackend) -> None:
     settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
     # Two circles whose boxes meet at an edge (one object pass, no shared token) and a star apart.
     plan = _plan([(0.0, 0.0, 0.5, 0.5), (0.5, 0.0, 1.0, 0.5), (0.25, 0.75, 0.75, 1.0)])
     unseamed = run_strategy("stitch:object_pass=box", backend, plan, settings)
     assert unseamed.report["object_groups"] == 1
-    overlap = run_strategy(
-        "stitch:object_pass=box:seam_fraction=0.6:seam_between=overlap", backend, plan, settings
-    )
-    assert torch.equal(unseamed.sample.images, overlap.sample.images)
     touching = run_strategy("stitch:object_pass=box:seam_fraction=0.6", backend, plan, settings)
     assert not torch.allclose(unseamed.sample.images, touching.sample.images)
-    with pytest.raises(InvalidInputError, match="seam_between"):
-        run_strategy("stitch:object_pass=box:seam_between=everywhere", backend, plan, settings)
+    with pytest.raises(InvalidInputError, match="seam_between of 'stitch' was removed"):
+        run_strategy("stitch:object_pass=box:seam_between=overlap", backend, plan, settings)
 
 
 def test_the_seam_is_held_through_the_hold_steps_too(
@@ -189,37 +180,6 @@ def test_the_seam_is_held_through_the_hold_steps_too(
     switch, hold = result.report["switch_step"], result.report["hold_steps"]
     assert hold == 2
     assert seen == list(range(switch, settings.steps))
-
-
-def _object_pass(backend: TinyBackend, plan: Plan, recheck_tries: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The box pass's object tokens at the switch and the flat tokens it pastes."""
-    settings = SamplingSettings(32, 32, steps=5, guidance=3.0, seed=1)
-    done = object_pass(
-        backend, plan, settings, 2, 1.0, "a black background", "context", 0.0, 1, "scene", (), (), False,
-        recheck_tries=recheck_tries, recheck_share=0.5,
-    )  # fmt: skip
-    return done.tokens, done.pasted
-
-
-def test_a_recheck_takes_each_box_from_the_round_where_it_holds_most(
-    backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    plan = _plan(APART)
-    grid = backend.token_grid(32, 32)
-    masks = region_token_masks(APART, grid)
-    once, pasted = _object_pass(backend, plan, recheck_tries=0)
-    script = iter([[0.9, 0.0], [0.2, 0.8]])  # round 0 fills box 0 only, round 1 fills box 1 best
-
-    def content(backend: TinyBackend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        return torch.tensor(next(script))
-
-    monkeypatch.setattr(box_noise, "box_content", content)
-    mixed, _ = _object_pass(backend, plan, recheck_tries=1)
-    in_box = [masks[k] & torch.isin(torch.arange(masks.shape[1]), pasted) for k in range(2)]
-    # Box 0 comes from the first round, which started from the same noise: identical tokens.
-    assert torch.equal(mixed[0, in_box[0]], once[0, in_box[0]])
-    # Box 1 comes from the redrawn round: other tokens.
-    assert not torch.allclose(mixed[0, in_box[1]], once[0, in_box[1]])
 
 
 def test_an_unknown_noise_score_is_a_named_error(backend: TinyBackend) -> None:

@@ -433,37 +433,6 @@ def test_regions_fill_the_unboxed_space_with_the_model_s_background_prompt() -> 
     assert encoding.prompts[0].split(" | ")[2] == "night sky"  # the plan's own background wins
 
 
-def test_free_stitch_moves_a_footprint_onto_its_box_centre() -> None:
-    from scenewright.executor.attention.masks import box_to_tokens
-    from scenewright.executor.stitch.free_pass import translate_into_box
-
-    footprint = torch.zeros(8, 8)
-    footprint[1:3, 1:3] = 1.0  # an object in the top-left corner, centred at (2, 2)
-    keep = footprint > 0
-    box = box_to_tokens((0.5, 0.5, 1.0, 1.0), (8, 8))  # bottom-right quarter, centred at (6, 6)
-    source, target = translate_into_box(footprint, keep, box)
-    assert sorted(source.tolist()) == [9, 10, 17, 18]
-    rows, cols = target // 8, target % 8
-    assert (rows.float().mean() + 0.5, cols.float().mean() + 0.5) == (6.0, 6.0)
-    # A footprint moved partly off the grid loses only the tokens that fall off.
-    edge = box_to_tokens((0.75, 0.75, 1.0, 1.0), (8, 8))
-    wide = torch.zeros(8, 8, dtype=torch.bool)
-    wide[0:5, 0:5] = True
-    source, target = translate_into_box(wide.float(), wide, edge)
-    assert 0 < source.numel() < 25 and bool((target < 64).all())
-
-
-def test_free_stitch_keeps_the_strongest_instance_where_two_land() -> None:
-    from scenewright.executor.stitch.free_pass import strongest_per_target
-
-    sources = torch.tensor([100, 101, 200, 201])
-    targets = torch.tensor([5, 6, 6, 7])
-    strengths = torch.tensor([0.9, 0.2, 0.8, 0.5])
-    source, target = strongest_per_target(sources, targets, strengths)
-    chosen = dict(zip(target.tolist(), source.tolist(), strict=True))
-    assert chosen == {5: 100, 6: 200, 7: 201}  # token 6: the 0.8 body beats the 0.2 halo
-
-
 def test_free_stitch_runs_one_row_per_instance_and_checks_its_option(
     backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -472,13 +441,11 @@ def test_free_stitch_runs_one_row_per_instance_and_checks_its_option(
     result = run_strategy("stitch:object_pass=free", backend, plan, settings)
     assert result.report["object_pass"] == "free"
     assert result.report["switch_step"] == 2  # the free pass's own default: half the steps
-    assert result.report["placement"] == "fit" and len(result.report["scales"]) == 2
+    assert len(result.report["scales"]) == 2
     assert result.report["pasted_tokens"] > 0
     assert torch.isfinite(result.sample.images).all()
-    by_tokens = run_strategy("stitch:object_pass=free:placement=token", backend, plan, settings)
-    assert len(by_tokens.report["moved_tokens"]) == 2 and by_tokens.report["pasted_tokens"] > 0
-    with pytest.raises(InvalidInputError, match="placement"):
-        run_strategy("stitch:object_pass=free:placement=teleport", backend, plan, settings)
+    with pytest.raises(InvalidInputError, match="placement of 'stitch' was removed"):
+        run_strategy("stitch:object_pass=free:placement=token", backend, plan, settings)
     with pytest.raises(InvalidInputError, match="fill"):
         run_strategy("stitch:object_pass=free:fill=1.5", backend, plan, settings)
     with pytest.raises(InvalidInputError, match="object_pass"):
@@ -580,10 +547,11 @@ def test_free_stitch_runs_its_object_rows_on_a_coarser_schedule_to_the_same_nois
     backend: TinyBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from scenewright.executor.sampler import SamplerHook
-    from scenewright.executor.stitch import free_pass
+    from scenewright.executor.stitch import free_pass, render
     from scenewright.executor.stitch.free_pass import switch_sigma
 
     monkeypatch.setattr(free_pass, "MAX_SPREAD", 1.0)  # no redraws: one run of the rows
+    monkeypatch.setattr(render, "OBJECT_STEPS", 2)  # the rows' steps to the switch (6 shipped)
 
     class Schedules(SamplerHook):
         def __init__(self) -> None:
@@ -594,15 +562,15 @@ def test_free_stitch_runs_its_object_rows_on_a_coarser_schedule_to_the_same_nois
 
     hook = Schedules()
     settings = SamplingSettings(32, 32, steps=8, guidance=3.0, seed=2)
-    render = get_strategy("stitch")[0]
-    result = render(backend, two_object_plan(), settings, hooks=[hook], object_pass="free", object_steps=2)
+    stitch = get_strategy("stitch")[0]
+    result = stitch(backend, two_object_plan(), settings, hooks=[hook], object_pass="free")
     assert result.report["object_steps"] == 2
     assert [s for n, s in hook.seen if n == 4] == [0, 1]  # the rows: 2 steps of a 4-step schedule
     assert [s for n, s in hook.seen if n == 8] == [4, 5, 6, 7]  # phase 2: the rest of the full one
     coarse = SamplingSettings(32, 32, steps=4, guidance=3.0, seed=2)
     assert abs(switch_sigma(backend, coarse, 2) - switch_sigma(backend, settings, 4)) < 1e-6
-    with pytest.raises(InvalidInputError, match="object_steps"):
-        render(backend, two_object_plan(), settings, object_pass="free", placement="token", object_steps=2)
+    with pytest.raises(InvalidInputError, match="object_steps of 'stitch' was removed"):
+        run_strategy("stitch:object_steps=2", backend, two_object_plan(), settings)
 
 
 def test_refine_without_an_image_or_a_base_runner_says_what_to_pass(backend: TinyBackend) -> None:

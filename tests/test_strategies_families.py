@@ -42,7 +42,7 @@ def _plan() -> Plan:
 OPENED_REGIONAL = "regional:image_attention=context:text_boost=2:open_image_after=0.5:guidance_steps=all"
 # Boxes that pick their starting noise among draws, with a guidance scale of their own (tiny16's tuning).
 COMMITTED_REGIONAL = "regional:noise_tries=3:region_guidance=6"
-COMMITTED_BOX_PASS = "stitch:object_pass=box:noise_tries=2:region_guidance=6"
+COMMITTED_BOX_PASS = "stitch:object_pass=box:noise_tries=2"
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,6 @@ COMMITTED_BOX_PASS = "stitch:object_pass=box:noise_tries=2:region_guidance=6"
     [
         *strategy_names(),
         "stitch:object_pass=box",
-        "stitch:object_pass=free:placement=token",
         "stitch:object_pass=auto",
         OPENED_REGIONAL,
         COMMITTED_REGIONAL,
@@ -158,13 +157,13 @@ def test_boxes_take_their_own_pooled_vector_in_half_precision(half_backend: Back
 
 @pytest.mark.parametrize(
     "strategy",
-    ["regional:noise_tries=2:recheck_at=0.5", "stitch:object_pass=box:noise_tries=2:recheck_tries=1"],
+    ["regional:noise_tries=2:recheck_at=0.5"],
 )
 def test_empty_boxes_are_drawn_again_on_flux_and_sd3_latents(
     family_backend: Backend, strategy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The recheck's redraw swaps box tokens of packed FLUX and patchless SD3 latents alike."""
-    from scenewright.executor import box_noise
+    from scenewright.executor.regional import box_noise
 
     def every_box_empty(backend: Backend, predicted: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         assert (
@@ -176,12 +175,12 @@ def test_empty_boxes_are_drawn_again_on_flux_and_sd3_latents(
     settings = SamplingSettings(64, 64, steps=4, guidance=3.0, seed=5)
     result = run_strategy(strategy, family_backend, _plan(), settings)
     plain = run_strategy(
-        strategy.replace("recheck_at=0.5", "recheck_at=0").replace("recheck_tries=1", "recheck_tries=0"),
+        strategy.replace("recheck_at=0.5", "recheck_at=0"),
         family_backend,
         _plan(),
         settings,
     )
-    expected_redraws = 3 * (2 if strategy.startswith("regional") else 1)
+    expected_redraws = 3 * 2
     assert (
         result.report["boxes_redrawn"] == expected_redraws and np.isfinite(result.sample.images.numpy()).all()
     )

@@ -41,6 +41,8 @@ LAZY_COMMANDS = (
      from_module("scenewright.planner.command")),
     ("vocab", "the words the embedded model knows: shapes, colours, counts, relations, backgrounds",
      from_module("scenewright.agent.vocab_command")),
+    ("strategies", "each strategy's options: meaning, range, default on each backend, and the presets",
+     from_module("scenewright.executor.command")),
     ("chat", "a conversation in the terminal: requests and follow-ups", from_module("scenewright.agent.chat")),
     ("serve", "a web chat (Gradio) on 127.0.0.1", from_module("scenewright.agent.web")),
     ("bench", "benchmarks: toyworld (strategies), attention (speed), models (FLUX.1 / SD3.5 cost), reliability (hostile input), auto-table (what auto picks), concept-maps (map localisation), object-lora (a LoRA on one object)",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -149,9 +151,14 @@ class FluxBackend(Backend):
     # Regional's base pass reads the blended image in the single-stream blocks: the authors carry
     # a copy of the image tokens there instead, 1.37x the pipeline's work on FLUX.1-dev at 1024 px
     # against 1.23x shared, over regional's 1.25x budget (`bench models --scale narrow`,
-    # docs/parity.md). `regional:mode=paper` runs the authors' stream.
+    # docs/parity.md). `regional:mode=paper` runs the authors' stream. The preset "flux" lives
+    # beside the embedded models' so that `scenewright strategies` reads it without torch.
     strategy_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-        {"regional": MappingProxyType({"base_stream": "shared"})}
+        json.loads(
+            (
+                Path(__file__).resolve().parent.parent / "models" / "flux" / "strategy_defaults.json"
+            ).read_text()
+        )
     )
 
     def __init__(self, pipe: FluxPipeline, name: str = "flux", max_sequence_length: int = 512) -> None:

@@ -5,9 +5,10 @@
 which is how the defaults are tuned on the benchmark.
 
 Every strategy's own defaults are its authors' (docs/parity.md). A backend may carry its own tuning
-(``strategy_defaults.json``, the embedded models do); ``mode=tuned``, the default, applies it and
-``mode=paper`` leaves it out, so ``regional:mode=paper`` runs the authors' method on any backend.
-Options named in the strategy string apply on top in both modes.
+(its preset, ``strategy_defaults.json``: see ``presets``); ``mode=tuned``, the default, applies it,
+``preset=NAME`` applies another backend's instead, and ``mode=paper`` leaves tuning out, so
+``regional:mode=paper`` runs the authors' method on any backend. Options named in the strategy
+string apply on top.
 """
 
 from __future__ import annotations
@@ -18,15 +19,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from scenewright.backends.base import Backend
-from scenewright.executor import catalogue
+from scenewright.executor import catalogue, presets
 from scenewright.executor.attention import Edit
 from scenewright.executor.auto import render_auto
-from scenewright.executor.catalogue import (
-    DEFAULT_MODE,
-    OPTIONS,
-    bounds,
-    check_name,
-)
+from scenewright.executor.catalogue import DEFAULT_MODE, OPTIONS, PRESET, bounds, check_name
 from scenewright.executor.numina import render_numina
 from scenewright.executor.object_lora import lora_render
 from scenewright.executor.options import Bound
@@ -57,9 +53,11 @@ OPTION_BOUNDS: dict[str, dict[str, Bound]] = {
 
 def parse_options(function: Strategy, name: str, text: str) -> dict[str, Any]:
     """``key=value:key=value`` as keyword arguments of ``function`` (the strategy ``name`` runs),
-    typed like their defaults: the options the catalogue declares, which a test holds equal to
-    each strategy function's signature."""
-    return catalogue.parse_options(name, text)
+    typed like their defaults, as the catalogue declares them (``mode`` included; a ``preset``
+    is checked and left to ``model_options``, which reads it from ``name``)."""
+    options = catalogue.parse_options(name, text)
+    options.pop(PRESET, None)
+    return options
 
 
 def get_strategy(name: str, taca_options: Mapping[str, Any] | None = None) -> tuple[Strategy, list[Edit]]:
@@ -70,49 +68,65 @@ def get_strategy(name: str, taca_options: Mapping[str, Any] | None = None) -> tu
     return STRATEGIES[base], ([taca_edit(**(taca_options or {}))] if extra else [])
 
 
-def tuned_options(function: Strategy, name: str, backend: Backend) -> dict[str, Any]:
-    """The options ``backend`` was tuned with for this strategy (its ``strategy_defaults``),
-    checked like options typed by a user so that a bad file fails with the option's name.
+def tuned_options(
+    function: Strategy, name: str, backend: Backend, tuning: presets.Tuning | None = None
+) -> dict[str, Any]:
+    """The options ``backend`` was tuned with for this strategy (its ``strategy_defaults``, or
+    ``tuning``, a preset, when given), checked like options typed by a user so that a bad file
+    fails with the option's name.
 
     A composition ("regional+taca") takes its base's tuned options, overridden by those the file
     holds under the composition's own name: options tuned for a strategy alone can hurt it
     beside TACA (on tiny16, regional's guidance and TACA's temperature together overshoot)."""
-    composed = name.partition(":")[0]
-    base = composed.partition("+")[0]
-    tuned = {**backend.strategy_defaults.get(base, {})}
-    if composed != base:
-        tuned.update(backend.strategy_defaults.get(composed, {}))
+    tuned = presets.strategy_preset(backend.strategy_defaults if tuning is None else tuning, name)
     if not tuned:
         return {}
     text = ":".join(f"{key}={value}" for key, value in tuned.items())
-    return parse_options(function, base, text)
+    return parse_options(function, name.partition(":")[0].partition("+")[0], text)
+
+
+def chosen_tuning(name: str, backend: Backend) -> presets.Tuning | None:
+    """The tuning ``name`` runs with: the preset it names, else the backend's own (None: none,
+    as with ``mode=paper`` or a backend that ships none)."""
+    named = option_in(name, PRESET)
+    if named is not None:
+        return presets.tuning(named)
+    if strategy_mode(name) == "paper":
+        return None
+    return getattr(backend, "strategy_defaults", None) or None
 
 
 def model_options(function: Strategy, name: str, backend: Backend) -> dict[str, Any]:
-    """Keyword arguments the model was tuned with for this strategy: its ``strategy_defaults``,
-    and for refine the tuned regional options of its repair pass (which is regional prompting).
-    Every face renders through this, so a model's tuning applies wherever it runs; none with
-    ``mode=paper`` in ``name``."""
-    if not getattr(backend, "strategy_defaults", None) or strategy_mode(name) == "paper":
+    """Keyword arguments the model was tuned with for this strategy: its preset (or the one
+    ``name`` names), and for refine the tuned regional options of its repair pass (which is
+    regional prompting). Every face renders through this, so a model's tuning applies wherever
+    it runs; none with ``mode=paper`` in ``name``."""
+    tuning = chosen_tuning(name, backend)
+    if tuning is None:
         return {}
-    options = tuned_options(function, name, backend)
+    options = tuned_options(function, name, backend, tuning)
     if "repair_options" in inspect.signature(function).parameters:
-        options["repair_options"] = tuned_options(render_regional, "regional", backend)
+        options["repair_options"] = tuned_options(render_regional, "regional", backend, tuning)
     return options
+
+
+def option_in(name: str, key: str) -> str | None:
+    """The value of ``key`` named in a strategy string (``stitch:preset=tiny16``), else None."""
+    for item in name.partition(":")[2].split(":"):
+        found, _, value = item.partition("=")
+        if found.strip() == key:
+            return value.strip()
+    return None
 
 
 def strategy_mode(name: str) -> str:
     """The ``mode`` named in a strategy string (``stitch:mode=paper``), else the default."""
-    for item in name.partition(":")[2].split(":"):
-        key, _, value = item.partition("=")
-        if key.strip() == "mode":
-            return value.strip()
-    return DEFAULT_MODE
+    return option_in(name, "mode") or DEFAULT_MODE
 
 
 def resolve_options(function: Strategy, name: str, backend: Backend) -> dict[str, Any]:
-    """The keyword arguments ``name`` runs with on ``backend``: the model's tuning (unless
-    ``mode=paper``), then the options the name gives."""
+    """The keyword arguments ``name`` runs with on ``backend``: the model's tuning or the preset
+    named (none with ``mode=paper``), then the options the name gives."""
     options = parse_options(function, name, name.partition(":")[2])
     options.pop("mode", None)
     return {**model_options(function, name, backend), **options}
@@ -130,8 +144,9 @@ def run_strategy(
 ) -> RenderResult:
     """Render ``plan`` with the strategy ``name`` (options and ``+taca`` included), the model's
     tuned options first; ``edits`` are extra attention edits laid on top."""
-    # "+taca" takes TACA with the options this model was tuned with, if any.
-    taca_tuning = {} if strategy_mode(name) == "paper" else tuned_options(render_taca, "taca", backend)
+    # "+taca" takes TACA with the options this model (or the preset named) was tuned with, if any.
+    tuning = chosen_tuning(name, backend)
+    taca_tuning = {} if tuning is None else tuned_options(render_taca, "taca", backend, tuning)
     function, suffix_edits = get_strategy(name, taca_tuning)
     edits = [*suffix_edits, *edits]
     options = resolve_options(function, name, backend)

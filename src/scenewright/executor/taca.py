@@ -13,17 +13,20 @@ from typing import Any
 
 from scenewright.backends.base import Backend
 from scenewright.executor.attention import Edit, Temperature, taca_gamma
-from scenewright.executor.catalogue import bounds
+from scenewright.executor.catalogue import bounds, defaults
 from scenewright.executor.options import Bound
 from scenewright.executor.sampler import SamplerHook, SamplingSettings
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
+# Every option's default, declared once in the catalogue.
+DEFAULTS = defaults("taca")
+
 # TACA's public code (Vchitect/TACA, infer/pipeline_taca_flux.py): gamma 1.2 while step < 3.
-DEFAULT_GAMMA = 1.2
-DEFAULT_EARLY_STEPS = 3
+DEFAULT_GAMMA = DEFAULTS.gamma
+DEFAULT_EARLY_STEPS = DEFAULTS.early_steps
 # Negative: no share, the fixed count applies.
-DEFAULT_EARLY_FRACTION = -1.0
+DEFAULT_EARLY_FRACTION = DEFAULTS.early_fraction
 # What ``taca:key=value`` may set: a temperature below 0.5 (gamma above 2) turns outlines
 # cartoonish (TACA's paper), and a gamma at or below 0 inverts attention.
 OPTIONS: dict[str, Bound] = bounds("taca")

@@ -11,8 +11,8 @@ Phase 1 (the first ``object_fraction`` of the steps) runs one of two object pass
   all heads (others), so no head is hard-coded per model. Boxes that share a token never share a
   latent: the instances are split into groups of disjoint boxes, one object pass each (the paper
   runs one pass per instance; one latent per group is the same cost-free whenever boxes are
-  apart). With ``seam_fraction`` > 0 (our option) the tokens two boxes share, and with
-  ``seam_between="touching"`` the border between two touching boxes of one object, take the
+  apart). With ``seam_fraction`` > 0 (our option) the tokens two boxes share, and the
+  border between two touching boxes of one object, take the
   background at the switch and follow the background's path for that share of the steps, so that
   two neighbours do not grow into one shape; ``canvas_fraction`` does the same for every token
   outside the boxes, so the finish cannot draw an object in a gap. With ``borrow_share`` > 0 a
@@ -29,7 +29,7 @@ boxes filled from their siblings), ``hold`` (what the finish keeps on the backgr
 Cost, box pass: one run plus the background pass and the longer text sequence during phase 1 (1.18x
 vanilla for 2 to 6 objects on the tiny model before the free pass existed). Free pass: one row per
 distinct object and one for the background during phase 1, on a coarser schedule that reaches the
-switch in ``object_steps`` steps (the default with the "fit" placement), plus redraws; measured
+switch in 6 steps, plus redraws; measured
 in docs/benchmarks.md.
 """
 

@@ -9,7 +9,6 @@ from typing import Any
 import torch
 
 from scenewright.backends.base import Backend, GuidanceMode
-from scenewright.executor import box_noise
 from scenewright.executor.attention import (
     ConceptAttention,
     Edit,
@@ -21,7 +20,6 @@ from scenewright.executor.attention import (
 from scenewright.executor.attention.masks import box_to_tokens
 from scenewright.executor.attention.masks import mass_cutout as cutout
 from scenewright.executor.attention.stitch import HeadSelection, head_scores
-from scenewright.executor.box_noise import CleanPrediction, committed_noise, redraw_rounds, redrawn_count
 from scenewright.executor.composition import (
     Region,
     conditional_rows,
@@ -31,8 +29,17 @@ from scenewright.executor.composition import (
 )
 from scenewright.executor.explain import concept_vectors
 from scenewright.executor.object_lora import object_loras
-from scenewright.executor.regional import DEFAULT_RECHECK_SHARE, box_pooled, text_boost_edit
-from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, sample
+from scenewright.executor.regional import (
+    box_noise,
+    box_pooled,
+    own_pooled,
+    text_boost_edit,
+)
+from scenewright.executor.regional.box_noise import (
+    CleanPrediction,
+    committed_noise,
+)
+from scenewright.executor.sampler import SamplerHook, SamplingSettings, sample
 from scenewright.executor.stitch.borrow import BoxDraft, borrow_drafts
 from scenewright.executor.stitch.hold import BackgroundHold, canvas_tokens, seam_tokens
 from scenewright.planner.plan import Box, Plan
@@ -103,8 +110,8 @@ def cutout_head(
 
 @dataclass
 class GroupPass:
-    """One object pass at the switch: its image tokens (1, N, C), each box taken from the round
-    where it held most; the clean image predicted there (same shape); the flat tokens to paste;
+    """One object pass at the switch: its image tokens (1, N, C); the clean image predicted there
+    (same shape); the flat tokens to paste;
     each box's content (``box_noise.box_content``); the noise level reached; the report's entries."""
 
     tokens: torch.Tensor
@@ -129,14 +136,11 @@ def object_pass(
     edits: Sequence[Edit],
     hooks: Sequence[SamplerHook],
     progress: bool,
-    recheck_tries: int = 0,
-    recheck_share: float = DEFAULT_RECHECK_SHARE,
     noise_score: str = "box",
     cutout_kernel: int = 3,
 ) -> GroupPass:
     """The paper's object pass: every instance bound to its box in one latent, from noise picked
-    box by box among ``noise_tries`` draws (see ``box_noise``), the boxes still empty at the
-    switch drawn again up to ``recheck_tries`` times."""
+    box by box among ``noise_tries`` draws (see ``box_noise``)."""
     regions = plan_regions(plan)
     grid = backend.token_grid(settings.height, settings.width)
     prompts = [r.prompt for r in regions] + [background_prompt]
@@ -150,9 +154,8 @@ def object_pass(
     row = conditional_rows(backend, settings)[0]
     boost = text_boost_edit(backend, encoding, mask, settings, text_boost)
     boxes = [r.box for r in regions]
-    redrawn = 0
     with (
-        box_pooled(backend, plan, encoding, mask, settings, pooled),
+        box_pooled(backend, own_pooled(backend, regions, pooled), encoding, mask, settings, pooled),
         object_loras(backend, plan, encoding, mask, settings),
     ):
         start = committed_noise(
@@ -165,66 +168,33 @@ def object_pass(
             noise_tries,
             noise_score,
         )
-
-        def object_steps(
-            noise: torch.Tensor,
-        ) -> tuple[tuple[SampleResult, HeadSelection, CleanPrediction], torch.Tensor]:
-            """The object pass to the switch, with fresh cut-out readers for each round, and the
-            clean image it predicts there (what the recheck reads)."""
-            readers = cutout_head(backend, plan, spans[:-1], grid, row, switch)
-            selection = readers[-1]
-            assert isinstance(selection, HeadSelection)
-            prediction = CleanPrediction()
-            with attention_engine(backend, [mask, *([boost] if boost else []), *readers, *edits]) as engine:
-                objects = sample(
-                    backend, encoding, settings, negative=negative, hooks=[engine, *hooks, prediction],
-                    progress=progress, decode=False, max_steps=switch, latents=noise,
-                )  # fmt: skip
-            assert prediction.predicted is not None
-            return (objects, selection, prediction), prediction.predicted
-
-        if recheck_tries:
-            # The boxes still empty at the switch get fresh noise and the object pass runs again;
-            # each box is then cut from the round where it holds the most (boxes of one pass are
-            # disjoint, so their cutouts never overlap).
-            masks = region_token_masks(boxes, grid).to(start.device)
-            rounds = redraw_rounds(
-                backend, settings, masks, start, object_steps, recheck_share, recheck_tries,
-                first_draw=noise_tries,
+        # The object pass to the switch, reading the cut-out head and the clean image it predicts
+        # there (how full each box is, for ``borrow_share``).
+        readers = cutout_head(backend, plan, spans[:-1], grid, row, switch)
+        selection = readers[-1]
+        assert isinstance(selection, HeadSelection)
+        prediction = CleanPrediction()
+        with attention_engine(backend, [mask, *([boost] if boost else []), *readers, *edits]) as engine:
+            objects = sample(
+                backend, encoding, settings, negative=negative, hooks=[engine, *hooks, prediction],
+                progress=progress, decode=False, max_steps=switch, latents=start,
             )  # fmt: skip
-            redrawn = redrawn_count(rounds)
-            contents = torch.stack([r.content for r in rounds])
-            picks = contents.argmax(dim=0).tolist()
-            content = contents.max(dim=0).values
-            passes = [r.result for r in rounds]
-        else:
-            result, predicted = object_steps(start)
-            picks, passes = [0] * len(boxes), [result]
-            masks = region_token_masks(boxes, grid).to(predicted.device)
-            content = box_noise.box_content(backend, predicted, masks)
-    round_tokens = [backend.image_tokens(objects.latents) for objects, _, _ in passes]
-    round_clean = []
-    for _, _, prediction in passes:
         assert prediction.predicted is not None  # set by the pass's last step
-        round_clean.append(backend.image_tokens(prediction.predicted))
-    round_maps = [selection.maps().cpu() for _, selection, _ in passes]
-    tokens, clean = round_tokens[0].clone(), round_clean[0].clone()
+        masks = region_token_masks(boxes, grid).to(prediction.predicted.device)
+        content = box_noise.box_content(backend, prediction.predicted, masks)
+    tokens = backend.image_tokens(objects.latents).clone()
+    clean = backend.image_tokens(prediction.predicted).clone()
+    maps = selection.maps().cpu()
     pasted = torch.zeros(grid, dtype=torch.bool)
-    for box_index, pick in enumerate(picks):
-        cut = cutout(round_maps[pick][box_index], passes[pick][1].boxes[box_index], keep_mass, cutout_kernel)
-        cut_flat = cut.flatten().nonzero().flatten().to(tokens.device)
-        tokens[:, cut_flat] = round_tokens[pick][:, cut_flat]
-        clean[:, cut_flat] = round_clean[pick][:, cut_flat]
-        pasted |= cut
+    for box_index in range(len(boxes)):
+        pasted |= cutout(maps[box_index], selection.boxes[box_index], keep_mass, cutout_kernel)
     flat = pasted.flatten().nonzero().flatten().to(tokens.device)
-    # The head reported is the one of the round most boxes came from.
-    selection = passes[max(sorted(set(picks)), key=picks.count)][1]
     assert selection.best is not None
     (kind, block), head_index = selection.best
     report = {"block": f"{kind} {block}", "head": head_index, "chosen_by": selection.chosen_by}
     return GroupPass(
-        tokens=tokens, clean=clean, pasted=flat, content=content.float().cpu(), sigma=passes[0][2].reached,
-        report={"cutout_head": report, "boxes_redrawn": redrawn},
+        tokens=tokens, clean=clean, pasted=flat, content=content.float().cpu(), sigma=prediction.reached,
+        report={"cutout_head": report},
     )  # fmt: skip
 
 
@@ -276,10 +246,7 @@ def box_pass_tokens(
     text_boost: float,
     noise_tries: int,
     pooled: str,
-    recheck_tries: int,
-    recheck_share: float,
     seam_fraction: float,
-    seam_between: str,
     noise_score: str = "box",
     canvas_fraction: float = 0.0,
     borrow_share: float = 0.0,
@@ -313,14 +280,14 @@ def box_pass_tokens(
     grid = backend.token_grid(settings.height, settings.width)
     groups = disjoint_groups([r.box for r in regions], grid)
     pasted = torch.zeros(tokens.shape[1], dtype=torch.bool, device=tokens.device)
-    found: dict[str, Any] = {"object_groups": len(groups), "boxes_redrawn": 0}
+    found: dict[str, Any] = {"object_groups": len(groups)}
     holds: list[SamplerHook] = []
     held = torch.zeros(tokens.shape[1], dtype=torch.bool)
     if background_clean.predicted is not None:
         # Read before the pastes: the hooks and the cut back both take the background's tokens.
         clean = backend.image_tokens(background_clean.predicted)
         held_sets = [
-            (seam_steps, seam_tokens(regions, grid, seam_between) if seam_steps else None),
+            (seam_steps, seam_tokens(regions, grid) if seam_steps else None),
             (canvas_steps, canvas_tokens(regions, grid) if canvas_steps else None),
         ]
         for steps, mask in held_sets:
@@ -338,12 +305,11 @@ def box_pass_tokens(
         done = object_pass(
             backend, plan if len(groups) == 1 else group_plan(plan, regions, group), object_settings,
             switch, keep_mass, background_prompt, image_attention, text_boost, noise_tries, pooled,
-            edits, hooks, progress, recheck_tries, recheck_share, noise_score, cutout_kernel,
+            edits, hooks, progress, noise_score, cutout_kernel,
         )  # fmt: skip
         tokens[:, done.pasted] = done.tokens[:, done.pasted]
         pasted[done.pasted] = True
         found.setdefault("cutout_head", done.report["cutout_head"])
-        found["boxes_redrawn"] += done.report["boxes_redrawn"]
         for local, index in enumerate(group):  # a group's regions keep the plan's order
             drafts[index] = BoxDraft(done.tokens, done.clean, float(done.content[local]))
         sigma = done.sigma

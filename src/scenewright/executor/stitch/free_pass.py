@@ -4,11 +4,10 @@ Our variant of Stitch's phase 1 for models whose token grid is too coarse to dra
 inside a box of two or three tokens (the embedded model: 8x8 tokens). Each object is drawn alone
 on the whole canvas, one batch row per object beside a background row, all from the same noise;
 at the switch step the token-wise distance between an object's row and the background's is its
-footprint. By default ("fit") the object's clean estimate, cut out where it departs from the
-background's and limited to its footprint, is shrunk to fit each of its boxes and pasted at the
-latent's own resolution (:mod:`scenewright.executor.placement`); "token" moves the footprint's
-tokens by whole tokens onto each box's centre instead. A row whose footprint is still spread over
-the canvas has not drawn its object yet and is drawn again from new noise. The rows may run a
+footprint. The object's clean estimate, cut out where it departs from the background's and
+limited to its footprint, is shrunk to fit each of its boxes and pasted at the latent's own
+resolution (:mod:`scenewright.executor.stitch.placement`). A row whose footprint is still spread
+over the canvas has not drawn its object yet and is drawn again from new noise. The rows may run a
 coarser schedule to the switch (``object_steps``): they are most of Stitch's cost. See
 docs/benchmarks.md for the measurements behind each choice.
 """
@@ -23,12 +22,11 @@ import torch
 from scenewright.backends.base import Backend
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit
-from scenewright.executor.attention.masks import box_to_tokens, mass_cutout
-from scenewright.executor.catalogue import PLACEMENTS
-from scenewright.executor.composition import Region, plan_regions, sample_with_edits
+from scenewright.executor.attention.masks import mass_cutout
+from scenewright.executor.composition import plan_regions, sample_with_edits
 from scenewright.executor.object_lora import row_loras
-from scenewright.executor.options import require_choice
-from scenewright.executor.placement import (
+from scenewright.executor.sampler import SamplerHook, SamplingSettings, make_generator
+from scenewright.executor.stitch.placement import (
     DEFAULT_FILL,
     CleanAndNoise,
     LastStepSplit,
@@ -37,7 +35,6 @@ from scenewright.executor.placement import (
     paste,
     upsample_gate,
 )
-from scenewright.executor.sampler import SamplerHook, SamplingSettings, make_generator
 from scenewright.planner.plan import Plan
 
 # The free pass redraws an object whose footprint still covers more than MAX_SPREAD of the canvas
@@ -45,35 +42,6 @@ from scenewright.planner.plan import Plan
 MAX_SPREAD = 0.3
 REDRAWS = 2
 REDRAW_SEED_STEP = 7919
-# How an object reaches its boxes: "fit" moves its clean estimate at the latent's own resolution,
-# shrunk to fit each box; "token" moves its tokens by whole tokens at the size it was drawn.
-DEFAULT_PLACEMENT = "fit"
-
-
-def translate_into_box(
-    attention: torch.Tensor, keep: torch.Tensor, box: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where ``keep``'s tokens go so that their attention-weighted centre lands on ``box``'s centre.
-
-    Returns (source, target) flat token indices of equal length: the kept tokens that stay on the
-    grid after the whole-token shift, and where each one goes.
-    """
-    rows, cols = keep.shape
-    ys = torch.arange(rows, dtype=torch.float32)[:, None] + 0.5
-    xs = torch.arange(cols, dtype=torch.float32)[None, :] + 0.5
-    weights = (attention.float().clamp(min=0) * keep).reshape(rows, cols)
-    if float(weights.sum()) <= 0:
-        weights = keep.float()
-    total = weights.sum()
-    centre_y, centre_x = float((weights * ys).sum() / total), float((weights * xs).sum() / total)
-    inside = box.nonzero().float() + 0.5
-    dy = round(float(inside[:, 0].mean()) - centre_y)
-    dx = round(float(inside[:, 1].mean()) - centre_x)
-    src = keep.nonzero()
-    dst = src + torch.tensor([dy, dx])
-    on_grid = (dst[:, 0] >= 0) & (dst[:, 0] < rows) & (dst[:, 1] >= 0) & (dst[:, 1] < cols)
-    src, dst = src[on_grid], dst[on_grid]
-    return src[:, 0] * cols + src[:, 1], dst[:, 0] * cols + dst[:, 1]
 
 
 def footprint_spread(footprint: torch.Tensor, mass: float = 0.8) -> float:
@@ -85,23 +53,6 @@ def footprint_spread(footprint: torch.Tensor, mass: float = 0.8) -> float:
         return 1.0
     needed = int((values.cumsum(0) / total < mass).sum().item()) + 1
     return needed / values.numel()
-
-
-def strongest_per_target(
-    sources: torch.Tensor, targets: torch.Tensor, strengths: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where moved instances overlap, each target token takes the source with the strongest
-    footprint: one object's faint halo must not paint over its neighbour's body."""
-    if targets.numel() == 0:
-        return sources, targets
-    order = torch.argsort(strengths, stable=True)  # weakest first, so the last write per target wins
-    sources, targets = sources[order], targets[order]
-    unique, inverse = torch.unique(targets, return_inverse=True)
-    positions = torch.arange(targets.numel())
-    last = torch.full((unique.numel(),), -1, dtype=torch.long).scatter_reduce(
-        0, inverse, positions, reduce="amax"
-    )
-    return sources[last], targets[last]
 
 
 def _object_rows(
@@ -143,34 +94,29 @@ def free_object_tokens(
     edits: Sequence[Edit],
     hooks: Sequence[SamplerHook],
     progress: bool,
-    placement: str = DEFAULT_PLACEMENT,
     fill: float = DEFAULT_FILL,
     object_steps: int = 0,
 ) -> tuple[torch.Tensor, int, dict[str, object]]:
     """Our variant for models that cannot draw inside a small box: each object drawn alone on
     the whole canvas (one batch row per object, beside the background's row and from the same
-    noise), found where its row departs from the background's, and moved into each of its boxes:
-    by whole tokens (``placement="token"``) or on the clean-image estimate at the latent's own
-    resolution, shrunk to fit the box (``"fit"``, :mod:`scenewright.executor.placement`).
+    noise), found where its row departs from the background's, and moved into each of its boxes
+    on the clean-image estimate at the latent's own resolution, shrunk to fit the box
+    (:mod:`scenewright.executor.stitch.placement`; moving whole tokens instead let small copies
+    touch and merge: counting 72% against 94%).
 
-    ``object_steps`` > 0 (with "fit") runs the object rows on a coarser schedule that reaches the
+    ``object_steps`` > 0 runs the object rows on a coarser schedule that reaches the
     switch's noise level in that many steps: the paste only needs each object's clean estimate,
     and the rows are where Stitch's cost goes.
 
     Returns the background's latents at the switch step with every instance pasted, as image
     tokens (1, N, C), how many tokens the paste changed, and the report.
     """
-    require_choice("placement", placement, PLACEMENTS)
     if not 0 < fill <= 1:
         raise InvalidInputError(
             "fill", f"{fill} is not a share of the box", "use a value in (0, 1], e.g. 0.8"
         )
     if object_steps < 0:
         raise InvalidInputError("object_steps", f"{object_steps} steps", "use 0 (the full schedule) or more")
-    if object_steps and placement != "fit":
-        raise InvalidInputError(
-            "object_steps", "a coarser object schedule needs placement=fit", "leave object_steps at 0"
-        )
     rows_settings, rows_switch = settings, switch
     if object_steps:
         # The same noise level at the switch on a schedule with fewer steps: k of round(k * steps /
@@ -213,13 +159,7 @@ def free_object_tokens(
     all_tokens = torch.ones(grid, dtype=torch.bool)
     keeps = [mass_cutout(departure[row].reshape(grid), all_tokens, keep_mass) for row in range(len(objects))]
     spread = [round(footprint_spread(departure[row]), 3) for row in range(len(objects))]
-    found: dict[str, object] = {"placement": placement, "footprint_spread": spread, "redrawn": redrawn}
-    if placement == "token":
-        pasted, changed, moved = _paste_by_tokens(
-            background_tokens, tokens, departure, keeps, regions, objects, grid
-        )
-        found["moved_tokens"] = moved
-        return pasted, changed, found
+    found: dict[str, object] = {"footprint_spread": spread, "redrawn": redrawn}
     # The background row's clean estimate with every instance composited over it, noised back
     # with the background's own noise: outside the objects the latents stay the background's.
     height, width = settings.height, settings.width
@@ -255,31 +195,3 @@ def switch_sigma(backend: Backend, settings: SamplingSettings, switch: int) -> f
     scheduler = backend.new_scheduler()
     backend.set_timesteps(scheduler, settings.steps, settings.height, settings.width)
     return float(scheduler.sigmas[switch])
-
-
-def _paste_by_tokens(
-    background_tokens: torch.Tensor,
-    tokens: torch.Tensor,
-    departure: torch.Tensor,
-    keeps: list[torch.Tensor],
-    regions: list[Region],
-    objects: list[int],
-    grid: tuple[int, int],
-) -> tuple[torch.Tensor, int, list[int]]:
-    """Each instance's kept tokens moved by whole tokens onto its box's centre and pasted into
-    the background's tokens; overlaps go to the stronger footprint."""
-    n_tokens = grid[0] * grid[1]
-    sources, targets, strengths, moved = [], [], [], []
-    for region in regions:
-        row = objects.index(region.object_index)
-        footprint = departure[row].reshape(grid)
-        src, dst = translate_into_box(footprint, keeps[row], box_to_tokens(region.box, grid))
-        sources.append(src + row * n_tokens)
-        targets.append(dst)
-        strengths.append(departure[row][src] / departure[row].max().clamp(min=1e-12))
-        moved.append(int(src.numel()))
-    source, target = strongest_per_target(torch.cat(sources), torch.cat(targets), torch.cat(strengths))
-    flat = tokens.reshape(1, -1, tokens.shape[-1])
-    pasted = background_tokens.clone()
-    pasted[:, target.to(pasted.device)] = flat[:, source.to(pasted.device)]
-    return pasted, int(target.unique().numel()), moved

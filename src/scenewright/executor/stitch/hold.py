@@ -8,14 +8,8 @@ import torch
 
 from scenewright.backends.base import Backend
 from scenewright.executor.attention import region_token_masks
-from scenewright.executor.catalogue import SEAM_BETWEEN
 from scenewright.executor.composition import Region
-from scenewright.executor.options import require_choice
 from scenewright.executor.sampler import SamplerHook, StepContext
-
-# Which tokens the seam holds (see ``seam_tokens``); "touching" took the box pass's counting from 97
-# to 112 of 150 tuning cases on the embedded model against "overlap" (docs/benchmarks.md).
-DEFAULT_SEAM_BETWEEN = "touching"
 
 
 class BackgroundHold(SamplerHook):
@@ -71,22 +65,19 @@ def _beside(mask: torch.Tensor) -> torch.Tensor:
     return grown
 
 
-def seam_tokens(
-    regions: Sequence[Region], grid: tuple[int, int], between: str = DEFAULT_SEAM_BETWEEN
-) -> torch.Tensor:
-    """The flat (rows*cols) boolean mask of the tokens ``SeamHold`` keeps on the background's path.
+def seam_tokens(regions: Sequence[Region], grid: tuple[int, int]) -> torch.Tensor:
+    """The flat (rows*cols) boolean mask of the tokens ``BackgroundHold`` keeps on the
+    background's path between boxes.
 
-    "overlap": the tokens two boxes share. "touching": those too, and where two boxes of one object
-    touch without sharing a token, the later box's tokens along their common edge. Two instances of
-    one prompt that touch merge into one shape (two thirds of the box pass's merged counts on the
-    embedded model came from boxes that only touch); instances of different objects are left alone,
-    since telling them apart does not need a gap of canvas.
+    The tokens two boxes share, and where two boxes of one object touch without sharing a token,
+    the later box's tokens along their common edge. Two instances of one prompt that touch merge
+    into one shape (two thirds of the box pass's merged counts on the embedded model came from
+    boxes that only touch; holding the shared tokens alone: 97 of 150 tuning cases counted right
+    against 112); instances of different objects are left alone, since telling them apart does
+    not need a gap of canvas.
     """
-    require_choice("seam_between", between, SEAM_BETWEEN)
     masks = region_token_masks([r.box for r in regions], grid)
     seam = masks.sum(dim=0) >= 2
-    if between == "overlap":
-        return seam
     boxes = masks.reshape(len(regions), *grid)
     for later in range(len(regions)):
         for earlier in range(later):

@@ -13,17 +13,13 @@ from scenewright.executor.catalogue import (
     NOISE_SCORES,
     OBJECT_PASSES,
     SCENE_PROMPTS,
-    SEAM_BETWEEN,
     bounds,
+    defaults,
 )
 from scenewright.executor.composition import plan_regions, sample_with_edits, scene_prompt
 from scenewright.executor.object_lora import object_loras
 from scenewright.executor.options import Bound, require_choice
-from scenewright.executor.placement import DEFAULT_FILL
 from scenewright.executor.regional import (
-    DEFAULT_IMAGE_ATTENTION,
-    DEFAULT_RECHECK_SHARE,
-    DEFAULT_TEXT_BOOST,
     box_settings,
     check_pooled,
     regional_edit,
@@ -31,39 +27,31 @@ from scenewright.executor.regional import (
 )
 from scenewright.executor.sampler import SamplerHook, SamplingSettings
 from scenewright.executor.stitch.box_pass import box_pass_tokens
-from scenewright.executor.stitch.free_pass import DEFAULT_PLACEMENT, free_object_tokens
-from scenewright.executor.stitch.hold import DEFAULT_SEAM_BETWEEN
+from scenewright.executor.stitch.free_pass import free_object_tokens
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
+
+# Every option's default, declared once in the catalogue.
+DEFAULTS = defaults("stitch")
 
 # Phase 1's share of the steps when ``object_fraction`` is left negative: per object pass, each
 # the best of a sweep on the toy-world benchmark (docs/benchmarks.md). The free pass must switch
 # later: before half the steps the global prompt still re-binds the moved objects' colours.
-DEFAULT_OBJECT_FRACTION = -1.0
 BOX_OBJECT_FRACTION = 0.2
 FREE_OBJECT_FRACTION = 0.5
-DEFAULT_KEEP_MASS = 0.95
-DEFAULT_HOLD_FRACTION = 0.0
 FINISH_PROMPTS = SCENE_PROMPTS
-DEFAULT_FINISH_PROMPT = "auto"
-# The free pass's object rows on a coarser schedule (``object_steps`` of them reach the switch's
-# noise level): -1 takes FIT_OBJECT_STEPS with the "fit" placement (three-object cases of the
-# benchmark: 1.13x vanilla's time, against 1.77x on the full schedule), the full one otherwise.
-DEFAULT_OBJECT_STEPS = -1
-FIT_OBJECT_STEPS = 6
-# Image attention while the pasted objects are held to their prompts: "same" as the object pass,
-# or "all" (open across boxes: the layout is set by then, and on the 16x16-token model a box a
-# few tokens wide draws its shape with the whole image's help; see regional's open_image_after).
-DEFAULT_OBJECT_PASS = "box"
+# The free pass's object rows on a coarser schedule: this many of them reach the switch's noise
+# level (three-object cases of the benchmark: 1.13x vanilla's time, against 1.77x on the full
+# schedule, at the same accuracy; 5 steps lost complex cases).
+OBJECT_STEPS = 6
 # "auto" takes the free pass on token grids at most this many tokens a side: there a box is two or
 # three tokens wide and a model cannot draw a whole object inside it alone (measured on the
 # embedded model, docs/benchmarks.md); on FLUX and SD3 grids (64 and more) the paper's box pass.
 FREE_PASS_MAX_GRID = 16
-# The paper's cut-out: the tokens holding 95% of the head's mass, max-pooled with a 5 x 5 kernel.
-# The embedded models grow it by one token (3 x 3, their tuning).
-DEFAULT_CUTOUT_KERNEL = 5
+# The paper's cut-out (``cutout_kernel``): the tokens holding 95% of the head's mass, max-pooled
+# with a 5 x 5 kernel. The embedded models grow it by one token (3 x 3, their preset).
 # What ``stitch:key=value`` may set (checked when the name is parsed); a negative object_fraction
-# or object_steps takes the default.
+# takes the pass's own.
 OPTIONS: dict[str, Bound] = bounds("stitch")
 
 
@@ -81,38 +69,30 @@ def render_stitch(
     hooks: Sequence[SamplerHook] = (),
     edits: Sequence[Edit] = (),
     progress: bool = False,
-    object_fraction: float = DEFAULT_OBJECT_FRACTION,
-    keep_mass: float = DEFAULT_KEEP_MASS,
-    hold_fraction: float = DEFAULT_HOLD_FRACTION,
-    image_attention: str = DEFAULT_IMAGE_ATTENTION,
-    object_pass: str = DEFAULT_OBJECT_PASS,
-    placement: str = DEFAULT_PLACEMENT,
-    fill: float = DEFAULT_FILL,
-    finish_prompt: str = DEFAULT_FINISH_PROMPT,
-    object_steps: int = DEFAULT_OBJECT_STEPS,
-    text_boost: float = DEFAULT_TEXT_BOOST,
-    guidance_steps: str = "model",
-    hold_image_attention: str = "same",
-    region_guidance: float = 0.0,
-    noise_tries: int = 1,
-    pooled: str = "scene",
-    recheck_tries: int = 0,
-    recheck_share: float = DEFAULT_RECHECK_SHARE,
-    seam_fraction: float = 0.0,
-    seam_between: str = DEFAULT_SEAM_BETWEEN,
-    noise_score: str = "box",
-    canvas_fraction: float = 0.0,
-    borrow_share: float = 0.0,
-    cutout_kernel: int = DEFAULT_CUTOUT_KERNEL,
+    object_fraction: float = DEFAULTS.object_fraction,
+    keep_mass: float = DEFAULTS.keep_mass,
+    hold_fraction: float = DEFAULTS.hold_fraction,
+    image_attention: str = DEFAULTS.image_attention,
+    object_pass: str = DEFAULTS.object_pass,
+    fill: float = DEFAULTS.fill,
+    finish_prompt: str = DEFAULTS.finish_prompt,
+    text_boost: float = DEFAULTS.text_boost,
+    guidance_steps: str = DEFAULTS.guidance_steps,
+    hold_image_attention: str = DEFAULTS.hold_image_attention,
+    noise_tries: int = DEFAULTS.noise_tries,
+    pooled: str = DEFAULTS.pooled,
+    seam_fraction: float = DEFAULTS.seam_fraction,
+    noise_score: str = DEFAULTS.noise_score,
+    canvas_fraction: float = DEFAULTS.canvas_fraction,
+    borrow_share: float = DEFAULTS.borrow_share,
+    cutout_kernel: int = DEFAULTS.cutout_kernel,
 ) -> RenderResult:
     """Render ``plan`` in two phases; ``object_pass`` is "box" (the paper's: objects drawn in
     their boxes), "free" (drawn anywhere, then moved into their boxes) or "auto" (free on coarse
     token grids, box elsewhere; the report says which ran). The box pass takes regional's
-    ``image_attention``, ``text_boost``, ``guidance_steps``, ``region_guidance``, ``noise_tries``,
-    ``pooled``, ``recheck_tries`` and ``recheck_share`` (regional's check, made at the switch; see
+    ``image_attention``, ``text_boost``, ``guidance_steps``, ``noise_tries`` and ``pooled`` (see
     executor.regional; the box pass's own pooled vector is the background prompt's), and
-    ``seam_fraction`` and ``seam_between`` (see ``SeamHold`` and ``seam_tokens``) and
-    ``noise_score`` (how a box's noise draw is scored, ``box_noise.box_scores``): a model that
+    ``seam_fraction`` (see ``seam_tokens``) and ``noise_score`` (how a box's noise draw is scored, ``box_noise.box_scores``): a model that
     skips CFG at high noise (the toy models) would otherwise draw its boxes unguided, since the
     object pass is exactly those first steps.
     The hold steps take them too (but the noise and the pooled vectors), with
@@ -121,11 +101,10 @@ def render_stitch(
         raise InvalidInputError(
             "cutout_kernel", f"{cutout_kernel} is not an odd size", "use 3 (ours) or 5 (the paper's)"
         )
-    object_settings = box_settings(backend, settings, guidance_steps, region_guidance)
+    object_settings = box_settings(backend, settings, guidance_steps, 0.0)
     check_pooled(backend, pooled)
     require_choice("noise_score", noise_score, NOISE_SCORES)
     require_choice("object_pass", object_pass, OBJECT_PASSES)
-    require_choice("seam_between", seam_between, SEAM_BETWEEN)
     require_choice("finish_prompt", finish_prompt, FINISH_PROMPTS)
     regions = plan_regions(plan)
     if not regions:
@@ -142,16 +121,13 @@ def render_stitch(
             "object_fraction", f"{object_fraction} leaves no steps to finish the image", "use 0.1 to 0.7"
         )
     switch = max(1, round(object_fraction * settings.steps))
-    if object_steps < 0:
-        object_steps = FIT_OBJECT_STEPS if placement == "fit" else 0
     background_prompt = plan.background or backend.defaults.background_prompt
     finish_hooks = list(hooks)
     if object_pass == "box":
         tokens, pasted_tokens, found, seam_hooks = box_pass_tokens(
             backend, plan, settings, object_settings, switch, background_prompt, edits, hooks, progress,
             keep_mass=keep_mass, image_attention=image_attention, text_boost=text_boost,
-            noise_tries=int(noise_tries), pooled=pooled, recheck_tries=int(recheck_tries),
-            recheck_share=recheck_share, seam_fraction=seam_fraction, seam_between=seam_between,
+            noise_tries=int(noise_tries), pooled=pooled, seam_fraction=seam_fraction,
             noise_score=noise_score, canvas_fraction=canvas_fraction, borrow_share=borrow_share,
             cutout_kernel=int(cutout_kernel),
         )  # fmt: skip
@@ -159,7 +135,7 @@ def render_stitch(
     else:
         tokens, pasted_tokens, found = free_object_tokens(
             backend, plan, settings, switch, keep_mass, background_prompt, edits, hooks, progress,
-            placement=placement, fill=fill, object_steps=object_steps,
+            fill=fill, object_steps=OBJECT_STEPS,
         )  # fmt: skip
     start = backend.from_image_tokens(tokens, settings.height, settings.width)
 

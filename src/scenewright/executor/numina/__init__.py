@@ -35,32 +35,35 @@ from scenewright.executor.attention import (
     attention_engine,
     numina_delta,
 )
-from scenewright.executor.catalogue import BIAS_WORDS, PIPELINES, bounds
+from scenewright.executor.catalogue import BIAS_WORDS, PIPELINES, bounds, defaults
 from scenewright.executor.composition import conditional_rows, noun_tokens, sample_with_edits
-from scenewright.executor.numina_paper import render_paper
+from scenewright.executor.numina.paper import render_paper
 from scenewright.executor.options import Bound, require_choice
 from scenewright.executor.sampler import SamplerHook, SamplingSettings, StepContext, sample
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.count_layout import build_count_layout
 from scenewright.planner.plan import Plan, PlanObject
 
-DEFAULT_REFERENCE_FRACTION = 0.4
+# Every option's default, declared once in the catalogue.
+DEFAULTS = defaults("numina")
+
+DEFAULT_REFERENCE_FRACTION = DEFAULTS.reference_fraction
 # NUMINA's bias strengths (its public code): +0.8 on added instances, -10 on removed ones. They
 # are options because a model's logit scale decides what 0.8 does (a model's tuned values go in
 # its strategy_defaults.json).
-ADDED_STRENGTH = 0.8
-REMOVED_STRENGTH = -10.0
+ADDED_STRENGTH = DEFAULTS.added_strength
+REMOVED_STRENGTH = DEFAULTS.removed_strength
 # Which words the bias goes on: "noun" (the paper) or "object" (the noun and its attributes,
 # "red stars": on a model that draws colour from the colour word, a bias on the noun alone adds
 # or removes little).
-# "paper": the authors' head choice, count layout and bias (executor/numina_paper.py); "ours":
+# "paper": the authors' head choice, count layout and bias (executor/numina/paper.py); "ours":
 # our layout (planner/count_layout.py), tuned strengths and bias words, the 0.26 delta cut.
 # The options only our pipeline reads, at their defaults.
 OURS_ONLY = {
     "reference_fraction": DEFAULT_REFERENCE_FRACTION,
     "added_strength": ADDED_STRENGTH,
     "removed_strength": REMOVED_STRENGTH,
-    "bias_words": "noun",
+    "bias_words": DEFAULTS.bias_words,
 }
 # What ``numina:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = bounds("numina")
@@ -108,8 +111,8 @@ def render_numina(
     reference_fraction: float = DEFAULT_REFERENCE_FRACTION,
     added_strength: float = ADDED_STRENGTH,
     removed_strength: float = REMOVED_STRENGTH,
-    bias_words: str = "noun",
-    pipeline: str = "paper",
+    bias_words: str = DEFAULTS.bias_words,
+    pipeline: str = DEFAULTS.pipeline,
 ) -> RenderResult:
     """Render ``plan`` with each object's instance count steered to what the plan asks.
 

@@ -35,12 +35,12 @@ from scenewright.backends.base import Backend, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import Edit
 from scenewright.executor.attention.masks import box_to_tokens
-from scenewright.executor.catalogue import VERIFIERS, bounds
+from scenewright.executor.catalogue import VERIFIERS, bounds, defaults
 from scenewright.executor.composition import sample_with_edits
 from scenewright.executor.explain import image_tensor, read_object_maps
-from scenewright.executor.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
 from scenewright.executor.options import Bound, require_choice
-from scenewright.executor.refine_story import explain_outcome, explain_round
+from scenewright.executor.refine.inpaint import KeepOutsideMask, composite, token_mask_to_pixels
+from scenewright.executor.refine.story import explain_outcome, explain_round
 from scenewright.executor.regional import regional_edit, text_boost_edit
 from scenewright.executor.sampler import SampleResult, SamplerHook, SamplingSettings, make_generator
 from scenewright.executor.vanilla import RenderResult
@@ -48,7 +48,10 @@ from scenewright.planner.plan import Plan
 from scenewright.tools.detection.verify import DetectorVerifier
 from scenewright.tools.segment import AttentionMaskSegmenter, Segmenter, blob_boxes, tokens_touching
 
-DEFAULT_ROUNDS = 2
+# Every option's default, declared once in the catalogue.
+DEFAULTS = defaults("refine")
+
+DEFAULT_ROUNDS = DEFAULTS.rounds
 MIN_BLOB_TOKENS = 2
 # A blob outside an object's boxes counts as a stray copy only where the object's attention there
 # peaks at least this high against its peak inside its boxes: weaker blobs are the map's own
@@ -198,7 +201,7 @@ OPTIONS: dict[str, Bound] = bounds("refine")
 # --scale narrow), against a budget of one; half the steps, 0.77. On tiny16 (position, seed 300,
 # 100 cases vanilla fails) the repaint of half the steps made 20 pass and none worse, against 19
 # and none with every step, in 0.71x the time.
-DEFAULT_REPAIR_FRACTION = 0.5
+DEFAULT_REPAIR_FRACTION = DEFAULTS.repair_fraction
 
 
 def repair_steps(steps: int, fraction: float) -> int:
@@ -326,7 +329,7 @@ def repair_pass(
     It takes the mask's shape and boost only: ``open_image_after`` needs a second sampling call
     and ``guidance_steps`` other settings, and refine's bar was measured without both, so they
     are left to regional itself until measured here."""
-    shape = {key: options[key] for key in ("base_ratio", "image_attention", "base_prompt") if key in options}
+    shape = {key: options[key] for key in ("base_ratio", "image_attention") if key in options}
     encoding, negative, region = regional_edit(backend, sub_plan, settings, inject_fraction=1.0, **shape)
     boost = text_boost_edit(backend, encoding, region, settings, float(options.get("text_boost", 0.0)))
     return encoding, negative, [region, *([boost] if boost else [])]
@@ -340,11 +343,11 @@ def render_refine(
     hooks: Sequence[SamplerHook] = (),
     edits: Sequence[Edit] = (),
     progress: bool = False,
-    base: str = "auto",
+    base: str = DEFAULTS.base,
     rounds: int = DEFAULT_ROUNDS,
     image: Image.Image | None = None,
     segmenter: Segmenter | None = None,
-    verifier: str | DetectorVerifier = "auto",
+    verifier: str | DetectorVerifier = DEFAULTS.verifier,
     run_base: Callable[..., RenderResult] | None = None,
     detector: DetectorVerifier | None = None,
     repair_options: Mapping[str, Any] | None = None,

@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
@@ -46,24 +47,24 @@ from scenewright.backends.base import Backend, GuidanceMode, PromptEncoding
 from scenewright.errors import InvalidInputError
 from scenewright.executor.attention import AttentionBias, Edit, RegionMask, Sites, region_token_masks
 from scenewright.executor.attention.masks import Box, box_to_tokens
-from scenewright.executor.box_noise import (
+from scenewright.executor.catalogue import BASE_STREAMS, MAX_INTERVAL, bounds, defaults
+from scenewright.executor.composition import (
+    Region,
+    conditional_rows,
+    encode_sequence,
+    plan_regions,
+    sample_with_edits,
+)
+from scenewright.executor.object_lora import object_loras
+from scenewright.executor.options import Bound, require_choice
+from scenewright.executor.regional.box_noise import (
     CleanPrediction,
     committed_noise,
     fullest_round,
     redraw_rounds,
     redrawn_count,
 )
-from scenewright.executor.catalogue import BASE_STREAMS, MAX_INTERVAL, bounds
-from scenewright.executor.composition import (
-    conditional_rows,
-    encode_sequence,
-    plan_regions,
-    sample_with_edits,
-    scene_prompt,
-)
-from scenewright.executor.object_lora import object_loras
-from scenewright.executor.options import Bound, require_choice
-from scenewright.executor.region_pooled import region_pooled, supports_region_pooled, token_regions
+from scenewright.executor.regional.region_pooled import region_pooled, supports_region_pooled, token_regions
 from scenewright.executor.sampler import (
     SampleResult,
     SamplerHook,
@@ -74,21 +75,34 @@ from scenewright.executor.sampler import (
 from scenewright.executor.vanilla import RenderResult, render_vanilla
 from scenewright.planner.plan import Plan
 
-DEFAULT_BASE_RATIO = 0.3
-DEFAULT_INJECT_FRACTION = 0.4
-DEFAULT_TEXT_BOOST = 0.0
-DEFAULT_OPEN_IMAGE_AFTER = 1.0  # never: the paper keeps image attention within regions throughout
-# ``pooled``: whose pooled vector modulates a box's tokens: the scene prompt's, as the paper does, or
-# the box's own, in every block ("box") or in the single-stream blocks only ("box_single").
-DEFAULT_BASE_STREAM = "separate"
+# Every option's default, declared once in the catalogue (the authors' where they give one: image
+# attention within regions throughout, the base prompt's own image stream).
+DEFAULTS = defaults("regional")
 # What ``regional:key=value`` may set (checked when the name is parsed).
 OPTIONS: dict[str, Bound] = bounds("regional")
 # ``recheck_at``: a box whose clean prediction at that share of the steps holds under
 # ``recheck_share`` of standing-out tokens gets a fresh noise draw, up to ``recheck_tries`` times.
-DEFAULT_RECHECK_SHARE = 0.1
-DEFAULT_RECHECK_TRIES = 2
-DEFAULT_IMAGE_ATTENTION = "region"  # or "context", "all": see RegionMask.image_attention
 BOOST_MAP_SIDE = 128  # boxes are drawn at this resolution, then resized to the token grid
+
+
+@dataclass(frozen=True)
+class RegionalPrompts:
+    """What regional prompting reads from a plan, derived once per render and passed down: one
+    region per instance, the prompt for the space no box covers, and the base pass's prompt."""
+
+    regions: tuple[Region, ...]
+    background: str
+    base: str
+
+    @classmethod
+    def of(cls, backend: Backend, plan: Plan) -> RegionalPrompts:
+        """The base pass takes the plan's global prompt, as the authors' does (naming the objects
+        instead lost position on the 16x16 toy model: 44% against 56% on the tuning set)."""
+        return cls(
+            regions=tuple(plan_regions(plan)),
+            background=plan.background or backend.defaults.background_prompt,
+            base=plan.global_prompt,
+        )
 
 
 def regional_edit(
@@ -96,22 +110,45 @@ def regional_edit(
     plan: Plan,
     settings: SamplingSettings,
     *,
-    base_ratio: float = DEFAULT_BASE_RATIO,
-    inject_fraction: float = DEFAULT_INJECT_FRACTION,
+    base_ratio: float = DEFAULTS.base_ratio,
+    inject_fraction: float = DEFAULTS.inject_fraction,
     double_blocks: Sequence[int] | None = None,
     single_blocks: Sequence[int] | None = None,
-    image_attention: str = DEFAULT_IMAGE_ATTENTION,
-    base_prompt: str = "global",
-    base_stream: str = DEFAULT_BASE_STREAM,
+    image_attention: str = DEFAULTS.image_attention,
+    base_stream: str = DEFAULTS.base_stream,
+    double_inject_interval: int = 1,
+    single_inject_interval: int = 1,
+) -> tuple[PromptEncoding, PromptEncoding, RegionMask]:
+    """:func:`region_mask_edit` for ``plan``'s prompts, for callers that hold a plan rather than
+    its :class:`RegionalPrompts`."""
+    return region_mask_edit(
+        backend, RegionalPrompts.of(backend, plan), settings, base_ratio=base_ratio,
+        inject_fraction=inject_fraction, double_blocks=double_blocks, single_blocks=single_blocks,
+        image_attention=image_attention, base_stream=base_stream,
+        double_inject_interval=double_inject_interval, single_inject_interval=single_inject_interval,
+    )  # fmt: skip
+
+
+def region_mask_edit(
+    backend: Backend,
+    prompts: RegionalPrompts,
+    settings: SamplingSettings,
+    *,
+    base_ratio: float = DEFAULTS.base_ratio,
+    inject_fraction: float = DEFAULTS.inject_fraction,
+    double_blocks: Sequence[int] | None = None,
+    single_blocks: Sequence[int] | None = None,
+    image_attention: str = DEFAULTS.image_attention,
+    base_stream: str = DEFAULTS.base_stream,
     double_inject_interval: int = 1,
     single_inject_interval: int = 1,
 ) -> tuple[PromptEncoding, PromptEncoding, RegionMask]:
     """The concatenated prompt row, a matching unconditional row, and the region mask edit.
 
-    ``base_prompt`` chooses the base pass's prompt (see ``scene_prompt``). The mask is on in
-    every ``double_inject_interval``-th double-stream (or SD3 joint) block and every
-    ``single_inject_interval``-th single-stream block, counted from the first, as the authors'
-    ``*_inject_blocks_interval``; ``double_blocks`` / ``single_blocks`` name blocks instead."""
+    The mask is on in every ``double_inject_interval``-th double-stream (or SD3 joint) block and
+    every ``single_inject_interval``-th single-stream block, counted from the first, as the
+    authors' ``*_inject_blocks_interval``; ``double_blocks`` / ``single_blocks`` name blocks
+    instead."""
     check_intervals(double_inject_interval, single_inject_interval)
     double_blocks = (
         double_blocks if double_blocks is not None else every(backend, "double", double_inject_interval)
@@ -119,12 +156,9 @@ def regional_edit(
     single_blocks = (
         single_blocks if single_blocks is not None else every(backend, "single", single_inject_interval)
     )
-    regions = plan_regions(plan)
-    prompts = [r.prompt for r in regions] + [
-        plan.background or backend.defaults.background_prompt,
-        scene_prompt(backend, plan, base_prompt),
-    ]
-    encoding, negative, spans = encode_sequence(backend, prompts, settings.negative_prompt)
+    regions = prompts.regions
+    texts = [r.prompt for r in regions] + [prompts.background, prompts.base]
+    encoding, negative, spans = encode_sequence(backend, texts, settings.negative_prompt)
     inject = max(1, round(inject_fraction * settings.steps))
     mask = RegionMask(
         text_spans=spans[:-1],
@@ -230,18 +264,27 @@ def check_pooled(backend: Backend, pooled: str) -> None:
         )
 
 
+def own_pooled(backend: Backend, regions: Sequence[Region], pooled: str) -> torch.Tensor | None:
+    """Each region's own pooled vector, encoded once for a render (None with ``pooled="scene"``,
+    which needs none)."""
+    if pooled == "scene":
+        return None
+    check_pooled(backend, pooled)
+    return backend.encode_prompts([region.prompt for region in regions]).pooled
+
+
 @contextmanager
 def box_pooled(
     backend: Backend,
-    plan: Plan,
+    own: torch.Tensor | None,
     encoding: PromptEncoding,
     mask: RegionMask,
     settings: SamplingSettings,
     pooled: str,
 ) -> Iterator[None]:
     """With ``pooled="box"``, each box's image and text tokens take its own prompt's pooled
-    vector while open (:mod:`.region_pooled`), in the blocks "box_single" names; with "scene"
-    nothing changes."""
+    vector (``own``, from :func:`own_pooled`) while open (:mod:`.region_pooled`), in the blocks
+    "box_single" names; with "scene" nothing changes."""
     if pooled == "scene":
         yield
         return
@@ -249,7 +292,7 @@ def box_pooled(
     boxes = mask_boxes(mask)
     if len(boxes) != len(mask.shapes) - 1:
         raise InvalidInputError("regional.pooled", "pooled=box needs boxes, not masks", "use pooled=scene")
-    own = backend.encode_prompts([region.prompt for region in plan_regions(plan)]).pooled
+    assert own is not None, "box_pooled needs own_pooled's vectors"
     text = torch.zeros(encoding.embeds.shape[1], dtype=torch.long)
     for region, (start, end) in enumerate(mask.text_spans[: len(boxes)], start=1):
         text[start:end] = region
@@ -267,38 +310,37 @@ def render_regional(
     hooks: Sequence[SamplerHook] = (),
     edits: Sequence[Edit] = (),
     progress: bool = False,
-    base_ratio: float = DEFAULT_BASE_RATIO,
-    inject_fraction: float = DEFAULT_INJECT_FRACTION,
-    image_attention: str = DEFAULT_IMAGE_ATTENTION,
-    text_boost: float = DEFAULT_TEXT_BOOST,
-    # "global" by default: naming the objects instead ("objects") did not help regional on the
-    # 16x16 toy model (position 44% vs 56% on the tuning set), unlike Stitch's finish pass.
-    base_prompt: str = "global",
-    open_image_after: float = DEFAULT_OPEN_IMAGE_AFTER,
-    guidance_steps: str = "model",
-    region_guidance: float = 0.0,
-    noise_tries: int = 1,
-    pooled: str = "scene",
-    pooled_from: float = 0.0,
-    recheck_at: float = 0.0,
-    recheck_share: float = DEFAULT_RECHECK_SHARE,
-    recheck_tries: int = DEFAULT_RECHECK_TRIES,
-    base_stream: str = DEFAULT_BASE_STREAM,
-    double_inject_interval: int = 1,
-    single_inject_interval: int = 1,
+    base_ratio: float = DEFAULTS.base_ratio,
+    inject_fraction: float = DEFAULTS.inject_fraction,
+    image_attention: str = DEFAULTS.image_attention,
+    text_boost: float = DEFAULTS.text_boost,
+    open_image_after: float = DEFAULTS.open_image_after,
+    guidance_steps: str = DEFAULTS.guidance_steps,
+    region_guidance: float = DEFAULTS.region_guidance,
+    noise_tries: int = DEFAULTS.noise_tries,
+    pooled: str = DEFAULTS.pooled,
+    pooled_from: float = DEFAULTS.pooled_from,
+    recheck_at: float = DEFAULTS.recheck_at,
+    recheck_share: float = DEFAULTS.recheck_share,
+    recheck_tries: int = DEFAULTS.recheck_tries,
+    base_stream: str = DEFAULTS.base_stream,
+    double_inject_interval: int = DEFAULTS.double_inject_interval,
+    single_inject_interval: int = DEFAULTS.single_inject_interval,
 ) -> RenderResult:
     """Render ``plan`` with every instance drawn by its own prompt inside its own box."""
     require_choice("regional.base_stream", base_stream, BASE_STREAMS)
     check_intervals(double_inject_interval, single_inject_interval)
-    if not plan_regions(plan):
+    prompts = RegionalPrompts.of(backend, plan)
+    if not prompts.regions:
         fallback = render_vanilla(backend, plan, settings, hooks=hooks, edits=edits, progress=progress)
         fallback.report["note"] = "no boxes in the plan: rendered without regions"
         return fallback
     check_pooled(backend, pooled)
+    own = own_pooled(backend, prompts.regions, pooled)
     boxed_settings = box_settings(backend, settings, guidance_steps, region_guidance)
-    encoding, negative, mask = regional_edit(
-        backend, plan, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
-        image_attention=image_attention, base_prompt=base_prompt, base_stream=base_stream,
+    encoding, negative, mask = region_mask_edit(
+        backend, prompts, settings, base_ratio=base_ratio, inject_fraction=inject_fraction,
+        image_attention=image_attention, base_stream=base_stream,
         double_inject_interval=double_inject_interval, single_inject_interval=single_inject_interval,
     )  # fmt: skip
     inject = mask.sites.steps[1] if mask.sites.steps else settings.steps
@@ -312,7 +354,7 @@ def render_regional(
         first = phases[0]
         boost = text_boost_edit(backend, encoding, first, boxed_settings, text_boost)
         with (
-            box_pooled(backend, plan, encoding, mask, settings, pooled if switch == 0 else "scene"),
+            box_pooled(backend, own, encoding, mask, settings, pooled if switch == 0 else "scene"),
             object_loras(backend, plan, encoding, mask, settings),
         ):
             latents = committed_noise(
@@ -336,7 +378,7 @@ def render_regional(
                 if piece_start >= piece_end:
                     continue
                 with (
-                    box_pooled(backend, plan, encoding, mask, settings, piece_pooled),
+                    box_pooled(backend, own, encoding, mask, settings, piece_pooled),
                     object_loras(backend, plan, encoding, mask, settings),
                 ):
                     result = sample_with_edits(
@@ -350,7 +392,7 @@ def render_regional(
             # regional prompts no longer reach the image, so dropping them from the sequence
             # changes nothing but the cost, which returns to vanilla's.
             result = sample_with_edits(
-                backend, backend.encode_prompts([scene_prompt(backend, plan, base_prompt)]), settings, edits,
+                backend, backend.encode_prompts([prompts.base]), settings, edits,
                 hooks=[*hooks, *watch], latents=latents, start_step=max(first, inject), max_steps=last,
                 progress=progress, decode=last >= settings.steps,
             )  # fmt: skip
@@ -387,7 +429,6 @@ def render_regional(
         "base_ratio": base_ratio,
         "image_attention": image_attention,
         "text_boost": text_boost,
-        "base_prompt": base_prompt,
         "inject_steps": mask.sites.steps,
         "phases": [(p.image_attention, p.sites.steps) for p in phases],
         "guidance_steps": guidance_steps,

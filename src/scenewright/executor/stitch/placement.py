@@ -20,8 +20,12 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from scenewright.arrays import to_numpy
+from scenewright.executor.catalogue import defaults
 from scenewright.executor.sampler import SamplerHook, StepContext
 from scenewright.planner.plan import Box
+
+# Every option's default, declared once in the catalogue.
+DEFAULTS = defaults("stitch")
 
 # An object's opacity ramps from 0 to 1 between these shares of its strongest departure from the
 # background: below ALPHA_LOW is the background's own texture, above ALPHA_HIGH the object's body.
@@ -29,7 +33,7 @@ ALPHA_LOW = 0.15
 ALPHA_HIGH = 0.45
 # The object's longer side takes at most this share of its box (the rest is margin, so that
 # neighbouring copies stay apart); objects are only ever shrunk, never enlarged.
-DEFAULT_FILL = 0.8
+DEFAULT_FILL = DEFAULTS.fill
 
 
 @dataclass

@@ -314,5 +314,6 @@ def test_piped_output_has_no_bar_fragments_and_done_in_counts_the_whole_process(
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert "\r" not in err and "%" not in err
+    assert "execute" in err.splitlines()  # one plain line a stage instead
     done = [line for line in err.splitlines() if line.startswith("done in ")]
     assert len(done) == 1 and float(done[0].split()[2].rstrip("s")) >= before

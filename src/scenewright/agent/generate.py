@@ -198,16 +198,24 @@ class _Bar:
         from tqdm.auto import tqdm
 
         self.label = label
+        drawn = show_progress(quiet)
+        # Piped (a log, CI): one plain line a stage instead of a bar's fragments.
+        self.plain = not quiet and not drawn
+        self.stage = ""
         self.bar = tqdm(
             total=100,
-            disable=not show_progress(quiet),
+            disable=not drawn,
             file=sys.stderr,
             leave=False,
             bar_format="{desc} {bar} {n:.0f}%",
         )
 
     def __call__(self, event: dict[str, Any]) -> None:
-        self.bar.set_description_str(f"{self.label}{event.get('node', ''):>8}")
+        node = str(event.get("node", ""))
+        if self.plain and node and node != self.stage:
+            self.stage = node
+            print(f"{self.label}{node}", file=sys.stderr, flush=True)
+        self.bar.set_description_str(f"{self.label}{node:>8}")
         self.bar.n = float(event.get("percent", 0.0))
         self.bar.refresh()
 

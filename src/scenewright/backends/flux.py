@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -24,6 +22,7 @@ from scenewright.backends.base import (
     TokenOrder,
 )
 from scenewright.backends.tokens import WordSpan, map_words_to_tokens, split_words
+from scenewright.backends.tuning import family_tuning
 
 
 def flux_shift(scheduler: FlowMatchEulerDiscreteScheduler, image_seq_len: int) -> float:
@@ -153,13 +152,7 @@ class FluxBackend(Backend):
     # against 1.23x shared, over regional's 1.25x budget (`bench models --scale narrow`,
     # docs/parity.md). `regional:mode=paper` runs the authors' stream. The preset "flux" lives
     # beside the embedded models' so that `scenewright strategies` reads it without torch.
-    strategy_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-        json.loads(
-            (
-                Path(__file__).resolve().parent.parent / "models" / "flux" / "strategy_defaults.json"
-            ).read_text()
-        )
-    )
+    strategy_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType(family_tuning("flux"))
 
     def __init__(self, pipe: FluxPipeline, name: str = "flux", max_sequence_length: int = 512) -> None:
         self.pipe = pipe

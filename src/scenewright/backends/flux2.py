@@ -31,6 +31,7 @@ from scenewright.backends.base import (
 )
 from scenewright.backends.flux import flux_blocks
 from scenewright.backends.tokens import WordSpan, map_words_to_tokens, split_words
+from scenewright.backends.tuning import family_tuning
 
 # The hidden layers each pipeline stacks into the text stream (its encode_prompt's defaults).
 DEV_TEXT_LAYERS = (10, 20, 30)
@@ -89,9 +90,7 @@ class Flux2Backend(Backend):
     token_order = TokenOrder.TEXT_FIRST
     # The single-stream blocks see [text; image] as one tensor (no separate text argument), so
     # the authors' carried base image stream has nowhere to ride: regional shares the stream.
-    strategy_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-        {"regional": MappingProxyType({"base_stream": "shared"})}
-    )
+    strategy_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType(family_tuning("flux2"))
 
     def __init__(
         self,

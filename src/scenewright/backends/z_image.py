@@ -39,6 +39,7 @@ from scenewright.backends.base import (
 from scenewright.backends.offload import place_pipeline
 from scenewright.backends.specs import BackendSpec
 from scenewright.backends.tokens import WordSpan, map_words_to_tokens, split_words
+from scenewright.backends.tuning import family_tuning
 from scenewright.backends.z_image_rules import is_distilled
 
 # Z-Image-Turbo's published sampling: 9 steps without guidance (the model card's "9 steps, 8 DiT
@@ -131,9 +132,7 @@ class ZImageBackend(Backend):
     token_order = TokenOrder.IMAGE_FIRST
     # Every block is single-stream, so a separately carried base image stream (FLUX's
     # base_stream=separate) would double every block's image tokens for the regional steps.
-    strategy_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-        {"regional": MappingProxyType({"base_stream": "shared"})}
-    )
+    strategy_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType(family_tuning("z-image"))
 
     def __init__(
         self,

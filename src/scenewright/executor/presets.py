@@ -13,14 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
+from scenewright.backends.tuning import FILE_NAME, MODELS_DIR, NAME_KEY
 from scenewright.errors import InvalidInputError
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-FILE_NAME = "strategy_defaults.json"
-NAME_KEY = "preset"
 Tuning = Mapping[str, Mapping[str, Any]]
 
 

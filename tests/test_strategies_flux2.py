@@ -39,7 +39,7 @@ def dev_vanilla(dev: Flux2Backend) -> torch.Tensor:
     [
         *(s for s in strategy_names() if s != "vanilla"),
         "stitch:object_pass=box",
-        "stitch:object_pass=free:placement=token",
+        "stitch:object_pass=free",
         "regional:mode=paper",
     ],
 )

@@ -50,7 +50,7 @@ def vanilla(backend: ZImageBackend) -> torch.Tensor:
         *[s for s in strategy_names() if s != "vanilla"],
         "regional:image_attention=context:text_boost=2",
         "stitch:object_pass=box",
-        "stitch:object_pass=free:placement=token",
+        "stitch:object_pass=free",
         "numina:pipeline=ours",
         "regional+taca",
     ],

@@ -309,9 +309,14 @@ def build_app(agent: Agent) -> gr.Blocks:
             """The tab's session (a new one when the page has not said which yet)."""
             return sessions.get(url_thread(thread_id) or uuid.uuid4().hex)
 
-        def accept(message: str, thread_id: str | None) -> dict[Any, Any]:
-            """Take a request at once (never dropped): shown in the conversation, then queued."""
+        def accept(message: str, thread_id: str | None, *values: Any) -> dict[Any, Any]:
+            """Take a request at once (never dropped): shown in the conversation, then queued.
+            The controls' values come with it, so a value typed just before sending counts even
+            when its own change event has not landed yet (an invalid one is answered there)."""
             session = session_of(thread_id)
+            for (_, name, check, cast, _), value in zip(controls, values, strict=False):
+                if value is not None and check(value):
+                    setattr(session, name, cast(value))
             if not message.strip():
                 return {box: "", thread: session.thread}
             session.conversation.append({"role": "user", "content": message})
@@ -528,15 +533,30 @@ def build_app(agent: Agent) -> gr.Blocks:
         # A request is taken at once (never dropped, even mid-render), then waits in the one
         # queue slot every render shares, in the order it was sent.
         settled = [chat, seed, strategy, gallery]
+        controls: list[tuple[Any, str, Callable[[Any], bool], Callable[[Any], Any], str]] = [
+            (seed, "seed", lambda v: 0 <= v < 2**63, int, "a whole number from 0"),
+            (steps, "steps", lambda v: 1 <= v <= 1000, int, "1 to 1000"),
+            (guidance, "guidance", lambda v: v >= 0, float, "0 or more"),
+            (strategy, "strategy", bool, str, "a strategy"),
+            (width, "width", lambda v: v >= 1, int, "a size in pixels"),
+            (height, "height", lambda v: v >= 1, int, "a size in pixels"),
+            (backend, "backend", lambda v: v in backends, str, f"one of {', '.join(backends)}"),
+            (refine, "refine_rounds", lambda v: 0 <= v <= MAX_REFINE_ROUNDS, int, f"0 to {MAX_REFINE_ROUNDS}"),
+            (
+                negative, "negative_prompt", lambda v: isinstance(v, str) and len(v) <= MAX_NEGATIVE_CHARS,
+                str, f"at most {MAX_NEGATIVE_CHARS} characters",
+            ),
+        ]  # fmt: skip
         two = with_page_thread(2, 1)
+        taken = [box, thread, *(control for control, *_ in controls)]
         for trigger in (send_button.click, box.submit):
             trigger(
                 accept,
-                [box, thread],
+                taken,
                 [chat, box, status, thread],
                 queue=False,
                 trigger_mode="multiple",
-                js=two,
+                js=with_page_thread(len(taken), 1),
             ).then(None, [thread], None, js=KEEP_THREAD_IN_URL).then(
                 process, [thread], [*views, strategy], trigger_mode="multiple", **queued
             ).then(refresh, [thread], settled, queue=False, trigger_mode="multiple")
@@ -563,20 +583,6 @@ def build_app(agent: Agent) -> gr.Blocks:
         gallery.select(open_turn, [thread], [image, overlay, maps, plan, boxes, status], queue=False)
         # Not queued: they must act while this tab's render holds the queue slot.
         cancel_button.click(cancel, [thread], [status], queue=False, js=with_page_thread(1, 0))
-        controls: list[tuple[Any, str, Callable[[Any], bool], Callable[[Any], Any], str]] = [
-            (seed, "seed", lambda v: 0 <= v < 2**63, int, "a whole number from 0"),
-            (steps, "steps", lambda v: 1 <= v <= 1000, int, "1 to 1000"),
-            (guidance, "guidance", lambda v: v >= 0, float, "0 or more"),
-            (strategy, "strategy", bool, str, "a strategy"),
-            (width, "width", lambda v: v >= 1, int, "a size in pixels"),
-            (height, "height", lambda v: v >= 1, int, "a size in pixels"),
-            (backend, "backend", lambda v: v in backends, str, f"one of {', '.join(backends)}"),
-            (refine, "refine_rounds", lambda v: 0 <= v <= MAX_REFINE_ROUNDS, int, f"0 to {MAX_REFINE_ROUNDS}"),
-            (
-                negative, "negative_prompt", lambda v: isinstance(v, str) and len(v) <= MAX_NEGATIVE_CHARS,
-                str, f"at most {MAX_NEGATIVE_CHARS} characters",
-            ),
-        ]  # fmt: skip
         for control, name, check, cast, allowed in controls:
             control.change(
                 setter(name, check, cast, allowed), [control, thread], [status], queue=False,

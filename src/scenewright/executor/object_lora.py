@@ -51,7 +51,8 @@ def plan_lora_names(plan: Plan) -> list[str]:
 
 
 def _bound(backend: Backend) -> tuple[str, ...]:
-    bound: tuple[str, ...] = backend.__dict__.get("_lora_bound", ())
+    # A stand-in backend (a test's, or none yet) has no adapters and nothing bound.
+    bound: tuple[str, ...] = getattr(backend, "__dict__", {}).get("_lora_bound", ())
     return bound
 
 

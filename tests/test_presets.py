@@ -53,8 +53,8 @@ def test_strategies_refuses_an_unknown_name_in_one_line(capsys: pytest.CaptureFi
 
 def test_the_shipped_presets_are_named_and_hold_only_declared_options() -> None:
     shipped = presets.presets()
-    assert list(shipped) == ["flux", "flux2", "tiny", "tiny16", "z-image"]
-    for family in ("flux", "flux2", "z-image"):  # the hub families: regional's shared stream only
+    assert list(shipped) == ["chroma", "flux", "flux2", "tiny", "tiny16", "z-image"]
+    for family in ("chroma", "flux", "flux2", "z-image"):  # the hub families: regional's shared stream only
         assert shipped[family] == {"regional": {"base_stream": "shared"}}
     for name, tuning in shipped.items():
         for strategy, options in tuning.items():

@@ -11,6 +11,7 @@ passes keep exactly that (``ChromaEngineProcessor``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ from scenewright.backends.base import (
     TokenOrder,
 )
 from scenewright.backends.flux import flux_blocks, flux_image_ids, flux_set_timesteps, word_spans
+from scenewright.backends.tuning import family_tuning
 
 # ChromaPipeline's own defaults (35 steps, guidance 5, 1024 px, 512 T5 tokens).
 CHROMA_DEFAULTS = SamplingDefaults(steps=35, guidance=5.0, height=1024, width=1024)
@@ -36,6 +38,9 @@ class ChromaBackend(Backend):
     family = "chroma"
     token_order = TokenOrder.TEXT_FIRST
     guidance_mode = GuidanceMode.CFG
+    # FLUX.1's blocks: the authors' separately carried base image costs here what it costs on
+    # FLUX.1, over regional's 1.25x budget, so regional shares the stream (preset "chroma").
+    strategy_defaults: Mapping[str, Mapping[str, Any]] = MappingProxyType(family_tuning("chroma"))
 
     def __init__(self, pipe: Any, name: str = "chroma", max_sequence_length: int = 512) -> None:
         self.pipe = pipe

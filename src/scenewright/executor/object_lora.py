@@ -13,9 +13,10 @@ Layers on the pooled vector (adaLN ``norm*.linear``, ``time_text_embed``) have n
 adapter adds nothing there.
 
 The masks hold only while a strategy binds each object's text to its boxes: regional's inject
-steps, Stitch's box pass and its hold steps (:func:`object_loras`, opened beside ``box_pooled``).
+steps, Stitch's box pass and its hold steps (:func:`object_loras`, opened beside ``box_pooled``);
+regional's plain finish keeps the boxes' image tokens (:func:`box_loras`).
 Stitch's free pass draws each object alone in a batch row of its own: there the adapter applies to
-its objects' rows, every token (:func:`row_loras`). Everywhere else (the finish, vanilla, NUMINA)
+its objects' rows, every token (:func:`row_loras`). Everywhere else (Stitch's finish, vanilla, NUMINA)
 a bound adapter is inactive, so an object's LoRA never reaches another object's tokens. :func:`lora_render` wraps every render: it loads the
 shipped LoRAs a plan names and switches bound adapters off for the render's length.
 """

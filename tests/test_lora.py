@@ -273,6 +273,30 @@ def test_an_object_lora_is_local_where_the_whole_image_lora_is_not(tiny_styled: 
     assert change(whole)[:, cols // 2 :].mean() > 2 * other  # the whole-image LoRA reaches the other box
 
 
+def test_regional_finish_binds_an_object_lora_to_its_boxes_image_tokens(tiny_styled: TinyBackend) -> None:
+    from scenewright.executor.object_lora import box_loras
+
+    settings = SamplingSettings(32, 32, steps=2, guidance=1.0, seed=1)
+    scene = tiny_styled.encode_prompts(["a red circle and a blue square"])
+    latents = tiny_styled.prepare_noise(1, 32, 32, torch.Generator().manual_seed(1))
+
+    def velocity(plan: Plan | None) -> torch.Tensor:
+        with torch.no_grad():
+            if plan is None:
+                return tiny_styled.forward(latents, torch.full((1,), 300.0), scene, height=32, width=32)
+            with box_loras(tiny_styled, plan, scene, settings):
+                return tiny_styled.forward(latents, torch.full((1,), 300.0), scene, height=32, width=32)
+
+    with lora_render(tiny_styled, _bound_plan()):
+        off = velocity(None)
+        bound, zero = velocity(_bound_plan()), velocity(_bound_plan(0.0))
+        assert _active(tiny_styled) == set()
+    rows, cols = tiny_styled.token_grid(32, 32)
+    change = (bound - off).abs().reshape(rows, cols, -1).mean(-1)
+    assert torch.allclose(zero, off, atol=1e-6)
+    assert change[:, : cols // 2].mean() > 2 * change[:, cols // 2 :].mean()  # in the object's box
+
+
 @pytest.mark.parametrize(
     "strategy", ["regional", "stitch:object_pass=box:hold_fraction=0.25", "stitch:object_pass=free"]
 )

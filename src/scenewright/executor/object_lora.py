@@ -13,9 +13,10 @@ Layers on the pooled vector (adaLN ``norm*.linear``, ``time_text_embed``) have n
 adapter adds nothing there.
 
 The masks hold only while a strategy binds each object's text to its boxes: regional's inject
-steps, Stitch's box pass and its hold steps (:func:`object_loras`, opened beside ``box_pooled``).
+steps, Stitch's box pass and its hold steps (:func:`object_loras`, opened beside ``box_pooled``);
+regional's plain finish keeps the boxes' image tokens (:func:`box_loras`).
 Stitch's free pass draws each object alone in a batch row of its own: there the adapter applies to
-its objects' rows, every token (:func:`row_loras`). Everywhere else (the finish, vanilla, NUMINA)
+its objects' rows, every token (:func:`row_loras`). Everywhere else (Stitch's finish, vanilla, NUMINA)
 a bound adapter is inactive, so an object's LoRA never reaches another object's tokens. :func:`lora_render` wraps every render: it loads the
 shipped LoRAs a plan names and switches bound adapters off for the render's length.
 """
@@ -153,11 +154,32 @@ def object_loras(
 ) -> Iterator[None]:
     """While open, each adapter the plan's objects name adds its change on those objects' tokens
     only. ``mask`` is the pass's region mask: its first spans are the plan's regions' prompts."""
+    with _bind(backend, plan, encoding, list(mask.text_spans), settings):
+        yield
+
+
+@contextmanager
+def box_loras(
+    backend: Backend, plan: Plan, encoding: PromptEncoding, settings: SamplingSettings
+) -> Iterator[None]:
+    """While open, each adapter the plan's objects name adds its change on the image tokens of
+    those objects' boxes only: for a pass over the scene prompt (regional's finish), whose words
+    every object shares. Switching the adapter off there let the model draw the last steps of a
+    recoloured object back towards its prompt (``bench object-lora``)."""
+    with _bind(backend, plan, encoding, [(0, 0)] * len(plan_regions(plan)), settings):
+        yield
+
+
+@contextmanager
+def _bind(
+    backend: Backend, plan: Plan, encoding: PromptEncoding, text_spans: list[tuple[int, int]],
+    settings: SamplingSettings,
+) -> Iterator[None]:  # fmt: skip
     names = [n for n in plan_lora_names(plan) if n in loaded_loras(backend)]
     if not names:
         yield
         return
-    text, image = token_scales(backend, plan, list(mask.text_spans), encoding.embeds.shape[1], settings)
+    text, image = token_scales(backend, plan, text_spans, encoding.embeds.shape[1], settings)
     scales = _TokenScales(text, image)
     handles = []
     for layer_name, module in backend.transformer.named_modules():

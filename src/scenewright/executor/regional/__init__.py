@@ -55,7 +55,7 @@ from scenewright.executor.composition import (
     plan_regions,
     sample_with_edits,
 )
-from scenewright.executor.object_lora import object_loras
+from scenewright.executor.object_lora import box_loras, object_loras
 from scenewright.executor.options import Bound, require_choice
 from scenewright.executor.regional.box_noise import (
     CleanPrediction,
@@ -391,11 +391,12 @@ def render_regional(
             # After the inject steps image and base tokens attend only to [base; image]: the
             # regional prompts no longer reach the image, so dropping them from the sequence
             # changes nothing but the cost, which returns to vanilla's.
-            result = sample_with_edits(
-                backend, backend.encode_prompts([prompts.base]), settings, edits,
-                hooks=[*hooks, *watch], latents=latents, start_step=max(first, inject), max_steps=last,
-                progress=progress, decode=last >= settings.steps,
-            )  # fmt: skip
+            scene = backend.encode_prompts([prompts.base])
+            with box_loras(backend, plan, scene, settings):
+                result = sample_with_edits(
+                    backend, scene, settings, edits, hooks=[*hooks, *watch], latents=latents,
+                    start_step=max(first, inject), max_steps=last, progress=progress, decode=last >= settings.steps,
+                )  # fmt: skip
         assert result is not None
         return result
 
